@@ -1,0 +1,207 @@
+"""What an execution looks like from outside: states, status, result, alerts, events."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ErrorInfo
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskState(StrEnum):
+    """Lifecycle of an execution. A ``StrEnum``, so ``status.state == "completed"`` works."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED)
+
+
+# Every legal transition; anything else is a bug and raises (see runtime.lifecycle).
+TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.PENDING: frozenset({TaskState.RUNNING, TaskState.FAILED, TaskState.CANCELLED}),
+    TaskState.RUNNING: frozenset({TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED}),
+    TaskState.COMPLETED: frozenset(),
+    TaskState.FAILED: frozenset(),
+    TaskState.CANCELLED: frozenset(),
+}
+
+AlertKind = Literal["down", "recovered", "latency", "ssl_expiring", "ssl_invalid", "keyword"]
+Severity = Literal["info", "warning", "critical"]
+
+
+class Alert(BaseModel):
+    """Something a monitoring task wants the caller to know about now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    severity: Severity = "warning"
+    message: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    url: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+    incident_id: str | None = None
+
+
+class ActionRecord(BaseModel):
+    """One recorded step of an execution."""
+
+    index: int
+    name: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime
+    finished_at: datetime | None = None
+    ok: bool | None = None
+    error: str | None = None
+    attempts: int = 1
+
+
+class Artifact(BaseModel):
+    """A file an execution produced, kept in the data directory."""
+
+    name: str
+    path: str
+    media_type: str = "application/octet-stream"
+    size: int = 0
+
+
+class Event(BaseModel):
+    """One entry of an execution's timeline."""
+
+    seq: int
+    execution_id: str
+    at: datetime
+    kind: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Output(BaseModel):
+    """What a handler or skill may return; plain values work too.
+
+    A ``str`` becomes ``content``; any other JSON-able value becomes ``data``.
+    """
+
+    content: str = ""
+    summary: str = ""
+    data: Any = None
+
+
+class TaskResult(BaseModel):
+    """The outcome of a completed execution."""
+
+    execution_id: str
+    task_name: str
+    planner: str = Field(description="What served the task: 'handler:NAME', 'skill:NAME', 'llm'.")
+    content: str = ""
+    summary: str = ""
+    data: Any = None
+    files: list[Artifact] = Field(default_factory=list)
+    pages_visited: int = 0
+    actions: list[ActionRecord] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float = 0.0
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        return self.files
+
+    def save_report(self, path: str | Path) -> Path:
+        """Write the result as a report; the format follows the file's extension.
+
+        A skill may provide its own report writer (the data skill writes Excel workbooks);
+        otherwise ``.md``/``.txt`` get ``content``, ``.json`` the whole result, ``.html`` a
+        self-contained page, and a produced file with the same extension is copied.
+        """
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        suffix = target.suffix.lower()
+        if self.planner.startswith("skill:"):
+            from .planning.router import skill_report_writer
+
+            writer = skill_report_writer(self.planner.removeprefix("skill:"))
+            if writer is not None and writer(self, target):
+                return target
+        for art in self.files:
+            if Path(art.name).suffix.lower() == suffix and Path(art.path).exists():
+                shutil.copyfile(art.path, target)
+                return target
+        if suffix in (".md", ".markdown", ".txt", ""):
+            target.write_text(self.content or self.summary or _pretty(self.data), encoding="utf-8")
+        elif suffix == ".json":
+            target.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        elif suffix in (".html", ".htm"):
+            from html import escape
+
+            body = escape(self.content or _pretty(self.data))
+            target.write_text(
+                f"<!doctype html><meta charset='utf-8'><title>{escape(self.task_name)}</title>"
+                f"<h1>{escape(self.task_name)}</h1><p>{escape(self.summary)}</p>"
+                f"<pre style='white-space:pre-wrap'>{body}</pre>",
+                encoding="utf-8",
+            )
+        else:
+            from .errors import UserError
+
+            raise UserError(
+                f"save_report: no writer for {suffix!r} files of a {self.planner} result; "
+                "use .md, .json or .html"
+            )
+        return target
+
+    def __str__(self) -> str:
+        head = self.summary or self.content or _pretty(self.data)
+        if len(head) > 400:
+            head = head[:397] + "..."
+        return (
+            f"TaskResult({self.task_name!r} via {self.planner}, {self.duration_seconds:.2f}s, "
+            f"{self.pages_visited} pages, {len(self.actions)} actions): {head}"
+        )
+
+
+def _pretty(data: Any) -> str:
+    if data is None:
+        return ""
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(data)
+
+
+class TaskStatus(BaseModel):
+    """A snapshot of an execution, as ``get_task_status`` returns it."""
+
+    id: str
+    name: str
+    state: TaskState
+    progress: float = 0.0
+    current_action: str | None = None
+    error: ErrorInfo | None = None
+    result: TaskResult | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    parent_id: str | None = None
+    alerts: list[Alert] = Field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.state.finished

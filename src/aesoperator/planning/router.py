@@ -1,0 +1,86 @@
+"""Which planner serves a task: a user handler, a built-in skill, or the LLM planner.
+
+Built-in skills live in ``aesoperator.skills.<name>``; each such package is cheap to import
+and exposes::
+
+    def matches(task: Task) -> bool            # does this skill serve the task?
+    async def run(ctx: TaskContext) -> Any     # Output, str, or any JSON-able value
+    def save_report(result: TaskResult, path: Path) -> bool   # optional; False = fall back
+
+Order: a handler registered for the task's name, then ``task.skill`` when forced, then the
+first built-in skill whose ``matches`` says yes, then the LLM planner when a model is set.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NoPlannerError, UserError
+
+if TYPE_CHECKING:
+    from ..execution import TaskResult
+    from ..task import Task
+
+SKILLS: dict[str, str] = {
+    "monitor": "aesoperator.skills.monitor",
+    "data": "aesoperator.skills.data",
+    "summarize": "aesoperator.skills.summarize",
+    "research": "aesoperator.skills.research",
+}
+# Most specific first: a monitor or data task may also carry text inputs.
+MATCH_ORDER = ("monitor", "data", "summarize", "research")
+
+
+def skill_module(name: str) -> ModuleType | None:
+    path = SKILLS.get(name)
+    if path is None:
+        return None
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as exc:
+        if exc.name and path.startswith(exc.name):
+            return None  # skill not installed in this build
+        raise
+
+
+def skill_report_writer(name: str) -> Callable[[TaskResult, Path], bool] | None:
+    module = skill_module(name)
+    writer = getattr(module, "save_report", None) if module else None
+    return writer if callable(writer) else None
+
+
+def choose(
+    task: Task, handlers: dict[str, Any], llm_configured: bool
+) -> tuple[str, str]:
+    """Return ``(kind, name)``: ``("handler", task.name)``, ``("skill", s)`` or ``("llm", "")``."""
+    forced = task.planner
+    if forced in ("auto", "handler") and task.name in handlers:
+        return "handler", task.name
+    if forced == "handler":
+        raise NoPlannerError(
+            f"Task {task.name!r} has planner='handler' but no handler is registered for it; "
+            f"register one with @aesop.handler({task.name!r})"
+        )
+    if task.skill is not None:
+        if task.skill not in SKILLS or skill_module(task.skill) is None:
+            raise UserError(
+                f"Task.skill: got {task.skill!r}; built-in skills are {sorted(SKILLS)}"
+            )
+        return "skill", task.skill
+    if forced in ("auto", "skill"):
+        for name in MATCH_ORDER:
+            module = skill_module(name)
+            if module is not None and module.matches(task):
+                return "skill", name
+    if forced in ("auto", "llm") and llm_configured:
+        return "llm", ""
+    raise NoPlannerError(
+        f"No planner can serve task {task.name!r}: register a handler with "
+        f"@aesop.handler({task.name!r}), use a built-in skill (Task(skill=...), one of "
+        f"{sorted(SKILLS)}, or inputs they recognise), or configure an LLM with "
+        "Aesoperator(llm='openai:gpt-4.1-mini') or the AESOP_LLM environment variable"
+    )

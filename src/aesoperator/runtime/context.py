@@ -1,0 +1,338 @@
+"""``TaskContext``: what a handler or skill gets as ``ctx``.
+
+It is the one door from task code to the runtime: progress, recorded actions, memory, budgets,
+the web layer, alerts, files, sub-tasks and cancellation. Everything it reports goes through a
+single ``send`` callable, so the same context works in a worker process (messages over a pipe)
+and in-process (messages straight to the supervisor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import PageLimitExceeded, TaskCancelled, TaskError, TimeLimitExceeded, UserError
+from ..execution import Alert, Artifact
+from ..task import Task, TaskConfig
+
+if TYPE_CHECKING:
+    from ..execution import TaskResult
+    from ..store.memory import Memory
+    from ..web import WebSession
+
+T = TypeVar("T")
+Send = Callable[[dict[str, Any]], None]
+
+
+class Budget:
+    """Time and pages left. Page reservations are atomic and shared with sub-task budgets.
+
+    Reserve *before* fetching: ``max_pages`` is exact under any concurrency.
+    """
+
+    def __init__(self, max_pages: int, deadline: float, parent: Budget | None = None) -> None:
+        self.max_pages = max_pages
+        self.deadline = deadline  # time.monotonic() value
+        self._parent = parent
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def pages_used(self) -> int:
+        return self._used
+
+    @property
+    def pages_left(self) -> int:
+        own = self.max_pages - self._used
+        return min(own, self._parent.pages_left) if self._parent else own
+
+    @property
+    def time_left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def try_reserve_page(self) -> bool:
+        with self._lock:
+            if self._used >= self.max_pages:
+                return False
+            if self._parent is not None and not self._parent.try_reserve_page():
+                return False
+            self._used += 1
+            return True
+
+    def reserve_page(self) -> None:
+        if not self.try_reserve_page():
+            raise PageLimitExceeded(f"max_pages={self.max_pages} reached")
+
+    def release_page(self) -> None:
+        """Give back a reservation whose request never left (refused, or not needed)."""
+        with self._lock:
+            if self._used > 0:
+                self._used -= 1
+                if self._parent is not None:
+                    self._parent.release_page()
+
+    def check_time(self) -> None:
+        if time.monotonic() >= self.deadline:
+            raise TimeLimitExceeded("max_duration_seconds reached")
+
+
+class _ActionScope:
+    """Records one step; usable with ``with`` and ``async with``."""
+
+    def __init__(self, ctx: TaskContext, name: str, details: dict[str, Any]) -> None:
+        self._ctx, self._name, self._details = ctx, name, details
+        self.index = -1
+
+    def __enter__(self) -> _ActionScope:
+        self.index = self._ctx._start_action(self._name, self._details)
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._ctx._end_action(self.index, ev)
+
+    async def __aenter__(self) -> _ActionScope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(et, ev, tb)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry may help: network-ish failures yes; policy, validation, limits never."""
+    if isinstance(exc, TaskError):
+        return exc.transient
+    if isinstance(exc, UserError):
+        return False
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+class TaskContext:
+    """The ``ctx`` argument of handlers and skills."""
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        task: Task,
+        send: Send,
+        memory: Memory,
+        budget: Budget,
+        artifacts_dir: Path,
+        loop: asyncio.AbstractEventLoop,
+        cancel_event: threading.Event | None = None,
+        subtask_runner: Callable[[TaskContext, Task], Awaitable[TaskResult]] | None = None,
+    ) -> None:
+        self.execution_id = execution_id
+        self.task = task
+        self.memory = memory
+        self.budget = budget
+        self._send = send
+        self._artifacts_dir = artifacts_dir
+        self._loop = loop
+        self._cancel = cancel_event or threading.Event()
+        self._subtask_runner = subtask_runner
+        self._action_lock = threading.Lock()
+        self._action_count = 0
+        self._web: WebSession | None = None
+        self._progress = 0.0
+        self.files: list[Artifact] = []
+        self.usage: dict[str, Any] = {}
+
+    # -- what the task is -------------------------------------------------------------------
+    @property
+    def config(self) -> TaskConfig:
+        return self.task.config
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return self.task.inputs
+
+    # -- reporting ----------------------------------------------------------------------------
+    def emit(self, kind: str, **data: Any) -> None:
+        """Add an entry to the execution's timeline."""
+        self._send({"type": "event", "id": self.execution_id, "kind": kind, "data": data})
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit("log", level=level, message=message)
+
+    def progress(self, percent: float, message: str | None = None) -> None:
+        """Report progress in percent (0–100). Lower values than before are ignored."""
+        value = min(100.0, max(0.0, float(percent)))
+        if value < self._progress and message is None:
+            return
+        self._progress = max(self._progress, value)
+        self._send(
+            {"type": "progress", "id": self.execution_id, "value": self._progress, "message": message}
+        )
+
+    def action(self, name: str, **details: Any) -> _ActionScope:
+        """Record a step: ``with ctx.action("fetch", url=u): ...`` sets ``current_action``."""
+        return _ActionScope(self, name, details)
+
+    def _start_action(self, name: str, details: dict[str, Any]) -> int:
+        with self._action_lock:
+            index = self._action_count
+            self._action_count += 1
+        self._send(
+            {
+                "type": "action",
+                "id": self.execution_id,
+                "phase": "start",
+                "index": index,
+                "name": name,
+                "details": details,
+            }
+        )
+        return index
+
+    def _end_action(self, index: int, error: BaseException | None, attempts: int = 1) -> None:
+        self._send(
+            {
+                "type": "action",
+                "id": self.execution_id,
+                "phase": "end",
+                "index": index,
+                "ok": error is None,
+                "error": None if error is None else f"{type(error).__name__}: {error}",
+                "attempts": attempts,
+            }
+        )
+
+    def page_visited(self, url: str, status: int | None = None, **data: Any) -> None:
+        """Called by the web layer for every page fetched (counts ``pages_visited``)."""
+        self._send({"type": "page", "id": self.execution_id, "url": url, "status": status, **data})
+
+    def alert(self, alert: Alert) -> None:
+        """Deliver an alert to the caller's ``on_alert`` handlers and store it."""
+        self._send({"type": "alert", "id": self.execution_id, "alert": alert.model_dump(mode="json")})
+
+    def add_file(
+        self, name: str, data: bytes | str | Path, media_type: str | None = None
+    ) -> Artifact:
+        """Keep a file as an artifact of the execution; it appears in ``result.files``."""
+        safe = Path(name).name
+        if not safe or safe in (".", ".."):
+            raise UserError(f"add_file: {name!r} is not a file name")
+        self._artifacts_dir.mkdir(parents=True, exist_ok=True)
+        target = self._artifacts_dir / safe
+        if isinstance(data, Path):
+            target.write_bytes(data.read_bytes())
+        elif isinstance(data, str):
+            target.write_text(data, encoding="utf-8")
+        else:
+            target.write_bytes(data)
+        art = Artifact(
+            name=safe,
+            path=str(target),
+            media_type=media_type or mimetypes.guess_type(safe)[0] or "application/octet-stream",
+            size=target.stat().st_size,
+        )
+        self.files = [f for f in self.files if f.name != safe] + [art]
+        return art
+
+    def add_usage(self, **amounts: float) -> None:
+        """Add to the execution's usage counters (tokens, cost, bytes...)."""
+        for key, value in amounts.items():
+            self.usage[key] = self.usage.get(key, 0) + value
+
+    # -- cancellation and time ------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise ``TaskCancelled`` if the execution was cancelled, ``TimeLimitExceeded`` if late."""
+        if self._cancel.is_set():
+            raise TaskCancelled("cancelled")
+        self.budget.check_time()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep that wakes up early (raising) on cancellation."""
+        end = time.monotonic() + max(0.0, seconds)
+        while True:
+            self.check_cancelled()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.05))
+
+    # -- steps with retries ----------------------------------------------------------------------
+    async def step(
+        self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run ``fn`` as a recorded step, retrying transient failures per ``TaskConfig``.
+
+        ``fn`` may be sync (run in a thread) or async. Retries use exponential backoff from
+        ``retry_delay_seconds``; policy, validation and limit errors are never retried.
+        """
+        cfg = self.config
+        index = self._start_action(name, {"args": [repr(a)[:200] for a in args]})
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.check_cancelled()
+                if asyncio.iscoroutinefunction(fn):
+                    value = await fn(*args, **kwargs)
+                else:
+                    value = await asyncio.to_thread(fn, *args, **kwargs)
+                    if asyncio.iscoroutine(value):
+                        value = await value
+            except Exception as exc:
+                if not is_transient(exc) or attempt > cfg.max_retries:
+                    self._end_action(index, exc, attempt)
+                    raise
+                delay = cfg.retry_delay_seconds * (2 ** (attempt - 1))
+                delay *= 0.8 + 0.4 * random.random()
+                self.emit("retry", action=name, attempt=attempt, delay=round(delay, 3), error=str(exc))
+                await self.sleep(min(delay, self.budget.time_left))
+                continue
+            self._end_action(index, None, attempt)
+            return value
+
+    # -- composition -----------------------------------------------------------------------------
+    async def run_subtask(self, task: Task) -> TaskResult:
+        """Run ``task`` as a child execution; it never gets more than this one has left."""
+        if self._subtask_runner is None:
+            raise UserError("run_subtask is not available in this context")
+        return await self._subtask_runner(self, task)
+
+    # -- bridging sync handlers to async APIs -----------------------------------------------------
+    def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        """From a *sync* handler, run a coroutine such as ``ctx.web.fetch(url)`` and wait."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            awaitable.close()
+            raise UserError("ctx.run() is for sync handlers; in async code, await directly")
+        return asyncio.run_coroutine_threadsafe(awaitable, self._loop).result()
+
+    # -- web --------------------------------------------------------------------------------------
+    @property
+    def web(self) -> WebSession:
+        """The execution's web session: every request passes the task's policy."""
+        if self._web is None:
+            from ..web import WebSession
+
+            self._web = WebSession(self)
+        return self._web
+
+    async def aclose(self) -> None:
+        if self._web is not None:
+            with contextlib.suppress(Exception):
+                await self._web.aclose()
+            self._web = None

@@ -1,0 +1,266 @@
+"""``Task`` and ``TaskConfig``: what to do and the hard limits it runs under.
+
+Both are immutable pydantic models. Invalid values raise :class:`aesoperator.ValidationError`
+with a message that names the field, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import ValidationError
+
+MemoryScope = Literal["session", "permanent"]
+FetchMode = Literal["auto", "http", "browser"]
+PlannerChoice = Literal["auto", "handler", "skill", "llm"]
+ResourceType = Literal["image", "font", "media", "stylesheet"]
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _describe(error: dict[str, Any], model: str) -> str:
+    loc = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")
+    field = f"{model}.{loc}" if loc else model
+    value = error.get("input")
+    kind = error.get("type", "")
+    msg = str(error.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        return f"{field}: unknown field (value {value!r}); remove it or check the spelling"
+    if kind == "missing":
+        return f"{field}: required field is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return f"{field}: got {shown}; {msg}"
+
+
+def _raise_clean(exc: PydanticValidationError, model: str) -> None:
+    errors = exc.errors(include_url=False)
+    lines = [_describe(dict(e), model) for e in errors]
+    raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=list(errors))
+
+
+def normalize_domain(value: str, field: str) -> str:
+    """Return ``value`` as a bare lower-case ASCII host name, or raise ``ValueError``.
+
+    Accepts ``example.org``, ``Example.ORG.``, ``*.example.org`` (same as ``example.org``,
+    which already covers subdomains), IDN names (stored as punycode), IPv4/IPv6 literals and
+    ``localhost``. Refuses URLs, schemes, paths, ports and user-info.
+    """
+    raw = value
+    fix = f"use a bare domain such as 'wikipedia.org' in {field}"
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a domain must be a non-empty string; {fix}")
+    value = value.strip()
+    if "://" in value or value.lower().startswith(("http:", "https:")):
+        raise ValueError(f"{raw!r} is a URL, not a domain; {fix}")
+    if any(ch in value for ch in "/?#@ "):
+        raise ValueError(f"{raw!r} has a path, query or user-info; {fix}")
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if ":" in value:
+        raise ValueError(f"{raw!r} has a port; domains apply to every port, {fix}")
+    value = value.lower().rstrip(".")
+    if value.startswith("*."):
+        value = value[2:]
+    try:
+        ascii_name = value.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"{raw!r} is not a valid domain name ({exc}); {fix}") from None
+    labels = ascii_name.split(".")
+    if not all(_LABEL.match(label) for label in labels) or len(ascii_name) > 253:
+        raise ValueError(f"{raw!r} is not a valid domain name; {fix}")
+    return ascii_name
+
+
+class TaskConfig(BaseModel):
+    """Runtime limits and settings of a task. Every limit is hard: the runtime enforces it.
+
+    >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
+    10
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # Resource limits
+    max_pages: int = Field(100, ge=1, description="Maximum pages the task may fetch, exactly.")
+    max_duration_seconds: float = Field(
+        3600, gt=0, description="Wall-clock limit; past it the execution fails (monitors complete)."
+    )
+    max_memory_mb: int = Field(
+        1024, ge=16, description="Memory limit (RSS) of the execution's whole process tree, in MB."
+    )
+
+    # Access controls
+    allowed_domains: list[str] = Field(
+        default_factory=list,
+        description="Domains the task may reach, subdomains included. Empty means any.",
+    )
+    blocked_domains: list[str] = Field(
+        default_factory=list, description="Domains never reached, subdomains included. Wins."
+    )
+    require_https: bool = Field(False, description="Refuse every plain-http request.")
+    allow_private_network: bool = Field(
+        False,
+        description="Allow loopback, private, link-local and metadata addresses (off: refused).",
+    )
+    respect_robots_txt: bool = Field(True, description="Obey robots.txt and its crawl-delay.")
+
+    # Browser settings
+    viewport_width: int = Field(1280, ge=100, le=10000, description="Browser viewport width.")
+    viewport_height: int = Field(720, ge=100, le=10000, description="Browser viewport height.")
+    user_agent: str | None = Field(
+        None, min_length=1, description="User-Agent header; None uses Aesoperator's own."
+    )
+    fetch_mode: FetchMode = Field(
+        "auto", description="'http', 'browser', or 'auto' (HTTP first, browser when needed)."
+    )
+    block_resources: list[ResourceType] = Field(
+        default_factory=lambda: ["image", "font", "media"],
+        description="Browser resource types not loaded (saves time and rate budget).",
+    )
+
+    # Retry behavior
+    max_retries: int = Field(3, ge=0, le=100, description="Retries of a transient failure.")
+    retry_delay_seconds: float = Field(
+        1.0, ge=0, description="First retry delay; doubles on each attempt (with jitter)."
+    )
+
+    # Rate limiting
+    requests_per_second: float | None = Field(
+        None, gt=0, description="Hard ceiling on requests per second for the execution."
+    )
+    concurrent_requests: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
+    request_timeout_seconds: float = Field(30, gt=0, description="Time-out of one request.")
+    max_response_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest response body read, in bytes."
+    )
+
+    # LLM budgets (free-form tasks)
+    max_steps: int = Field(50, ge=1, description="Maximum planner steps of an LLM-driven task.")
+    max_llm_tokens: int | None = Field(None, ge=1, description="Token budget for model calls.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Cost budget for model calls.")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[TaskConfig]) -> TaskConfig:
+        try:
+            return handler(data)
+        except PydanticValidationError as exc:
+            _raise_clean(exc, "TaskConfig")
+            raise  # unreachable
+
+    @field_validator("allowed_domains", "blocked_domains", mode="before")
+    @classmethod
+    def _domains(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(f"must be a list of domains, e.g. [{value!r}]")
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a list of domains such as ['wikipedia.org']")
+        out: list[str] = []
+        for item in value:
+            name = normalize_domain(item, info.field_name)
+            if name not in out:
+                out.append(name)
+        return out
+
+    @field_validator(
+        "max_pages", "max_memory_mb", "viewport_width", "viewport_height", "max_retries",
+        "concurrent_requests", "max_response_bytes", "max_steps", "max_llm_tokens",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        # pydantic accepts "10" and 10.0 for ints; a limit typed as text is a mistake worth naming.
+        if isinstance(value, bool) or (value is not None and not isinstance(value, int | float)):
+            raise ValueError("must be a whole number")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError("must be a whole number")
+            return int(value)
+        return value
+
+    @field_validator(
+        "max_duration_seconds", "retry_delay_seconds", "requests_per_second",
+        "request_timeout_seconds", "max_cost_usd",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class Task(BaseModel):
+    """A goal for Aesoperator: a name, inputs, limits and a memory scope.
+
+    >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
+    'session'
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="Identifier of the task; routes it to a handler or skill.",
+    )
+    description: str = Field("", max_length=10_000, description="What the task does.")
+    config: TaskConfig = Field(default_factory=TaskConfig, description="Limits and settings.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="JSON-able parameters.")
+    memory_scope: MemoryScope = Field(
+        "session",
+        description="'session': memory of this execution only; 'permanent': kept per task name.",
+    )
+    skill: str | None = Field(
+        None, description="Force a built-in skill ('research', 'summarize', 'data', 'monitor')."
+    )
+    planner: PlannerChoice = Field(
+        "auto", description="'auto' (handler, then skill, then LLM) or force one kind."
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Task]) -> Task:
+        try:
+            return handler(data)
+        except PydanticValidationError as exc:
+            _raise_clean(exc, "Task")
+            raise  # unreachable
+
+    @field_validator("inputs")
+    @classmethod
+    def _json_inputs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"inputs must be JSON-serialisable (str, numbers, bools, None, lists, dicts): {exc}"
+            ) from None
+        return value
