@@ -1,0 +1,326 @@
+"""Page extraction: main text, markdown, title, date, language and links of a fetched page.
+
+``extract_page`` is CPU-bound (lxml + trafilatura); the web layer runs it in a process pool via
+``WebSession.extract``. ``extract_links`` is the fast path the crawler's frontier uses.
+
+>>> page = extract_page(b"<html><title>Hi</title><body><p>Hello.</p></body></html>",
+...                     "http://example.org/a")
+>>> page.title, page.is_html
+('Hi', True)
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+__all__ = ["Extracted", "Link", "decode_body", "extract_links", "extract_page"]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link found on a page: absolute URL (no fragment), anchor text, surrounding text."""
+
+    url: str
+    text: str
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a page says, independent of how it was fetched."""
+
+    url: str
+    title: str | None
+    text: str
+    markdown: str
+    date: str | None
+    language: str | None
+    links: list[Link] = field(default_factory=list)
+    content_type: str = "text/html"
+    is_html: bool = True
+
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown", "text/csv"})
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_HTML_SNIFF = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_WS = re.compile(r"\s+")
+# Block elements whose text is a link's "surrounding text" (a sentence, a list item, a cell).
+_CONTEXT_TAGS = frozenset(
+    {"p", "li", "td", "th", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "figcaption",
+     "blockquote", "caption"}
+)  # fmt: skip
+_CONTEXT_CHARS = 300
+
+
+def _split_content_type(content_type: str | None) -> tuple[str, str | None]:
+    if not content_type:
+        return "", None
+    parts = content_type.split(";")
+    mime = parts[0].strip().lower()
+    charset = None
+    for part in parts[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip("\"'")
+    return mime, charset
+
+
+def _valid_codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Decode ``body`` to text; return ``(text, encoding)``.
+
+    Order: byte-order mark, the header's charset, ``<meta charset>``, strict UTF-8, then
+    charset-normalizer's best guess. Never raises: undecodable bytes become U+FFFD.
+    """
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return body.decode(name, errors="replace"), name
+    _, header_charset = _split_content_type(content_type)
+    declared = _valid_codec(header_charset)
+    if declared is None:
+        match = _META_CHARSET.search(body[:4096])
+        declared = _valid_codec(match.group(1).decode("ascii", "ignore")) if match else None
+    if declared is not None:
+        # Pages often declare latin-1 and are windows-1252 (browsers do the same substitution).
+        if declared in ("latin-1", "iso8859-1", "ascii"):
+            declared = "cp1252"
+        try:
+            return body.decode(declared), declared
+        except UnicodeDecodeError:
+            pass  # the declaration lies; fall through to detection
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000]).best()
+    name = best.encoding if best is not None else "cp1252"
+    return body.decode(name, errors="replace"), name
+
+
+def _is_html(mime: str, head: bytes | str) -> bool:
+    if mime in _HTML_TYPES:
+        return True
+    if mime and mime not in ("application/octet-stream", "text/xml", "application/xml"):
+        return False
+    sample = head[:2048] if isinstance(head, bytes) else head[:2048].encode("utf-8", "ignore")
+    return bool(_HTML_SNIFF.match(sample))
+
+
+def _clean(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _base_href(tree: Any, url: str) -> str:
+    for base in tree.iterfind(".//base[@href]"):
+        href = (base.get("href") or "").strip()
+        if href:
+            return str(urljoin(url, href))
+        break
+    return url
+
+
+def _links_from_tree(tree: Any, url: str) -> list[Link]:
+    base = _base_href(tree, url)
+    seen: dict[str, int] = {}
+    out: list[Link] = []
+    for anchor in tree.iter("a"):
+        href = anchor.get("href")
+        if not href:
+            continue
+        href = href.strip()
+        if not href or href.startswith("#"):
+            continue
+        try:
+            absolute, _ = urldefrag(urljoin(base, href))
+            parts = urlsplit(absolute)
+        except ValueError:
+            continue  # malformed (e.g. bad IPv6 literal): not a followable link
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            continue
+        text = _clean(anchor.text_content()) or _clean(anchor.get("title") or "")
+        if absolute in seen:
+            index = seen[absolute]
+            if not out[index].text and text:  # keep the first link, with the best anchor text
+                out[index] = Link(absolute, text, out[index].context)
+            continue
+        context = ""
+        node = anchor.getparent()
+        for _ in range(4):
+            if node is None:
+                break
+            if node.tag in _CONTEXT_TAGS:
+                context = _clean(node.text_content())[:_CONTEXT_CHARS]
+                break
+            node = node.getparent()
+        seen[absolute] = len(out)
+        out.append(Link(absolute, text, context))
+    return out
+
+
+def _parse(html: str) -> Any:
+    import lxml.html
+
+    # lxml refuses str input carrying an XML encoding declaration.
+    if html.lstrip()[:5].lower() == "<?xml":
+        html = html.split("?>", 1)[-1]
+    if not html.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(html)
+    except Exception:  # lxml raises ParserError/ValueError on hopeless input
+        return None
+
+
+def extract_links(html: str, base_url: str) -> list[Link]:
+    """Links of ``html``: absolute, fragment-stripped, de-duplicated, http(s) only, in order."""
+    tree = _parse(html)
+    return [] if tree is None else _links_from_tree(tree, base_url)
+
+
+_LANG_ATTR = re.compile(r"^[a-zA-Z]{2,3}")
+
+
+def _html_lang(tree: Any) -> str | None:
+    value = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    if not value:
+        for meta in tree.iterfind(".//meta[@http-equiv]"):
+            if (meta.get("http-equiv") or "").lower() == "content-language":
+                value = meta.get("content")
+                break
+    match = _LANG_ATTR.match(value.strip()) if value else None
+    return match.group(0).lower() if match else None
+
+
+def _fallback_title(tree: Any) -> str | None:
+    node = tree.find(".//title")
+    if node is not None and node.text_content().strip():
+        return _clean(node.text_content())
+    node = tree.find(".//h1")
+    return _clean(node.text_content()) if node is not None else None
+
+
+def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
+    from ..text.language import detect_language
+
+    return Extracted(
+        url=url,
+        title=None,
+        text=text,
+        markdown=text,
+        date=None,
+        language=detect_language(text) if text else None,
+        links=[],
+        content_type=mime,
+        is_html=is_html,
+    )
+
+
+def extract_page(body: bytes | str, url: str, content_type: str | None = None) -> Extracted:
+    """Extract what a page says. Non-HTML content is reported by type, never parsed as HTML.
+
+    ``text/plain``-like types keep their text; other non-HTML types (PDF, images, JSON...) get
+    an empty text and ``is_html=False`` so callers can tell "nothing to read" from "empty page".
+    """
+    mime, _ = _split_content_type(content_type)
+    html_like = _is_html(mime, body if isinstance(body, bytes) else body[:2048])
+    if not html_like:
+        textual = mime in _TEXT_TYPES or (mime.startswith("text/") and mime != "text/xml")
+        if not textual:
+            return _text_only("", url, mime or "application/octet-stream", False)
+        text = body if isinstance(body, str) else decode_body(body, content_type)[0]
+        return _text_only(text.strip(), url, mime, False)
+
+    html = body if isinstance(body, str) else decode_body(body, content_type)[0]
+    tree = _parse(html)
+    mime = mime if mime in _HTML_TYPES else "text/html"
+    if tree is None:
+        return _text_only("", url, mime, True)
+    links = _links_from_tree(tree, url)
+    lang = _html_lang(tree)
+    title, date, text, markdown = _main_content(tree, url)
+    if title is None:
+        title = _fallback_title(tree)
+    if lang is None and text:
+        from ..text.language import detect_language
+
+        lang = detect_language(text)
+    return Extracted(
+        url=url,
+        title=title,
+        text=text,
+        markdown=markdown,
+        date=date,
+        language=lang,
+        links=links,
+        content_type=mime,
+        is_html=True,
+    )
+
+
+def _main_content(tree: Any, url: str) -> tuple[str | None, str | None, str, str]:
+    """Title, date, plain text and markdown of the main content, with one trafilatura pass."""
+    import trafilatura
+    from trafilatura.xml import xmltotxt
+    from trafilatura.utils import normalize_unicode
+
+    doc = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_formatting=True,
+        include_tables=True,
+        date_extraction_params={"extensive_search": False, "original_date": True},
+    )
+    if doc is None or isinstance(doc, dict):
+        # Too little main text for trafilatura: fall back to the whole visible text.
+        text = _visible_text(tree)
+        return None, None, text, text
+    body = doc.body
+    text = normalize_unicode(xmltotxt(body, False)).strip() if body is not None else ""
+    markdown = normalize_unicode(xmltotxt(body, True)).strip() if body is not None else ""
+    if not text:
+        text = (doc.text or "").strip()
+        markdown = markdown or text
+    return doc.title or None, doc.date or None, text, markdown
+
+
+_INVISIBLE = ("script", "style", "noscript", "template", "svg", "head")
+
+
+def _visible_text(tree: Any) -> str:
+    from copy import deepcopy
+
+    body = tree.find(".//body")
+    if body is None:
+        return ""
+    body = deepcopy(body)
+    for bad in list(body.iter(*_INVISIBLE)):
+        parent = bad.getparent()
+        if parent is not None:
+            parent.remove(bad)
+    return _clean(body.text_content())
