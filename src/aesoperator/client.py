@@ -1,0 +1,399 @@
+"""The client façade: ``Aesoperator`` and the ``Execution`` handle.
+
+The runtime lives on a thread of its own with its own event loop, so the blocking API works
+the same in a plain script, from many threads, and inside a running loop (a Jupyter cell):
+the caller's thread only waits on a future, it never runs the runtime's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import psutil
+
+from .errors import Interrupted, NotFoundError, TaskCancelled, UserError, from_info, to_info
+from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
+from .planning import router
+from .runtime.runner import Job, new_id
+from .runtime.supervisor import Record, Supervisor
+from .store.memory import Memory
+from .store.sqlite import Store, default_data_dir
+from .task import Task
+
+F = TypeVar("F", bound=Callable[..., Any])
+Isolation = Literal["process", "inline"]
+
+_CLIENTS: weakref.WeakSet[Aesoperator] = weakref.WeakSet()
+
+
+def _owner() -> str:
+    proc = psutil.Process()
+    return f"{socket.gethostname()}:{proc.pid}:{proc.create_time():.3f}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False
+    try:
+        host, pid, created = owner.rsplit(":", 2)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True  # another machine's: not ours to judge
+    try:
+        return abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.01
+    except (psutil.Error, ValueError):
+        return False
+
+
+class Execution:
+    """A handle on one execution. Awaitable: ``result = await execution``."""
+
+    def __init__(self, client: Aesoperator, execution_id: str, name: str) -> None:
+        self._client = client
+        self.id = execution_id
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Execution(id={self.id!r}, name={self.name!r})"
+
+    def status(self) -> TaskStatus:
+        return self._client.get_task_status(self.id)
+
+    @property
+    def done(self) -> bool:
+        return self.status().state.finished
+
+    def wait(self, timeout: float | None = None) -> TaskStatus:
+        """Block until the execution ends; raise ``TimeoutError`` if it has not by ``timeout``."""
+        fut = self._client._future(self.id)
+        if fut is not None:
+            try:
+                fut.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimeoutError(f"execution {self.id} still running after {timeout}s") from None
+            return self.status()
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:  # run by another process: follow the store
+            status = self.status()
+            if status.state.finished:
+                return status
+            if end is not None and time.monotonic() >= end:
+                raise TimeoutError(f"execution {self.id} still running after {timeout}s")
+            time.sleep(0.05)
+
+    def result(self, timeout: float | None = None) -> TaskResult:
+        """Wait, then return the result or raise the execution's error."""
+        status = self.wait(timeout)
+        return _result_or_raise(status)
+
+    def cancel(self) -> bool:
+        return self._client.cancel_task(self.id)
+
+    def on_progress(self, fn: Callable[[TaskStatus], Any]) -> Callable[[TaskStatus], Any]:
+        """Call ``fn(status)`` in this process whenever progress or the current action changes."""
+        self._client._add_callback(self.id, "progress", fn)
+        return fn
+
+    def on_alert(self, fn: Callable[[Alert], Any]) -> Callable[[Alert], Any]:
+        """Call ``fn(alert)`` in this process for every alert (earlier ones are replayed)."""
+        self._client._add_callback(self.id, "alert", fn)
+        return fn
+
+    def alerts(self) -> list[Alert]:
+        return self._client.get_alerts(self.id)
+
+    def events(self) -> list[Event]:
+        return self._client.get_events(self.id)
+
+    def __await__(self) -> Generator[Any, None, TaskResult]:
+        return self._await().__await__()
+
+    async def _await(self) -> TaskResult:
+        fut = self._client._future(self.id)
+        if fut is not None:
+            await asyncio.wrap_future(fut)
+        else:
+            while not self.status().state.finished:
+                await asyncio.sleep(0.05)
+        return _result_or_raise(self.status())
+
+
+def _result_or_raise(status: TaskStatus) -> TaskResult:
+    if status.state is TaskState.COMPLETED and status.result is not None:
+        return status.result
+    if status.state is TaskState.CANCELLED:
+        raise TaskCancelled(
+            status.error.message if status.error else "cancelled", execution_id=status.id
+        )
+    if status.error is not None:
+        raise from_info(status.error, execution_id=status.id)
+    raise RuntimeError(f"execution {status.id} is {status.state} with no result")
+
+
+class Aesoperator:
+    """The entry point: run tasks, follow them, read their memory.
+
+    >>> aesop = Aesoperator(data_dir=tmp)            # doctest: +SKIP
+    >>> result = aesop.execute_task(Task(name="research", inputs={"topic": "ai"}))  # +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | Path | None = None,
+        pool_size: int | None = None,
+        isolation: Isolation = "process",
+        llm: str | None = None,
+    ) -> None:
+        """
+        Args:
+            data_dir: where executions, memory and artifacts are kept (SQLite). Default:
+                ``$AESOP_DATA_DIR``, else ``~/.aesoperator``.
+            pool_size: worker processes kept warm, which is also how many executions run at
+                once (others wait as ``pending``). Default: ``$AESOP_POOL_SIZE`` or 2.
+            isolation: ``"process"`` (default) runs each execution in a worker process, where
+                memory limits, hard cancel and crash isolation hold; ``"inline"`` runs in this
+                process (for debugging: cooperative cancel only, no memory limit).
+            llm: model for free-form tasks, e.g. ``"openai:gpt-4.1-mini"``; default
+                ``$AESOP_LLM``.
+        """
+        if isolation not in ("process", "inline"):
+            raise UserError(f"isolation: got {isolation!r}; use 'process' or 'inline'")
+        size = pool_size if pool_size is not None else int(os.environ.get("AESOP_POOL_SIZE", 2))
+        if size < 1:
+            raise UserError(f"pool_size: got {size!r}; use a whole number >= 1")
+        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        self.isolation: Isolation = isolation
+        self.pool_size = size
+        self.llm = llm or os.environ.get("AESOP_LLM") or None
+        self._store = Store(self.data_dir)
+        self._owner = _owner()
+        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._handlers_version = ""
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._supervisor: Supervisor | None = None
+        self._callbacks = concurrent.futures.ThreadPoolExecutor(1, "aesop-callbacks")
+        self._closed = False
+        self.memory = Memory(self._store, "global")
+        self._recover()
+        _CLIENTS.add(self)
+
+    def __repr__(self) -> str:
+        return f"Aesoperator(data_dir={str(self.data_dir)!r}, isolation={self.isolation!r})"
+
+    def __enter__(self) -> Aesoperator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- handlers -------------------------------------------------------------------------------
+    def handler(self, name: str) -> Callable[[F], F]:
+        """Register ``fn(ctx, **inputs)`` (sync or async) as the planner of tasks named ``name``.
+
+        >>> @aesop.handler("process_sales_data")   # doctest: +SKIP
+        ... def process(ctx, data_files, metrics): ...
+        """
+        if not isinstance(name, str) or not name:
+            raise UserError(f"handler name: got {name!r}; use the task's name, a non-empty str")
+
+        def register(fn: F) -> F:
+            if not callable(fn):
+                raise UserError(f"@handler({name!r}) must decorate a function, got {fn!r}")
+            with self._lock:
+                self._handlers[name] = fn
+                self._handlers_version = uuid.uuid4().hex
+            return fn
+
+        return register
+
+    def _handlers_snapshot(self) -> tuple[str, dict[str, Any]]:
+        with self._lock:
+            return self._handlers_version, dict(self._handlers)
+
+    # -- running --------------------------------------------------------------------------------
+    def execute_task(self, task: Task, *, timeout: float | None = None) -> TaskResult:
+        """Run ``task`` and wait for it. Raises the execution's error if it did not complete."""
+        return self.execute_task_async(task).result(timeout)
+
+    def execute_task_async(self, task: Task) -> Execution:
+        """Start ``task`` and return its ``Execution`` at once (state ``pending``)."""
+        if not isinstance(task, Task):
+            raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
+        kind, name = router.choose(task, self._handlers_snapshot()[1], bool(self.llm))
+        supervisor = self._ensure_runtime()
+        execution_id = new_id()
+        task_json = task.model_dump_json()
+        self._store.create(execution_id, task.name, task_json, self._owner)
+        job = Job(
+            execution_id=execution_id,
+            task_json=task_json,
+            planner=(kind, name),
+            data_dir=str(self.data_dir),
+            cwd=os.getcwd(),
+            llm=self.llm,
+        )
+        rec = Record(id=execution_id, task=task, job=job)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(supervisor.submit, rec)
+        with self._lock:
+            self._futures[execution_id] = rec.future
+        return Execution(self, execution_id, task.name)
+
+    def warmup(self, timeout: float = 60) -> None:
+        """Start the worker pool now and wait until every worker is ready."""
+        supervisor = self._ensure_runtime()
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(supervisor.pool_ready.wait(), timeout), self._loop
+        ).result()
+
+    def _ensure_runtime(self) -> Supervisor:
+        with self._lock:
+            if self._closed:
+                raise UserError("this Aesoperator client is closed; create a new one")
+            if self._supervisor is not None:
+                return self._supervisor
+            self._futures: dict[str, concurrent.futures.Future[None]] = {}
+            loop = asyncio.new_event_loop()
+            supervisor = Supervisor(
+                self._store,
+                pool_size=self.pool_size,
+                isolation=self.isolation,
+                owner=self._owner,
+                handlers=self._handlers_snapshot,
+                callbacks=self._callbacks,
+            )
+            thread = threading.Thread(
+                target=loop.run_forever, name="aesoperator-runtime", daemon=True
+            )
+            thread.start()
+            asyncio.run_coroutine_threadsafe(supervisor.start(), loop).result()
+            self._loop, self._thread, self._supervisor = loop, thread, supervisor
+            return supervisor
+
+    def _future(self, execution_id: str) -> concurrent.futures.Future[None] | None:
+        with self._lock:
+            futures = getattr(self, "_futures", {})
+            fut = futures.get(execution_id)
+            if fut is not None and fut.done():
+                futures.pop(execution_id, None)
+            return fut
+
+    def _add_callback(self, execution_id: str, kind: str, fn: Callable[[Any], Any]) -> None:
+        if not callable(fn):
+            raise UserError(f"on_{kind} expects a function, got {fn!r}")
+        supervisor, loop = self._supervisor, self._loop
+        added = False
+        if supervisor is not None and loop is not None:
+            added = asyncio.run_coroutine_threadsafe(
+                _call(supervisor.add_callback, execution_id, kind, fn), loop
+            ).result()
+        if not added and kind == "alert":  # already finished, or run elsewhere: replay stored
+            for alert in self._store.alerts(execution_id):
+                self._callbacks.submit(fn, alert)
+
+    # -- reading state --------------------------------------------------------------------------
+    def get_task_status(self, execution_id: str) -> TaskStatus:
+        """The state, progress, current action, error and result of an execution."""
+        return self._store.status(execution_id)
+
+    def get_execution(self, execution_id: str) -> Execution:
+        status = self._store.status(execution_id, with_alerts=False)
+        return Execution(self, execution_id, status.name)
+
+    def cancel_task(self, execution_id: str) -> bool:
+        """Cancel an execution; it ends as ``cancelled`` within about a second.
+
+        Works for executions run by other processes on the same data directory too.
+        False if it had already finished.
+        """
+        status = self._store.status(execution_id, with_alerts=False)
+        if status.state.finished:
+            return False
+        supervisor, loop = self._supervisor, self._loop
+        if supervisor is not None and loop is not None:
+            mine = asyncio.run_coroutine_threadsafe(
+                _call(supervisor.cancel, execution_id), loop
+            ).result()
+            if mine:
+                return True
+        return self._store.request_cancel(execution_id)
+
+    def list_tasks(
+        self, *, state: str | TaskState | None = None, name: str | None = None, limit: int = 50
+    ) -> list[TaskStatus]:
+        """Executions, newest first, optionally filtered by state and task name."""
+        if state is not None:
+            try:
+                state = TaskState(state)
+            except ValueError:
+                raise UserError(
+                    f"state: got {state!r}; use one of {[s.value for s in TaskState]}"
+                ) from None
+        return self._store.list(state=state.value if state else None, name=name, limit=limit)
+
+    def get_events(self, execution_id: str) -> list[Event]:
+        """The execution's timeline: states, actions, pages, policy refusals, logs, alerts."""
+        self._store.status(execution_id, with_alerts=False)  # NotFoundError for unknown ids
+        return self._store.events(execution_id)
+
+    def get_alerts(self, execution_id: str) -> list[Alert]:
+        self._store.status(execution_id, with_alerts=False)
+        return self._store.alerts(execution_id)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Executions left ``pending``/``running`` by a process that is gone become failed."""
+        for execution_id, owner in self._store.unfinished():
+            if owner == self._owner or _owner_alive(owner):
+                continue
+            pid = owner.rsplit(":", 2)[1] if owner and owner.count(":") >= 2 else "?"
+            error = to_info(
+                Interrupted(
+                    f"the process that ran this execution (pid {pid}) exited before it finished"
+                )
+            )
+            with contextlib.suppress(NotFoundError, RuntimeError):
+                self._store.transition(execution_id, TaskState.FAILED, error=error)
+
+    def close(self) -> None:
+        """Cancel what is still running, stop the workers, release the store."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            supervisor, loop, thread = self._supervisor, self._loop, self._thread
+        if supervisor is not None and loop is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(supervisor.shutdown(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(5)
+        self._callbacks.shutdown(wait=False)
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+@atexit.register
+def _close_all() -> None:
+    for client in list(_CLIENTS):
+        with contextlib.suppress(Exception):
+            client.close()

@@ -1,0 +1,553 @@
+"""The supervisor: a warm pool of worker processes, the limits, and stored state.
+
+It runs on the client's runtime thread (an asyncio loop of its own). Workers report what
+happens as messages; the supervisor turns them into stored state, callbacks and futures.
+Limits the task code cannot be trusted to keep — time, memory, cancellation of blocking
+code, crashes — are enforced here, from outside the worker, by killing its process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import psutil
+
+from ..errors import (
+    ErrorInfo,
+    MemoryLimitExceeded,
+    TaskCancelled,
+    TimeLimitExceeded,
+    WorkerCrashed,
+    to_info,
+)
+from ..execution import Alert, TaskResult, TaskState, TaskStatus
+from ..store.sqlite import Store
+from ..task import Task
+from .protocol import pack, unpack
+from .runner import CancelToken, Job, Runner
+
+log = logging.getLogger("aesoperator.runtime")
+
+CANCEL_GRACE_S = 1.0  # cooperative cancel first; after this the worker is killed
+TIME_GRACE_S = 1.5  # past max_duration_seconds, before the hard kill
+MEMORY_SAMPLE_S = 0.15
+CANCEL_POLL_S = 0.25  # cancel requests from other processes (CLI) arrive through the store
+_PKG_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass
+class Record:
+    """What the supervisor knows about one execution it runs."""
+
+    id: str
+    task: Task
+    job: Job
+    future: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
+    state: TaskState = TaskState.PENDING
+    progress: float = 0.0
+    open_actions: dict[int, str] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    progress_cbs: list[Callable[[TaskStatus], Any]] = field(default_factory=list)
+    alert_cbs: list[Callable[[Alert], Any]] = field(default_factory=list)
+    worker: _Worker | None = None
+    token: CancelToken | None = None
+    deadline: float | None = None
+    kill_at: float | None = None
+    kill_reason: tuple[TaskState, ErrorInfo] | None = None
+    time_notice_sent: bool = False
+    parent: str | None = None
+    submitted: float = field(default_factory=time.monotonic)
+    started: float | None = None
+
+    @property
+    def current_action(self) -> str | None:
+        return self.open_actions[max(self.open_actions)] if self.open_actions else None
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    writer: asyncio.StreamWriter
+    ready: bool = False
+    busy: str | None = None
+    handlers_version: str | None = None
+    kill_reason: tuple[TaskState, ErrorInfo] | None = None
+    ps: psutil.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(pack(msg))
+
+
+class Supervisor:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        pool_size: int,
+        isolation: str,
+        owner: str,
+        handlers: Callable[[], tuple[str, dict[str, Any]]],
+        callbacks: concurrent.futures.Executor,
+    ) -> None:
+        self.store = store
+        self.pool_size = pool_size
+        self.inline = isolation == "inline"
+        self.owner = owner
+        self._handlers = handlers
+        self._callbacks = callbacks
+        self._records: dict[str, Record] = {}
+        self._queue: collections.deque[Record] = collections.deque()
+        self._workers: list[_Worker] = []
+        self._blob_cache: tuple[str, bytes] | None = None
+        self._closing = False
+        self._started = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inline_runner: Runner | None = None
+        self.pool_ready = asyncio.Event()
+
+    # -- start and stop ----------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        if self.inline:
+            self._inline_runner = Runner(self._inline_send, self._loop)
+            self.pool_ready.set()
+        else:
+            await asyncio.gather(*(self._spawn() for _ in range(self.pool_size)))
+        self._spawn_task(self._watchdog())
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        for rec in list(self._queue):
+            self._finish(rec, TaskState.CANCELLED, None, to_info(TaskCancelled("client closed")))
+        self._queue.clear()
+        running = [r for r in self._records.values() if r.parent is None]
+        for rec in running:
+            self.cancel(rec.id)
+        end = time.monotonic() + CANCEL_GRACE_S + 0.5
+        while any(not r.state.finished for r in running) and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        for rec in running:
+            if not rec.state.finished and rec.worker is not None:
+                self._kill(rec.worker, TaskState.CANCELLED, to_info(TaskCancelled("client closed")))
+        for worker in list(self._workers):
+            worker.send({"type": "shutdown"})
+            _killpg(worker.pid)
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- workers ------------------------------------------------------------------------------
+    async def _spawn(self) -> None:
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PKG_ROOT, env.get("PYTHONPATH", "")) if p
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            start_new_session=True,  # its own process group: one killpg ends its browser too
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        worker = _Worker(proc=proc, writer=writer)
+        with contextlib.suppress(psutil.Error):
+            worker.ps = psutil.Process(proc.pid)
+        self._workers.append(worker)
+        self._spawn_task(self._read_loop(worker, reader))
+
+    async def _read_loop(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(int.from_bytes(head, "big"))
+                try:
+                    self._on_message(worker, unpack(body))
+                except Exception:
+                    log.exception("aesoperator: error handling a worker message")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        await self._worker_gone(worker)
+
+    async def _worker_gone(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        code = await loop.run_in_executor(None, worker.proc.wait)
+        _killpg(worker.pid)  # anything it left behind in its group (a browser) goes too
+        with contextlib.suppress(Exception):
+            worker.writer.close()
+        if worker in self._workers:
+            self._workers.remove(worker)
+        rec = self._records.get(worker.busy) if worker.busy else None
+        if rec is not None and not rec.state.finished:
+            if worker.kill_reason is not None:
+                state, error = worker.kill_reason
+            else:
+                state, error = TaskState.FAILED, to_info(
+                    WorkerCrashed(
+                        f"the worker process (pid {worker.pid}) died while running this "
+                        f"execution: {_describe_exit(code)}"
+                    )
+                )
+            self._finish(rec, state, None, error)
+        if not self._closing:
+            await self._spawn()
+
+    def _kill(self, worker: _Worker, state: TaskState, error: ErrorInfo) -> None:
+        """Kill a worker and its whole process tree; the execution ends as given now."""
+        worker.kill_reason = (state, error)
+        for proc in _tree(worker):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        _killpg(worker.pid)
+        rec = self._records.get(worker.busy) if worker.busy else None
+        if rec is not None:
+            self._finish(rec, state, None, error)
+
+    # -- submitting ---------------------------------------------------------------------------
+    def submit(self, rec: Record) -> None:
+        """Queue an execution (called on the loop). Its row already exists, as pending."""
+        self._records[rec.id] = rec
+        self._queue.append(rec)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self._queue and not self._closing:
+            if self.inline:
+                busy = sum(1 for r in self._records.values() if r.token and not r.state.finished)
+                if busy >= self.pool_size:
+                    return
+                self._start(self._queue.popleft(), None)
+            else:
+                idle = next((w for w in self._workers if w.ready and w.busy is None), None)
+                if idle is None:
+                    return
+                self._start(self._queue.popleft(), idle)
+
+    def _start(self, rec: Record, worker: _Worker | None) -> None:
+        if not self.store.transition(rec.id, TaskState.RUNNING, owner=self.owner):
+            self._records.pop(rec.id, None)  # finished meanwhile (cancelled from elsewhere)
+            return
+        rec.state = TaskState.RUNNING
+        rec.started = time.monotonic()
+        rec.deadline = rec.started + rec.task.config.max_duration_seconds + TIME_GRACE_S
+        rec.token = CancelToken()
+        if worker is None:
+            assert self._inline_runner is not None
+            version, handlers = self._handlers()
+            job = Job(**{**rec.job.__dict__, "handlers": handlers})
+            self._spawn_task(self._inline_runner.run(job, rec.token))
+            return
+        rec.worker = worker
+        worker.busy = rec.id
+        msg: dict[str, Any] = {
+            "type": "run",
+            "job": {k: v for k, v in rec.job.__dict__.items() if k != "handlers"},
+            "sys_path": sys.path,
+        }
+        try:
+            version, blob = self._handlers_blob()
+        except Exception as exc:
+            worker.busy = None
+            self._finish(
+                rec, TaskState.FAILED, None,
+                to_info(WorkerCrashed(
+                    f"the registered handlers could not be sent to a worker process ({exc}); "
+                    "make them importable or picklable, or use Aesoperator(isolation='inline')"
+                )),
+            )  # fmt: skip
+            self._dispatch()
+            return
+        msg["handlers_version"] = version
+        if worker.handlers_version != version:
+            msg["handlers_blob"] = blob
+            worker.handlers_version = version
+        worker.send(msg)
+
+    def _handlers_blob(self) -> tuple[str, bytes]:
+        version, handlers = self._handlers()
+        if self._blob_cache is None or self._blob_cache[0] != version:
+            self._blob_cache = (version, cloudpickle.dumps(handlers))
+        return self._blob_cache
+
+    def _inline_send(self, msg: dict[str, Any]) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._on_message, None, msg)
+
+    # -- cancellation ---------------------------------------------------------------------------
+    def cancel(self, execution_id: str, reason: str = "cancel") -> bool:
+        rec = self._records.get(execution_id)
+        if rec is None or rec.state.finished:
+            return False
+        if rec.state is TaskState.PENDING:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(rec)
+            self._finish(rec, TaskState.CANCELLED, None, to_info(TaskCancelled("cancelled")))
+            return True
+        if rec.parent is not None:
+            return self.cancel(rec.parent, reason)
+        if rec.worker is not None:
+            rec.worker.send({"type": "cancel", "id": rec.id, "reason": reason})
+        elif rec.token is not None:
+            rec.token.cancel(reason)
+            if rec.token.task is not None:
+                rec.token.task.cancel()
+        if reason == "cancel":
+            rec.kill_reason = (TaskState.CANCELLED, to_info(TaskCancelled("cancelled")))
+        rec.kill_at = min(rec.kill_at or float("inf"), time.monotonic() + CANCEL_GRACE_S)
+        return True
+
+    # -- messages from workers ------------------------------------------------------------------
+    def _on_message(self, worker: _Worker | None, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        if kind == "ready":
+            assert worker is not None
+            worker.ready = True
+            if all(w.ready for w in self._workers) and len(self._workers) >= self.pool_size:
+                self.pool_ready.set()
+            self._dispatch()
+            return
+        if kind == "idle":
+            assert worker is not None
+            worker.busy = None
+            self._dispatch()
+            return
+        if kind == "retire":
+            assert worker is not None
+            worker.ready = False  # it exits now; _worker_gone replaces it
+            return
+        rec = self._records.get(msg["id"])
+        if kind == "subtask":
+            self._subtask(msg)
+            return
+        if rec is None or rec.state.finished:
+            return
+        if kind == "finished":
+            result = TaskResult.model_validate(msg["result"]) if msg["result"] else None
+            error = ErrorInfo.model_validate(msg["error"]) if msg["error"] else None
+            self._finish(rec, TaskState(msg["state"]), result, error)
+            if worker is None:
+                self._dispatch()
+        elif kind == "progress":
+            rec.progress = max(rec.progress, msg["value"])
+            self.store.set_progress(rec.id, rec.progress)
+            if msg.get("message"):
+                self.store.add_events([(rec.id, "progress", {"progress": rec.progress,
+                                                             "message": msg["message"]})])  # fmt: skip
+            self._notify_progress(rec)
+        elif kind == "action":
+            if msg["phase"] == "start":
+                rec.open_actions[msg["index"]] = _action_label(msg["name"], msg.get("details"))
+                data = {"index": msg["index"], "name": msg["name"], "details": msg.get("details")}
+                self.store.add_events([(rec.id, "action", data)])
+            else:
+                rec.open_actions.pop(msg["index"], None)
+                data = {k: msg.get(k) for k in ("index", "ok", "error", "attempts")}
+                self.store.add_events([(rec.id, "action_end", data)])
+            self.store.set_progress(rec.id, None, rec.current_action, set_action=True)
+            self._notify_progress(rec)
+        elif kind == "page":
+            data = {k: v for k, v in msg.items() if k not in ("type", "id")}
+            self.store.add_events([(rec.id, "page", data)])
+        elif kind == "alert":
+            alert = Alert.model_validate(msg["alert"])
+            rec.alerts.append(alert)
+            self.store.add_alert(rec.id, alert)
+            self.store.add_events([(rec.id, "alert", alert.model_dump(mode="json"))])
+            for fn in list(rec.alert_cbs):
+                self._callbacks.submit(_safe_call, fn, alert)
+        elif kind == "event":
+            self.store.add_events([(rec.id, msg["kind"], msg["data"])])
+
+    def _subtask(self, msg: dict[str, Any]) -> None:
+        parent = self._records.get(msg["parent"])
+        task = Task.model_validate_json(msg["task"])
+        self.store.create(msg["id"], msg["name"], msg["task"], self.owner, parent_id=msg["parent"])
+        self.store.transition(msg["id"], TaskState.RUNNING, owner=self.owner)
+        job = parent.job if parent else Job(msg["id"], msg["task"], ("", ""), "")
+        rec = Record(id=msg["id"], task=task, job=job, state=TaskState.RUNNING, parent=msg["parent"])
+        self._records[rec.id] = rec
+        self.store.add_events([(msg["parent"], "subtask", {"execution_id": msg["id"],
+                                                            "name": msg["name"]})])  # fmt: skip
+
+    def _finish(
+        self,
+        rec: Record,
+        state: TaskState,
+        result: TaskResult | None,
+        error: ErrorInfo | None,
+    ) -> None:
+        if rec.state.finished:
+            return
+        if state is TaskState.COMPLETED and result is not None:
+            result = result.model_copy(update={"alerts": rec.alerts or result.alerts})
+        rec.state = state
+        self.store.transition(rec.id, state, error=error, result=result)
+        self._records.pop(rec.id, None)
+        if rec.parent is None:
+            for child in [r for r in self._records.values() if r.parent == rec.id]:
+                self._finish(child, state if state is not TaskState.COMPLETED else
+                             TaskState.FAILED, None, error)  # fmt: skip
+        if not rec.future.done():
+            rec.future.set_result(None)
+        self._notify_progress(rec)
+
+    def _notify_progress(self, rec: Record) -> None:
+        if not rec.progress_cbs:
+            return
+        snapshot = TaskStatus(
+            id=rec.id, name=rec.task.name, state=rec.state, progress=rec.progress,
+            current_action=rec.current_action, created_at=_now(),
+        )  # fmt: skip
+        for fn in list(rec.progress_cbs):
+            self._callbacks.submit(_safe_call, fn, snapshot)
+
+    def add_callback(self, execution_id: str, kind: str, fn: Callable[[Any], Any]) -> bool:
+        """Register an on_progress/on_alert callback; alerts so far are replayed to it."""
+        rec = self._records.get(execution_id)
+        if rec is None:
+            return False
+        if kind == "alert":
+            rec.alert_cbs.append(fn)
+            for alert in rec.alerts:
+                self._callbacks.submit(_safe_call, fn, alert)
+        else:
+            rec.progress_cbs.append(fn)
+        return True
+
+    # -- the watchdog: time, memory, cancel requests --------------------------------------------
+    async def _watchdog(self) -> None:
+        last_mem = last_cancel = 0.0
+        while not self._closing:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            for rec in list(self._records.values()):
+                if rec.state is not TaskState.RUNNING or rec.parent is not None:
+                    continue
+                if rec.kill_at is not None and now >= rec.kill_at:
+                    self._force_end(rec)
+                elif rec.deadline is not None and now >= rec.deadline:
+                    rec.kill_reason = (TaskState.FAILED, to_info(TimeLimitExceeded(
+                        f"max_duration_seconds={rec.task.config.max_duration_seconds:g} reached "
+                        "(the task did not stop by itself and was killed)")))  # fmt: skip
+                    self.cancel(rec.id, reason="time")
+                    rec.kill_at = now + CANCEL_GRACE_S
+                    rec.deadline = None
+            if not self.inline and now - last_mem >= MEMORY_SAMPLE_S:
+                last_mem = now
+                await self._check_memory()
+            if now - last_cancel >= CANCEL_POLL_S:
+                last_cancel = now
+                ids = [r.id for r in self._records.values() if r.parent is None]
+                for eid in await asyncio.to_thread(self.store.cancel_requests, ids):
+                    self.cancel(eid)
+
+    def _force_end(self, rec: Record) -> None:
+        reason = rec.kill_reason or (TaskState.CANCELLED, to_info(TaskCancelled("cancelled")))
+        rec.kill_at = None
+        if rec.worker is not None and rec.worker.busy == rec.id:
+            self._kill(rec.worker, *reason)
+        else:  # inline: nothing to kill; the execution is given up on
+            self._finish(rec, *reason)
+
+    async def _check_memory(self) -> None:
+        busy = [w for w in self._workers if w.busy and w.busy in self._records]
+        if not busy:
+            return
+        usage = await asyncio.to_thread(lambda: [(w, _tree_rss(w)) for w in busy])
+        for worker, rss in usage:
+            rec = self._records.get(worker.busy or "")
+            if rec is None or rec.state.finished:
+                continue
+            limit = rec.task.config.max_memory_mb
+            if rss > limit * 1024 * 1024:
+                self._kill(worker, TaskState.FAILED, to_info(MemoryLimitExceeded(
+                    f"the execution's processes used {rss / 1048576:.0f} MB, over "
+                    f"max_memory_mb={limit}; raise the limit or process less at once")))  # fmt: skip
+
+    # -- introspection for the client ---------------------------------------------------------
+    def record(self, execution_id: str) -> Record | None:
+        return self._records.get(execution_id)
+
+
+def _tree(worker: _Worker) -> list[psutil.Process]:
+    if worker.ps is None:
+        return []
+    try:
+        return [worker.ps, *worker.ps.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _tree_rss(worker: _Worker) -> int:
+    total = 0
+    for proc in _tree(worker):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+def _killpg(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (killed: possibly out of memory)" if name == "SIGKILL" else ""
+        return f"terminated by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def _action_label(name: str, details: dict[str, Any] | None) -> str:
+    if not details:
+        return name
+    first = next(iter(details.values()))
+    text = f"{name} {first}" if isinstance(first, str | int | float) else name
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _safe_call(fn: Callable[[Any], Any], arg: Any) -> None:
+    try:
+        fn(arg)
+    except Exception:
+        log.exception("aesoperator: a callback raised; the execution goes on")
+
+
+def _now() -> Any:
+    from ..execution import utcnow
+
+    return utcnow()

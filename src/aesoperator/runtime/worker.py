@@ -1,0 +1,86 @@
+"""A worker process: runs one execution at a time for the supervisor.
+
+Started as ``python -m aesoperator.runtime.worker FD`` — never through multiprocessing — so
+the user's ``__main__`` is never imported again here: scripts without an
+``if __name__ == "__main__":`` guard and notebook cells are safe. Handlers arrive
+cloudpickled (by value when defined in ``__main__``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+import cloudpickle
+
+from .protocol import Channel
+from .runner import CancelToken, Job, Runner
+
+
+def _die_with_parent() -> None:
+    # Linux: get SIGKILL when the supervisor dies, so no worker (or its browser) is orphaned.
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    channel = Channel(socket.socket(fileno=fd))
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="worker-loop", daemon=True).start()
+    runner = Runner(channel.send, loop)
+    handlers: dict[str, Any] = {}
+    handlers_version = ""
+    current: dict[str, tuple[CancelToken, Any]] = {}
+    channel.send({"type": "ready", "pid": os.getpid()})
+
+    def finished(eid: str) -> None:
+        current.pop(eid, None)
+        if runner.stuck_threads and any(t.is_alive() for t in runner.stuck_threads):
+            # A handler thread ignored cancellation; this process is no longer clean.
+            channel.send({"type": "retire", "reason": "a handler thread did not stop"})
+            os._exit(0)
+        channel.send({"type": "idle"})
+
+    while True:
+        msg = channel.recv()
+        if msg is None or msg["type"] == "shutdown":
+            os._exit(0)
+        kind = msg["type"]
+        if kind == "run":
+            if msg.get("handlers_blob") is not None:
+                handlers = cloudpickle.loads(msg["handlers_blob"])
+                handlers_version = msg["handlers_version"]
+            assert msg.get("handlers_version", handlers_version) == handlers_version
+            job = Job(**msg["job"], handlers=handlers)
+            if job.cwd:
+                with contextlib.suppress(OSError):
+                    os.chdir(job.cwd)
+            for entry in reversed(msg.get("sys_path", [])):
+                if entry not in sys.path:
+                    sys.path.insert(0, entry)
+            token = CancelToken()
+            fut = asyncio.run_coroutine_threadsafe(runner.run(job, token), loop)
+            current[job.execution_id] = (token, fut)
+            fut.add_done_callback(lambda _f, eid=job.execution_id: finished(eid))
+        elif kind == "cancel":
+            entry = current.get(msg["id"])
+            if entry is not None:
+                token, _fut = entry
+                token.cancel(msg.get("reason", "cancel"))
+                if token.task is not None:
+                    loop.call_soon_threadsafe(token.task.cancel)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""The embedded store: executions, their timeline, alerts and memory in one SQLite file (WAL).
+
+Safe across threads (one connection guarded by a lock per ``Store``) and processes (WAL, a
+busy time-out, short transactions). Every state change goes through :meth:`Store.transition`,
+which refuses illegal transitions so that a finished execution is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ErrorInfo, NotFoundError
+from ..execution import TRANSITIONS, Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    task_json TEXT NOT NULL,
+    state TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    current_action TEXT,
+    error_json TEXT,
+    result_json TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    parent_id TEXT,
+    owner TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS executions_state ON executions(state);
+CREATE INDEX IF NOT EXISTS executions_created ON executions(created_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_execution ON events(execution_id, seq);
+CREATE TABLE IF NOT EXISTS alerts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    data_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_execution ON alerts(execution_id, seq);
+CREATE TABLE IF NOT EXISTS memory (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+"""
+
+_TERMINAL = tuple(s.value for s in TaskState if s.finished)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Store:
+    """SQLite-backed persistence for one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "aesoperator.sqlite3"
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            self.path, timeout=30, check_same_thread=False, isolation_level=None
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                self._conn.execute(stmt)
+
+    def artifacts_dir(self, execution_id: str) -> Path:
+        return self.data_dir / "artifacts" / execution_id
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.row_factory = sqlite3.Row
+            return list(cur.execute(sql, args))
+
+    # -- executions -------------------------------------------------------------------------
+    def create(
+        self, execution_id: str, name: str, task_json: str, owner: str, parent_id: str | None = None
+    ) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO executions (id, name, task_json, state, created_at, owner, parent_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (execution_id, name, task_json, TaskState.PENDING.value, utcnow().isoformat(),
+                 owner, parent_id),
+            )  # fmt: skip
+
+    def transition(
+        self,
+        execution_id: str,
+        new: TaskState,
+        *,
+        error: ErrorInfo | None = None,
+        result: TaskResult | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """Move an execution to ``new``. False (and no write) if it already finished.
+
+        Raises ``RuntimeError`` for a transition the lifecycle does not allow.
+        """
+        now = utcnow().isoformat()
+        with self._tx() as cur:
+            row = cur.execute(
+                "SELECT state FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no execution {execution_id!r}")
+            old = TaskState(row[0])
+            if old.finished:
+                return False
+            if new not in TRANSITIONS[old]:
+                raise RuntimeError(f"illegal transition {old} -> {new} for {execution_id}")
+            sets = ["state = ?"]
+            args: list[Any] = [new.value]
+            if new is TaskState.RUNNING:
+                sets.append("started_at = ?")
+                args.append(now)
+                if owner is not None:
+                    sets.append("owner = ?")
+                    args.append(owner)
+            if new.finished:
+                sets.append("finished_at = ?")
+                args.append(now)
+                sets.append("current_action = NULL")
+                if new is TaskState.COMPLETED:
+                    sets.append("progress = 100")
+            if error is not None:
+                sets.append("error_json = ?")
+                args.append(error.model_dump_json())
+            if result is not None:
+                sets.append("result_json = ?")
+                args.append(result.model_dump_json())
+            args.append(execution_id)
+            cur.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", args)
+            cur.execute(
+                "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
+                (execution_id, now, "state", json.dumps(
+                    {"state": new.value, "error": error.model_dump() if error else None})),
+            )  # fmt: skip
+            return True
+
+    def set_progress(
+        self, execution_id: str, progress: float | None, current_action: str | None = None,
+        *, set_action: bool = False,
+    ) -> None:  # fmt: skip
+        sets, args = [], []
+        if progress is not None:
+            # MAX() keeps progress monotonic whatever order updates arrive in.
+            sets.append("progress = MAX(progress, ?)")
+            args.append(progress)
+        if set_action:
+            sets.append("current_action = ?")
+            args.append(current_action)
+        if not sets:
+            return
+        args.append(execution_id)
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state = 'running'",
+                args,
+            )
+
+    def add_events(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Append timeline entries ``(execution_id, kind, data)`` in one transaction."""
+        if not rows:
+            return
+        now = utcnow().isoformat()
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
+                [(eid, now, kind, json.dumps(data, default=str)) for eid, kind, data in rows],
+            )
+
+    def add_alert(self, execution_id: str, alert: Alert) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)",
+                (execution_id, alert.model_dump_json()),
+            )
+
+    def request_cancel(self, execution_id: str) -> bool:
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE executions SET cancel_requested = 1 WHERE id = ? AND state NOT IN (?, ?, ?)",
+                (execution_id, *_TERMINAL),
+            )
+            return cur.rowcount > 0
+
+    def cancel_requests(self, ids: list[str]) -> list[str]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._query(
+            f"SELECT id FROM executions WHERE cancel_requested = 1 AND id IN ({marks})", tuple(ids)
+        )
+        return [r["id"] for r in rows]
+
+    def task_json(self, execution_id: str) -> str:
+        rows = self._query("SELECT task_json FROM executions WHERE id = ?", (execution_id,))
+        if not rows:
+            raise NotFoundError(f"no execution {execution_id!r}")
+        return str(rows[0]["task_json"])
+
+    def status(self, execution_id: str, *, with_alerts: bool = True) -> TaskStatus:
+        rows = self._query("SELECT * FROM executions WHERE id = ?", (execution_id,))
+        if not rows:
+            raise NotFoundError(
+                f"no execution {execution_id!r} in {self.data_dir.name}; "
+                "list executions with aesop.list_tasks() or `aesop list`"
+            )
+        return self._status(rows[0], self.alerts(execution_id) if with_alerts else [])
+
+    def _status(self, row: sqlite3.Row, alerts: list[Alert]) -> TaskStatus:
+        return TaskStatus(
+            id=row["id"],
+            name=row["name"],
+            state=TaskState(row["state"]),
+            progress=row["progress"],
+            current_action=row["current_action"],
+            error=ErrorInfo.model_validate_json(row["error_json"]) if row["error_json"] else None,
+            result=(
+                TaskResult.model_validate_json(row["result_json"]) if row["result_json"] else None
+            ),
+            created_at=_dt(row["created_at"]) or utcnow(),
+            started_at=_dt(row["started_at"]),
+            finished_at=_dt(row["finished_at"]),
+            parent_id=row["parent_id"],
+            alerts=alerts,
+        )
+
+    def list(
+        self, *, state: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[TaskStatus]:
+        where, args = [], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(state)
+        if name is not None:
+            where.append("name = ?")
+            args.append(name)
+        sql = "SELECT * FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        args.append(str(limit))
+        return [self._status(r, []) for r in self._query(sql, tuple(args))]
+
+    def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
+        rows = self._query(
+            "SELECT * FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (execution_id, after, limit),
+        )
+        return [
+            Event(
+                seq=r["seq"],
+                execution_id=r["execution_id"],
+                at=_dt(r["at"]) or utcnow(),
+                kind=r["kind"],
+                data=json.loads(r["data_json"]),
+            )
+            for r in rows
+        ]
+
+    def alerts(self, execution_id: str) -> list[Alert]:
+        rows = self._query(
+            "SELECT data_json FROM alerts WHERE execution_id = ? ORDER BY seq", (execution_id,)
+        )
+        return [Alert.model_validate_json(r["data_json"]) for r in rows]
+
+    def unfinished(self) -> list[tuple[str, str | None]]:
+        rows = self._query(
+            "SELECT id, owner FROM executions WHERE state IN ('pending', 'running')"
+        )
+        return [(r["id"], r["owner"]) for r in rows]
+
+    # -- memory -----------------------------------------------------------------------------
+    def mem_get(self, namespace: str, key: str) -> str | None:
+        rows = self._query(
+            "SELECT value_json FROM memory WHERE namespace = ? AND key = ?", (namespace, key)
+        )
+        return str(rows[0]["value_json"]) if rows else None
+
+    def mem_set(self, namespace: str, key: str, value_json: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO memory (namespace, key, value_json, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(namespace, key) DO UPDATE SET value_json = excluded.value_json,"
+                " updated_at = excluded.updated_at",
+                (namespace, key, value_json, utcnow().isoformat()),
+            )
+
+    def mem_delete(self, namespace: str, key: str) -> bool:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM memory WHERE namespace = ? AND key = ?", (namespace, key))
+            return cur.rowcount > 0
+
+    def mem_keys(self, namespace: str) -> list[str]:
+        rows = self._query(
+            "SELECT key FROM memory WHERE namespace = ? ORDER BY key", (namespace,)
+        )
+        return [str(r["key"]) for r in rows]
+
+    def mem_clear(self, namespace: str) -> None:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM memory WHERE namespace = ?", (namespace,))
+
+
+def default_data_dir() -> Path:
+    """``$AESOP_DATA_DIR`` if set, else ``~/.aesoperator``."""
+    env = os.environ.get("AESOP_DATA_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".aesoperator"
