@@ -1,0 +1,163 @@
+"""One headless Chromium per worker process (per event loop), launched lazily.
+
+How Chromium reaches the network: it does not. It is launched with a proxy that points at a
+closed local port (loopback included, via ``<-loopback>``), so any request Chromium tried to
+make on its own (preconnect, DNS prefetch, a socket we did not route) fails on the machine.
+Every HTTP(S) request of a page — document, frame, popup, subresource, ``fetch``/XHR, form
+post — is intercepted with ``context.route("**/*")`` and answered (``route.fulfill``) by the
+web session's own HTTP stack, which applies the policy, DNS pinning, rate limit and robots.txt.
+WebSockets are intercepted with ``context.route_web_socket``: refused ones are closed, allowed
+ones are not supported in browser mode (closed, recorded) because Chromium has no route to them.
+Service workers are blocked and downloads refused.
+
+Chromium discovery: ``AESOP_CHROMIUM`` (a path), else ``chromium``, ``chromium-browser``,
+``google-chrome`` on ``PATH``, else Playwright's own downloaded browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UserError
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--disable-features=NetworkPrediction,InterestFeedContentSuggestions",
+    "--dns-prefetch-disable",
+    # No route to the network of Chromium's own: see the module docstring.
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+]
+
+INSTALL_HINT = (
+    "no Chromium found: install one with `apt-get install chromium` (Debian/Ubuntu) or "
+    "`python -m playwright install chromium`, or set AESOP_CHROMIUM=/path/to/chromium"
+)
+
+
+def chromium_path() -> str | None:
+    """The Chromium executable to use, or ``None`` for Playwright's downloaded browser."""
+    explicit = os.environ.get("AESOP_CHROMIUM")
+    if explicit:
+        if not os.path.exists(explicit):
+            raise UserError(f"AESOP_CHROMIUM={explicit!r} does not exist; {INSTALL_HINT}")
+        return explicit
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+class _Handle:
+    def __init__(self, pw: Playwright, browser: Browser) -> None:
+        self.pw = pw
+        self.browser = browser
+
+
+_handles: dict[asyncio.AbstractEventLoop, _Handle] = {}
+_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+async def get_browser() -> Browser:
+    """The browser of this worker (event loop); launched on first use."""
+    loop = asyncio.get_running_loop()
+    for other in [lp for lp in _handles if lp.is_closed()]:
+        _handles.pop(other, None)  # its driver went with that loop's process resources
+        _locks.pop(other, None)
+    lock = _locks.setdefault(loop, asyncio.Lock())
+    async with lock:
+        handle = _handles.get(loop)
+        if handle is not None and handle.browser.is_connected():
+            return handle.browser
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError:  # pragma: no cover - playwright is a dependency
+            raise UserError("browser mode needs playwright: pip install playwright") from None
+        pw = await async_playwright().start()
+        args = [*_ARGS]
+        tag = os.environ.get("AESOP_BROWSER_TAG")
+        if tag:
+            args.append(f"--aesop-tag={tag}")  # lets tests find this browser's processes
+        try:
+            browser = await pw.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=args
+            )
+        except Exception as exc:
+            await pw.stop()
+            text = str(exc)
+            if "Executable doesn't exist" in text or "ENOENT" in text:
+                raise UserError(INSTALL_HINT) from None
+            raise
+        _handles[loop] = _Handle(pw, browser)
+        return browser
+
+
+async def shutdown_browser() -> None:
+    """Close this event loop's browser and its driver (safe to call when none is running)."""
+    loop = asyncio.get_running_loop()
+    handle = _handles.pop(loop, None)
+    if handle is None:
+        return
+    with contextlib.suppress(Exception):
+        await handle.browser.close()
+    with contextlib.suppress(Exception):
+        await handle.pw.stop()
+
+
+def _close_at_exit() -> None:
+    # Loops still running at interpreter exit: close their browsers. The driver also kills its
+    # browsers when its pipe to us closes, so a process that dies without this still leaves none.
+    for loop, _handle in list(_handles.items()):
+        if loop.is_closed() or loop.is_running():
+            continue
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(_shutdown_on(loop))
+
+
+async def _shutdown_on(loop: asyncio.AbstractEventLoop) -> None:
+    await shutdown_browser()
+
+
+atexit.register(_close_at_exit)
+
+
+def resource_blocked(resource_type: str, blocked: list[str]) -> bool:
+    return resource_type in blocked
+
+
+def forwardable_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers Chromium set that we pass on (not framing or hop-by-hop ones)."""
+    skip = {"host", "connection", "content-length", "accept-encoding", "keep-alive", "te",
+            "transfer-encoding", "upgrade", "proxy-connection", "proxy-authorization"}  # fmt: skip
+    return {k: v for k, v in headers.items() if not k.startswith(":") and k.lower() not in skip}
+
+
+def fulfil_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Response headers for ``route.fulfill``: the body is already decoded and complete."""
+    skip = {"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"}
+    out: dict[str, str] = {}
+    for key, value in headers:
+        k = key.lower()
+        if k in skip:
+            continue
+        out[k] = f"{out[k]}\n{value}" if k in out else value
+    return out
+
+
+def unused(*_: Any) -> None:
+    """Placeholder to keep linters quiet about optional hooks."""

@@ -1,0 +1,761 @@
+"""``WebSession``: ``ctx.web`` — fetch, crawl, extract and screenshot under the task's policy.
+
+Layers, outermost first (each request, each redirect hop): policy check → robots.txt →
+per-host gate (crawl-delay, ``Retry-After``) → concurrency bound → rate ceiling → pinned
+connection. Pages are reserved from the execution's budget *before* the first byte is sent and
+given back when nothing was sent, so ``max_pages`` is exact under any concurrency.
+
+Status codes: a final 2xx/3xx/4xx response is returned as a :class:`Page` (``status`` tells);
+5xx and 429 are retried (``max_retries``, exponential backoff from ``retry_delay_seconds``,
+``Retry-After`` honoured) and, when retries run out, the last response is returned. Connection
+errors and time-outs are retried the same way and then raise ``FetchError(transient=True)``.
+A policy refusal or a 4xx is never retried.
+
+``auto`` mode: HTTP first; the browser when the HTML response looks script-rendered — under
+200 characters of visible text and a ``<script>`` tag, or a ``<noscript>`` element and under
+1,000 characters of text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urljoin
+
+import httpx
+
+from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
+from ._http import make_client
+from ._limits import HostGate, RateLimiter
+from .extract import Extracted, Link, decode_body, extract_links, extract_page
+from .policy import Policy
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Request, Route, WebSocketRoute
+
+    from ..runtime.context import TaskContext
+
+__all__ = ["Page", "WebSession"]
+
+Mode = Literal["auto", "http", "browser"]
+DEFAULT_USER_AGENT = "Aesoperator/0.1 (+https://github.com/aesoperator/aesoperator)"
+_MAX_REDIRECTS = 20
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml+xml",
+               "application/javascript", "application/ld+json", "application/rss+xml",
+               "application/atom+xml")  # fmt: skip
+# Requests that count against requests_per_second in browser mode.
+_COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
+_TAGS = re.compile(r"<script\b.*?</script>|<style\b.*?</style>|<[^>]+>", re.S | re.I)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page. ``url`` is the final URL after redirects."""
+
+    url: str
+    requested_url: str
+    status: int
+    headers: dict[str, str]
+    content_type: str
+    encoding: str | None
+    body: bytes
+    text: str
+    fetched_with: Literal["http", "browser"]
+    elapsed_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class _Response:
+    url: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def _mime(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _is_text(mime: str) -> bool:
+    return mime == "" or mime.startswith(_TEXT_TYPES) or mime.endswith(("+xml", "+json"))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def needs_browser(page: Page) -> bool:
+    """The ``auto`` rule: does this HTTP response look like it needs scripts to show content?"""
+    if page.content_type not in ("text/html", "application/xhtml+xml") or not page.ok:
+        return False
+    lower = page.text.lower()
+    visible = len(" ".join(_TAGS.sub(" ", page.text).split()))
+    if visible < 200 and "<script" in lower:
+        return True
+    return "<noscript" in lower and visible < 1000
+
+
+def _extract_in_worker(body: bytes, url: str, content_type: str) -> Extracted:
+    return extract_page(body, url, content_type)
+
+
+class _Robots:
+    """robots.txt per origin (protego); fetched once, through the same gate as any request."""
+
+    def __init__(self) -> None:
+        self.parsers: dict[str, Any] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+
+
+class WebSession:
+    """``ctx.web``: every request of an execution goes through this session's policy.
+
+    Created lazily by the runtime as ``WebSession(ctx)`` and closed with ``ctx.aclose()``.
+    """
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self._ctx = ctx
+        cfg = ctx.config
+        self._cfg = cfg
+        self.policy = Policy.from_config(cfg)
+        self._rate = RateLimiter(cfg.requests_per_second)
+        self._sem = asyncio.Semaphore(cfg.concurrent_requests)
+        self._hosts = HostGate()
+        self._robots = _Robots()
+        self._dns: dict[tuple[str, int], list[str] | PolicyViolation] = {}
+        self._user_agent = cfg.user_agent or DEFAULT_USER_AGENT
+        self._client: httpx.AsyncClient | None = None
+        self._browser_client: httpx.AsyncClient | None = None
+        self._context: BrowserContext | None = None
+        self._context_lock = asyncio.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._refused_seen: set[tuple[str, str]] = set()
+        self._closed = False
+
+    # -- plumbing -----------------------------------------------------------------------------
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        # One answer per (host, port) for the whole execution: the check and every connection
+        # use the same addresses, so a DNS answer cannot change in between.
+        key = (host, port)
+        cached = self._dns.get(key)
+        if cached is None:
+            try:
+                cached = await self.policy.resolve(host, port)
+            except PolicyViolation as exc:
+                cached = exc
+            self._dns[key] = cached
+        if isinstance(cached, PolicyViolation):
+            raise PolicyViolation(str(cached), url=cached.url, rule=cached.rule)
+        return cached
+
+    def _http(self, browser: bool = False) -> httpx.AsyncClient:
+        if self._closed:
+            raise UserError("this web session is closed")
+        if browser:
+            if self._browser_client is None:
+                self._browser_client = make_client(
+                    self._resolve,
+                    max_connections=max(8, self._cfg.concurrent_requests),
+                    timeout=self._cfg.request_timeout_seconds,
+                )
+            return self._browser_client
+        if self._client is None:
+            self._client = make_client(
+                self._resolve,
+                max_connections=self._cfg.concurrent_requests,
+                timeout=self._cfg.request_timeout_seconds,
+            )
+        return self._client
+
+    def _refused(self, url: str, exc: PolicyViolation, **extra: Any) -> None:
+        key = (url, exc.rule or "")
+        if key in self._refused_seen:
+            return
+        self._refused_seen.add(key)
+        self._ctx.emit("policy_refused", url=url, rule=exc.rule, message=str(exc), **extra)
+
+    async def _check(self, url: str, *, navigation: bool, robots: bool) -> str:
+        """Policy (scheme, domains, address) and robots.txt for one hop. Raises when refused."""
+        norm = self.policy.check_url(url, navigation=navigation)
+        scheme, host, port = self.policy.host_port(norm)
+        await self._resolve(host, port)
+        if robots and self._cfg.respect_robots_txt:
+            await self._robots_allow(scheme, host, port, norm)
+        return norm
+
+    async def _robots_allow(self, scheme: str, host: str, port: int, url: str) -> None:
+        origin = f"{scheme}://{host}" + ("" if port in (80, 443) else f":{port}")
+        parser = self._robots.parsers.get(origin)
+        if parser is None:
+            lock = self._robots.locks.setdefault(origin, asyncio.Lock())
+            async with lock:
+                parser = self._robots.parsers.get(origin)
+                if parser is None:
+                    parser = await self._load_robots(origin, host)
+                    self._robots.parsers[origin] = parser
+        if parser is False:
+            return
+        if not parser.can_fetch(url, self._user_agent):
+            raise PolicyViolation(
+                f"refused {url!r}: robots.txt of {origin} disallows it "
+                "(set TaskConfig(respect_robots_txt=False) to ignore robots.txt)",
+                url=url,
+                rule="robots_txt",
+            )
+
+    async def _load_robots(self, origin: str, host: str) -> Any:
+        from protego import Protego
+
+        url = origin + "/robots.txt"
+        try:
+            resp = await self._send_hops(url, navigation=False, robots=False, browser=False)
+        except (FetchError, PolicyViolation):
+            return False  # unreachable robots.txt: nothing is disallowed
+        if resp.status != 200:
+            return False
+        text, _ = decode_body(resp.body, dict(resp.headers).get("content-type"))
+        parser = Protego.parse(text)
+        delay = parser.crawl_delay(self._user_agent)
+        if delay:
+            self._hosts.set_delay(host, float(delay))
+        return parser
+
+    async def _send_once(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        count: bool = True,
+        browser: bool = False,
+    ) -> _Response:
+        """One request on the wire, within the host gate, concurrency and rate limits."""
+        cfg = self._cfg
+        host = self.policy.host_port(url)[1]
+        await self._hosts.wait(host)
+        async with self._sem:
+            if count:
+                await self._rate.acquire()
+            self._ctx.check_cancelled()
+            hdrs = {"user-agent": self._user_agent}
+            if headers:
+                hdrs.update(headers)
+            client = self._http(browser)
+            timeout = min(cfg.request_timeout_seconds, max(0.1, self._ctx.budget.time_left))
+            try:
+                async with asyncio.timeout(timeout):
+                    req = client.build_request(method, url, headers=hdrs, content=content)
+                    resp = await client.send(req, stream=True)
+                    try:
+                        declared = resp.headers.get("content-length", "")
+                        if declared.isdigit() and int(declared) > cfg.max_response_bytes:
+                            raise _TooLarge(url)
+                        chunks: list[bytes] = []
+                        size = 0
+                        async for chunk in resp.aiter_bytes():
+                            size += len(chunk)
+                            if size > cfg.max_response_bytes:
+                                raise _TooLarge(url)
+                            chunks.append(chunk)
+                    finally:
+                        await resp.aclose()
+            except TimeoutError:
+                raise FetchError(
+                    f"{url}: no response within request_timeout_seconds={timeout:g}",
+                    url=url,
+                    transient=True,
+                ) from None
+            except _TooLarge:
+                raise FetchError(
+                    f"{url}: response larger than max_response_bytes={cfg.max_response_bytes}; "
+                    "raise TaskConfig.max_response_bytes to read it",
+                    url=url,
+                ) from None
+            except httpx.TransportError as exc:
+                raise FetchError(f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True)
+        return _Response(str(resp.url), resp.status_code, list(resp.headers.multi_items()),
+                         b"".join(chunks))  # fmt: skip
+
+    async def _send_retrying(self, url: str, **kw: Any) -> _Response:
+        cfg = self._cfg
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                resp = await self._send_once(url, **kw)
+            except FetchError as exc:
+                if not exc.transient or attempt > cfg.max_retries:
+                    raise
+                error = str(exc)
+            else:
+                if resp.status not in _RETRY_STATUSES:
+                    return resp
+                retry_after = _retry_after(dict(resp.headers).get("retry-after"))
+                if retry_after is not None and resp.status in (429, 503):
+                    self._hosts.back_off(self.policy.host_port(url)[1], retry_after)
+                if attempt > cfg.max_retries:
+                    return resp
+                error = f"HTTP {resp.status}"
+            delay = cfg.retry_delay_seconds * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            if delay > self._ctx.budget.time_left:
+                if "resp" in locals() and isinstance(resp, _Response):
+                    return resp
+                raise FetchError(f"{url}: {error}; no time left to retry", url=url, transient=True)
+            self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error)
+            await self._ctx.sleep(delay)
+
+    async def _send_hops(
+        self,
+        url: str,
+        *,
+        navigation: bool,
+        robots: bool,
+        browser: bool,
+        sent: list[int] | None = None,
+    ) -> _Response:
+        """Follow redirects ourselves so that every hop passes the policy."""
+        method, content = "GET", None
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            try:
+                current = await self._check(current, navigation=navigation, robots=robots)
+            except PolicyViolation as exc:
+                self._refused(current, exc, source="http")
+                raise
+            if sent is not None:
+                sent[0] += 1
+            resp = await self._send_retrying(current, method=method, content=content,
+                                             browser=browser)  # fmt: skip
+            location = dict(resp.headers).get("location")
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                if resp.status in (301, 302, 303):
+                    method, content = "GET", None
+                current = urljoin(current, location)
+                continue
+            return resp
+        raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects", url=url)
+
+    # -- public actions -----------------------------------------------------------------------
+    async def fetch(self, url: str, *, mode: Mode | None = None) -> Page:
+        """Fetch one page (one unit of ``max_pages``, redirects included) and record it.
+
+        Raises ``PolicyViolation`` when the policy refuses the URL or a redirect hop,
+        ``PageLimitExceeded`` when the budget is spent, ``FetchError`` when the network fails.
+        """
+        mode = mode or self._cfg.fetch_mode
+        if mode not in ("auto", "http", "browser"):
+            raise UserError(f"fetch(mode=...): got {mode!r}; use 'auto', 'http' or 'browser'")
+        self._ctx.check_cancelled()
+        try:
+            self.policy.check_url(url)
+        except PolicyViolation as exc:
+            self._refused(url, exc, source="fetch")
+            raise
+        if not self._ctx.budget.try_reserve_page():
+            raise PageLimitExceeded(
+                f"max_pages={self._ctx.budget.max_pages} reached; cannot fetch {url}"
+            )
+        sent = [0]
+        with self._ctx.action("fetch", url=url, mode=mode):
+            try:
+                if mode == "browser":
+                    page = await self._browser_fetch(url, sent)
+                else:
+                    page = await self._http_fetch(url, sent)
+                    if mode == "auto" and needs_browser(page):
+                        self._ctx.emit("auto_browser", url=url, reason="page needs scripts")
+                        page = await self._browser_fetch(url, sent)
+            except BaseException:
+                if sent[0] == 0:
+                    self._ctx.budget.release_page()
+                raise
+        self._ctx.page_visited(page.url, page.status, fetched_with=page.fetched_with)
+        return page
+
+    async def _http_fetch(self, url: str, sent: list[int]) -> Page:
+        start = time.perf_counter()
+        resp = await self._send_hops(url, navigation=True, robots=True, browser=False, sent=sent)
+        headers = {k.lower(): v for k, v in resp.headers}
+        mime = _mime(headers)
+        text, encoding = ("", None)
+        if _is_text(mime):
+            text, enc = decode_body(resp.body, headers.get("content-type"))
+            encoding = enc
+        return Page(url=resp.url, requested_url=url, status=resp.status, headers=headers,
+                    content_type=mime, encoding=encoding, body=resp.body, text=text,
+                    fetched_with="http", elapsed_ms=(time.perf_counter() - start) * 1000)  # fmt: skip
+
+    async def extract(self, page: Page) -> Extracted:
+        """Main text, title, date, language, links and markdown, computed off the event loop."""
+        with self._ctx.action("extract", url=page.url):
+            if self._pool is None:
+                import multiprocessing
+
+                # spawn: forking a process that runs an event loop and threads is unsafe.
+                self._pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._pool,
+                _extract_in_worker,
+                page.body,
+                page.url,
+                page.headers.get("content-type", page.content_type),
+            )
+
+    async def crawl(
+        self,
+        start_urls: list[str],
+        *,
+        strategy: Literal["bfs", "best_first"] = "bfs",
+        score: Callable[[Link], float] | None = None,
+        max_pages: int | None = None,
+        max_depth: int | None = None,
+        same_host: bool = True,
+        follow: Callable[[str], bool] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Crawl from ``start_urls``, yielding pages as they arrive.
+
+        ``concurrent_requests`` pages are fetched at once. ``bfs`` goes level by level;
+        ``best_first`` fetches the highest ``score(link)`` first. Never more pages than
+        ``max_pages`` (this crawl) nor than the execution's budget. Links the policy refuses
+        are recorded and never requested; pages that fail are recorded and skipped.
+        """
+        if strategy not in ("bfs", "best_first"):
+            raise UserError(f"crawl(strategy=...): got {strategy!r}; use 'bfs' or 'best_first'")
+        if strategy == "best_first" and score is None:
+            raise UserError("crawl(strategy='best_first') needs score=, a function of a Link")
+        if isinstance(start_urls, str):
+            raise UserError(f"crawl(start_urls=...): got a string {start_urls!r}; pass a list")
+        async for page in _Crawl(self, start_urls, strategy, score, max_pages, max_depth,
+                                 same_host, follow).run():  # fmt: skip
+            yield page
+
+    # -- browser ------------------------------------------------------------------------------
+    async def _browser_context(self) -> BrowserContext:
+        async with self._context_lock:
+            if self._context is None:
+                from ._browser import get_browser
+
+                browser = await get_browser()
+                cfg = self._cfg
+                ctx_kw: dict[str, Any] = {
+                    "viewport": {"width": cfg.viewport_width, "height": cfg.viewport_height},
+                    "service_workers": "block",
+                    "accept_downloads": False,
+                }
+                if cfg.user_agent:
+                    ctx_kw["user_agent"] = cfg.user_agent
+                context = await browser.new_context(**ctx_kw)
+                await context.route("**/*", self._route)
+                await context.route_web_socket(re.compile(".*"), self._route_ws)
+                context.on("page", self._on_page)
+                self._context = context
+            return self._context
+
+    def _on_page(self, page: Any) -> None:
+        # Popups and new tabs: their requests pass the same route; we never keep them open.
+        opener = page.opener
+        if opener is not None:
+            asyncio.ensure_future(self._close_popup(page))
+
+    async def _close_popup(self, page: Any) -> None:
+        with contextlib.suppress(Exception):
+            self._ctx.emit("popup_closed", url=page.url)
+            await page.close()
+
+    async def _route_ws(self, ws: WebSocketRoute) -> None:
+        try:
+            self.policy.check_url(ws.url, navigation=False)
+        except PolicyViolation as exc:
+            self._refused(ws.url, exc, source="browser", resource_type="websocket")
+        else:
+            self._ctx.emit("websocket_closed", url=ws.url, reason="not supported in browser mode")
+        await ws.close(code=1008, reason="refused by policy")
+
+    async def _route(self, route: Route, request: Request) -> None:
+        url = request.url
+        rtype = request.resource_type
+        navigation = request.is_navigation_request()
+        try:
+            self.policy.check_url(url, navigation=navigation)
+        except PolicyViolation as exc:
+            self._refused(url, exc, source="browser", resource_type=rtype)
+            await _quiet(route.abort("blockedbyclient"))
+            return
+        if rtype in self._cfg.block_resources:
+            await _quiet(route.abort("blockedbyclient"))
+            return
+        try:
+            headers = await request.all_headers()
+            from ._browser import forwardable_headers, fulfil_headers
+
+            resp = await self._browser_hop(
+                url, request.method, forwardable_headers(headers), request.post_data_buffer,
+                navigation=navigation, count=rtype in _COUNTED_TYPES,
+            )  # fmt: skip
+        except PolicyViolation as exc:
+            self._refused(url, exc, source="browser", resource_type=rtype)
+            await _quiet(route.abort("blockedbyclient"))
+            return
+        except Exception:
+            await _quiet(route.abort("failed"))
+            return
+        await _quiet(
+            route.fulfill(status=resp.status, headers=fulfil_headers(resp.headers), body=resp.body)
+        )
+
+    async def _browser_hop(
+        self, url: str, method: str, headers: dict[str, str], body: bytes | None, *,
+        navigation: bool, count: bool,
+    ) -> _Response:  # fmt: skip
+        # One hop only: Chromium follows redirects itself, each new hop comes back through route.
+        norm = await self._check(url, navigation=navigation, robots=navigation)
+        headers = dict(headers)
+        headers.setdefault("user-agent", self._user_agent)
+        return await self._send_retrying(norm, method=method, headers=headers, content=body,
+                                         count=count, browser=True)  # fmt: skip
+
+    async def _browser_fetch(self, url: str, sent: list[int]) -> Page:
+        from playwright.async_api import Error as PlaywrightError
+
+        start = time.perf_counter()
+        context = await self._browser_context()
+        tab = await context.new_page()
+        sent[0] += 1  # the navigation may leave from now on; the page stays spent
+        try:
+            timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left) * 1000
+            try:
+                resp = await tab.goto(url, wait_until="load", timeout=max(100.0, timeout_ms))
+            except PlaywrightError as exc:
+                refused = self._refusal_for(url)
+                if refused is not None:
+                    raise refused from None
+                raise FetchError(f"{url}: browser navigation failed: {exc.message}", url=url,
+                                 transient="Timeout" in type(exc).__name__) from None  # fmt: skip
+            html = await tab.content()
+            final = tab.url
+            status = resp.status if resp is not None else 200
+            headers = await resp.all_headers() if resp is not None else {}
+        finally:
+            with contextlib.suppress(Exception):
+                await tab.close()
+        body = html.encode("utf-8")
+        return Page(url=final, requested_url=url, status=status, headers=headers,
+                    content_type=_mime(headers) or "text/html", encoding="utf-8", body=body,
+                    text=html, fetched_with="browser",
+                    elapsed_ms=(time.perf_counter() - start) * 1000)  # fmt: skip
+
+    def _refusal_for(self, url: str) -> PolicyViolation | None:
+        """The refusal that stopped a navigation, if the policy stopped it."""
+        try:
+            self.policy.check_url(url)
+        except PolicyViolation as exc:
+            return exc
+        for ((refused_url, rule),) in [(k,) for k in self._refused_seen]:
+            if refused_url == url or rule == "robots_txt":
+                return PolicyViolation(f"refused {refused_url!r} by rule {rule}",
+                                       url=refused_url, rule=rule)  # fmt: skip
+        return None
+
+    async def screenshot(self, url: str, *, full_page: bool = False) -> bytes:
+        """A PNG of ``url`` rendered in the browser (counts as one page)."""
+        self._ctx.check_cancelled()
+        try:
+            self.policy.check_url(url)
+        except PolicyViolation as exc:
+            self._refused(url, exc, source="screenshot")
+            raise
+        if not self._ctx.budget.try_reserve_page():
+            raise PageLimitExceeded(f"max_pages={self._ctx.budget.max_pages} reached")
+        with self._ctx.action("screenshot", url=url):
+            context = await self._browser_context()
+            tab = await context.new_page()
+            try:
+                timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
+                resp = await tab.goto(url, wait_until="load", timeout=max(100.0, timeout_ms * 1000))
+                png = await tab.screenshot(full_page=full_page, type="png")
+            finally:
+                with contextlib.suppress(Exception):
+                    await tab.close()
+        self._ctx.page_visited(url, resp.status if resp else None, fetched_with="browser")
+        return png
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients, the browser context and the extraction pool. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for client in (self._client, self._browser_client):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+        if self._context is not None:
+            with contextlib.suppress(Exception):
+                await self._context.close()
+            self._context = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _quiet(awaitable: Any) -> None:
+    # The page may be gone (closed tab, finished navigation): nothing left to answer.
+    with contextlib.suppress(Exception):
+        await awaitable
+
+
+class _Crawl:
+    def __init__(
+        self,
+        session: WebSession,
+        start_urls: list[str],
+        strategy: str,
+        score: Callable[[Link], float] | None,
+        max_pages: int | None,
+        max_depth: int | None,
+        same_host: bool,
+        follow: Callable[[str], bool] | None,
+    ) -> None:
+        self.s = session
+        self.strategy = strategy
+        self.score = score
+        self.limit = max_pages
+        self.max_depth = max_depth
+        self.same_host = same_host
+        self.follow = follow
+        self.heap: list[tuple[float, int, str, int]] = []
+        self.seen: set[str] = set()
+        self.seq = 0
+        self.taken = 0
+        self.inflight = 0
+        self.stop = False
+        self.changed = asyncio.Event()
+        self.out: asyncio.Queue[Page | None] = asyncio.Queue()
+        self.hosts: set[str] = set()
+        for url in start_urls:
+            self._push(url, 0, None, start=True)
+
+    def _push(self, url: str, depth: int, link: Link | None, start: bool = False) -> None:
+        policy = self.s.policy
+        try:
+            norm = policy.check_url(url)
+        except PolicyViolation as exc:
+            if start or not self.same_host:
+                self.s._refused(url, exc, source="crawl")
+            return
+        host = policy.host_port(norm)[1]
+        if start:
+            self.hosts.add(host)
+        elif self.same_host and host not in self.hosts:
+            return
+        if norm in self.seen:
+            return
+        if not start and self.follow is not None and not self.follow(norm):
+            return
+        self.seen.add(norm)
+        if self.strategy == "best_first" and link is not None and self.score is not None:
+            prio = -float(self.score(link))
+        else:
+            prio = float(depth)
+        self.seq += 1
+        heapq.heappush(self.heap, (prio, self.seq, norm, depth))
+
+    async def _worker(self) -> None:
+        s = self.s
+        while not self.stop:
+            if not self.heap:
+                if self.inflight == 0:
+                    self.stop = True
+                    self.changed.set()
+                    return
+                self.changed.clear()
+                await self.changed.wait()
+                continue
+            if self.limit is not None and self.taken >= self.limit:
+                self.stop = True
+                self.changed.set()
+                return
+            _, _, url, depth = heapq.heappop(self.heap)
+            self.taken += 1
+            self.inflight += 1
+            try:
+                page = await s.fetch(url)
+            except PageLimitExceeded:
+                self.stop = True
+                self.taken -= 1
+                self.inflight -= 1
+                self.changed.set()
+                return
+            except (PolicyViolation, FetchError) as exc:
+                self.taken -= 1  # nothing counted against this crawl's own limit
+                s._ctx.emit("crawl_skipped", url=url, error=f"{type(exc).__name__}: {exc}")
+                self.inflight -= 1
+                self.changed.set()
+                continue
+            if (
+                (self.max_depth is None or depth < self.max_depth)
+                and page.text
+                and page.content_type in ("text/html", "application/xhtml+xml")
+            ):
+                for link in extract_links(page.text, page.url):
+                    self._push(link.url, depth + 1, link)
+            self.inflight -= 1
+            self.changed.set()
+            await self.out.put(page)
+
+    async def run(self) -> AsyncIterator[Page]:
+        n = max(1, self.s._cfg.concurrent_requests)
+        with self.s._ctx.action("crawl", strategy=self.strategy, max_pages=self.limit):
+            workers = [asyncio.create_task(self._worker()) for _ in range(n)]
+            done = asyncio.ensure_future(asyncio.gather(*workers))
+            done.add_done_callback(lambda _f: self.out.put_nowait(None))
+            try:
+                while True:
+                    page = await self.out.get()
+                    if page is None:
+                        break
+                    yield page
+                while not self.out.empty():
+                    page = self.out.get_nowait()
+                    if page is not None:
+                        yield page
+                await done  # re-raise a worker's unexpected error
+            finally:
+                self.stop = True
+                self.changed.set()
+                for w in workers:
+                    w.cancel()
+                with contextlib.suppress(BaseException):
+                    await done
