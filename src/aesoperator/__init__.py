@@ -41,8 +41,8 @@ from .task import Task, TaskConfig
 __version__ = "0.1.0"
 
 __all__ = [
-    "AesoperatorError",
     "Aesoperator",
+    "AesoperatorError",
     "Alert",
     "Event",
     "Execution",
@@ -109,7 +109,9 @@ def cancel_task(execution_id: str) -> bool:
     return default_client().cancel_task(execution_id)
 
 
-def list_tasks(*, state: str | None = None, name: str | None = None, limit: int = 50) -> list[TaskStatus]:
+def list_tasks(
+    *, state: str | None = None, name: str | None = None, limit: int = 50
+) -> list[TaskStatus]:
     return default_client().list_tasks(state=state, name=name, limit=limit)
 
 

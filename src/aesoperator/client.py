@@ -346,7 +346,9 @@ class Aesoperator:
                 raise UserError(
                     f"state: got {state!r}; use one of {[s.value for s in TaskState]}"
                 ) from None
-        return self._store.list(state=state.value if state else None, name=name, limit=limit)
+        return self._store.list_executions(
+            state=state.value if state else None, name=name, limit=limit
+        )
 
     def get_events(self, execution_id: str) -> list[Event]:
         """The execution's timeline: states, actions, pages, policy refusals, logs, alerts."""

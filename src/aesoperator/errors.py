@@ -178,10 +178,8 @@ def to_info(exc: BaseException, *, traceback: str | None = None) -> ErrorInfo:
         value = getattr(exc, attr, None)
         if value is not None:
             details[attr] = value
-    if isinstance(exc, TaskFailed) and exc.error_type:
-        name = exc.error_type
-    else:
-        name = type(exc).__name__
+    foreign = isinstance(exc, TaskFailed) and exc.error_type
+    name = exc.error_type if foreign and isinstance(exc, TaskFailed) else type(exc).__name__
     return ErrorInfo(
         type=name,
         message=str(exc),

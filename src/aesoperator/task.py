@@ -28,6 +28,7 @@ FetchMode = Literal["auto", "http", "browser"]
 PlannerChoice = Literal["auto", "handler", "skill", "llm"]
 ResourceType = Literal["image", "font", "media", "stylesheet"]
 
+_DEFAULT_BLOCKED: tuple[ResourceType, ...] = ("image", "font", "media")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
@@ -50,9 +51,9 @@ def _describe(error: dict[str, Any], model: str) -> str:
 
 
 def _raise_clean(exc: PydanticValidationError, model: str) -> None:
-    errors = exc.errors(include_url=False)
-    lines = [_describe(dict(e), model) for e in errors]
-    raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=list(errors))
+    errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
+    lines = [_describe(e, model) for e in errors]
+    raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=errors)
 
 
 def normalize_domain(value: str, field: str) -> str:
@@ -135,7 +136,7 @@ class TaskConfig(BaseModel):
         "auto", description="'http', 'browser', or 'auto' (HTTP first, browser when needed)."
     )
     block_resources: list[ResourceType] = Field(
-        default_factory=lambda: ["image", "font", "media"],
+        default_factory=lambda: list(_DEFAULT_BLOCKED),
         description="Browser resource types not loaded (saves time and rate budget).",
     )
 

@@ -53,9 +53,7 @@ def skill_report_writer(name: str) -> Callable[[TaskResult, Path], bool] | None:
     return writer if callable(writer) else None
 
 
-def choose(
-    task: Task, handlers: dict[str, Any], llm_configured: bool
-) -> tuple[str, str]:
+def choose(task: Task, handlers: dict[str, Any], llm_configured: bool) -> tuple[str, str]:
     """Return ``(kind, name)``: ``("handler", task.name)``, ``("skill", s)`` or ``("llm", "")``."""
     forced = task.planner
     if forced in ("auto", "handler") and task.name in handlers:
@@ -67,14 +65,13 @@ def choose(
         )
     if task.skill is not None:
         if task.skill not in SKILLS or skill_module(task.skill) is None:
-            raise UserError(
-                f"Task.skill: got {task.skill!r}; built-in skills are {sorted(SKILLS)}"
-            )
+            raise UserError(f"Task.skill: got {task.skill!r}; built-in skills are {sorted(SKILLS)}")
         return "skill", task.skill
     if forced in ("auto", "skill"):
         for name in MATCH_ORDER:
             module = skill_module(name)
-            if module is not None and module.matches(task):
+            matches = getattr(module, "matches", None)
+            if matches is not None and matches(task):
                 return "skill", name
     if forced in ("auto", "llm") and llm_configured:
         return "llm", ""

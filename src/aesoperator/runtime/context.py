@@ -174,7 +174,12 @@ class TaskContext:
             return
         self._progress = max(self._progress, value)
         self._send(
-            {"type": "progress", "id": self.execution_id, "value": self._progress, "message": message}
+            {
+                "type": "progress",
+                "id": self.execution_id,
+                "value": self._progress,
+                "message": message,
+            }
         )
 
     def action(self, name: str, **details: Any) -> _ActionScope:
@@ -216,7 +221,9 @@ class TaskContext:
 
     def alert(self, alert: Alert) -> None:
         """Deliver an alert to the caller's ``on_alert`` handlers and store it."""
-        self._send({"type": "alert", "id": self.execution_id, "alert": alert.model_dump(mode="json")})
+        self._send(
+            {"type": "alert", "id": self.execution_id, "alert": alert.model_dump(mode="json")}
+        )
 
     def add_file(
         self, name: str, data: bytes | str | Path, media_type: str | None = None
@@ -269,9 +276,7 @@ class TaskContext:
             await asyncio.sleep(min(left, 0.05))
 
     # -- steps with retries ----------------------------------------------------------------------
-    async def step(
-        self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> Any:
+    async def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` as a recorded step, retrying transient failures per ``TaskConfig``.
 
         ``fn`` may be sync (run in a thread) or async. Retries use exponential backoff from
@@ -296,7 +301,9 @@ class TaskContext:
                     raise
                 delay = cfg.retry_delay_seconds * (2 ** (attempt - 1))
                 delay *= 0.8 + 0.4 * random.random()
-                self.emit("retry", action=name, attempt=attempt, delay=round(delay, 3), error=str(exc))
+                self.emit(
+                    "retry", action=name, attempt=attempt, delay=round(delay, 3), error=str(exc)
+                )
                 await self.sleep(min(delay, self.budget.time_left))
                 continue
             self._end_action(index, None, attempt)

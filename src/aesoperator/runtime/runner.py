@@ -161,10 +161,11 @@ class Runner:
         label = f"{kind}:{name}" if name else kind
         ctx.emit("planner", planner=label)
         state, result, error = "failed", None, None
+        timer = asyncio.timeout(max(0.001, budget.time_left))
         try:
             ctx.check_cancelled()  # a cancel may arrive before the task starts
-            coro = self._call_planner(ctx, job, kind, name)
-            value = await asyncio.wait_for(coro, timeout=max(0.001, budget.time_left))
+            async with timer:
+                value = await self._call_planner(ctx, job, kind, name)
             output = to_output(value)
             state = "completed"
         except (asyncio.CancelledError, TaskCancelled) as exc:
@@ -174,11 +175,14 @@ class Runner:
                 state = "cancelled"
                 error = to_info(TaskCancelled(str(exc) or "cancelled"))
             output = getattr(ctx, "partial_output", None) or Output()
-        except (TimeoutError, TimeLimitExceeded):
-            error = to_info(_time_error(task))
-            output = getattr(ctx, "partial_output", None) or Output()
         except Exception as exc:
-            error = to_info(exc, traceback=traceback.format_exc(limit=20))
+            # The task's own TimeoutError is a failure like any other; only ours is the limit.
+            if isinstance(exc, TimeLimitExceeded) or (
+                isinstance(exc, TimeoutError) and timer.expired()
+            ):
+                error = to_info(_time_error(task))
+            else:
+                error = to_info(exc, traceback=traceback.format_exc(limit=20))
             output = getattr(ctx, "partial_output", None) or Output()
         finally:
             await ctx.aclose()

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import importlib.machinery
 import logging
 import os
 import signal
@@ -168,9 +169,7 @@ class Supervisor:
     async def _spawn(self) -> None:
         parent, child = socket.socketpair()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PKG_ROOT, env.get("PYTHONPATH", "")) if p
-        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PKG_ROOT, env.get("PYTHONPATH", "")) if p)
         proc = subprocess.Popen(
             [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())],
             pass_fds=(child.fileno(),),
@@ -212,11 +211,14 @@ class Supervisor:
             if worker.kill_reason is not None:
                 state, error = worker.kill_reason
             else:
-                state, error = TaskState.FAILED, to_info(
-                    WorkerCrashed(
-                        f"the worker process (pid {worker.pid}) died while running this "
-                        f"execution: {_describe_exit(code)}"
-                    )
+                state, error = (
+                    TaskState.FAILED,
+                    to_info(
+                        WorkerCrashed(
+                            f"the worker process (pid {worker.pid}) died while running this "
+                            f"execution: {_describe_exit(code)}"
+                        )
+                    ),
                 )
             self._finish(rec, state, None, error)
         if not self._closing:
@@ -296,6 +298,8 @@ class Supervisor:
     def _handlers_blob(self) -> tuple[str, bytes]:
         version, handlers = self._handlers()
         if self._blob_cache is None or self._blob_cache[0] != version:
+            for fn in handlers.values():
+                _by_value_if_unimportable(fn)
             self._blob_cache = (version, cloudpickle.dumps(handlers))
         return self._blob_cache
 
@@ -361,8 +365,8 @@ class Supervisor:
             rec.progress = max(rec.progress, msg["value"])
             self.store.set_progress(rec.id, rec.progress)
             if msg.get("message"):
-                self.store.add_events([(rec.id, "progress", {"progress": rec.progress,
-                                                             "message": msg["message"]})])  # fmt: skip
+                data = {"progress": rec.progress, "message": msg["message"]}
+                self.store.add_events([(rec.id, "progress", data)])
             self._notify_progress(rec)
         elif kind == "action":
             if msg["phase"] == "start":
@@ -394,7 +398,9 @@ class Supervisor:
         self.store.create(msg["id"], msg["name"], msg["task"], self.owner, parent_id=msg["parent"])
         self.store.transition(msg["id"], TaskState.RUNNING, owner=self.owner)
         job = parent.job if parent else Job(msg["id"], msg["task"], ("", ""), "")
-        rec = Record(id=msg["id"], task=task, job=job, state=TaskState.RUNNING, parent=msg["parent"])
+        rec = Record(
+            id=msg["id"], task=task, job=job, state=TaskState.RUNNING, parent=msg["parent"]
+        )
         self._records[rec.id] = rec
         self.store.add_events([(msg["parent"], "subtask", {"execution_id": msg["id"],
                                                             "name": msg["name"]})])  # fmt: skip
@@ -411,6 +417,9 @@ class Supervisor:
         if state is TaskState.COMPLETED and result is not None:
             result = result.model_copy(update={"alerts": rec.alerts or result.alerts})
         rec.state = state
+        rec.open_actions.clear()
+        if state is TaskState.COMPLETED:
+            rec.progress = 100.0
         self.store.transition(rec.id, state, error=error, result=result)
         self._records.pop(rec.id, None)
         if rec.parent is None:
@@ -477,7 +486,7 @@ class Supervisor:
         if rec.worker is not None and rec.worker.busy == rec.id:
             self._kill(rec.worker, *reason)
         else:  # inline: nothing to kill; the execution is given up on
-            self._finish(rec, *reason)
+            self._finish(rec, reason[0], None, reason[1])
 
     async def _check_memory(self) -> None:
         busy = [w for w in self._workers if w.busy and w.busy in self._records]
@@ -490,13 +499,32 @@ class Supervisor:
                 continue
             limit = rec.task.config.max_memory_mb
             if rss > limit * 1024 * 1024:
-                self._kill(worker, TaskState.FAILED, to_info(MemoryLimitExceeded(
+                error = MemoryLimitExceeded(
                     f"the execution's processes used {rss / 1048576:.0f} MB, over "
-                    f"max_memory_mb={limit}; raise the limit or process less at once")))  # fmt: skip
+                    f"max_memory_mb={limit}; raise the limit or process less at once"
+                )
+                self._kill(worker, TaskState.FAILED, to_info(error))
 
     # -- introspection for the client ---------------------------------------------------------
     def record(self, execution_id: str) -> Record | None:
         return self._records.get(execution_id)
+
+
+def _by_value_if_unimportable(fn: Any) -> None:
+    """Ship a handler's code by value when a fresh interpreter could not import its module.
+
+    ``__main__`` (scripts, notebooks) is pickled by value by cloudpickle already; modules
+    loaded from a file path (pytest, ``runpy``, exec'd plugins) need the same treatment.
+    """
+    name = getattr(fn, "__module__", None)
+    module = sys.modules.get(name or "")
+    if not name or name == "__main__" or module is None:
+        return
+    top = name.partition(".")[0]
+    if top in sys.stdlib_module_names:
+        return
+    if importlib.machinery.PathFinder.find_spec(top, sys.path) is None:
+        cloudpickle.register_pickle_by_value(module)
 
 
 def _tree(worker: _Worker) -> list[psutil.Process]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -72,7 +74,7 @@ def main() -> None:
             token = CancelToken()
             fut = asyncio.run_coroutine_threadsafe(runner.run(job, token), loop)
             current[job.execution_id] = (token, fut)
-            fut.add_done_callback(lambda _f, eid=job.execution_id: finished(eid))
+            fut.add_done_callback(functools.partial(_done, finished, job.execution_id))
         elif kind == "cancel":
             entry = current.get(msg["id"])
             if entry is not None:
@@ -80,6 +82,10 @@ def main() -> None:
                 token.cancel(msg.get("reason", "cancel"))
                 if token.task is not None:
                     loop.call_soon_threadsafe(token.task.cancel)
+
+
+def _done(finished: Callable[[str], None], execution_id: str, _fut: object) -> None:
+    finished(execution_id)
 
 
 if __name__ == "__main__":

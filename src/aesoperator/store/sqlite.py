@@ -183,7 +183,8 @@ class Store:
         self, execution_id: str, progress: float | None, current_action: str | None = None,
         *, set_action: bool = False,
     ) -> None:  # fmt: skip
-        sets, args = [], []
+        sets: list[str] = []
+        args: list[Any] = []
         if progress is not None:
             # MAX() keeps progress monotonic whatever order updates arrive in.
             sets.append("progress = MAX(progress, ?)")
@@ -221,7 +222,8 @@ class Store:
     def request_cancel(self, execution_id: str) -> bool:
         with self._tx() as cur:
             cur.execute(
-                "UPDATE executions SET cancel_requested = 1 WHERE id = ? AND state NOT IN (?, ?, ?)",
+                "UPDATE executions SET cancel_requested = 1"
+                " WHERE id = ? AND state NOT IN (?, ?, ?)",
                 (execution_id, *_TERMINAL),
             )
             return cur.rowcount > 0
@@ -268,10 +270,11 @@ class Store:
             alerts=alerts,
         )
 
-    def list(
+    def list_executions(
         self, *, state: str | None = None, name: str | None = None, limit: int = 50
     ) -> list[TaskStatus]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if state is not None:
             where.append("state = ?")
             args.append(state)
@@ -282,7 +285,7 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        args.append(str(limit))
+        args.append(limit)
         return [self._status(r, []) for r in self._query(sql, tuple(args))]
 
     def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
@@ -308,9 +311,7 @@ class Store:
         return [Alert.model_validate_json(r["data_json"]) for r in rows]
 
     def unfinished(self) -> list[tuple[str, str | None]]:
-        rows = self._query(
-            "SELECT id, owner FROM executions WHERE state IN ('pending', 'running')"
-        )
+        rows = self._query("SELECT id, owner FROM executions WHERE state IN ('pending', 'running')")
         return [(r["id"], r["owner"]) for r in rows]
 
     # -- memory -----------------------------------------------------------------------------
@@ -335,9 +336,7 @@ class Store:
             return cur.rowcount > 0
 
     def mem_keys(self, namespace: str) -> list[str]:
-        rows = self._query(
-            "SELECT key FROM memory WHERE namespace = ? ORDER BY key", (namespace,)
-        )
+        rows = self._query("SELECT key FROM memory WHERE namespace = ? ORDER BY key", (namespace,))
         return [str(r["key"]) for r in rows]
 
     def mem_clear(self, namespace: str) -> None:
