@@ -97,15 +97,10 @@ class _Monitor:
         while True:
             planned = self.start + k * spec.tick_s
             if planned >= self.end:
-                return True
-            now = loop.time()
-            while now < planned:
-                if ctx.cancelled:
-                    return False
-                await asyncio.sleep(min(planned - now, _POLL_S))
-                now = loop.time()
-            if ctx.cancelled:
+                return await self._wait_until(self.end)  # the monitor lasts its full duration
+            if not await self._wait_until(planned):
                 return False
+            now = loop.time()
             behind = int((now - planned) / spec.tick_s)
             if behind >= 1:
                 # The loop was held up (a suspended machine, a long GC): skip the missed ticks
@@ -130,6 +125,16 @@ class _Monitor:
             if now >= next_heartbeat:
                 next_heartbeat = now + heartbeat_every
                 ctx.emit("monitor_stats", **self._brief())
+
+    async def _wait_until(self, when: float) -> bool:
+        """Sleep until ``when`` (monotonic); False as soon as the task is cancelled."""
+        while True:
+            if self.ctx.cancelled:
+                return False
+            left = when - self.loop.time()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(left, _POLL_S))
 
     async def _check(self, watch: UrlWatch, target: Target, planned: float) -> None:
         self.lag.add(max(0.0, self.loop.time() - planned) * 1000.0)
