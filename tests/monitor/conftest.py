@@ -5,6 +5,7 @@ receiver; a forbidden server on 127.0.0.2 that counts every connection.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import ssl
@@ -63,10 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def handle(self) -> None:
-        try:
+        with contextlib.suppress(OSError, ssl.SSLError):
             super().handle()
-        except (OSError, ssl.SSLError):
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
