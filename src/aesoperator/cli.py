@@ -1,0 +1,397 @@
+"""The ``aesop`` command line: run tasks, follow them, read memory.
+
+Every command takes ``--data-dir`` (default ``$AESOP_DATA_DIR`` or ``~/.aesoperator``).
+Failures print one readable line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+import yaml
+
+from .client import Aesoperator
+from .errors import AesoperatorError, TaskCancelled, UserError
+from .execution import TaskResult, TaskStatus
+from .task import Task
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Aesoperator: run tasks on the web with hard limits.",
+    pretty_exceptions_enable=False,
+)
+memory_app = typer.Typer(no_args_is_help=True, help="Read and write permanent memory.")
+app.add_typer(memory_app, name="memory")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: $AESOP_DATA_DIR).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"aesop: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _client(data_dir: Path | None, imports: list[str] | None = None) -> Aesoperator:
+    client = Aesoperator(data_dir=data_dir)
+    if imports:
+        # Modules register handlers with ``aesoperator.handler``: make this client the default.
+        import importlib
+
+        import aesoperator
+
+        aesoperator._default = client
+        sys.path.insert(0, str(Path.cwd()))
+        for module in imports:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                client.close()
+                _fail(f"--import {module!r}: {exc}", 2)
+    return client
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"{flag} {item!r}: write it as KEY=VALUE (VALUE may be JSON)", 2)
+        out[key] = _parse_value(value)
+    return out
+
+
+def _load_task(
+    task_file: Path | None,
+    name: str | None,
+    inputs: list[str] | None,
+    config: list[str] | None,
+    skill: str | None,
+) -> Task:
+    spec: dict[str, Any] = {}
+    if task_file is not None:
+        try:
+            text = task_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"task file {str(task_file)!r}: {exc.strerror or exc}", 2)
+        try:
+            loaded = yaml.safe_load(text)  # YAML is a superset of JSON
+        except yaml.YAMLError as exc:
+            _fail(f"task file {str(task_file)!r} is not valid YAML/JSON: {exc}".replace("\n", " "))
+        if not isinstance(loaded, dict):
+            _fail(f"task file {str(task_file)!r} must hold a mapping with at least 'name'", 2)
+        spec = loaded
+    if name:
+        spec["name"] = name
+    if "name" not in spec:
+        _fail("no task: give a task file (YAML or JSON) or --name NAME", 2)
+    spec.setdefault("inputs", {}).update(_pairs(inputs, "--input"))
+    if config:
+        spec.setdefault("config", {}).update(_pairs(config, "--config"))
+    if skill:
+        spec["skill"] = skill
+    return Task.model_validate(spec)
+
+
+def _print_result(result: TaskResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    body = result.content or result.summary
+    if not body and result.data is not None:
+        body = json.dumps(result.data, indent=2, ensure_ascii=False, default=str)
+    typer.echo(body)
+    typer.echo(
+        f"\n[{result.execution_id}] {result.task_name} via {result.planner}: completed in "
+        f"{result.duration_seconds:.2f}s, {result.pages_visited} pages, "
+        f"{len(result.actions)} actions",
+        err=True,
+    )
+
+
+def _watch(client: Aesoperator, execution_id: str) -> TaskStatus:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.fields[state]:<9}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        transient=False,
+    ) as bar:
+        row = bar.add_task("", total=100, state="pending")
+        while True:
+            status = client.get_task_status(execution_id)
+            bar.update(
+                row,
+                completed=status.progress,
+                description=(status.current_action or "")[:80],
+                state=status.state.value,
+            )
+            if status.state.finished:
+                return status
+            time.sleep(0.1)
+
+
+@app.command()
+def run(
+    task_file: Annotated[Path | None, typer.Argument(help="Task file, YAML or JSON.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Task name.")] = None,
+    input_: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="Input KEY=VALUE (JSON value).")
+    ] = None,
+    config: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="TaskConfig KEY=VALUE.")
+    ] = None,
+    skill: Annotated[str | None, typer.Option("--skill", help="Force a built-in skill.")] = None,
+    imports: Annotated[
+        list[str] | None,
+        typer.Option("--import", help="Import a module that registers handlers (repeatable)."),
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Show live progress.")] = False,
+    run_async: Annotated[
+        bool, typer.Option("--async", help="Start in the background; print the id.")
+    ] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run a task from a file or flags."""
+    task = _load_task(task_file, name, input_, config, skill)
+    if run_async:
+        execution_id = _start_detached(task, data_dir, imports or [])
+        typer.echo(execution_id)
+        return
+    client = _client(data_dir, imports)
+    try:
+        execution = client.execute_task_async(task)
+        if watch:
+            _watch(client, execution.id)
+        _print_result(execution.result(), as_json)
+    finally:
+        client.close()
+
+
+def _start_detached(task: Task, data_dir: Path | None, imports: list[str]) -> str:
+    """Run the task in a detached process that outlives this command; return its id."""
+    cmd = [sys.executable, "-m", "aesoperator.cli", "_detached"]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    for module in imports:
+        cmd += ["--import", module]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(task.model_dump_json())
+    proc.stdin.close()
+    line = proc.stdout.readline().strip()
+    if not line:
+        err = proc.stderr.read().strip().splitlines()
+        _fail(err[-1] if err else "the background runner did not start")
+    return line
+
+
+@app.command("_detached", hidden=True)
+def detached(
+    data_dir: DataDir = None,
+    imports: Annotated[list[str] | None, typer.Option("--import")] = None,
+) -> None:
+    task = Task.model_validate_json(sys.stdin.read())
+    client = _client(data_dir, imports)
+    execution = client.execute_task_async(task)
+    print(execution.id, flush=True)
+    sys.stdout.close()
+    try:
+        execution.wait()
+    finally:
+        client.close()
+
+
+def _show_status(status: TaskStatus, as_json: bool) -> None:
+    if as_json:
+        typer.echo(status.model_dump_json(indent=2))
+        return
+    typer.echo(f"id:        {status.id}")
+    typer.echo(f"name:      {status.name}")
+    typer.echo(f"state:     {status.state.value}")
+    typer.echo(f"progress:  {status.progress:.1f}%")
+    if status.current_action:
+        typer.echo(f"action:    {status.current_action}")
+    typer.echo(f"created:   {status.created_at.isoformat(timespec='seconds')}")
+    if status.finished_at:
+        typer.echo(f"finished:  {status.finished_at.isoformat(timespec='seconds')}")
+    if status.error:
+        typer.echo(f"error:     {status.error.type}: {status.error.message}")
+    if status.alerts:
+        typer.echo(f"alerts:    {len(status.alerts)}")
+    if status.result is not None:
+        head = status.result.summary or status.result.content
+        typer.echo(f"result:    {head[:200]!r}")
+
+
+@app.command()
+def status(
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show an execution's state, progress, current action and error."""
+    client = _client(data_dir)
+    _show_status(client.get_task_status(execution_id), as_json)
+    client.close()
+
+
+@app.command("list")
+def list_(
+    state: Annotated[str | None, typer.Option(help="Only this state.")] = None,
+    name: Annotated[str | None, typer.Option(help="Only this task name.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 20,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """List executions, newest first."""
+    client = _client(data_dir)
+    rows = client.list_tasks(state=state, name=name, limit=limit)
+    client.close()
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    for r in rows:
+        typer.echo(
+            f"{r.id}  {r.state.value:<9}  {r.progress:5.1f}%  "
+            f"{r.created_at.isoformat(timespec='seconds')}  {r.name}"
+        )
+
+
+@app.command()
+def cancel(
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")], data_dir: DataDir = None
+) -> None:
+    """Cancel an execution (also one started by another process)."""
+    client = _client(data_dir)
+    try:
+        if not client.cancel_task(execution_id):
+            state = client.get_task_status(execution_id).state.value
+            _fail(f"execution {execution_id} already finished ({state})")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            st = client.get_task_status(execution_id)
+            if st.state.finished:
+                typer.echo(f"{execution_id} {st.state.value}")
+                return
+            time.sleep(0.05)
+        typer.echo(f"{execution_id} cancel requested")
+    finally:
+        client.close()
+
+
+@app.command()
+def events(
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print an execution's timeline."""
+    client = _client(data_dir)
+    rows = client.get_events(execution_id)
+    client.close()
+    for e in rows:
+        if as_json:
+            typer.echo(e.model_dump_json())
+        else:
+            data = json.dumps(e.data, ensure_ascii=False, default=str)
+            typer.echo(f"{e.at.isoformat(timespec='milliseconds')}  {e.kind:<12} {data}")
+
+
+def _memory(data_dir: Path | None, task: str | None) -> Any:
+    from .store.memory import Memory
+
+    client = _client(data_dir)
+    return client, (Memory(client._store, f"task:{task}") if task else client.memory)
+
+
+TaskOpt = Annotated[
+    str | None, typer.Option("--task", help="A permanent task's memory instead of the global.")
+]
+
+
+@memory_app.command("get")
+def memory_get(key: str, task: TaskOpt = None, data_dir: DataDir = None) -> None:
+    """Print a value as JSON (exit 1 when missing)."""
+    client, mem = _memory(data_dir, task)
+    value = mem.get(key, None)
+    missing = key not in mem
+    client.close()
+    if missing:
+        _fail(f"no memory key {key!r}")
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@memory_app.command("set")
+def memory_set(
+    key: str,
+    value: Annotated[str, typer.Argument(help="JSON value (plain text is stored as a string).")],
+    task: TaskOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Store a value."""
+    client, mem = _memory(data_dir, task)
+    mem.set(key, _parse_value(value))
+    client.close()
+
+
+@memory_app.command("list")
+def memory_list(task: TaskOpt = None, data_dir: DataDir = None) -> None:
+    """List the keys."""
+    client, mem = _memory(data_dir, task)
+    for key in mem.keys():
+        typer.echo(key)
+    client.close()
+
+
+@memory_app.command("delete")
+def memory_delete(key: str, task: TaskOpt = None, data_dir: DataDir = None) -> None:
+    """Delete a key."""
+    client, mem = _memory(data_dir, task)
+    found = mem.delete(key)
+    client.close()
+    if not found:
+        _fail(f"no memory key {key!r}")
+
+
+def main() -> None:
+    try:
+        app()
+    except TaskCancelled as exc:
+        typer.echo(f"aesop: cancelled: {exc}", err=True)
+        sys.exit(1)
+    except (AesoperatorError, TypeError) as exc:
+        kind = "error" if isinstance(exc, UserError) else type(exc).__name__
+        typer.echo(f"aesop: {kind}: {' '.join(str(exc).split())}", err=True)
+        sys.exit(2 if isinstance(exc, UserError) else 1)
+
+
+if __name__ == "__main__":
+    main()
