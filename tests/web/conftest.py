@@ -101,7 +101,7 @@ def html(body: str, status: int = 200, **headers: str) -> Route:
 
 def _start(host: str) -> Iterator[Server]:
     srv = Server(host)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield srv

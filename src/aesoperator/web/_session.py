@@ -155,6 +155,8 @@ class WebSession:
         self._pool: ProcessPoolExecutor | None = None
         self._refused_seen: set[tuple[str, str]] = set()
         self._closed = False
+        self._bg: set[asyncio.Future[Any]] = set()
+        self._final_urls: dict[str, str] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _resolve(self, host: str, port: int) -> list[str]:
@@ -340,23 +342,28 @@ class WebSession:
         robots: bool,
         browser: bool,
         sent: list[int] | None = None,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        count: bool = True,
     ) -> _Response:
         """Follow redirects ourselves so that every hop passes the policy."""
-        method, content = "GET", None
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             try:
                 current = await self._check(current, navigation=navigation, robots=robots)
             except PolicyViolation as exc:
-                self._refused(current, exc, source="http")
+                self._refused(current, exc, source="browser" if browser else "http")
                 raise
             if sent is not None:
                 sent[0] += 1
-            resp = await self._send_retrying(current, method=method, content=content,
-                                             browser=browser)  # fmt: skip
+            resp = await self._send_retrying(
+                current, method=method, headers=headers, content=content, browser=browser,
+                count=count,
+            )  # fmt: skip
             location = dict(resp.headers).get("location")
             if resp.status in (301, 302, 303, 307, 308) and location:
-                if resp.status in (301, 302, 303):
+                if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                     method, content = "GET", None
                 current = urljoin(current, location)
                 continue
@@ -364,8 +371,17 @@ class WebSession:
         raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects", url=url)
 
     # -- public actions -----------------------------------------------------------------------
-    async def fetch(self, url: str, *, mode: Mode | None = None) -> Page:
+    async def fetch(
+        self,
+        url: str,
+        *,
+        mode: Mode | None = None,
+        wait_until: Literal["load", "domcontentloaded", "networkidle"] = "load",
+    ) -> Page:
         """Fetch one page (one unit of ``max_pages``, redirects included) and record it.
+
+        ``mode`` defaults to ``TaskConfig.fetch_mode``. ``wait_until`` applies in the browser:
+        ``"networkidle"`` also waits for the page's own requests (XHR, late navigations).
 
         Raises ``PolicyViolation`` when the policy refuses the URL or a redirect hop,
         ``PageLimitExceeded`` when the budget is spent, ``FetchError`` when the network fails.
@@ -387,12 +403,12 @@ class WebSession:
         with self._ctx.action("fetch", url=url, mode=mode):
             try:
                 if mode == "browser":
-                    page = await self._browser_fetch(url, sent)
+                    page = await self._browser_fetch(url, sent, wait_until)
                 else:
                     page = await self._http_fetch(url, sent)
                     if mode == "auto" and needs_browser(page):
                         self._ctx.emit("auto_browser", url=url, reason="page needs scripts")
-                        page = await self._browser_fetch(url, sent)
+                        page = await self._browser_fetch(url, sent, wait_until)
             except BaseException:
                 if sent[0] == 0:
                     self._ctx.budget.release_page()
@@ -482,12 +498,14 @@ class WebSession:
 
     def _on_page(self, page: Any) -> None:
         # Popups and new tabs: their requests pass the same route; we never keep them open.
-        opener = page.opener
-        if opener is not None:
-            asyncio.ensure_future(self._close_popup(page))
+        task = asyncio.ensure_future(self._close_popup(page))
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
 
     async def _close_popup(self, page: Any) -> None:
         with contextlib.suppress(Exception):
+            if await page.opener() is None:
+                return  # a tab we opened ourselves
             self._ctx.emit("popup_closed", url=page.url)
             await page.close()
 
@@ -528,22 +546,30 @@ class WebSession:
         except Exception:
             await _quiet(route.abort("failed"))
             return
+        body = resp.body
+        if navigation and resp.url != url:
+            body = _with_base(body, resp.url)
         await _quiet(
-            route.fulfill(status=resp.status, headers=fulfil_headers(resp.headers), body=resp.body)
+            route.fulfill(status=resp.status, headers=fulfil_headers(resp.headers), body=body)
         )
 
     async def _browser_hop(
         self, url: str, method: str, headers: dict[str, str], body: bytes | None, *,
         navigation: bool, count: bool,
     ) -> _Response:  # fmt: skip
-        # One hop only: Chromium follows redirects itself, each new hop comes back through route.
-        norm = await self._check(url, navigation=navigation, robots=navigation)
+        # Chromium does not route the hops of a redirect it follows itself, so redirects are
+        # followed here (each hop checked) and the final response is given to the page.
         headers = dict(headers)
         headers.setdefault("user-agent", self._user_agent)
-        return await self._send_retrying(norm, method=method, headers=headers, content=body,
-                                         count=count, browser=True)  # fmt: skip
+        resp = await self._send_hops(
+            url, navigation=navigation, robots=navigation, browser=True, method=method,
+            headers=headers, content=body, count=count,
+        )  # fmt: skip
+        if resp.url != url:
+            self._final_urls[url] = resp.url
+        return resp
 
-    async def _browser_fetch(self, url: str, sent: list[int]) -> Page:
+    async def _browser_fetch(self, url: str, sent: list[int], wait_until: Any = "load") -> Page:
         from playwright.async_api import Error as PlaywrightError
 
         start = time.perf_counter()
@@ -553,7 +579,7 @@ class WebSession:
         try:
             timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left) * 1000
             try:
-                resp = await tab.goto(url, wait_until="load", timeout=max(100.0, timeout_ms))
+                resp = await tab.goto(url, wait_until=wait_until, timeout=max(100.0, timeout_ms))
             except PlaywrightError as exc:
                 refused = self._refusal_for(url)
                 if refused is not None:
@@ -561,7 +587,7 @@ class WebSession:
                 raise FetchError(f"{url}: browser navigation failed: {exc.message}", url=url,
                                  transient="Timeout" in type(exc).__name__) from None  # fmt: skip
             html = await tab.content()
-            final = tab.url
+            final = self._final_urls.get(tab.url, tab.url)
             status = resp.status if resp is not None else 200
             headers = await resp.all_headers() if resp is not None else {}
         finally:
@@ -624,6 +650,20 @@ class WebSession:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+_HEAD = re.compile(rb"<head\b[^>]*>", re.I)
+
+
+def _with_base(body: bytes, url: str) -> bytes:
+    """Make relative links of a redirected document resolve against its final URL."""
+    if b"<base" in body[:8192].lower():
+        return body
+    tag = b'<base href="' + url.replace('"', "%22").encode() + b'">'
+    match = _HEAD.search(body[:8192])
+    if match is None:
+        return tag + body
+    return body[: match.end()] + tag + body[match.end() :]
 
 
 class _TooLarge(Exception):
