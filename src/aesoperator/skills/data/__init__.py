@@ -1,0 +1,55 @@
+"""Built-in skill: process data files into exact metrics and a report.
+
+Serves tasks with a ``data_files`` input (or ``Task(skill="data")``)::
+
+    Task(name="process_sales_data", inputs={
+        "data_files": ["sales_q1.csv", "sales_q2.csv"],
+        "metrics": ["revenue", "growth", "customers"],
+        "output_format": "excel",
+    })
+
+The semantics (growth, customers, refunds, duplicates, column inference, bad rows) are written
+down in this package's README. Importing this module is cheap: polars loads on first run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ...execution import Output, TaskResult
+    from ...runtime.context import TaskContext
+    from ...task import Task
+
+__all__ = ["matches", "run", "save_report"]
+
+
+def matches(task: Task) -> bool:
+    """A task with a ``data_files`` input is a data task."""
+    return task.skill == "data" or "data_files" in task.inputs
+
+
+async def run(ctx: TaskContext) -> Output:
+    """Load the files, infer their columns, compute the metrics and write the report."""
+    from ._skill import run as _run
+
+    return await _run(ctx)
+
+
+def save_report(result: TaskResult, path: Path) -> bool:
+    """Write the report of a data result in the format implied by ``path``'s extension.
+
+    ``.xlsx`` writes the full workbook, ``.csv``/``.json``/``.md``/``.html``/``.parquet`` the
+    same numbers in that format. Returns False (let the caller fall back) for other results.
+    """
+    data: Any = result.data
+    if not isinstance(data, dict) or "metrics" not in data or "tables" not in data:
+        return False
+    from ._report import FORMAT_BY_SUFFIX, write
+
+    fmt = FORMAT_BY_SUFFIX.get(Path(path).suffix.lower())
+    if fmt is None:
+        return False
+    write(data, fmt, Path(path))
+    return True

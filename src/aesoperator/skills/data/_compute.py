@@ -1,0 +1,548 @@
+"""From raw files to exact metrics.
+
+Each file is scanned lazily and reduced, with polars' streaming engine, to a narrow typed frame
+of the columns the metrics need (dates, amounts as numbers, ids as categories) plus a hash of
+the whole raw row for duplicate detection. Only that narrow frame is held in memory, so a file
+wider or larger than ``max_memory_mb`` is read within it. Metrics are then exact aggregations
+over the narrow frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from ...errors import ValidationError
+from ._infer import MONEY_RE, NULL_TOKENS, Mapping, Profile
+from ._load import Source, ragged_rows, scan
+from ._spec import PERIODS, Spec
+
+Check = Callable[[], None]
+_TEXT_ROLES = ("customer", "product", "region", "order_id")
+_CATEGORICAL = ("customer", "product", "region")
+_SAMPLES = 5
+
+
+@dataclass
+class FileQuality:
+    """What happened to one file's rows."""
+
+    label: str
+    rows_read: int = 0
+    rows_used: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.label,
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_skipped": sum(self.skipped.values()),
+            "skipped_by_reason": dict(self.skipped),
+            "samples": list(self.samples),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class Plan:
+    """Which columns to read and how to convert them."""
+
+    mapping: Mapping
+    extra: list[str]  # group_by, revenue_by_<column> and period columns, by source name
+    need_quantity: bool
+    need_price: bool
+
+
+def collect(lf: pl.LazyFrame, check: Check) -> pl.DataFrame:
+    """Collect with the streaming engine in the background, so that ``check`` can stop it."""
+    query = lf.collect(background=True, engine="streaming")
+    try:
+        while True:
+            out = query.fetch()
+            if out is not None:
+                return out
+            check()
+            time.sleep(0.01)
+    except BaseException:
+        query.cancel()
+        raise
+
+
+def _text(col: str) -> pl.Expr:
+    raw = pl.col(col)
+    return raw.str.strip_chars()
+
+
+def _number(col: str, p: Profile) -> pl.Expr:
+    if p.native:
+        return pl.col(col).cast(pl.Float64, strict=False)
+    s = _text(col)
+    if p.style in (None, "plain"):
+        return s.cast(pl.Float64, strict=False)
+    keep = r"[^0-9.]" if p.style == "dot" else r"[^0-9,]"
+    digits = s.str.replace_all(keep, "")
+    if p.style == "comma":
+        digits = digits.str.replace(",", ".", literal=True)
+    value = digits.cast(pl.Float64, strict=False)
+    # A refund may be written -12.50, (12.50) or 12.50-.
+    value = pl.when(s.str.contains(r"^[(-]|-\s*$|^\S{1,3}\s*-")).then(-value).otherwise(value)
+    return pl.when(s.str.contains(MONEY_RE)).then(value).otherwise(None)
+
+
+def _date(col: str, p: Profile) -> pl.Expr:
+    if p.native:
+        return pl.col(col).cast(pl.Date, strict=False)
+    s = _text(col)
+    fmt = p.date_format or "%Y-%m-%d"
+    if p.date_slice:
+        s = s.str.slice(0, 10) if fmt == "%Y-%m-%d" else s.str.extract(r"^(\S+?)(?:[ T]\d.*)?$", 1)
+    return s.str.to_date(fmt, strict=False)
+
+
+def _label(col: str, p: Profile | None) -> pl.Expr:
+    if p is not None and p.native:
+        return pl.col(col).cast(pl.String)
+    s = _text(col)
+    return pl.when(s.is_in(NULL_TOKENS)).then(None).otherwise(s)
+
+
+def _is_bad(col: str, p: Profile, converted: pl.Expr) -> pl.Expr:
+    if p.native:
+        return pl.col(col).is_not_null() & converted.is_null()
+    s = _text(col)
+    return s.is_not_null() & ~s.is_in(NULL_TOKENS) & converted.is_null()
+
+
+def narrow(src: Source, index: int, plan: Plan, spec: Spec, *, strict_width: bool) -> pl.LazyFrame:
+    """The lazy narrow frame of one source (see the module docstring)."""
+    m = plan.mapping
+    lf = scan(src) if strict_width is False or src.fmt != "csv" else _strict_scan(src)
+    schema = lf.collect_schema()
+    names = list(schema.names())
+    exprs: list[pl.Expr] = [pl.lit(index, dtype=pl.UInt16).alias("__file")]
+    bad: list[pl.Expr] = []
+    for role in ("amount", "quantity", "price"):
+        col = m.roles.get(role)
+        wanted = role == "amount" or (role == "quantity" and plan.need_quantity)
+        wanted = wanted or (role == "price" and plan.need_price)
+        if col is None or not wanted:
+            continue
+        conv = _number(col, m.profiles[col])
+        exprs.append(conv.alias(role))
+        bad.append(pl.when(_is_bad(col, m.profiles[col], conv)).then(pl.lit(col)))
+    if "amount" not in m.roles:
+        price = pl.col("price")
+        amount = price * pl.col("quantity") if m.amount_from == "price*quantity" else price
+        exprs_amount = amount.alias("amount")
+    else:
+        exprs_amount = None
+    if "date" in m.roles:
+        col = m.roles["date"]
+        conv = _date(col, m.profiles[col])
+        exprs.append(conv.alias("date"))
+        bad.append(pl.when(_is_bad(col, m.profiles[col], conv)).then(pl.lit(col)))
+    for role in _TEXT_ROLES:
+        col = m.roles.get(role)
+        if col is None:
+            continue
+        expr = _label(col, m.profiles.get(col))
+        exprs.append(expr.cast(pl.Categorical) if role in _CATEGORICAL else expr.alias(role))
+        exprs[-1] = exprs[-1].alias(role)
+    for col in plan.extra:
+        if col not in m.roles.values():
+            exprs.append(_label(col, m.profiles.get(col)).cast(pl.Categorical).alias(f"x:{col}"))
+    exprs.append(
+        pl.coalesce(bad).alias("__bad") if bad else pl.lit(None, dtype=pl.String).alias("__bad")
+    )
+    if spec.duplicates == "drop":
+        exprs.append(pl.struct(names).hash(seed=7).alias("__h"))
+    if src.fmt == "csv":
+        # A record with too few fields ends in null (empty fields are "" with these options).
+        exprs.append(pl.col(names[-1]).is_null().alias("__short"))
+    lf = lf.with_row_index("__row").select(pl.col("__row"), *exprs)
+    if exprs_amount is not None:
+        lf = lf.with_columns(exprs_amount)
+    return lf
+
+
+def _strict_scan(src: Source) -> pl.LazyFrame:
+    from ._load import csv_options
+
+    return pl.scan_csv(src.path, truncate_ragged_lines=False, **csv_options(src))  # type: ignore[arg-type]
+
+
+def load_file(
+    src: Source, index: int, plan: Plan, spec: Spec, check: Check
+) -> tuple[pl.DataFrame, FileQuality]:
+    """Read one source to its narrow frame, applying the bad-rows rule."""
+    q = FileQuality(label=src.label, notes=list(src.notes))
+    long_rows = False
+    try:
+        df = collect(narrow(src, index, plan, spec, strict_width=True), check)
+    except pl.exceptions.ComputeError as exc:
+        if "more fields" not in str(exc):
+            raise ValidationError(
+                f"inputs.data_files: {src.label!r} cannot be read: {str(exc).splitlines()[0]}"
+            ) from None
+        long_rows = True
+        df = collect(narrow(src, index, plan, spec, strict_width=False), check)
+    q.rows_read = df.height
+    drop_rows: list[int] = []
+    problems: list[dict[str, Any]] = []
+    if src.fmt == "csv" and (long_rows or bool(df.get_column("__short").any())):
+        width = len(scan(src).collect_schema().names())
+        ragged = ragged_rows(src, width, check)
+        for rec, line, n in ragged:
+            drop_rows.append(rec)
+            if len(problems) < _SAMPLES:
+                problems.append(
+                    {"line": line, "reason": f"ragged row: {n} fields, expected {width}"}
+                )
+        if ragged:
+            q.skipped["ragged row (wrong number of fields)"] = len(ragged)
+    bad = df.filter(pl.col("__bad").is_not_null() & ~pl.col("__row").is_in(drop_rows))
+    if bad.height:
+        counts = bad.group_by("__bad").len().sort("__bad")
+        for col, n in counts.iter_rows():
+            q.skipped[f"unreadable value in column {col!r}"] = int(n)
+        raw = _raw_rows(src, bad.get_column("__row").head(_SAMPLES).to_list())
+        for row, col in bad.select("__row", "__bad").head(_SAMPLES).iter_rows():
+            if len(problems) < 2 * _SAMPLES:
+                value = raw.get(row, {}).get(col)
+                problems.append(
+                    {"line": row + 2, "reason": f"cannot read {value!r} in column {col!r}"}
+                )
+        drop_rows.extend(bad.get_column("__row").to_list())
+    if drop_rows:
+        if spec.on_bad_rows == "fail":
+            lines = "; ".join(f"line {p['line']}: {p['reason']}" for p in problems[:_SAMPLES])
+            total = len(set(drop_rows))
+            raise ValidationError(
+                f"inputs.data_files: {src.label!r} has {total} bad row(s) — {lines}; fix the "
+                "file, or set inputs.on_bad_rows='skip' to leave them out (they are reported)"
+            )
+        df = df.filter(~pl.col("__row").is_in(drop_rows))
+        q.samples = problems
+    q.rows_used = df.height
+    return df.drop([c for c in ("__row", "__bad", "__short") if c in df.columns]), q
+
+
+def _raw_rows(src: Source, rows: list[int]) -> dict[int, dict[str, Any]]:
+    try:
+        df = scan(src).with_row_index("__row").filter(pl.col("__row").is_in(rows)).collect()
+    except Exception:
+        return {}
+    return {int(r["__row"]): r for r in df.iter_rows(named=True)}
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+def _period_key(period: str) -> pl.Expr:
+    d = pl.col("date")
+    if period == "day":
+        return d
+    every = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}[period]
+    return d.dt.truncate(every)
+
+
+def period_label(period: str, d: date) -> str:
+    if period == "day":
+        return d.isoformat()
+    if period == "week":
+        iso = d.isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
+    if period == "month":
+        return f"{d.year}-{d.month:02d}"
+    if period == "quarter":
+        return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+    return str(d.year)
+
+
+def _period_range(period: str, first: date, last: date) -> list[date]:
+    out: list[date] = []
+    cur = first
+    while cur <= last:
+        out.append(cur)
+        if period == "day":
+            cur = cur + timedelta(days=1)
+        elif period == "week":
+            cur = cur + timedelta(days=7)
+        else:
+            step = {"month": 1, "quarter": 3, "year": 12}[period]
+            month = cur.month - 1 + step
+            cur = date(cur.year + month // 12, month % 12 + 1, 1)
+    return out
+
+
+def _aggs(m: Mapping, has_qty: bool) -> list[pl.Expr]:
+    amount = pl.col("amount")
+    sale = amount > 0
+    out = [
+        amount.sum().alias("revenue"),
+        amount.filter(sale).sum().alias("gross_revenue"),
+        (-amount.filter(amount < 0).sum()).alias("refunds"),
+        (amount < 0).sum().cast(pl.Int64).alias("refund_rows"),
+        pl.len().cast(pl.Int64).alias("rows"),
+    ]
+    if "order_id" in m.roles:
+        oid = pl.col("order_id")
+        orders = oid.filter(sale & oid.is_not_null()).n_unique() + (sale & oid.is_null()).sum()
+    else:
+        orders = sale.sum()
+    out.append(orders.cast(pl.Int64).alias("orders"))
+    if "customer" in m.roles:
+        cust = pl.col("customer")
+        out.append(cust.filter(sale & cust.is_not_null()).n_unique().cast(pl.Int64).alias("customers"))
+    if has_qty:
+        out.append(pl.col("quantity").sum().alias("units"))
+    return out
+
+
+_ORDER = ("revenue", "growth", "orders", "customers", "average_order_value", "units",
+          "gross_revenue", "refunds", "refund_rows", "rows")  # fmt: skip
+
+
+def _finish(table: pl.DataFrame) -> pl.DataFrame:
+    """Add the average order value and growth; put the columns in reading order."""
+    orders = pl.col("orders")
+    aov = pl.when(orders > 0).then(pl.col("revenue") / orders).otherwise(None)
+    prev = pl.col("revenue").shift(1)
+    growth = pl.when(prev.is_not_null() & (prev != 0)).then((pl.col("revenue") - prev) / prev.abs())
+    table = table.with_columns(aov.alias("average_order_value"), growth.alias("growth"))
+    keys = [c for c in table.columns if c not in _ORDER]
+    return table.select(keys + [c for c in _ORDER if c in table.columns])
+
+
+def _records(df: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _clean(v) for k, v in row.items()} for row in df.iter_rows(named=True)]
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def compute(
+    frames: list[pl.DataFrame],
+    labels: list[str],
+    plan: Plan,
+    spec: Spec,
+    metrics: list[str],
+    check: Check,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Return ``(headline metrics, tables, quality counts)``, all JSON-able."""
+    m = plan.mapping
+    df = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    del frames
+    quality: dict[str, Any] = {"rows_loaded": df.height, "duplicates_dropped": 0}
+    if "__h" in df.columns:
+        distinct = df.get_column("__h").n_unique()
+        if distinct < df.height:
+            quality["duplicates_dropped"] = df.height - distinct
+            df = df.filter(pl.col("__h").is_first_distinct())
+        df = df.drop("__h")
+    check()
+    null_amount = int(df.get_column("amount").null_count())
+    quality["rows_without_amount"] = null_amount
+    valid = df.filter(pl.col("amount").is_not_null()) if null_amount else df
+    has_qty = "quantity" in valid.columns
+    aggs = _aggs(m, has_qty)
+    totals = valid.select(aggs).row(0, named=True)
+    check()
+    tables: dict[str, Any] = {}
+    headline: dict[str, Any] = {}
+    revenue = float(totals["revenue"] or 0.0)
+    quality["refund_rows"] = int(totals["refund_rows"])
+    quality["refund_amount"] = float(totals["refunds"] or 0.0)
+
+    by_period: pl.DataFrame | None = None
+    period = spec.period
+    if "date" in valid.columns and period in PERIODS:
+        quality["rows_without_date"] = int(valid.get_column("date").null_count())
+        dated = valid.filter(pl.col("date").is_not_null())
+        if dated.height:
+            grouped = dated.group_by(_period_key(period).alias("key")).agg(aggs)
+            keys = _period_range(period, grouped["key"].min(), grouped["key"].max())  # type: ignore[arg-type]
+            full = pl.DataFrame({"key": keys}, schema={"key": pl.Date})
+            by_period = (
+                full.join(grouped, on="key", how="left")
+                .with_columns(pl.exclude("key").fill_null(0))
+                .sort("key")
+            )
+            by_period = _finish(by_period)
+            by_period = by_period.with_columns(
+                pl.col("key").map_elements(lambda d: period_label(period, d), return_dtype=pl.String)
+                .alias("period")
+            ).drop("key")
+            by_period = by_period.select("period", pl.exclude("period"))
+    elif period not in PERIODS:
+        col = f"x:{period}" if f"x:{period}" in valid.columns else _role_col(m, period)
+        grouped = (
+            valid.group_by(pl.col(col).cast(pl.String).fill_null("(blank)").alias("period"))
+            .agg(aggs)
+            .sort("period")
+        )
+        by_period = _finish(grouped)
+    if by_period is not None:
+        tables["by_period"] = _records(by_period)
+    check()
+
+    by_file = _finish(
+        pl.DataFrame({"__file": list(range(len(labels))), "file": labels}, schema={"__file": pl.UInt16, "file": pl.String})
+        .join(valid.group_by("__file").agg(aggs), on="__file", how="left")
+        .with_columns(pl.exclude("__file", "file").fill_null(0))
+        .sort("__file")
+        .drop("__file")
+    )
+    if len(labels) > 1:
+        tables["by_file"] = _records(by_file)
+
+    # Headline growth: file over file when several files are periods, else the last period.
+    growth: float | None = None
+    basis = ""
+    if len(labels) > 1:
+        growth = _clean(by_file.get_column("growth")[-1])
+        basis = f"{labels[-1]} vs {labels[-2]}, file over file"
+    elif by_period is not None and by_period.height > 1:
+        growth = _clean(by_period.get_column("growth")[-1])
+        p = by_period.get_column("period")
+        basis = f"{p[-1]} vs {p[-2]}, {period} over {period}"
+    for name in metrics:
+        if name == "revenue":
+            headline["revenue"] = revenue
+        elif name == "gross_revenue":
+            headline["gross_revenue"] = float(totals["gross_revenue"] or 0.0)
+        elif name == "refunds":
+            headline["refunds"] = float(totals["refunds"] or 0.0)
+        elif name == "growth":
+            headline["growth"] = growth
+            headline["growth_basis"] = basis
+        elif name == "customers":
+            headline["customers"] = int(totals["customers"])
+        elif name == "orders":
+            headline["orders"] = int(totals["orders"])
+        elif name == "average_order_value":
+            orders = int(totals["orders"])
+            headline["average_order_value"] = revenue / orders if orders else None
+        elif name == "units":
+            headline["units"] = _clean(float(totals["units"] or 0.0))
+        elif name == "rows":
+            headline["rows"] = int(totals["rows"])
+        elif name in ("top_products", "top_customers"):
+            role = name.removeprefix("top_").removesuffix("s")
+            tables[name] = _records(_top(valid, role, revenue, spec.top_n, has_qty, m))
+        elif name.startswith("revenue_by_"):
+            col = _by_column(name.removeprefix("revenue_by_"), m, valid)
+            tables[name] = _records(
+                _breakdown(valid, col, revenue, aggs, by=name.removeprefix("revenue_by_"))
+            )
+        check()
+    for col_name in spec.group_by:
+        col = _by_column(col_name, m, valid)
+        tables[f"by_{col_name}"] = _records(_breakdown(valid, col, revenue, aggs, by=col_name))
+    for sql_metric in spec.sql_metrics:
+        headline_value, table = _sql(sql_metric.name, sql_metric.sql, df, m, period)
+        if table is not None:
+            tables[sql_metric.name] = table
+        else:
+            headline[sql_metric.name] = headline_value
+        check()
+    return headline, tables, quality
+
+
+def _role_col(m: Mapping, name: str) -> str:
+    for role, col in m.roles.items():
+        if col == name:
+            return role
+    raise ValidationError(f"inputs.period: column {name!r} is not available")
+
+
+def _by_column(name: str, m: Mapping, df: pl.DataFrame) -> str:
+    if f"x:{name}" in df.columns:
+        return f"x:{name}"
+    for role, col in m.roles.items():
+        if name in (role, col) and role in df.columns:
+            return role
+    raise ValidationError(f"revenue_by_{name}: no column {name!r}")
+
+
+def _breakdown(
+    df: pl.DataFrame, col: str, revenue: float, aggs: list[pl.Expr], by: str
+) -> pl.DataFrame:
+    label = by.split(":")[-1]
+    table = (
+        df.group_by(pl.col(col).cast(pl.String).fill_null("(blank)").alias(label))
+        .agg(aggs)
+        .sort(["revenue", label], descending=[True, False])
+    )
+    share = pl.col("revenue") / revenue if revenue else pl.lit(None, pl.Float64)
+    table = _finish(table).drop("growth").with_columns(share.alias("share"))
+    return table.select(label, "revenue", "share", pl.exclude(label, "revenue", "share"))
+
+
+def _top(
+    df: pl.DataFrame, role: str, revenue: float, n: int, has_qty: bool, m: Mapping
+) -> pl.DataFrame:
+    amount = pl.col("amount")
+    aggs = [amount.sum().alias("revenue")]
+    if has_qty:
+        aggs.append(pl.col("quantity").sum().alias("units"))
+    if "order_id" in m.roles and role != "order_id":
+        oid = pl.col("order_id")
+        aggs.append((oid.filter((amount > 0) & oid.is_not_null()).n_unique() + ((amount > 0) & oid.is_null()).sum()).cast(pl.Int64).alias("orders"))
+    else:
+        aggs.append((amount > 0).sum().cast(pl.Int64).alias("orders"))
+    table = (
+        df.filter(pl.col(role).is_not_null())
+        .group_by(pl.col(role).cast(pl.String))
+        .agg(aggs)
+        .sort(["revenue", role], descending=[True, False])
+        .head(n)
+    )
+    share = pl.col("revenue") / revenue if revenue else pl.lit(None, pl.Float64)
+    table = table.with_columns(share.alias("share"))
+    return table.select(role, "revenue", "share", pl.exclude(role, "revenue", "share"))
+
+
+def sql_frame(df: pl.DataFrame, m: Mapping, period: str) -> pl.DataFrame:
+    """The table ``data`` that custom SQL metrics see: one row per loaded row, role names."""
+    out = df.drop([c for c in df.columns if c.startswith("__")])
+    renames = {c: c.removeprefix("x:") for c in out.columns if c.startswith("x:")}
+    out = out.rename({k: v for k, v in renames.items() if v not in out.columns})
+    casts = [pl.col(c).cast(pl.String) for c, t in out.schema.items() if t == pl.Categorical]
+    if casts:
+        out = out.with_columns(casts)
+    if "date" in out.columns and period in PERIODS:
+        out = out.with_columns(_period_key(period).alias("period"))
+    return out
+
+
+def _sql(
+    name: str, query: str, df: pl.DataFrame, m: Mapping, period: str
+) -> tuple[Any, list[dict[str, Any]] | None]:
+    frame = sql_frame(df, m, period)
+    try:
+        with pl.SQLContext(data=frame, eager=True) as sql:
+            result = sql.execute(query)
+    except Exception as exc:
+        raise ValidationError(
+            f"inputs.metrics: custom metric {name!r} failed: {str(exc).splitlines()[0]}; the "
+            f"table is 'data' with columns {', '.join(frame.columns)}"
+        ) from None
+    if result.shape == (1, 1):
+        return _clean(result.item()), None
+    return None, _records(result.head(10_000))
