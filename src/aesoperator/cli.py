@@ -366,7 +366,7 @@ def memory_set(
 def memory_list(task: TaskOpt = None, data_dir: DataDir = None) -> None:
     """List the keys."""
     client, mem = _memory(data_dir, task)
-    for key in mem.keys():
+    for key in mem:
         typer.echo(key)
     client.close()
 

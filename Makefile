@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` (the main job, end to end, offline) and `make test`.
+# Both bootstrap everything they need — a virtual environment at .venv with the package in
+# editable mode, the dev tools, and Chromium — and are idempotent.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+BROWSER_STAMP := $(VENV)/.browser-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup browser demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	touch $(STAMP)
+
+$(BROWSER_STAMP): $(STAMP) scripts/install_chromium.sh
+	bash scripts/install_chromium.sh $(BIN)/python
+	touch $(BROWSER_STAMP)
+
+setup: $(STAMP) $(BROWSER_STAMP)
+
+browser: $(BROWSER_STAMP)
+
+demo: setup
+	$(BIN)/python examples/research.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test: setup lint typecheck unit
+
+bench: setup
+	@echo "Benchmarks are scripts: run them one by one, e.g. $(BIN)/python bench/core_pool.py"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
