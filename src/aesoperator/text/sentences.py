@@ -175,10 +175,14 @@ def _blocks(text: str) -> list[str]:
     return blocks
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split ``text`` into sentences; paragraphs, list items and headings always break."""
+def split_sentences(text: str, *, lines: bool = False) -> list[str]:
+    """Split ``text`` into sentences; paragraphs, list items and headings always break.
+
+    ``lines=True`` treats every line as its own block (extracted page text, where each line is
+    a paragraph or heading); otherwise short or hard-wrapped lines are joined heuristically.
+    """
     sentences: list[str] = []
-    for block in _blocks(text):
+    for block in text.splitlines() if lines else _blocks(text):
         block = _WS.sub(" ", block).strip()
         if block:
             sentences.extend(_split_block(block))

@@ -1,0 +1,50 @@
+"""Built-in research skill: discover pages on a topic, read them best-first, and write a cited,
+extractive report (no LLM needed).
+
+Inputs: ``topic`` (required), ``depth`` (``overview`` | ``technical``), ``focus_areas``,
+``start_date`` (ISO date), ``max_results``, ``start_urls``, ``search`` (provider name, or
+``{"provider": ..., "base_url": ...}``, or a list of them). Limits come from ``TaskConfig``.
+
+This module is cheap to import; the work lives in private submodules loaded by ``run``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ...execution import TaskResult
+    from ...runtime.context import TaskContext
+    from ...task import Task
+
+__all__ = ["matches", "run", "save_report"]
+
+
+def matches(task: Task) -> bool:
+    """A ``topic`` input, a name like ``research`` / ``research_*``, or ``skill="research"``."""
+    if task.skill == "research" or "topic" in task.inputs:
+        return True
+    name = task.name.lower()
+    return name == "research" or name.startswith(("research_", "research-", "research."))
+
+
+async def run(ctx: TaskContext) -> Any:
+    """Run the research pipeline for ``ctx.task``."""
+    from ._pipeline import research
+
+    return await research(ctx)
+
+
+def save_report(result: TaskResult, path: Path) -> bool:
+    """``.md`` gets the markdown report, ``.json`` the sources and passages; else fall back."""
+    import json
+
+    suffix = path.suffix.lower()
+    if suffix in (".md", ".markdown"):
+        path.write_text(result.content, encoding="utf-8")
+        return True
+    if suffix == ".json" and isinstance(result.data, dict):
+        path.write_text(json.dumps(result.data, indent=2, ensure_ascii=False), encoding="utf-8")
+        return True
+    return False

@@ -1,0 +1,281 @@
+"""Best-first reading under the page budget.
+
+A frontier of links scored by relevance to the topic and focus areas (anchor text, URL words,
+surrounding text, and how relevant the linking page was); ``concurrent_requests`` workers fetch
+the best link, extract it in the web layer's process pool (so extraction uses every core and
+overlaps with fetching), score the page by its text and push its links. Low-value pages (logins,
+legal pages, assets) never enter the frontier; index-like pages are read for links only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ...errors import FetchError, PageLimitExceeded, PolicyViolation
+from ...text._tokens import terms
+from ._discover import Seed
+
+if TYPE_CHECKING:
+    from ...runtime.context import TaskContext
+    from ...web.extract import Extracted, Link
+
+_SKIP_PATH = re.compile(
+    r"/(?:log-?in|log-?out|sign-?in|sign-?up|register|account|cart|checkout|password|"
+    r"privacy|terms|cookies?|contact|subscribe|share|print|feed|rss|wp-admin|wp-login)"
+    r"(?:[/.?#]|$)|\.(?:css|js|png|jpe?g|gif|svg|webp|ico|woff2?|ttf|mp[34]|zip|gz|exe|dmg)$",
+    re.I,
+)
+_HUB_PATH = re.compile(
+    r"/(?:tags?|topics?|categor(?:y|ies)|archives?|page/\d+|authors?|index)\b", re.I
+)
+_ISO_DAY = re.compile(r"\b(?:19|20)\d\d-\d\d-\d\d\b")
+_URL_WORDS = re.compile(r"[a-z0-9]+")
+
+
+@dataclass
+class Query:
+    """Weighted query terms: the topic's count fully, focus areas a little less."""
+
+    weights: dict[str, float]
+    start_date: str | None = None
+
+    @classmethod
+    def build(cls, topic: str, focus_areas: list[str], start_date: str | None = None) -> Query:
+        weights: dict[str, float] = {}
+        for term in terms(topic):
+            weights[term] = 1.0
+        for area in focus_areas:
+            for term in terms(area):
+                weights.setdefault(term, 0.6)
+        return cls(weights or {t: 1.0 for t in topic.lower().split()}, start_date)
+
+    @property
+    def total(self) -> float:
+        return sum(self.weights.values()) or 1.0
+
+    def coverage(self, text_terms: set[str]) -> float:
+        """Share (0..1) of the query's weight found in ``text_terms``."""
+        return sum(w for t, w in self.weights.items() if t in text_terms) / self.total
+
+
+def skip_url(url: str) -> bool:
+    """Logins, legal pages and static assets: never worth a page of the budget."""
+    return bool(_SKIP_PATH.search(urlsplit(url).path))
+
+
+def is_hub_url(url: str) -> bool:
+    path = urlsplit(url).path
+    return path in ("", "/") or bool(_HUB_PATH.search(path))
+
+
+def link_score(query: Query, link: Link, parent_score: float, depth: int) -> float:
+    anchor = set(terms(link.text))
+    url_terms = set(terms(" ".join(_URL_WORDS.findall(urlsplit(link.url).path.lower()))))
+    context = set(terms(link.context)) if link.context else set()
+    score = (
+        0.45 * query.coverage(anchor)
+        + 0.25 * query.coverage(url_terms)
+        + 0.15 * query.coverage(context)
+        + 0.15 * parent_score
+    )
+    if query.start_date and link.context:
+        # Listings often print the date beside the link: do not spend pages on old ones.
+        match = _ISO_DAY.search(link.context)
+        if match and match.group(0) < query.start_date:
+            score -= 0.3
+    return score - 0.02 * depth
+
+
+@dataclass
+class ReadPage:
+    """A page read during the crawl."""
+
+    url: str
+    extracted: Extracted | None
+    score: float  # relevance of its text to the query, 0..1
+    hub: bool
+    depth: int
+    via: str = ""
+    title: str | None = None
+    date: str | None = None
+    text: str = ""
+
+
+@dataclass
+class CrawlResult:
+    pages: list[ReadPage] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    skipped_known: list[str] = field(default_factory=list)
+    first_error: BaseException | None = None
+    elapsed: float = 0.0
+
+
+def page_score(query: Query, ex: Extracted) -> float:
+    text_terms = terms(ex.text[:20000])
+    if not text_terms:
+        return 0.0
+    present = set(text_terms)
+    title = set(terms(ex.title or ""))
+    hits = sum(1 for t in text_terms if t in query.weights)
+    density = min(1.0, 20 * hits / len(text_terms))
+    return 0.5 * query.coverage(present) + 0.3 * query.coverage(title) + 0.2 * density
+
+
+def looks_like_hub(ex: Extracted) -> bool:
+    """Index pages: little prose for their number of links."""
+    words = len(ex.text.split())
+    if words < 120 or (len(ex.links) > 0 and words / len(ex.links) < 6):
+        return True
+    lines = [line for line in ex.text.splitlines() if line.strip()]
+    items = sum(1 for line in lines if line.lstrip().startswith(("- ", "* ", "• ")))
+    return items >= 5 and items > 0.5 * len(lines)  # a listing of teasers
+
+
+class Crawler:
+    def __init__(
+        self,
+        ctx: TaskContext,
+        query: Query,
+        *,
+        known: set[str],
+        allowed: Callable[[str], bool],
+        on_page: Callable[[ReadPage], None],
+        max_depth: int = 6,
+    ) -> None:
+        self.ctx = ctx
+        self.query = query
+        self.known = {self._key(u) for u in known}
+        self.allowed = allowed
+        self.on_page = on_page
+        self.max_depth = max_depth
+        self._heap: list[tuple[float, int, str, int, str]] = []
+        self._best: dict[str, float] = {}
+        self._seen: set[str] = set()
+        self._seq = 0
+        self._inflight = 0
+        self._wake = asyncio.Event()
+        self._done = False
+        self.result = CrawlResult()
+
+    def _key(self, url: str) -> str:
+        parts = urlsplit(url)
+        path = parts.path or "/"
+        return f"{parts.scheme}://{parts.netloc.lower()}{path}?{parts.query}"
+
+    def push(self, url: str, score: float, depth: int, via: str = "") -> None:
+        key = self._key(url)
+        if key in self._seen or depth > self.max_depth or skip_url(url) or not self.allowed(url):
+            return
+        if self._best.get(key, -1e9) >= score:
+            return
+        self._best[key] = score
+        self._seq += 1
+        heapq.heappush(self._heap, (-score, self._seq, url, depth, via))
+        self._wake.set()
+
+    def mark_seen(self, url: str) -> None:
+        self._seen.add(self._key(url))
+
+    def push_links(self, links: list[Link], parent_score: float, depth: int) -> None:
+        for link in links:
+            self.push(link.url, link_score(self.query, link, parent_score, depth), depth)
+
+    def _pop(self) -> tuple[str, int, str] | None:
+        while self._heap:
+            _, _, url, depth, via = heapq.heappop(self._heap)
+            key = self._key(url)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            return url, depth, via
+        return None
+
+    async def run(self, seeds: list[Seed], workers: int) -> CrawlResult:
+        start = time.perf_counter()
+        for seed in seeds:
+            if seed.links is not None:
+                self.mark_seen(seed.url)
+                self.push_links(seed.links, 0.5, 1)
+            elif seed.text is None:
+                self.push(seed.url, 1.0 + seed.score, 0, seed.via)
+        tasks = [asyncio.create_task(self._worker()) for _ in range(max(1, workers))]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.result.elapsed = time.perf_counter() - start
+        return self.result
+
+    async def _worker(self) -> None:
+        ctx = self.ctx
+        while not self._done:
+            ctx.check_cancelled()
+            if ctx.budget.pages_left <= 0:
+                self._finish()
+                return
+            item = self._pop()
+            if item is None:
+                if self._inflight == 0:
+                    self._finish()
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.2)
+                continue
+            url, depth, via = item
+            if self._key(url) in self.known and not is_hub_url(url) and depth > 0:
+                self.result.skipped_known.append(url)
+                continue
+            self._inflight += 1
+            try:
+                await self._read(url, depth, via)
+            finally:
+                self._inflight -= 1
+                self._wake.set()
+
+    def _finish(self) -> None:
+        self._done = True
+        self._wake.set()
+
+    async def _read(self, url: str, depth: int, via: str) -> None:
+        ctx = self.ctx
+        try:
+            page = await ctx.web.fetch(url, mode=None)
+        except PageLimitExceeded:
+            self._finish()
+            return
+        except PolicyViolation:
+            self.result.refused.append(url)
+            return
+        except FetchError as exc:
+            self.result.failures.append({"url": url, "error": str(exc), "status": exc.status})
+            if self.result.first_error is None:
+                self.result.first_error = exc
+            return
+        self.mark_seen(page.url)
+        if not page.ok:
+            self.result.failures.append({"url": url, "error": f"HTTP {page.status}",
+                                         "status": page.status})  # fmt: skip
+            if self.result.first_error is None:
+                self.result.first_error = FetchError(
+                    f"{url}: HTTP {page.status}", url=url, status=page.status
+                )
+            return
+        ex = await ctx.web.extract(page)
+        score = page_score(self.query, ex) if ex.is_html or ex.text else 0.0
+        hub = looks_like_hub(ex) or is_hub_url(page.url)
+        read = ReadPage(page.url, ex, score, hub, depth, via, ex.title, ex.date, ex.text)
+        self.result.pages.append(read)
+        self.on_page(read)
+        self.push_links(ex.links, score, depth + 1)

@@ -1,0 +1,205 @@
+"""The research pipeline: validate, discover, read best-first, rank, write the cited report."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ...errors import FetchError, PolicyViolation
+from ...execution import Output
+from ._crawl import Crawler, Query, ReadPage
+from ._discover import Seed, discover
+from ._inputs import ResearchInputs, parse_inputs
+from ._report import Extractive, Report, Synthesizer, number_citations, select_sources, to_markdown
+
+if TYPE_CHECKING:
+    from ...runtime.context import TaskContext
+
+_MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
+
+
+def _synthesizer(ctx: TaskContext) -> Synthesizer:
+    # The LLM seam: a configured model will get the same ranked passages (see _report.py).
+    return Extractive()
+
+
+def _allowed(ctx: TaskContext, hosts: set[str] | None) -> Any:
+    policy = ctx.web.policy
+
+    def allowed(url: str) -> bool:
+        try:
+            checked = policy.check_url(url)
+        except PolicyViolation:
+            return False
+        # With no allowed_domains the policy allows the whole web: stay on the seeds' sites.
+        return hosts is None or urlsplit(checked).hostname in hosts
+
+    return allowed
+
+
+def _data(
+    inp: ResearchInputs,
+    report: Report,
+    pages: list[ReadPage],
+    excluded: list[dict[str, object]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "topic": inp.topic,
+        "depth": inp.depth,
+        "focus_areas": inp.focus_areas,
+        "start_date": inp.start_date,
+        "sources": [
+            {
+                "n": s.n,
+                "url": s.url,
+                "title": s.title,
+                "date": s.date,
+                "undated": s.date is None,
+                "score": round(s.score, 4),
+            }
+            for s in report.cited
+        ],
+        "passages": [
+            {
+                "source": p.source.n,
+                "url": p.source.url,
+                "text": p.text,
+                "section": p.section,
+                "score": p.score,
+            }
+            for p in [*report.summary, *(p for ps in report.sections.values() for p in ps)]
+        ],
+        "pages_read": [
+            {"url": p.url, "score": round(p.score, 4), "hub": p.hub, "date": p.date} for p in pages
+        ],
+        "excluded": excluded,
+        **extra,
+    }
+
+
+async def research(ctx: TaskContext) -> Output:
+    inp = parse_inputs(ctx.inputs, ctx.config)
+    permanent = ctx.task.memory_scope == "permanent"
+    known: set[str] = set(ctx.memory.get("visited_urls") or []) if permanent else set()
+    previous_findings: list[Any] = list(ctx.memory.get("findings") or []) if permanent else []
+    query = Query.build(inp.topic, inp.focus_areas, inp.start_date)
+    search_text = inp.topic
+    ctx.progress(1, "discovering sources")
+    ctx.emit("research_plan", topic=inp.topic, depth=inp.depth, focus_areas=inp.focus_areas,
+             providers=[s.provider for s in inp.search], start_urls=inp.start_urls)  # fmt: skip
+
+    seeds: list[Seed] = [Seed(u, 1.0, via="start_url") for u in inp.start_urls]
+    errors: list[BaseException] = []
+    queries = [search_text]
+    if inp.focus_areas and ctx.budget.pages_left >= 10 * (len(inp.focus_areas) + 1):
+        queries += [f"{inp.topic} {area}" for area in inp.focus_areas]
+    for spec in inp.search:
+        for i, text in enumerate(queries):
+            found = await discover(ctx, spec, text, max(10, inp.max_results * 2), home=i == 0)
+            seeds.extend(found.seeds)
+            errors.extend(found.errors)
+            if not found.seeds:
+                break  # the provider failed or has nothing: no use asking again
+    ctx.emit("research_discovered", seeds=len(seeds), errors=len(errors))
+
+    hosts: set[str] | None = None
+    if not ctx.config.allowed_domains:
+        hosts = {h for s in seeds if (h := urlsplit(s.url).hostname)}
+    visited: list[str] = []
+    pages: list[ReadPage] = []
+    for seed in seeds:
+        if seed.text:  # an API already gave the text (arXiv abstracts): a read page, no fetch
+            from ...text._tokens import terms
+
+            score = 0.5 * query.coverage(set(terms(seed.text))) + 0.5 * query.coverage(
+                set(terms(seed.title or ""))
+            )
+            pages.append(ReadPage(seed.url, None, score, False, 0, seed.via, seed.title,
+                                  seed.date, f"{seed.title or ''}\n\n{seed.text}"))  # fmt: skip
+
+    def checkpoint() -> None:
+        ctx.memory.set("visited_urls", sorted(known | set(visited)))
+
+    def on_page(page: ReadPage) -> None:
+        visited.append(page.url)
+        budget = ctx.budget
+        ctx.progress(5 + 85 * budget.pages_used / max(1, budget.max_pages),
+                     f"read {len(visited)} pages")  # fmt: skip
+        if len(visited) % _MEMORY_EVERY == 0:
+            checkpoint()
+            ctx.partial_output = Output(  # type: ignore[attr-defined]
+                summary=f"cancelled or failed after reading {len(visited)} pages",
+                data={"pages_read": list(visited)},
+            )
+
+    crawler = Crawler(ctx, query, known=known, allowed=_allowed(ctx, hosts), on_page=on_page)
+    try:
+        async with ctx.action("read_pages", max_pages=ctx.budget.pages_left):
+            crawl = await crawler.run(seeds, ctx.config.concurrent_requests)
+    finally:
+        checkpoint()
+        ctx.partial_output = Output(  # type: ignore[attr-defined]
+            summary=f"stopped after reading {len(visited)} pages",
+            data={"pages_read": list(visited)},
+        )
+    pages.extend(crawl.pages)
+    ctx.emit("research_read", pages=len(crawl.pages), failures=len(crawl.failures),
+             refused=len(crawl.refused), skipped_known=len(crawl.skipped_known),
+             seconds=round(crawl.elapsed, 3))  # fmt: skip
+    if not pages:
+        first = crawl.first_error or next((e for e in errors if isinstance(e, FetchError)), None)
+        first = first or (errors[0] if errors else None)
+        if first is not None:
+            raise first
+    ctx.progress(92, "ranking passages")
+    fresh = [p for p in pages if p.url not in known] if permanent and known else pages
+    sources, excluded = select_sources(fresh, inp.start_date, inp.max_results)
+    async with ctx.action("rank_passages", sources=len(sources)):
+        report = await asyncio.to_thread(
+            _synthesizer(ctx).synthesize, inp.topic, inp.focus_areas, sources, inp.depth
+        )
+    number_citations(report)
+
+    notes: list[str] = []
+    read_count = len([p for p in pages if p.extracted is not None])
+    notes.append(
+        f"_{read_count} pages read, {len(report.cited)} sources cited"
+        + (f", {len(excluded)} sources before {inp.start_date} left out" if excluded else "")
+        + "._"
+    )
+    undated = [s for s in report.cited if s.date is None]
+    if undated:
+        notes.append(f"_{len(undated)} cited sources carry no date (marked undated)._")
+    new_urls = [s.url for s in report.cited]
+    if permanent and known:
+        notes.append(
+            f"_Since the last run: {len(report.cited)} new sources cited, "
+            f"{len(crawl.skipped_known)} already-read pages skipped._"
+        )
+    content = to_markdown(inp.topic, report, notes)
+    summary = " ".join(p.text for p in report.summary)
+    findings = [
+        {"url": p.source.url, "text": p.text, "section": p.section}
+        for p in [*report.summary, *(p for ps in report.sections.values() for p in ps)]
+    ]
+    ctx.memory.set("findings", previous_findings + findings)
+    checkpoint()
+    ctx.progress(100, "report written")
+    return Output(
+        content=content,
+        summary=summary,
+        data=_data(
+            inp,
+            report,
+            pages,
+            excluded,
+            {
+                "new_sources": new_urls if permanent else None,
+                "skipped_known": crawl.skipped_known,
+                "failures": crawl.failures,
+                "refused": crawl.refused,
+            },
+        ),
+    )
