@@ -386,3 +386,48 @@ def test_bad_inputs_name_field_value_and_fix(
         aesop.execute_task(task, timeout=30)
     for word in words:
         assert word in str(info.value)
+
+
+def test_urls_share_the_rate_fairly_with_method_and_headers(
+    aesop: Aesoperator, make_site: Any
+) -> None:
+    a, b = make_site(), make_site()
+    task = Task(
+        name="monitor_two",
+        config=config(max_duration_seconds=2, requests_per_second=20),
+        inputs={"urls": [a.url, b.url], "method": "HEAD", "headers": {"X-Probe": "yes"},
+                "expected_status": ["2xx"]},
+    )  # fmt: skip
+    result = aesop.execute_task(task, timeout=30)
+    data = result.data
+    assert data["interval_seconds"] == 0.1  # 20 per second shared by two URLs
+    ca, cb = data["urls"][a.url]["checks"], data["urls"][b.url]["checks"]
+    assert ca >= 5 and abs(ca - cb) <= 1
+    for s in (a, b):
+        assert {r.method for r in s.requests} == {"HEAD"}
+        assert all(r.headers["x-probe"] == "yes" for r in s.requests)
+        assert all(r.headers["user-agent"].startswith("Aesoperator-Monitor") for r in s.requests)
+
+
+def test_keyword_alert_and_recovery(aesop: Aesoperator, site: Any) -> None:
+    task = Task(
+        name="monitor_keyword",
+        config=config(max_duration_seconds=20),
+        inputs={"url": site.url, "checks": ["uptime", "keyword"], "keyword": "operational"},
+    )
+    execution = aesop.execute_task_async(task)
+    alerts = Alerts()
+    execution.on_alert(alerts)
+    site.wait_requests(3)
+    site.body = b"<html><body>Maintenance</body></html>"
+    missing = alerts.wait_for("keyword")
+    site.body = b"<html><body>All systems operational again</body></html>"
+    back = alerts.wait_for("recovered")
+    execution.cancel()
+    with pytest.raises(TaskCancelled):
+        execution.result(timeout=15)
+    assert alerts.kinds() == ["keyword", "recovered"]
+    assert "'operational' not found" in missing.message and missing.metrics["status"] == 200
+    assert back.metrics["incident_kind"] == "keyword"
+    summary = aesop.get_task_status(execution.id).result.data["urls"][site.url]  # type: ignore[union-attr]
+    assert summary["uptime_percent"] == 100.0  # a missing keyword is not downtime
