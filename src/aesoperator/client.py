@@ -26,7 +26,7 @@ import psutil
 from .errors import Interrupted, NotFoundError, TaskCancelled, UserError, from_info, to_info
 from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
 from .planning import router
-from .runtime.runner import Job, new_id
+from .runtime.runner import Job, Registry, new_id
 from .runtime.supervisor import Record, Supervisor
 from .store.memory import Memory
 from .store.sqlite import Store, default_data_dir
@@ -182,6 +182,7 @@ class Aesoperator:
         self._store = Store(self.data_dir)
         self._owner = _owner()
         self._handlers: dict[str, Callable[..., Any]] = {}
+        self._functions: dict[str, Callable[..., Any]] = {}
         self._handlers_version = ""
         self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -222,9 +223,29 @@ class Aesoperator:
 
         return register
 
-    def _handlers_snapshot(self) -> tuple[str, dict[str, Any]]:
+    def function(self, fn: F | None = None, *, name: str | None = None) -> Any:
+        """Register a function the LLM planner may call as a tool (schema from type hints).
+
+        >>> @aesop.function                       # doctest: +SKIP
+        ... def lookup_price(sku: str) -> float: ...
+        """
+
+        def register(f: F) -> F:
+            if not callable(f):
+                raise UserError(f"@function must decorate a function, got {f!r}")
+            key = name or str(getattr(f, "__name__", ""))
+            if not key.isidentifier():
+                raise UserError(f"function name: got {key!r}; use a Python identifier")
+            with self._lock:
+                self._functions[key] = f
+                self._handlers_version = uuid.uuid4().hex
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def _handlers_snapshot(self) -> tuple[str, Registry]:
         with self._lock:
-            return self._handlers_version, dict(self._handlers)
+            return self._handlers_version, Registry(dict(self._handlers), dict(self._functions))
 
     # -- running --------------------------------------------------------------------------------
     def execute_task(self, task: Task, *, timeout: float | None = None) -> TaskResult:
@@ -235,7 +256,7 @@ class Aesoperator:
         """Start ``task`` and return its ``Execution`` at once (state ``pending``)."""
         if not isinstance(task, Task):
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
-        kind, name = router.choose(task, self._handlers_snapshot()[1], bool(self.llm))
+        kind, name = router.choose(task, self._handlers_snapshot()[1].handlers, bool(self.llm))
         supervisor = self._ensure_runtime()
         execution_id = new_id()
         task_json = task.model_dump_json()
@@ -247,6 +268,7 @@ class Aesoperator:
             data_dir=str(self.data_dir),
             cwd=os.getcwd(),
             llm=self.llm,
+            secrets={k: v.get_secret_value() for k, v in task.secrets.items()},
         )
         rec = Record(id=execution_id, task=task, job=job)
         assert self._loop is not None

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -245,6 +246,25 @@ class Task(BaseModel):
     planner: PlannerChoice = Field(
         "auto", description="'auto' (handler, then skill, then LLM) or force one kind."
     )
+    output_schema: dict[str, Any] | None = Field(
+        None,
+        description="JSON schema (or a pydantic model class) the result's data must match.",
+    )
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="Values the task may type into pages by placeholder; never stored, "
+        "never shown to a model, redacted from events and results.",
+    )
+
+    @field_validator("output_schema", mode="before")
+    @classmethod
+    def _schema(cls, value: Any) -> Any:
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return value.model_json_schema()
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("must be a JSON schema dict or a pydantic model class")
+        return value
 
     @model_validator(mode="wrap")
     @classmethod

@@ -111,3 +111,29 @@ def test_subtasks_never_get_more_than_the_parent_has_left(aesop: Aesoperator) ->
     child_status = aesop.get_task_status(data["id"])
     assert child_status.parent_id == result.execution_id and child_status.state == "completed"
     assert any(a.name == "subtask child_pages" for a in result.actions)
+
+
+def test_secrets_reach_the_task_but_are_never_stored(aesop: Aesoperator) -> None:
+    @aesop.handler("uses_secret")
+    def uses(ctx: Any) -> dict[str, Any]:
+        return {"length": len(ctx.secrets["password"]), "keys": sorted(ctx.secrets)}
+
+    task = Task(name="uses_secret", secrets={"password": "hunter2-very-secret"})
+    assert "hunter2" not in repr(task) and "hunter2" not in task.model_dump_json()
+    result = aesop.execute_task(task)
+    assert result.data == {"length": 19, "keys": ["password"]}
+    db = (aesop.data_dir / "aesoperator.sqlite3").read_bytes()
+    wal = aesop.data_dir / "aesoperator.sqlite3-wal"
+    assert b"hunter2" not in db and (not wal.exists() or b"hunter2" not in wal.read_bytes())
+
+
+def test_registered_functions_reach_the_worker(aesop: Aesoperator) -> None:
+    @aesop.function
+    def price(sku: str) -> float:
+        return {"A1": 9.5}.get(sku, 0.0)
+
+    @aesop.handler("calls_function")
+    def call(ctx: Any, sku: str) -> float:
+        return float(ctx.functions["price"](sku))
+
+    assert aesop.execute_task(Task(name="calls_function", inputs={"sku": "A1"})).data == 9.5

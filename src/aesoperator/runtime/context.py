@@ -133,6 +133,8 @@ class TaskContext:
         loop: asyncio.AbstractEventLoop,
         cancel_event: threading.Event | None = None,
         subtask_runner: Callable[[TaskContext, Task], Awaitable[TaskResult]] | None = None,
+        functions: dict[str, Callable[..., Any]] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.task = task
@@ -143,6 +145,10 @@ class TaskContext:
         self._loop = loop
         self._cancel = cancel_event or threading.Event()
         self._subtask_runner = subtask_runner
+        self.functions: dict[str, Callable[..., Any]] = functions or {}
+        # Real secret values, for the browser layer only: never sent to a model, never logged.
+        self.secrets: dict[str, str] = secrets or {}
+        self.partial_output: Any = None  # set by a skill to keep a partial result on cancel
         self._action_lock = threading.Lock()
         self._action_count = 0
         self._web: WebSession | None = None

@@ -41,6 +41,14 @@ def new_id() -> str:
 
 
 @dataclass
+class Registry:
+    """What the user registered on the client: handlers by task name, callable functions."""
+
+    handlers: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Job:
     """Everything a worker needs to run one execution."""
 
@@ -50,7 +58,8 @@ class Job:
     data_dir: str
     cwd: str | None = None
     llm: str | None = None
-    handlers: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # never stored, never logged
+    registry: Registry = field(default_factory=Registry)
 
 
 class _Recorder:
@@ -139,6 +148,7 @@ class Runner:
         planner: tuple[str, str],
         parent: TaskContext | None,
         execution_id: str | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> TaskResult:
         eid = execution_id or job.execution_id
         store = self._store(job.data_dir)
@@ -154,6 +164,8 @@ class Runner:
             loop=self._loop,
             cancel_event=cancel,
             subtask_runner=lambda c, t: self._subtask(job, c, t),
+            functions=job.registry.functions,
+            secrets=secrets if secrets is not None else job.secrets,
         )
         started_at = utcnow()
         t0 = time.monotonic()
@@ -220,7 +232,7 @@ class Runner:
 
     async def _call_planner(self, ctx: TaskContext, job: Job, kind: str, name: str) -> Any:
         if kind == "handler":
-            fn = job.handlers[name]
+            fn = job.registry.handlers[name]
             if inspect.iscoroutinefunction(fn):
                 return await fn(ctx, **ctx.inputs)
             return await self._in_thread(fn, ctx)
@@ -275,7 +287,7 @@ class Runner:
             }
         )
         child = task.model_copy(update={"config": cfg})
-        planner = router.choose(child, job.handlers, llm_configured=bool(job.llm))
+        planner = router.choose(child, job.registry.handlers, llm_configured=bool(job.llm))
         child_id = new_id()
         self._send(
             {
@@ -290,9 +302,11 @@ class Runner:
             cfg.max_pages, time.monotonic() + cfg.max_duration_seconds, parent=parent.budget
         )
         with parent.action(f"subtask {child.name}", execution_id=child_id):
+            child_secrets = {k: v.get_secret_value() for k, v in task.secrets.items()}
             return await self._run_one(
-                job, child, budget, parent._cancel, planner, parent=parent, execution_id=child_id
-            )
+                job, child, budget, parent._cancel, planner, parent=parent,
+                execution_id=child_id, secrets=child_secrets,
+            )  # fmt: skip
 
 
 class CancelToken(threading.Event):

@@ -40,7 +40,7 @@ from ..execution import Alert, TaskResult, TaskState, TaskStatus
 from ..store.sqlite import Store
 from ..task import Task
 from .protocol import pack, unpack
-from .runner import CancelToken, Job, Runner
+from .runner import CancelToken, Job, Registry, Runner
 
 log = logging.getLogger("aesoperator.runtime")
 
@@ -107,7 +107,7 @@ class Supervisor:
         pool_size: int,
         isolation: str,
         owner: str,
-        handlers: Callable[[], tuple[str, dict[str, Any]]],
+        handlers: Callable[[], tuple[str, Registry]],
         callbacks: concurrent.futures.Executor,
     ) -> None:
         self.store = store
@@ -265,15 +265,15 @@ class Supervisor:
         rec.token = CancelToken()
         if worker is None:
             assert self._inline_runner is not None
-            version, handlers = self._handlers()
-            job = Job(**{**rec.job.__dict__, "handlers": handlers})
+            _version, registry = self._handlers()
+            job = Job(**{**rec.job.__dict__, "registry": registry})
             self._spawn_task(self._inline_runner.run(job, rec.token))
             return
         rec.worker = worker
         worker.busy = rec.id
         msg: dict[str, Any] = {
             "type": "run",
-            "job": {k: v for k, v in rec.job.__dict__.items() if k != "handlers"},
+            "job": {k: v for k, v in rec.job.__dict__.items() if k != "registry"},
             "sys_path": sys.path,
         }
         try:
@@ -296,11 +296,11 @@ class Supervisor:
         worker.send(msg)
 
     def _handlers_blob(self) -> tuple[str, bytes]:
-        version, handlers = self._handlers()
+        version, registry = self._handlers()
         if self._blob_cache is None or self._blob_cache[0] != version:
-            for fn in handlers.values():
+            for fn in (*registry.handlers.values(), *registry.functions.values()):
                 _by_value_if_unimportable(fn)
-            self._blob_cache = (version, cloudpickle.dumps(handlers))
+            self._blob_cache = (version, cloudpickle.dumps(registry))
         return self._blob_cache
 
     def _inline_send(self, msg: dict[str, Any]) -> None:
@@ -398,6 +398,7 @@ class Supervisor:
         self.store.create(msg["id"], msg["name"], msg["task"], self.owner, parent_id=msg["parent"])
         self.store.transition(msg["id"], TaskState.RUNNING, owner=self.owner)
         job = parent.job if parent else Job(msg["id"], msg["task"], ("", ""), "")
+        job = Job(**{**job.__dict__, "secrets": {}})  # a record never keeps secrets
         rec = Record(
             id=msg["id"], task=task, job=job, state=TaskState.RUNNING, parent=msg["parent"]
         )

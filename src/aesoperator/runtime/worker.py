@@ -23,7 +23,7 @@ from typing import Any
 import cloudpickle
 
 from .protocol import Channel
-from .runner import CancelToken, Job, Runner
+from .runner import CancelToken, Job, Registry, Runner
 
 
 def _die_with_parent() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="worker-loop", daemon=True).start()
     runner = Runner(channel.send, loop)
-    handlers: dict[str, Any] = {}
+    registry = Registry()
     handlers_version = ""
     current: dict[str, tuple[CancelToken, Any]] = {}
     channel.send({"type": "ready", "pid": os.getpid()})
@@ -61,10 +61,10 @@ def main() -> None:
         kind = msg["type"]
         if kind == "run":
             if msg.get("handlers_blob") is not None:
-                handlers = cloudpickle.loads(msg["handlers_blob"])
+                registry = cloudpickle.loads(msg["handlers_blob"])
                 handlers_version = msg["handlers_version"]
             assert msg.get("handlers_version", handlers_version) == handlers_version
-            job = Job(**msg["job"], handlers=handlers)
+            job = Job(**msg["job"], registry=registry)
             if job.cwd:
                 with contextlib.suppress(OSError):
                     os.chdir(job.cwd)
