@@ -25,25 +25,37 @@ class RateLimiter:
     def __init__(self, rps: float | None) -> None:
         self._k = 0 if rps is None else max(1, math.floor(rps))
         self._window = 0.0 if rps is None else max(1.0, self._k / rps) + _WINDOW_MARGIN
-        self._log: deque[float] = deque()
+        self._log: deque[list[float]] = deque()
         self._lock = asyncio.Lock()
 
     @property
     def unlimited(self) -> bool:
         return self._k == 0
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> list[float] | None:
+        """Wait for a slot; return it (a one-item list) so ``mark_sent`` can move it later."""
         if self._k == 0:
-            return
+            return None
         async with self._lock:  # FIFO: waiters are served in arrival order
             while True:
                 now = time.monotonic()
-                while self._log and self._log[0] <= now - self._window:
+                while self._log and self._log[0][0] <= now - self._window:
                     self._log.popleft()
                 if len(self._log) < self._k:
-                    self._log.append(now)
-                    return
-                await asyncio.sleep(self._log[0] + self._window - now)
+                    slot = [now]
+                    self._log.append(slot)
+                    return slot
+                await asyncio.sleep(max(0.0, self._log[0][0] + self._window - now))
+
+    @staticmethod
+    def mark_sent(slot: list[float] | None) -> None:
+        """The request's first bytes leave now: count it from here, not from ``acquire``.
+
+        Opening a connection can take tens of milliseconds; a server counts arrivals, so the
+        window must start when the request is written, or two could land in one second.
+        """
+        if slot is not None:
+            slot[0] = max(slot[0], time.monotonic())
 
 
 class HostGate:

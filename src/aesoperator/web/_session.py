@@ -261,9 +261,13 @@ class WebSession:
         host = self.policy.host_port(url)[1]
         await self._hosts.wait(host)
         async with self._sem:
-            if count:
-                await self._rate.acquire()
+            slot = await self._rate.acquire() if count else None
             self._ctx.check_cancelled()
+
+            async def trace(event: str, info: Any) -> None:
+                if event.endswith("send_request_headers.started"):
+                    RateLimiter.mark_sent(slot)
+
             hdrs = {"user-agent": self._user_agent}
             if headers:
                 hdrs.update(headers)
@@ -271,7 +275,9 @@ class WebSession:
             timeout = min(cfg.request_timeout_seconds, max(0.1, self._ctx.budget.time_left))
             try:
                 async with asyncio.timeout(timeout):
-                    req = client.build_request(method, url, headers=hdrs, content=content)
+                    req = client.build_request(
+                        method, url, headers=hdrs, content=content, extensions={"trace": trace}
+                    )
                     resp = await client.send(req, stream=True)
                     try:
                         declared = resp.headers.get("content-length", "")
