@@ -184,6 +184,37 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def _tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("allowed.test").configure_cert(server_ctx)
+    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    old = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(bundle)  # the client trusts this CA, like a private CA
+    yield server_ctx
+    if old is None:
+        os.environ.pop("SSL_CERT_FILE", None)
+    else:
+        os.environ["SSL_CERT_FILE"] = old
+
+
+@pytest.fixture
+def secure(_tls: Any) -> Iterator[Server]:
+    """An HTTPS server for ``allowed.test`` on 127.0.0.1, with a certificate from a test CA."""
+    srv = Server("127.0.0.1")
+    srv.socket = _tls.wrap_socket(srv.socket, server_side=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
 @dataclass(frozen=True)
 class Kit:
     html: Callable[..., Route] = staticmethod(html)  # type: ignore[assignment]

@@ -1,0 +1,142 @@
+"""The browser fetcher: viewport and user agent, auto mode, screenshots, extraction, HTTPS."""
+
+from __future__ import annotations
+
+import pytest
+
+from aesoperator import PolicyViolation
+
+pytestmark = pytest.mark.browser
+
+REPORT = """<html><body><p id=out>waiting</p><script>
+fetch('/report?w=' + window.innerWidth + '&h=' + window.innerHeight + '&ua='
+      + encodeURIComponent(navigator.userAgent)).then(r => r.text())
+  .then(t => { document.getElementById('out').textContent = 'reported ' + t; });
+</script></body></html>"""
+
+
+def test_viewport_and_user_agent_seen_by_server_and_page(web, allowed, kit):
+    allowed.routes["/v"] = kit.html(REPORT)
+    allowed.routes["/report"] = lambda _h: (200, {"content-type": "text/plain"}, b"ok")
+
+    async def get(ctx, url):
+        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
+        return {"text": page.text}
+
+    cfg = kit.local(viewport_width=800, viewport_height=600, user_agent="AesopTest/1.0")
+    text = web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/v").data["text"]
+    assert "reported ok" in text  # the page's own fetch ran and was answered
+    doc, report = allowed.hits("/v")[0], allowed.hits("/report")[0]
+    assert doc.headers["user-agent"] == "AesopTest/1.0"
+    assert "w=800&h=600&ua=AesopTest%2F1.0" in report.path
+
+
+def test_http_fetcher_sends_user_agent(web, allowed, kit):
+    allowed.routes["/u"] = kit.html("<p>x</p>")
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url, mode="http")).status
+
+    web.run(get, kit.local(user_agent="AesopTest/2.0"), url=f"http://allowed.test:{allowed.port}/u")
+    assert allowed.hits("/u")[0].headers["user-agent"] == "AesopTest/2.0"
+
+
+def test_auto_mode_uses_the_browser_only_when_scripts_are_needed(web, allowed, kit):
+    allowed.routes["/static"] = kit.html("<title>s</title><article><p>" + "Plain text. " * 40)
+    allowed.routes["/app"] = kit.html(
+        "<div id=root></div><script>document.getElementById('root').innerHTML ="
+        " '<p>' + 'Rendered by script. '.repeat(20) + '</p>'</script>"
+    )
+
+    async def get(ctx, base):
+        s = await ctx.web.fetch(base + "/static", mode="auto")
+        a = await ctx.web.fetch(base + "/app", mode="auto")
+        return [s.fetched_with, a.fetched_with, "Rendered by script" in a.text]
+
+    base = f"http://allowed.test:{allowed.port}"
+    result = web.run(get, kit.local(), base=base)
+    assert result.data == ["http", "browser", True]
+    assert result.pages_visited == 2  # the browser retry of /app is the same page
+    assert len(web.events("auto_browser")) == 1
+
+
+def test_screenshot_and_extract(web, allowed, kit):
+    allowed.routes["/a"] = kit.html(
+        "<html lang=en><head><title>Article</title></head><body><article><h1>Heading</h1>"
+        + "<p>" + "A long paragraph of real words about tasks. " * 20 + "</p>"
+        + '<a href="/b">next page</a><a href="/b#x">again</a></article></body></html>'
+    )
+
+    async def get(ctx, url):
+        png = await ctx.web.screenshot(url)
+        page = await ctx.web.fetch(url, mode="http")
+        ex = await ctx.web.extract(page)
+        return {"png": png[:8].hex(), "title": ex.title, "lang": ex.language,
+                "links": [(link.url, link.text) for link in ex.links], "text": ex.text}
+
+    url = f"http://allowed.test:{allowed.port}/a"
+    result = web.run(get, kit.local(max_pages=2), url=url)
+    data = result.data
+    assert data["png"] == "89504e470d0a1a0a"
+    assert data["title"] == "Article" and data["lang"] == "en"
+    assert data["links"] == [[f"http://allowed.test:{allowed.port}/b", "next page"]]
+    assert "real words about tasks" in data["text"]
+    assert [a.name for a in result.actions] == ["screenshot", "fetch", "extract"]
+
+
+def test_blocked_resource_types_are_not_requested(web, allowed, kit):
+    allowed.routes["/p"] = kit.html('<img src="/pic.png"><p>text</p>')
+    allowed.routes["/pic.png"] = lambda _h: (200, {"content-type": "image/png"}, b"\x89PNG")
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url, mode="browser")).status
+
+    assert web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/p").data == 200
+    assert allowed.hits("/pic.png") == []  # images are blocked by default
+
+
+# -- HTTPS and require_https ---------------------------------------------------------------------
+def test_https_fetch_with_sni_and_pinned_address(web, secure, kit):
+    secure.routes["/s"] = kit.html("<p>secure</p>")
+
+    async def get(ctx, url):
+        page = await ctx.web.fetch(url, mode="http")
+        return [page.status, page.text]
+
+    cfg = kit.local(require_https=True)
+    assert web.run(get, cfg, url=f"https://allowed.test:{secure.port}/s").data == [
+        200, "<p>secure</p>"
+    ]
+
+
+@pytest.mark.parametrize("mode", ["http", "browser"])
+def test_https_downgrade_redirect_is_refused(web, secure, allowed, kit, mode):
+    plain = f"http://allowed.test:{allowed.port}/plain"
+    secure.routes["/r"] = lambda _h: (302, {"location": plain}, b"")
+    allowed.routes["/plain"] = kit.html("<p>plain</p>")
+
+    async def get(ctx, url, mode):
+        await ctx.web.fetch(url, mode=mode)
+
+    with pytest.raises(PolicyViolation) as info:
+        web.run(get, kit.local(require_https=True), url=f"https://allowed.test:{secure.port}/r",
+                mode=mode)  # fmt: skip
+    assert info.value.rule == "require_https"
+    assert allowed.count() == 0
+
+
+def test_https_page_subresource_downgrade_is_refused(web, secure, allowed, kit):
+    plain = f"http://allowed.test:{allowed.port}"
+    secure.routes["/p"] = kit.html(
+        f"<p>x</p><script src='{plain}/s.js'></script><script>fetch('{plain}/api')</script>"
+        f"<script>setTimeout(() => {{ location = '{plain}/nav'; }}, 10)</script>"
+    )  # Chromium blocks mixed-content subresources itself; the navigation is ours to refuse
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url, mode="browser", wait_until="networkidle")).status
+
+    cfg = kit.local(require_https=True)
+    assert web.run(get, cfg, url=f"https://allowed.test:{secure.port}/p").data == 200
+    assert allowed.count() == 0
+    rules = {e.data["rule"] for e in web.events("policy_refused")}
+    assert "require_https" in rules
