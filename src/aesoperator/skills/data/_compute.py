@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ import polars as pl
 
 from ...errors import ValidationError
 from ._infer import MONEY_RE, NULL_TOKENS, Mapping, Profile
-from ._load import Source, ragged_rows, scan
+from ._load import Source, csv_options, ragged_rows, scan
 from ._spec import PERIODS, Spec
 
 Check = Callable[[], None]
@@ -122,12 +122,10 @@ def _is_bad(col: str, p: Profile, converted: pl.Expr) -> pl.Expr:
     return s.is_not_null() & ~s.is_in(NULL_TOKENS) & converted.is_null()
 
 
-def narrow(src: Source, index: int, plan: Plan, spec: Spec, *, strict_width: bool) -> pl.LazyFrame:
-    """The lazy narrow frame of one source (see the module docstring)."""
+def narrow(raw: pl.LazyFrame, index: int, plan: Plan, spec: Spec, row_offset: int, csv: bool) -> pl.LazyFrame:
+    """The narrow frame of ``raw`` rows of file ``index`` (see the module docstring)."""
     m = plan.mapping
-    lf = scan(src) if strict_width is False or src.fmt != "csv" else _strict_scan(src)
-    schema = lf.collect_schema()
-    names = list(schema.names())
+    names = list(raw.collect_schema().names())
     exprs: list[pl.Expr] = [pl.lit(index, dtype=pl.UInt16).alias("__file")]
     bad: list[pl.Expr] = []
     for role in ("amount", "quantity", "price"):
@@ -139,12 +137,6 @@ def narrow(src: Source, index: int, plan: Plan, spec: Spec, *, strict_width: boo
         conv = _number(col, m.profiles[col])
         exprs.append(conv.alias(role))
         bad.append(pl.when(_is_bad(col, m.profiles[col], conv)).then(pl.lit(col)))
-    if "amount" not in m.roles:
-        price = pl.col("price")
-        amount = price * pl.col("quantity") if m.amount_from == "price*quantity" else price
-        exprs_amount = amount.alias("amount")
-    else:
-        exprs_amount = None
     if "date" in m.roles:
         col = m.roles["date"]
         conv = _date(col, m.profiles[col])
@@ -155,93 +147,192 @@ def narrow(src: Source, index: int, plan: Plan, spec: Spec, *, strict_width: boo
         if col is None:
             continue
         expr = _label(col, m.profiles.get(col))
-        exprs.append(expr.cast(pl.Categorical) if role in _CATEGORICAL else expr.alias(role))
-        exprs[-1] = exprs[-1].alias(role)
+        # Few distinct customers, products, regions: categories keep them small in memory.
+        exprs.append((expr.cast(pl.Categorical) if role in _CATEGORICAL else expr).alias(role))
     for col in plan.extra:
-        if col not in m.roles.values():
-            exprs.append(_label(col, m.profiles.get(col)).cast(pl.Categorical).alias(f"x:{col}"))
+        exprs.append(_label(col, m.profiles.get(col)).cast(pl.Categorical).alias(f"x:{col}"))
     exprs.append(
         pl.coalesce(bad).alias("__bad") if bad else pl.lit(None, dtype=pl.String).alias("__bad")
     )
     if spec.duplicates == "drop":
         exprs.append(pl.struct(names).hash(seed=7).alias("__h"))
-    if src.fmt == "csv":
+    if csv:
         # A record with too few fields ends in null (empty fields are "" with these options).
         exprs.append(pl.col(names[-1]).is_null().alias("__short"))
-    lf = lf.with_row_index("__row").select(pl.col("__row"), *exprs)
-    if exprs_amount is not None:
-        lf = lf.with_columns(exprs_amount)
+    lf = raw.with_row_index("__row", offset=row_offset).select(pl.col("__row"), *exprs)
+    if "amount" not in m.roles:
+        price = pl.col("price")
+        amount = price * pl.col("quantity") if m.amount_from == "price*quantity" else price
+        lf = lf.with_columns(amount.alias("amount"))
     return lf
 
 
-def _strict_scan(src: Source) -> pl.LazyFrame:
-    from ._load import csv_options
+def chunk_bytes(max_memory_mb: int) -> int:
+    """Bytes of CSV parsed at once: small enough to stay far below the memory limit."""
+    return int(min(64, max(4, max_memory_mb // 24)) * 1024 * 1024)
 
-    return pl.scan_csv(src.path, truncate_ragged_lines=False, **csv_options(src))  # type: ignore[arg-type]
+
+def _cut(buf: bytes) -> int:
+    """Index just after the last newline that ends a record (not inside quotes), or 0."""
+    pos = buf.rfind(b"\n")
+    tries = 0
+    while pos >= 0 and tries < 64:
+        if buf.count(b'"', 0, pos) % 2 == 0:
+            return pos + 1
+        pos = buf.rfind(b"\n", 0, pos)
+        tries += 1
+    return 0
+
+
+def csv_chunks(src: Source, size: int, check: Check) -> Iterator[tuple[bytes, int]]:
+    """``(bytes, first line number)`` of whole records, about ``size`` bytes each."""
+    with src.path.open("rb") as fh:
+        fh.readline()  # the header
+        line = 2
+        carry = b""
+        while True:
+            check()
+            block = fh.read(size)
+            if not block:
+                if carry.strip():
+                    yield carry, line
+                return
+            buf = carry + block
+            cut = _cut(buf)
+            if cut == 0 and len(buf) < 8 * size:
+                carry = buf  # a record longer than a chunk, or an open quote: read on
+                continue
+            cut = cut or len(buf)
+            piece, carry = buf[:cut], buf[cut:]
+            yield piece, line
+            line += piece.count(b"\n")
+
+
+def _header(src: Source) -> list[str]:
+    with src.path.open("rb") as fh:
+        first = fh.readline()
+    return pl.read_csv(first, has_header=True, **csv_options(src)).columns  # type: ignore[arg-type]
+
+
+def _csv_frames(
+    src: Source, columns: list[str], size: int, check: Check
+) -> Iterator[tuple[pl.DataFrame, bytes, int, bool]]:
+    """Each chunk parsed as text columns: ``(frame, raw bytes, first line, had long rows)``."""
+    schema = {c: pl.String for c in columns}
+    opts = csv_options(src)
+    for piece, line in csv_chunks(src, size, check):
+        try:
+            df = pl.read_csv(piece, has_header=False, schema=schema, truncate_ragged_lines=False, **opts)  # type: ignore[arg-type]
+            yield df, piece, line, False
+        except pl.exceptions.ComputeError as exc:
+            if "more fields" not in str(exc):
+                raise ValidationError(
+                    f"inputs.data_files: {src.label!r} cannot be read near line {line}: "
+                    f"{str(exc).splitlines()[0]}"
+                ) from None
+            df = pl.read_csv(piece, has_header=False, schema=schema, truncate_ragged_lines=True, **opts)  # type: ignore[arg-type]
+            yield df, piece, line, True
 
 
 def load_file(
-    src: Source, index: int, plan: Plan, spec: Spec, check: Check
+    src: Source,
+    index: int,
+    plan: Plan,
+    spec: Spec,
+    check: Check,
+    chunk: int,
+    advance: Callable[[int, int], None] = lambda nbytes, nrows: None,
 ) -> tuple[pl.DataFrame, FileQuality]:
-    """Read one source to its narrow frame, applying the bad-rows rule."""
+    """Read one source to its narrow frame, applying the bad-rows rule.
+
+    ``advance(bytes, rows)`` is called after each chunk, for progress.
+    """
     q = FileQuality(label=src.label, notes=list(src.notes))
-    long_rows = False
-    try:
-        df = collect(narrow(src, index, plan, spec, strict_width=True), check)
-    except pl.exceptions.ComputeError as exc:
-        if "more fields" not in str(exc):
-            raise ValidationError(
-                f"inputs.data_files: {src.label!r} cannot be read: {str(exc).splitlines()[0]}"
-            ) from None
-        long_rows = True
-        df = collect(narrow(src, index, plan, spec, strict_width=False), check)
-    q.rows_read = df.height
-    drop_rows: list[int] = []
+    parts: list[pl.DataFrame] = []
     problems: list[dict[str, Any]] = []
-    if src.fmt == "csv" and (long_rows or bool(df.get_column("__short").any())):
-        width = len(scan(src).collect_schema().names())
-        ragged = ragged_rows(src, width, check)
-        for rec, line, n in ragged:
-            drop_rows.append(rec)
-            if len(problems) < _SAMPLES:
-                problems.append(
-                    {"line": line, "reason": f"ragged row: {n} fields, expected {width}"}
-                )
-        if ragged:
-            q.skipped["ragged row (wrong number of fields)"] = len(ragged)
-    bad = df.filter(pl.col("__bad").is_not_null() & ~pl.col("__row").is_in(drop_rows))
-    if bad.height:
-        counts = bad.group_by("__bad").len().sort("__bad")
-        for col, n in counts.iter_rows():
-            q.skipped[f"unreadable value in column {col!r}"] = int(n)
-        raw = _raw_rows(src, bad.get_column("__row").head(_SAMPLES).to_list())
-        for row, col in bad.select("__row", "__bad").head(_SAMPLES).iter_rows():
-            if len(problems) < 2 * _SAMPLES:
-                value = raw.get(row, {}).get(col)
-                problems.append(
-                    {"line": row + 2, "reason": f"cannot read {value!r} in column {col!r}"}
-                )
-        drop_rows.extend(bad.get_column("__row").to_list())
+    drop_rows: list[int] = []
+    rows = 0
+    if src.fmt == "csv":
+        columns = _header(src)
+        for raw, piece, line, long_rows in _csv_frames(src, columns, chunk, check):
+            part = narrow(raw.lazy(), index, plan, spec, rows, csv=True).collect()
+            del raw
+            if long_rows or bool(part.get_column("__short").any()):
+                for rec, at, n in ragged_rows(piece, src.separator, len(columns), line):
+                    drop_rows.append(rows + rec)
+                    q.skipped["ragged row (wrong number of fields)"] = (
+                        q.skipped.get("ragged row (wrong number of fields)", 0) + 1
+                    )
+                    if len(problems) < _SAMPLES:
+                        problems.append(
+                            {"line": at, "reason": f"ragged row: {n} fields, expected {len(columns)}"}
+                        )
+            bad = part.filter(pl.col("__bad").is_not_null())
+            if bad.height:
+                _bad_values(bad, piece, src, rows, line, q, problems, drop_rows)
+            rows += part.height
+            parts.append(part.drop("__short"))
+            advance(len(piece), part.height)
+        df = pl.concat(parts) if len(parts) != 1 else parts[0]
+        del parts
+    else:
+        df = collect(narrow(scan(src), index, plan, spec, 0, csv=False), check)
+        rows = df.height
+        bad = df.filter(pl.col("__bad").is_not_null())
+        if bad.height:
+            _bad_values(bad, None, src, 0, 2, q, problems, drop_rows)
+    q.rows_read = rows
     if drop_rows:
         if spec.on_bad_rows == "fail":
             lines = "; ".join(f"line {p['line']}: {p['reason']}" for p in problems[:_SAMPLES])
-            total = len(set(drop_rows))
             raise ValidationError(
-                f"inputs.data_files: {src.label!r} has {total} bad row(s) — {lines}; fix the "
-                "file, or set inputs.on_bad_rows='skip' to leave them out (they are reported)"
+                f"inputs.data_files: {src.label!r} has {len(set(drop_rows))} bad row(s) — "
+                f"{lines}; fix the file, or set inputs.on_bad_rows='skip' to leave them out "
+                "(they are counted and reported)"
             )
         df = df.filter(~pl.col("__row").is_in(drop_rows))
         q.samples = problems
     q.rows_used = df.height
-    return df.drop([c for c in ("__row", "__bad", "__short") if c in df.columns]), q
+    return df.drop([c for c in ("__row", "__bad") if c in df.columns]), q
 
 
-def _raw_rows(src: Source, rows: list[int]) -> dict[int, dict[str, Any]]:
+def _bad_values(
+    bad: pl.DataFrame,
+    piece: bytes | None,
+    src: Source,
+    offset: int,
+    first_line: int,
+    q: FileQuality,
+    problems: list[dict[str, Any]],
+    drop_rows: list[int],
+) -> None:
+    """Count rows with an unreadable value; keep a few samples with their raw text."""
+    fresh = bad.filter(~pl.col("__row").is_in(drop_rows))
+    for col, n in fresh.group_by("__bad").len().sort("__bad").iter_rows():
+        key = f"unreadable value in column {col!r}"
+        q.skipped[key] = q.skipped.get(key, 0) + int(n)
+    want = max(0, 2 * _SAMPLES - len(problems))
+    if want:
+        sample = fresh.select("__row", "__bad").head(want).rows()
+        raw = _raw_values(piece, src, [r - offset for r, _ in sample])
+        for row, col in sample:
+            value = raw.get(row - offset, {}).get(col)
+            line = first_line + (row - offset) if piece is not None else row + 2
+            problems.append({"line": line, "reason": f"cannot read {value!r} in column {col!r}"})
+    drop_rows.extend(fresh.get_column("__row").to_list())
+
+
+def _raw_values(piece: bytes | None, src: Source, rows: list[int]) -> dict[int, dict[str, Any]]:
     try:
-        df = scan(src).with_row_index("__row").filter(pl.col("__row").is_in(rows)).collect()
+        if piece is not None:
+            schema = {c: pl.String for c in _header(src)}
+            raw = pl.read_csv(piece, has_header=False, schema=schema, truncate_ragged_lines=True, **csv_options(src))  # type: ignore[arg-type]
+            frame = raw.with_row_index("__r").filter(pl.col("__r").is_in(rows))
+        else:
+            frame = scan(src).with_row_index("__r").filter(pl.col("__r").is_in(rows)).collect()
     except Exception:
         return {}
-    return {int(r["__row"]): r for r in df.iter_rows(named=True)}
+    return {int(r["__r"]): r for r in frame.iter_rows(named=True)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +394,9 @@ def _aggs(m: Mapping, has_qty: bool) -> list[pl.Expr]:
     out.append(orders.cast(pl.Int64).alias("orders"))
     if "customer" in m.roles:
         cust = pl.col("customer")
-        out.append(cust.filter(sale & cust.is_not_null()).n_unique().cast(pl.Int64).alias("customers"))
+        out.append(
+            cust.filter(sale & cust.is_not_null()).n_unique().cast(pl.Int64).alias("customers")
+        )
     if has_qty:
         out.append(pl.col("quantity").sum().alias("units"))
     return out
@@ -385,7 +478,8 @@ def compute(
             )
             by_period = _finish(by_period)
             by_period = by_period.with_columns(
-                pl.col("key").map_elements(lambda d: period_label(period, d), return_dtype=pl.String)
+                pl.col("key")
+                .map_elements(lambda d: period_label(period, d), return_dtype=pl.String)
                 .alias("period")
             ).drop("key")
             by_period = by_period.select("period", pl.exclude("period"))
@@ -402,7 +496,10 @@ def compute(
     check()
 
     by_file = _finish(
-        pl.DataFrame({"__file": list(range(len(labels))), "file": labels}, schema={"__file": pl.UInt16, "file": pl.String})
+        pl.DataFrame(
+            {"__file": list(range(len(labels))), "file": labels},
+            schema={"__file": pl.UInt16, "file": pl.String},
+        )
         .join(valid.group_by("__file").agg(aggs), on="__file", how="left")
         .with_columns(pl.exclude("__file", "file").fill_null(0))
         .sort("__file")
@@ -503,7 +600,14 @@ def _top(
         aggs.append(pl.col("quantity").sum().alias("units"))
     if "order_id" in m.roles and role != "order_id":
         oid = pl.col("order_id")
-        aggs.append((oid.filter((amount > 0) & oid.is_not_null()).n_unique() + ((amount > 0) & oid.is_null()).sum()).cast(pl.Int64).alias("orders"))
+        aggs.append(
+            (
+                oid.filter((amount > 0) & oid.is_not_null()).n_unique()
+                + ((amount > 0) & oid.is_null()).sum()
+            )
+            .cast(pl.Int64)
+            .alias("orders")
+        )
     else:
         aggs.append((amount > 0).sum().cast(pl.Int64).alias("orders"))
     table = (

@@ -150,8 +150,13 @@ def _score(role: str, name: str) -> float:
             score += 0.5
         if any(t in _DATE_AVOID for t in toks):
             score -= 0.5
-    if score and role in ("customer", "product", "order_id") and (
-        any(t in {"id", "code", "number", "no", "nr", "key"} for t in toks) or compact.endswith("id")
+    if (
+        score
+        and role in ("customer", "product", "order_id")
+        and (
+            any(t in {"id", "code", "number", "no", "nr", "key"} for t in toks)
+            or compact.endswith("id")
+        )
     ):
         score += 0.25  # ids identify; names can be shared by two customers
     return score
@@ -179,7 +184,11 @@ def _num_style(values: list[str], separator: str) -> tuple[NumStyle, int] | None
         return ("comma" if comma_last * 2 > len(both) else "dot"), len(fits)
     if any(s == "," for s in last_sep):
         decimal_like = any(re.search(r",(\d{1,2}|\d{4,})$", d) for d in digits)
-        if decimal_like or separator == ";" or any(d.count(",") == 1 and d.startswith(",") for d in digits):
+        if (
+            decimal_like
+            or separator == ";"
+            or any(d.count(",") == 1 and d.startswith(",") for d in digits)
+        ):
             return "comma", len(fits)
         return "dot", len(fits)
     if any(d.count(".") > 1 for d in digits):
@@ -238,11 +247,15 @@ def profile(df: pl.DataFrame, separator: str, date_format: str | None) -> dict[s
         dated = _dates(values, date_format)
         if dated is not None:
             fmt, has_time, note = dated
-            out[name] = Profile(name, "date", date_format=fmt, date_slice=has_time, date_assumed=note)
+            out[name] = Profile(
+                name, "date", date_format=fmt, date_slice=has_time, date_assumed=note
+            )
             continue
         style = _num_style(values, separator)
         if style is not None:
-            kind: Kind = "integer" if all(re.fullmatch(r"[-+]?\d+", v) for v in values) else "decimal"
+            kind: Kind = (
+                "integer" if all(re.fullmatch(r"[-+]?\d+", v) for v in values) else "decimal"
+            )
             found = [_CURRENCY_RE.search(v) for v in values[:200]]
             symbols = [m.group(0) for m in found if m]
             currency = CURRENCY.get(max(set(symbols), key=symbols.count)) if symbols else None
@@ -261,9 +274,7 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
     if all(f.schema == frames[0].schema for f in frames):
         merged = pl.concat(frames, how="vertical")
     else:
-        merged = pl.concat(
-            [f.select(pl.all().cast(pl.String)) for f in frames], how="vertical"
-        )
+        merged = pl.concat([f.select(pl.all().cast(pl.String)) for f in frames], how="vertical")
     m = Mapping(profiles=profile(merged, sep, spec.date_format), columns=common)
     claimed: set[str] = set()
     for role, col in spec.column_map.items():
@@ -310,8 +321,10 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
                 f"inputs.column_map.date: column {col!r} does not hold dates in a known format; "
                 "name the format with the 'date_format' input, e.g. '%d/%m/%Y'"
             )
-        if role in ("amount", "quantity", "price") and p is not None and p.kind not in (
-            "integer", "decimal", "empty"
+        if (
+            role in ("amount", "quantity", "price")
+            and p is not None
+            and p.kind not in ("integer", "decimal", "empty")
         ):
             raise ValidationError(
                 f"inputs.column_map.{role}: column {col!r} does not hold numbers "

@@ -233,7 +233,9 @@ def _detect_encoding(sample: bytes, label: str) -> str:
     return "cp1252" if name.lower() in ("latin_1", "iso8859_1", "iso-8859-1") else name
 
 
-def prepare_text(src: Source, tmp: Path, spec_encoding: str | None, sep: str | None, check: Check) -> None:
+def prepare_text(
+    src: Source, tmp: Path, spec_encoding: str | None, sep: str | None, check: Check
+) -> None:
     """Make ``src`` a UTF-8 CSV polars can scan; choose the separator; refuse empty files."""
     with src.path.open("rb") as fh:
         sample = fh.read(_SAMPLE_BYTES)
@@ -295,14 +297,21 @@ def read_sample(src: Source, where: str) -> pl.DataFrame:
     try:
         if src.fmt == "csv":
             df = pl.read_csv(
-                src.path, n_rows=SAMPLE_ROWS, truncate_ragged_lines=True, **csv_options(src)  # type: ignore[arg-type]
+                src.path,
+                n_rows=SAMPLE_ROWS,
+                truncate_ragged_lines=True,
+                **csv_options(src),  # type: ignore[arg-type]
             )
         elif src.fmt == "excel":
             df = read_excel(src)
         elif src.fmt == "parquet":
             df = pl.scan_parquet(src.path).head(SAMPLE_ROWS).collect()
         elif src.fmt == "ndjson":
-            df = pl.scan_ndjson(src.path, infer_schema_length=SAMPLE_ROWS).head(SAMPLE_ROWS).collect()
+            df = (
+                pl.scan_ndjson(src.path, infer_schema_length=SAMPLE_ROWS)
+                .head(SAMPLE_ROWS)
+                .collect()
+            )
         else:
             df = read_json(src)
     except ValidationError:
@@ -361,22 +370,20 @@ def scan(src: Source) -> pl.LazyFrame:
     return read_json(src).lazy()
 
 
-def ragged_rows(src: Source, width: int, check: Check, limit: int = 10_000_000) -> list[tuple[int, int, int]]:
-    """``(record index, line number, field count)`` of CSV records without ``width`` fields.
-
-    A slow pure-Python pass, run only when polars reported ragged lines, to name them exactly.
+def ragged_rows(piece: bytes, separator: str, width: int, first_line: int) -> list[tuple[int, int, int]]:
+    """``(record index, line number, field count)`` of the records of ``piece`` (a chunk of
+    whole CSV records) that do not have ``width`` fields. Run only on a chunk where polars
+    saw ragged rows, to name them exactly.
     """
     out: list[tuple[int, int, int]] = []
-    with src.path.open("r", encoding="utf-8", newline="", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=src.separator)
-        next(reader, None)
+    reader = csv.reader(io.StringIO(piece.decode("utf-8", errors="replace"), newline=""),
+                        delimiter=separator)  # fmt: skip
+    line = 0
+    index = 0
+    for record in reader:
+        if record:  # polars skips blank lines too
+            if len(record) != width:
+                out.append((index, first_line + line, len(record)))
+            index += 1
         line = reader.line_num
-        for i, record in enumerate(reader):
-            if i % 100_000 == 0:
-                check()
-            if len(record) != width and (len(record) > 0):
-                out.append((i, line + 1, len(record)))
-                if len(out) >= limit:
-                    break
-            line = reader.line_num
     return out

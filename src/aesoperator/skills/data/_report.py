@@ -136,7 +136,9 @@ def _md_table(rows: list[dict[str, Any]], currency: str | None, limit: int = 50)
 
 
 def _numeric_col(rows: list[dict[str, Any]], col: str) -> bool:
-    return any(isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool) for r in rows)
+    return any(
+        isinstance(r.get(col), int | float) and not isinstance(r.get(col), bool) for r in rows
+    )
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -150,7 +152,9 @@ def markdown(data: dict[str, Any]) -> str:
     parts.append("## Metrics\n")
     lines = ["| Metric | Value | Note |", "|---|---:|---|"]
     for key, label, value, note in _metric_rows(data):
-        lines.append(f"| {_md_cell(label)} | {_md_cell(_fmt_text(value, _kind(key), cur))} | {_md_cell(note)} |")
+        lines.append(
+            f"| {_md_cell(label)} | {_md_cell(_fmt_text(value, _kind(key), cur))} | {_md_cell(note)} |"
+        )
     parts.append("\n".join(lines) + "\n")
     for name, rows in data.get("tables", {}).items():
         parts.append(f"## {_md_cell(title_of(name, data))}\n")
@@ -176,7 +180,9 @@ def quality_lines(data: dict[str, Any]) -> list[str]:
     if q.get("rows_skipped"):
         out.append(f"{q['rows_skipped']:,} bad rows skipped (on_bad_rows='skip').")
     if q.get("duplicates_dropped"):
-        out.append(f"{q['duplicates_dropped']:,} duplicate rows (identical in every column) counted once.")
+        out.append(
+            f"{q['duplicates_dropped']:,} duplicate rows (identical in every column) counted once."
+        )
     if q.get("rows_without_amount"):
         out.append(f"{q['rows_without_amount']:,} rows without an amount left out of every metric.")
     if q.get("rows_without_date"):
@@ -210,7 +216,9 @@ def html_report(data: dict[str, Any]) -> str:
         cols = list(rows[0])
         head = "".join(f"<th>{e(c)}</th>" for c in cols)
         body = "".join(
-            "<tr>" + "".join(f"<td>{e(_fmt_text(r.get(c), _kind(c), cur))}</td>" for c in cols) + "</tr>"
+            "<tr>"
+            + "".join(f"<td>{e(_fmt_text(r.get(c), _kind(c), cur))}</td>" for c in cols)
+            + "</tr>"
             for r in rows
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

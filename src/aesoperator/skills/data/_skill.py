@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from ...errors import FetchError, ValidationError
 from ...execution import Output
 from . import _report
-from ._compute import FileQuality, Plan, compute, load_file
+from ._compute import FileQuality, Plan, chunk_bytes, compute, load_file
 from ._infer import Mapping, Profile, infer
 from ._infer import check as check_roles
 from ._load import Source, _unique, expand_local, is_url, prepare_text, read_sample, unpack
@@ -105,7 +105,9 @@ def _describe(p: Profile | None) -> str:
             text += f" — {p.date_assumed}"
         return text
     if p.kind in ("integer", "decimal"):
-        style = {"plain": "number", "dot": "1,234.56", "comma": "1.234,56"}.get(p.style or "", "number")
+        style = {"plain": "number", "dot": "1,234.56", "comma": "1.234,56"}.get(
+            p.style or "", "number"
+        )
         return f"{style}" + (f", currency {p.currency}" if p.currency else "")
     return "text"
 
@@ -115,7 +117,11 @@ def _mapping_info(m: Mapping) -> dict[str, Any]:
     for role in ROLES:
         if role in m.roles:
             col = m.roles[role]
-            out[role] = {"column": col, "found_by": m.how[role], "format": _describe(m.profiles.get(col))}
+            out[role] = {
+                "column": col,
+                "found_by": m.how[role],
+                "format": _describe(m.profiles.get(col)),
+            }
         elif role == "amount" and m.amount_from != "column":
             out[role] = {"column": m.amount_from.replace("*", " × "), "found_by": "computed",
                          "format": "number"}  # fmt: skip
@@ -183,17 +189,26 @@ async def run(ctx: TaskContext) -> Output:
             frames = []
             qualities: list[FileQuality] = []
             total = sum(max(s.size, 1) for s in sources)
-            done = 0
-            rows = 0
+            chunk = chunk_bytes(ctx.config.max_memory_mb)
+            done = [0, 0]  # bytes, rows
+
+            def advance(nbytes: int, nrows: int) -> None:
+                done[0] += nbytes
+                done[1] += nrows
+                ctx.progress(10 + 75 * min(1.0, done[0] / total), f"{done[1]:,} rows read")
+
             for i, src in enumerate(sources):
+                start = done[0]
                 with ctx.action("read_file", file=src.label):
-                    df, q = await asyncio.to_thread(load_file, src, i, plan, spec, check)
+                    df, q = await asyncio.to_thread(
+                        load_file, src, i, plan, spec, check, chunk, advance
+                    )
                 frames.append(df)
                 qualities.append(q)
-                done += max(src.size, 1)
-                rows += q.rows_read
+                done[0] = start + max(src.size, 1)
                 ctx.progress(
-                    10 + 75 * done / total, f"{i + 1}/{len(sources)} files, {rows:,} rows read"
+                    10 + 75 * done[0] / total,
+                    f"{i + 1}/{len(sources)} files, {sum(x.rows_read for x in qualities):,} rows read",
                 )
             labels = [s.label for s in sources]
             headline, tables, counts = await asyncio.to_thread(
@@ -205,7 +220,9 @@ async def run(ctx: TaskContext) -> Output:
         with ctx.action("report", format=spec.output_format):
             rows_read = sum(q.rows_read for q in qualities)
             skipped = sum(sum(q.skipped.values()) for q in qualities)
-            used = counts["rows_loaded"] - counts["duplicates_dropped"] - counts["rows_without_amount"]
+            used = (
+                counts["rows_loaded"] - counts["duplicates_dropped"] - counts["rows_without_amount"]
+            )
             notes = [f"metric {m!r} left out: its column was not found" for m in dropped]
             for role, cands in mapping.ambiguous.items():
                 if role not in mapping.roles:

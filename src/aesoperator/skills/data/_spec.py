@@ -110,7 +110,9 @@ class Spec:
     @property
     def by_columns(self) -> tuple[str, ...]:
         """Columns named by ``revenue_by_<column>`` metrics, in order."""
-        return tuple(m.removeprefix("revenue_by_") for m in self.metrics if m.startswith("revenue_by_"))
+        return tuple(
+            m.removeprefix("revenue_by_") for m in self.metrics if m.startswith("revenue_by_")
+        )
 
 
 def _bad(field_name: str, value: Any, fix: str) -> ValidationError:
@@ -213,7 +215,7 @@ def parse(inputs: dict[str, Any]) -> Spec:
     if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= 10_000:
         raise _bad("top_n", top_n, "use a whole number from 1 to 10000")
     sep = inputs.get("separator")
-    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n"):
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n'):
         raise _bad("separator", sep, "use one character such as ',', ';', '\\t' or '|'")
     encoding = inputs.get("encoding")
     if encoding is not None:
