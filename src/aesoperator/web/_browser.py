@@ -36,6 +36,9 @@ _ARGS = [
     "--no-first-run",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # Fewer processes: the worker's memory limit counts the browser's whole tree.
+    "--no-zygote",
+    "--in-process-gpu",
     "--disable-features=NetworkPrediction,InterestFeedContentSuggestions",
     "--dns-prefetch-disable",
     # No route to the network of Chromium's own: see the module docstring.
