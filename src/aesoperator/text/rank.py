@@ -43,7 +43,7 @@ class Vectors:
 
 
 def lexrank(
-    vectors: Vectors, *, threshold: float = 0.1, damping: float = 0.85, iterations: int = 50
+    vectors: Vectors, *, threshold: float = 0.02, damping: float = 0.85, iterations: int = 50
 ) -> list[float]:
     """Centrality of each document (sums to 1): continuous LexRank with a similarity floor."""
     n = len(vectors)
@@ -82,14 +82,17 @@ def mmr(
     *,
     diversity: float = 0.3,
     accept: Callable[[int, list[int]], bool] | None = None,
+    min_relevance: float = 0.0,
 ) -> list[int]:
     """Maximal marginal relevance: pick ``k`` indices, trading relevance for novelty.
 
     ``relevance`` should be scaled to [0, 1]; ``diversity`` is the weight of redundancy.
-    ``accept(i, chosen)`` may veto a candidate (e.g. a length budget).
+    ``accept(i, chosen)`` may veto a candidate (e.g. a length budget); candidates below
+    ``min_relevance`` are never chosen (filler is worse than a shorter answer).
     """
     chosen: list[int] = []
-    left = set(range(len(relevance)))
+    top = max(relevance, default=0.0)
+    left = {i for i, r in enumerate(relevance) if r >= min_relevance or r == top}
     while left and len(chosen) < k:
         best, best_score = -1, -math.inf
         for i in left:

@@ -1,0 +1,158 @@
+"""The summarize skill through the public API."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aesoperator import Aesoperator, Task, TaskConfig
+from aesoperator.errors import ValidationError
+from aesoperator.text.sentences import split_sentences
+
+_WS = re.compile(r"\s+")
+ARTICLE = (
+    "Wind turbines convert the kinetic energy of moving air into electricity. Offshore wind "
+    "farms produce steadier power because winds at sea are stronger. Larger blades capture more "
+    "energy per turbine and cut the cost of wind power. Grid operators use forecasts to schedule "
+    "wind power a day ahead. Critics point to the visual impact of turbines near coasts. "
+    "Floating foundations open deep waters where fixed foundations are impossible."
+)
+
+
+@pytest.fixture(scope="module")
+def aesop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aesoperator]:
+    client = Aesoperator(data_dir=tmp_path_factory.mktemp("aesop-summ"), isolation="inline")
+    yield client
+    client.close()
+
+
+class _Article(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = (
+            "<html><head><title>Wind</title></head><body><nav><a href='/'>Home</a></nav>"
+            f"<article><h1>Wind power</h1><p>{ARTICLE}</p></article>"
+            "<footer>Copyright footer text</footer></body></html>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def article_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Article)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/wind.html"
+    server.shutdown()
+    server.server_close()
+
+
+def _run(aesop: Aesoperator, **inputs: Any) -> Any:
+    return aesop.execute_task(Task(name="summarize", inputs=inputs))
+
+
+def test_routes_to_summarize_and_holds_the_bound(aesop: Aesoperator) -> None:
+    result = _run(aesop, text=ARTICLE, max_length=200)
+    assert result.planner == "skill:summarize"
+    assert 0 < len(result.content) <= 200
+    assert result.summary == result.content
+    for sentence in split_sentences(result.content):
+        assert sentence in ARTICLE
+
+
+def test_bullets(aesop: Aesoperator) -> None:
+    result = _run(aesop, text=[ARTICLE, "Solar panels are cheap now. They work well in sun."],
+                  max_length=300, format="bullets")  # fmt: skip
+    lines = result.content.splitlines()
+    assert lines and all(line.startswith("- ") for line in lines)
+    assert len(result.content) <= 300
+
+
+def test_empty_input_gives_empty_summary(aesop: Aesoperator) -> None:
+    result = _run(aesop, text="", max_length=100)
+    assert result.content == "" and result.data["input_chars"] == 0
+
+
+def test_huge_input(aesop: Aesoperator, tmp_path: Path) -> None:
+    paragraphs = [
+        f"Report {i}: the {w} sector grew by {i % 17} percent while costs in {w} fell again."
+        for i, w in enumerate(["energy", "transport", "farming", "housing", "health"] * 4000)
+    ]
+    text = "\n\n".join(paragraphs)
+    assert len(text) > 1_000_000
+    result = _run(aesop, text=text, max_length=500)
+    assert 0 < len(result.content) <= 500
+    flat = _WS.sub(" ", text)
+    for sentence in split_sentences(result.content):
+        assert sentence in flat
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Die Energiewende verändert Deutschland. Windkraft liefert heute den größten Anteil "
+        "am Strom. Solaranlagen auf Dächern sind sehr beliebt. Der Netzausbau hinkt hinterher.",
+        "東京は日本の首都です。人口は約千四百万人です。多くの企業の本社があります。交通網が発達しています。",
+        "Москва — столица России. В городе живёт более двенадцати миллионов человек. "
+        "Метро перевозит миллионы пассажиров каждый день.",
+    ],
+)
+def test_non_english_input(aesop: Aesoperator, text: str) -> None:
+    result = _run(aesop, text=text, max_length=80)
+    assert 0 < len(result.content) <= 80
+    assert result.content.rstrip("…") in text or all(
+        s in text for s in split_sentences(result.content)
+    )
+
+
+def test_urls_are_read_through_the_web_layer(aesop: Aesoperator, article_url: str) -> None:
+    result = aesop.execute_task(
+        Task(
+            name="summarize_page",
+            config=TaskConfig(allowed_domains=["127.0.0.1"], allow_private_network=True),
+            inputs={"text": [article_url], "max_length": 250},
+        )
+    )
+    assert result.pages_visited == 1
+    assert result.data["sources"][0]["title"] == "Wind"
+    assert "Copyright" not in result.content and "Home" not in result.content
+    for sentence in split_sentences(result.content):
+        assert sentence in ARTICLE
+
+
+def test_urls_obey_the_policy(aesop: Aesoperator, article_url: str) -> None:
+    from aesoperator.errors import PolicyViolation
+
+    with pytest.raises(PolicyViolation):
+        _run(aesop, text=[article_url], max_length=100)  # private network not allowed
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"text": "abc", "max_length": 0}, "max_length"),
+        ({"text": "abc", "max_length": "10"}, "max_length"),
+        ({"text": "abc", "format": "table"}, "format"),
+        ({"text": 42}, "text"),
+    ],
+)
+def test_bad_inputs(aesop: Aesoperator, inputs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError, match=f"inputs.{field}"):
+        _run(aesop, **inputs)
+
+
+def test_missing_text_with_forced_skill(aesop: Aesoperator) -> None:
+    with pytest.raises(ValidationError, match="inputs.text"):
+        aesop.execute_task(Task(name="digest", skill="summarize", inputs={"max_length": 10}))
