@@ -154,5 +154,5 @@ def test_bad_inputs(aesop: Aesoperator, inputs: dict[str, Any], field: str) -> N
 
 
 def test_missing_text_with_forced_skill(aesop: Aesoperator) -> None:
-    with pytest.raises(ValidationError, match="inputs.text"):
+    with pytest.raises(ValidationError, match=r"inputs\.text"):
         aesop.execute_task(Task(name="digest", skill="summarize", inputs={"max_length": 10}))
