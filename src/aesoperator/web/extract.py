@@ -104,8 +104,14 @@ def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]
         declared = _valid_codec(match.group(1).decode("ascii", "ignore")) if match else None
     if declared is not None:
         # Pages often declare latin-1 and are windows-1252 (browsers do the same substitution).
-        if declared in ("latin-1", "iso8859-1", "ascii"):
+        if declared in ("latin-1", "iso8859-1", "ascii", "cp1252"):
             declared = "cp1252"
+            # Valid multi-byte UTF-8 is almost never real cp1252 text: the declaration lies.
+            if not body.isascii():
+                try:
+                    return body.decode("utf-8"), "utf-8"
+                except UnicodeDecodeError:
+                    pass
         try:
             return body.decode(declared), declared
         except UnicodeDecodeError:
