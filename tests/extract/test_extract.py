@@ -43,7 +43,7 @@ def test_main_text_title_date_language_markdown() -> None:
             '<script type=\'application/ld+json\'>{"datePublished": "2020-02-29"}</script>',
             "https://x.org/a",
             "2020-02-29",
-        ),  # fmt: skip
+        ),
         ("", "https://x.org/2019/05/17/story.html", "2019-05-17"),
         ("", "https://x.org/story.html", None),
     ],
@@ -98,7 +98,7 @@ def test_non_html_is_reported_not_parsed(kind: str, body: bytes) -> None:
 
 
 def test_plain_text_keeps_its_text() -> None:
-    body = "Line one of a notice.\nLine two, with <b>angle</b> brackets.".encode()
+    body = b"Line one of a notice.\nLine two, with <b>angle</b> brackets."
     page = extract_page(body, "http://x/notice.txt", "text/plain; charset=utf-8")
     assert not page.is_html and page.content_type == "text/plain"
     assert page.text == "Line one of a notice.\nLine two, with <b>angle</b> brackets."
