@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (sentence data reads better unwrapped)
 """Vocabulary of the generated demo site: topics, their focus areas, and sentence parts.
 
 All text here is written for this project (no third-party content). Sentences are assembled
