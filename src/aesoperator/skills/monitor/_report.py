@@ -46,8 +46,23 @@ def chart(series: list[dict[str, Any]], threshold_ms: float | None = None) -> st
         return _PAD + inner_h - ms / peak * inner_h
 
     def line(key: str, colour: str) -> str:
-        coords = " ".join(f"{x(p['t']):.1f},{y(p[key]):.1f}" for p in points if p[key] is not None)
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>'
+        # A bucket where every check failed breaks the line rather than being bridged.
+        runs: list[list[tuple[float, float]]] = [[]]
+        for p in points:
+            if p[key] is None:
+                runs.append([])
+            else:
+                runs[-1].append((x(p["t"]), y(p[key])))
+        out = []
+        for run in runs:
+            if len(run) == 1:
+                cx, cy = run[0]
+                out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2" fill="{colour}"/>')
+            elif run:
+                coords = " ".join(f"{a:.1f},{b:.1f}" for a, b in run)
+                style = f'fill="none" stroke="{colour}" stroke-width="1.5"'
+                out.append(f'<polyline {style} points="{coords}"/>')
+        return "".join(out)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
@@ -108,7 +123,8 @@ def html(title: str, data: dict[str, Any]) -> str:
         )
         phases = lat.get("phases", {})
         if phases:
-            out.append("<h3>Phases (p50 / p95)</h3><table><tr>")
+            out.append("<h3>Phases, p50 / p95 (ttfb counts from the start of the check)</h3>")
+            out.append("<table><tr>")
             out.extend(f"<th>{e(name)}</th>" for name in phases)
             out.append("</tr><tr>")
             out.extend(f"<td>{_num(h['p50'])} / {_num(h['p95'])}</td>" for h in phases.values())

@@ -48,13 +48,14 @@ def check_metrics(check: Check) -> dict[str, Any]:
 class _Condition:
     """Streak counting for one kind of trouble (down, latency, keyword, ssl_invalid)."""
 
-    __slots__ = ("bad", "first_bad_at", "first_reason", "good", "incident", "kind")
+    __slots__ = ("bad", "first_bad_at", "first_good_at", "first_reason", "good", "incident", "kind")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.bad = 0
         self.good = 0
         self.first_bad_at = 0.0
+        self.first_good_at = 0.0
         self.first_reason = ""
         self.incident: dict[str, Any] | None = None
 
@@ -80,11 +81,14 @@ class _Condition:
             if self.incident is not None:
                 self.incident["failed_checks"] += 1
             return None
+        if self.good == 0:
+            self.first_good_at = at
         self.good += 1
         self.bad = 0
         if self.incident is not None and self.good >= spec.recovery_threshold:
-            self.incident["end"] = _when(at)
-            self.incident["duration_s"] = round(at - self.incident["start_ts"], 3)
+            # It ended with the first good check of the streak that confirmed the recovery.
+            self.incident["end"] = _when(self.first_good_at)
+            self.incident["duration_s"] = round(self.first_good_at - self.incident["start_ts"], 3)
             return "close"
         return None
 
