@@ -13,6 +13,7 @@ import collections
 import concurrent.futures
 import contextlib
 import importlib.machinery
+import json
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from ..errors import (
     WorkerCrashed,
     to_info,
 )
-from ..execution import Alert, TaskResult, TaskState, TaskStatus
+from ..execution import Alert, TaskState, TaskStatus, utcnow
 from ..store.sqlite import Store
 from ..task import Task
 from .protocol import pack, unpack
@@ -126,6 +128,11 @@ class Supervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inline_runner: Runner | None = None
         self.pool_ready = asyncio.Event()
+        # Write-behind: state changes of one loop turn go to SQLite in one transaction, and
+        # futures resolve only after it, so a waiter always reads the final state.
+        self._ops: list[tuple[str, tuple[Any, ...]]] = []
+        self._post: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._flush_scheduled = False
 
     # -- start and stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -139,6 +146,31 @@ class Supervisor:
         else:
             await asyncio.gather(*(self._spawn() for _ in range(self.pool_size)))
         self._spawn_task(self._watchdog())
+
+    def _write(self, name: str, *args: Any) -> None:
+        self._ops.append((name, args))
+        self._schedule_flush()
+
+    def _after_flush(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._post.append((fn, args))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        ops, self._ops = self._ops, []
+        post, self._post = self._post, []
+        try:
+            self.store.apply(ops)
+        except Exception:
+            log.exception("aesoperator: could not write execution state")
+        for fn, args in post:
+            fn(*args)
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -256,9 +288,9 @@ class Supervisor:
                 self._start(self._queue.popleft(), idle)
 
     def _start(self, rec: Record, worker: _Worker | None) -> None:
-        if not self.store.transition(rec.id, TaskState.RUNNING, owner=self.owner):
-            self._records.pop(rec.id, None)  # finished meanwhile (cancelled from elsewhere)
+        if rec.state is not TaskState.PENDING:
             return
+        self._write("state", rec.id, TaskState.RUNNING, None, None, self.owner, _iso())
         rec.state = TaskState.RUNNING
         rec.started = time.monotonic()
         rec.deadline = rec.started + rec.task.config.max_duration_seconds + TIME_GRACE_S
@@ -356,79 +388,87 @@ class Supervisor:
         if rec is None or rec.state.finished:
             return
         if kind == "finished":
-            result = TaskResult.model_validate(msg["result"]) if msg["result"] else None
             error = ErrorInfo.model_validate(msg["error"]) if msg["error"] else None
-            self._finish(rec, TaskState(msg["state"]), result, error)
+            self._finish(rec, TaskState(msg["state"]), msg["result"], error)
             if worker is None:
                 self._dispatch()
         elif kind == "progress":
             rec.progress = max(rec.progress, msg["value"])
-            self.store.set_progress(rec.id, rec.progress)
+            self._write("progress", rec.id, rec.progress, None, False)
             if msg.get("message"):
                 data = {"progress": rec.progress, "message": msg["message"]}
-                self.store.add_events([(rec.id, "progress", data)])
+                self._write("event", rec.id, "progress", data, _iso())
             self._notify_progress(rec)
         elif kind == "action":
             if msg["phase"] == "start":
                 rec.open_actions[msg["index"]] = _action_label(msg["name"], msg.get("details"))
                 data = {"index": msg["index"], "name": msg["name"], "details": msg.get("details")}
-                self.store.add_events([(rec.id, "action", data)])
+                self._write("event", rec.id, "action", data, _iso())
             else:
                 rec.open_actions.pop(msg["index"], None)
                 data = {k: msg.get(k) for k in ("index", "ok", "error", "attempts")}
-                self.store.add_events([(rec.id, "action_end", data)])
-            self.store.set_progress(rec.id, None, rec.current_action, set_action=True)
+                self._write("event", rec.id, "action_end", data, _iso())
+            self._write("progress", rec.id, None, rec.current_action, True)
             self._notify_progress(rec)
         elif kind == "page":
             data = {k: v for k, v in msg.items() if k not in ("type", "id")}
-            self.store.add_events([(rec.id, "page", data)])
+            self._write("event", rec.id, "page", data, _iso())
         elif kind == "alert":
             alert = Alert.model_validate(msg["alert"])
             rec.alerts.append(alert)
-            self.store.add_alert(rec.id, alert)
-            self.store.add_events([(rec.id, "alert", alert.model_dump(mode="json"))])
+            self._write("alert", rec.id, alert.model_dump_json())
+            self._write("event", rec.id, "alert", alert.model_dump(mode="json"), _iso())
             for fn in list(rec.alert_cbs):
                 self._callbacks.submit(_safe_call, fn, alert)
         elif kind == "event":
-            self.store.add_events([(rec.id, msg["kind"], msg["data"])])
+            self._write("event", rec.id, msg["kind"], msg["data"], _iso())
 
     def _subtask(self, msg: dict[str, Any]) -> None:
         parent = self._records.get(msg["parent"])
         task = Task.model_validate_json(msg["task"])
-        self.store.create(msg["id"], msg["name"], msg["task"], self.owner, parent_id=msg["parent"])
-        self.store.transition(msg["id"], TaskState.RUNNING, owner=self.owner)
+        now = _iso()
+        self._write("create", msg["id"], msg["name"], msg["task"], self.owner, msg["parent"], now)
+        self._write("state", msg["id"], TaskState.RUNNING, None, None, self.owner, now)
         job = parent.job if parent else Job(msg["id"], msg["task"], ("", ""), "")
         job = Job(**{**job.__dict__, "secrets": {}})  # a record never keeps secrets
         rec = Record(
             id=msg["id"], task=task, job=job, state=TaskState.RUNNING, parent=msg["parent"]
         )
         self._records[rec.id] = rec
-        self.store.add_events([(msg["parent"], "subtask", {"execution_id": msg["id"],
-                                                            "name": msg["name"]})])  # fmt: skip
+        data = {"execution_id": msg["id"], "name": msg["name"]}
+        self._write("event", msg["parent"], "subtask", data, now)
 
     def _finish(
         self,
         rec: Record,
         state: TaskState,
-        result: TaskResult | None,
+        result: dict[str, Any] | None,
         error: ErrorInfo | None,
     ) -> None:
+        """End an execution: its state, result and error go to the store, then waiters wake."""
         if rec.state.finished:
             return
-        if state is TaskState.COMPLETED and result is not None:
-            result = result.model_copy(update={"alerts": rec.alerts or result.alerts})
+        if result is not None and rec.alerts:
+            result = {**result, "alerts": [a.model_dump(mode="json") for a in rec.alerts]}
         rec.state = state
         rec.open_actions.clear()
         if state is TaskState.COMPLETED:
             rec.progress = 100.0
-        self.store.transition(rec.id, state, error=error, result=result)
+        self._write(
+            "state",
+            rec.id,
+            state,
+            error.model_dump_json() if error else None,
+            json.dumps(result) if result is not None else None,
+            None,
+            _iso(),
+        )
         self._records.pop(rec.id, None)
         if rec.parent is None:
             for child in [r for r in self._records.values() if r.parent == rec.id]:
                 self._finish(child, state if state is not TaskState.COMPLETED else
                              TaskState.FAILED, None, error)  # fmt: skip
-        if not rec.future.done():
-            rec.future.set_result(None)
+        self._after_flush(_resolve, rec.future)
         self._notify_progress(rec)
 
     def _notify_progress(self, rec: Record) -> None:
@@ -576,7 +616,14 @@ def _safe_call(fn: Callable[[Any], Any], arg: Any) -> None:
         log.exception("aesoperator: a callback raised; the execution goes on")
 
 
-def _now() -> Any:
-    from ..execution import utcnow
-
+def _now() -> datetime:
     return utcnow()
+
+
+def _iso() -> str:
+    return utcnow().isoformat()
+
+
+def _resolve(fut: concurrent.futures.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -113,6 +113,110 @@ class Store:
             cur.row_factory = sqlite3.Row
             return list(cur.execute(sql, args))
 
+    # -- batched writes ---------------------------------------------------------------------
+    def apply(self, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Apply many writes in one transaction (the supervisor's write-behind buffer).
+
+        Ops: ``("create", (id, name, task_json, owner, parent_id, at))``,
+        ``("state", (id, new_state, error_json, result_json, owner, at))``,
+        ``("progress", (id, progress | None, action, set_action))``,
+        ``("event", (id, kind, data, at))``, ``("alert", (id, alert_json))``.
+        A state op only moves an execution along a legal transition; others are skipped.
+        """
+        if not ops:
+            return
+        with self._tx() as cur:
+            for name, args in ops:
+                if name == "create":
+                    eid, task_name, task_json, owner, parent_id, at = args
+                    cur.execute(
+                        "INSERT INTO executions (id, name, task_json, state, created_at, owner,"
+                        " parent_id) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                        (eid, task_name, task_json, at, owner, parent_id),
+                    )
+                elif name == "state":
+                    self._op_state(cur, *args)
+                elif name == "progress":
+                    eid, progress, action, set_action = args
+                    self._op_progress(cur, eid, progress, action, set_action)
+                elif name == "event":
+                    eid, kind, data, at = args
+                    cur.execute(
+                        "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
+                        (eid, at, kind, json.dumps(data, default=str)),
+                    )
+                elif name == "alert":
+                    cur.execute("INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)", args)
+                else:
+                    raise ValueError(f"unknown store op {name!r}")
+
+    def _op_state(
+        self,
+        cur: sqlite3.Cursor,
+        execution_id: str,
+        new: TaskState,
+        error_json: str | None,
+        result_json: str | None,
+        owner: str | None,
+        at: str,
+    ) -> bool:
+        sources = [old.value for old, targets in TRANSITIONS.items() if new in targets]
+        sets = ["state = ?"]
+        args: list[Any] = [new.value]
+        if new is TaskState.RUNNING:
+            sets.append("started_at = ?")
+            args.append(at)
+            if owner is not None:
+                sets.append("owner = ?")
+                args.append(owner)
+        if new.finished:
+            sets += ["finished_at = ?", "current_action = NULL"]
+            args.append(at)
+            if new is TaskState.COMPLETED:
+                sets.append("progress = 100")
+        if error_json is not None:
+            sets.append("error_json = ?")
+            args.append(error_json)
+        if result_json is not None:
+            sets.append("result_json = ?")
+            args.append(result_json)
+        marks = ",".join("?" * len(sources))
+        cur.execute(
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state IN ({marks})",
+            (*args, execution_id, *sources),
+        )
+        if cur.rowcount == 0:
+            return False
+        error = json.loads(error_json) if error_json else None
+        cur.execute(
+            "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
+            (execution_id, at, "state", json.dumps({"state": new.value, "error": error})),
+        )
+        return True
+
+    def _op_progress(
+        self,
+        cur: sqlite3.Cursor,
+        execution_id: str,
+        progress: float | None,
+        action: str | None,
+        set_action: bool,
+    ) -> None:
+        sets: list[str] = []
+        args: list[Any] = []
+        if progress is not None:
+            # MAX() keeps progress monotonic whatever order updates arrive in.
+            sets.append("progress = MAX(progress, ?)")
+            args.append(progress)
+        if set_action:
+            sets.append("current_action = ?")
+            args.append(action)
+        if sets:
+            cur.execute(
+                f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state = 'running'",
+                (*args, execution_id),
+            )
+
     # -- executions -------------------------------------------------------------------------
     def create(
         self, execution_id: str, name: str, task_json: str, owner: str, parent_id: str | None = None
@@ -138,7 +242,6 @@ class Store:
 
         Raises ``RuntimeError`` for a transition the lifecycle does not allow.
         """
-        now = utcnow().isoformat()
         with self._tx() as cur:
             row = cur.execute(
                 "SELECT state FROM executions WHERE id = ?", (execution_id,)
@@ -150,56 +253,26 @@ class Store:
                 return False
             if new not in TRANSITIONS[old]:
                 raise RuntimeError(f"illegal transition {old} -> {new} for {execution_id}")
-            sets = ["state = ?"]
-            args: list[Any] = [new.value]
-            if new is TaskState.RUNNING:
-                sets.append("started_at = ?")
-                args.append(now)
-                if owner is not None:
-                    sets.append("owner = ?")
-                    args.append(owner)
-            if new.finished:
-                sets.append("finished_at = ?")
-                args.append(now)
-                sets.append("current_action = NULL")
-                if new is TaskState.COMPLETED:
-                    sets.append("progress = 100")
-            if error is not None:
-                sets.append("error_json = ?")
-                args.append(error.model_dump_json())
-            if result is not None:
-                sets.append("result_json = ?")
-                args.append(result.model_dump_json())
-            args.append(execution_id)
-            cur.execute(f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", args)
-            cur.execute(
-                "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
-                (execution_id, now, "state", json.dumps(
-                    {"state": new.value, "error": error.model_dump() if error else None})),
-            )  # fmt: skip
-            return True
+            return self._op_state(
+                cur,
+                execution_id,
+                new,
+                error.model_dump_json() if error else None,
+                result.model_dump_json() if result else None,
+                owner,
+                utcnow().isoformat(),
+            )
 
     def set_progress(
-        self, execution_id: str, progress: float | None, current_action: str | None = None,
-        *, set_action: bool = False,
-    ) -> None:  # fmt: skip
-        sets: list[str] = []
-        args: list[Any] = []
-        if progress is not None:
-            # MAX() keeps progress monotonic whatever order updates arrive in.
-            sets.append("progress = MAX(progress, ?)")
-            args.append(progress)
-        if set_action:
-            sets.append("current_action = ?")
-            args.append(current_action)
-        if not sets:
-            return
-        args.append(execution_id)
+        self,
+        execution_id: str,
+        progress: float | None,
+        current_action: str | None = None,
+        *,
+        set_action: bool = False,
+    ) -> None:
         with self._tx() as cur:
-            cur.execute(
-                f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state = 'running'",
-                args,
-            )
+            self._op_progress(cur, execution_id, progress, current_action, set_action)
 
     def add_events(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Append timeline entries ``(execution_id, kind, data)`` in one transaction."""
