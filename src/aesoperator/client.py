@@ -249,8 +249,16 @@ class Aesoperator:
 
     # -- running --------------------------------------------------------------------------------
     def execute_task(self, task: Task, *, timeout: float | None = None) -> TaskResult:
-        """Run ``task`` and wait for it. Raises the execution's error if it did not complete."""
-        return self.execute_task_async(task).result(timeout)
+        """Run ``task`` and wait for it. Raises the execution's error if it did not complete.
+
+        Ctrl-C while waiting cancels the execution too.
+        """
+        execution = self.execute_task_async(task)
+        try:
+            return execution.result(timeout)
+        except KeyboardInterrupt:
+            execution.cancel()
+            raise
 
     def execute_task_async(self, task: Task) -> Execution:
         """Start ``task`` and return its ``Execution`` at once (state ``pending``)."""
