@@ -167,7 +167,7 @@ class _Monitor:
             await asyncio.gather(*self.inflight, return_exceptions=True)
         # Webhooks under way get what is left of the margin (little on a cancel: the runtime
         # kills a cancelled worker after a short grace period).
-        left = 0.3 if cancelled else self.ctx.budget.time_left - END_MARGIN_S * 0.6
+        left = 0.3 if cancelled else self.ctx.budget.time_left - END_MARGIN_S * 0.8
         await self.hooks.flush(min(left, 5.0))
 
     # -- results -------------------------------------------------------------------------------
