@@ -158,7 +158,9 @@ def local(**kw: Any) -> TaskConfig:
 @pytest.fixture(scope="session", autouse=True)
 def _hosts() -> Iterator[None]:
     old = os.environ.get("AESOP_HOSTS")
-    os.environ["AESOP_HOSTS"] = "allowed.test=127.0.0.1,forbidden.test=127.0.0.2,public.test=127.0.0.2"
+    os.environ["AESOP_HOSTS"] = (
+        "allowed.test=127.0.0.1,forbidden.test=127.0.0.2,public.test=127.0.0.2"
+    )
     yield
     if old is None:
         os.environ.pop("AESOP_HOSTS", None)
@@ -215,10 +217,11 @@ def secure(_tls: Any) -> Iterator[Server]:
     srv.server_close()
 
 
-@dataclass(frozen=True)
 class Kit:
-    html: Callable[..., Route] = staticmethod(html)  # type: ignore[assignment]
-    local: Callable[..., TaskConfig] = staticmethod(local)  # type: ignore[assignment]
+    """Helpers for test modules (conftest is not importable under importlib mode)."""
+
+    html = staticmethod(html)
+    local = staticmethod(local)
 
 
 @pytest.fixture

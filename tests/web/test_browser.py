@@ -63,7 +63,9 @@ def test_auto_mode_uses_the_browser_only_when_scripts_are_needed(web, allowed, k
 def test_screenshot_and_extract(web, allowed, kit):
     allowed.routes["/a"] = kit.html(
         "<html lang=en><head><title>Article</title></head><body><article><h1>Heading</h1>"
-        + "<p>" + "A long paragraph of real words about tasks. " * 20 + "</p>"
+        + "<p>"
+        + "A long paragraph of real words about tasks. " * 20
+        + "</p>"
         + '<a href="/b">next page</a><a href="/b#x">again</a></article></body></html>'
     )
 
@@ -71,8 +73,13 @@ def test_screenshot_and_extract(web, allowed, kit):
         png = await ctx.web.screenshot(url)
         page = await ctx.web.fetch(url, mode="http")
         ex = await ctx.web.extract(page)
-        return {"png": png[:8].hex(), "title": ex.title, "lang": ex.language,
-                "links": [(link.url, link.text) for link in ex.links], "text": ex.text}
+        return {
+            "png": png[:8].hex(),
+            "title": ex.title,
+            "lang": ex.language,
+            "links": [(link.url, link.text) for link in ex.links],
+            "text": ex.text,
+        }
 
     url = f"http://allowed.test:{allowed.port}/a"
     result = web.run(get, kit.local(max_pages=2), url=url)
@@ -105,7 +112,8 @@ def test_https_fetch_with_sni_and_pinned_address(web, secure, kit):
 
     cfg = kit.local(require_https=True)
     assert web.run(get, cfg, url=f"https://allowed.test:{secure.port}/s").data == [
-        200, "<p>secure</p>"
+        200,
+        "<p>secure</p>",
     ]
 
 

@@ -12,8 +12,13 @@ def test_fetch_returns_page_and_records_step(web, allowed, kit):
 
     async def get(ctx, url):
         page = await ctx.web.fetch(url, mode="http")
-        return {"status": page.status, "text": page.text, "ct": page.content_type,
-                "with": page.fetched_with, "url": page.url}
+        return {
+            "status": page.status,
+            "text": page.text,
+            "ct": page.content_type,
+            "with": page.fetched_with,
+            "url": page.url,
+        }
 
     url = f"http://allowed.test:{allowed.port}/a"
     result = web.run(get, kit.local(), url=url)
@@ -35,5 +40,7 @@ def test_refused_navigation_fails_with_rule_and_timeline(web, allowed, forbidden
         web.run(get, kit.local(), url=url)
     assert info.value.rule == "allowed_domains"
     refused = web.events("policy_refused")
-    assert refused and refused[0].data["url"] == url and refused[0].data["rule"] == "allowed_domains"
+    assert (
+        refused and refused[0].data["url"] == url and refused[0].data["rule"] == "allowed_domains"
+    )
     assert forbidden.count() == 0

@@ -153,7 +153,9 @@ def test_browser_leak_matrix(web, allowed, forbidden, kit, case):
         return page.status
 
     # Nothing blocked by type: only the policy stands between the page and the forbidden host.
-    result = web.run(get, kit.local(block_resources=[]), url=f"http://allowed.test:{allowed.port}/p")
+    result = web.run(
+        get, kit.local(block_resources=[]), url=f"http://allowed.test:{allowed.port}/p"
+    )
     assert result.data == 200
     assert forbidden.count() == 0
     refused = [u.lower() for u in _refused_hosts(web)]
@@ -206,7 +208,9 @@ def test_browser_follows_allowed_redirects(web, allowed, kit):
 
     url = f"http://allowed.test:{allowed.port}/c1"
     assert web.run(get, kit.local(block_resources=[]), url=url).data == [
-        url.replace("/c1", "/d/c2"), 200, True
+        url.replace("/c1", "/d/c2"),
+        200,
+        True,
     ]
     # The image's relative URL resolved against the final URL, not the first one.
     assert [r.path for r in allowed.requests] == ["/c1", "/d/c2", "/d/pic.png"]

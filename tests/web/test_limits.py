@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
@@ -96,10 +97,8 @@ def test_refused_fetch_gives_its_page_back(web, allowed, forbidden, kit):
     _pages(allowed, kit, 2)
 
     async def two(ctx, bad, good):
-        try:
+        with contextlib.suppress(PolicyViolation):
             await ctx.web.fetch(bad)
-        except PolicyViolation:
-            pass
         return (await ctx.web.fetch(good)).status
 
     result = web.run(two, kit.local(max_pages=1), bad=f"http://forbidden.test:{forbidden.port}/",
@@ -119,7 +118,8 @@ def test_crawl_max_pages_and_depth(web, allowed, kit):
 
 def test_best_first_follows_the_score(web, allowed, kit):
     allowed.routes["/"] = kit.html(
-        '<a href="/a">boring</a><a href="/b">apple pie</a><a href="/c">apple pie, more apple pie</a>'
+        '<a href="/a">boring</a><a href="/b">apple pie</a>'
+        '<a href="/c">apple pie, more apple pie</a>'
     )
     for p in ("/a", "/b", "/c"):
         allowed.routes[p] = kit.html("<p>leaf</p>")
@@ -130,7 +130,12 @@ def test_best_first_follows_the_score(web, allowed, kit):
         return [p.url.rsplit("/", 1)[1] async for p in pages]
 
     cfg = kit.local(concurrent_requests=1)
-    assert web.run(crawl, cfg, url=f"http://allowed.test:{allowed.port}/").data == ["", "c", "b", "a"]
+    assert web.run(crawl, cfg, url=f"http://allowed.test:{allowed.port}/").data == [
+        "",
+        "c",
+        "b",
+        "a",
+    ]
 
 
 def test_retries_with_backoff_on_5xx(web, allowed, kit):
@@ -227,7 +232,9 @@ def test_robots_txt_disallow_and_crawl_delay(web, allowed, kit):
 
     base = f"http://allowed.test:{allowed.port}"
     assert web.run(get, kit.local(respect_robots_txt=True), base=base).data == [
-        "robots_txt", 200, 200
+        "robots_txt",
+        200,
+        200,
     ]
     assert allowed.hits("/private") == []
     assert len(allowed.hits("/robots.txt")) == 1
@@ -256,7 +263,9 @@ def test_response_size_cap(web, allowed, kit):
         await ctx.web.fetch(url)
 
     with pytest.raises(FetchError, match="max_response_bytes=2048"):
-        web.run(get, kit.local(max_response_bytes=2048), url=f"http://allowed.test:{allowed.port}/big")
+        web.run(
+            get, kit.local(max_response_bytes=2048), url=f"http://allowed.test:{allowed.port}/big"
+        )
 
 
 def test_non_html_is_reported_not_parsed(web, allowed, kit):
@@ -271,12 +280,19 @@ def test_non_html_is_reported_not_parsed(web, allowed, kit):
 
     base = f"http://allowed.test:{allowed.port}"
     assert web.run(get, kit.local(), base=base).data == [
-        "application/json", '{"a": 1}', "image/png", "", 6, False
+        "application/json",
+        '{"a": 1}',
+        "image/png",
+        "",
+        6,
+        False,
     ]
 
 
 def test_charset_is_detected(web, allowed, kit):
-    body = "<html><head><meta charset='iso-8859-1'></head><p>café crème</p></html>".encode("latin-1")
+    body = "<html><head><meta charset='iso-8859-1'></head><p>café crème</p></html>".encode(
+        "latin-1"
+    )
     allowed.routes["/l"] = lambda _h: (200, {"content-type": "text/html"}, body)
 
     async def get(ctx, url):

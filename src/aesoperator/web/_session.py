@@ -36,7 +36,7 @@ from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
 from ._http import make_client
 from ._limits import HostGate, RateLimiter
 from .extract import Extracted, Link, decode_body, extract_links, extract_page
-from .policy import Policy
+from .policy import Policy, normalise_url
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Request, Route, WebSocketRoute
@@ -157,6 +157,8 @@ class WebSession:
         self._closed = False
         self._bg: set[asyncio.Future[Any]] = set()
         self._final_urls: dict[str, str] = {}
+        # What became of each document navigation the route saw: a status or the error.
+        self._nav_outcome: dict[str, int | BaseException] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _resolve(self, host: str, port: int) -> list[str]:
@@ -305,9 +307,11 @@ class WebSession:
                     url=url,
                 ) from None
             except httpx.TransportError as exc:
-                raise FetchError(f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True)
-        return _Response(str(resp.url), resp.status_code, list(resp.headers.multi_items()),
-                         b"".join(chunks))  # fmt: skip
+                raise FetchError(
+                    f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
+                ) from exc
+        got = list(resp.headers.multi_items())
+        return _Response(str(resp.url), resp.status_code, got, b"".join(chunks))
 
     async def _send_retrying(self, url: str, **kw: Any) -> _Response:
         cfg = self._cfg
@@ -431,9 +435,10 @@ class WebSession:
         if _is_text(mime):
             text, enc = decode_body(resp.body, headers.get("content-type"))
             encoding = enc
+        elapsed = (time.perf_counter() - start) * 1000
         return Page(url=resp.url, requested_url=url, status=resp.status, headers=headers,
                     content_type=mime, encoding=encoding, body=resp.body, text=text,
-                    fetched_with="http", elapsed_ms=(time.perf_counter() - start) * 1000)  # fmt: skip
+                    fetched_with="http", elapsed_ms=elapsed)  # fmt: skip
 
     async def extract(self, page: Page) -> Extracted:
         """Main text, title, date, language, links and markdown, computed off the event loop."""
@@ -532,6 +537,8 @@ class WebSession:
             self.policy.check_url(url, navigation=navigation)
         except PolicyViolation as exc:
             self._refused(url, exc, source="browser", resource_type=rtype)
+            if navigation:
+                self._nav_outcome[normalise_url(url)] = exc
             await _quiet(route.abort("blockedbyclient"))
             return
         if rtype in self._cfg.block_resources:
@@ -547,11 +554,17 @@ class WebSession:
             )  # fmt: skip
         except PolicyViolation as exc:
             self._refused(url, exc, source="browser", resource_type=rtype)
+            if navigation:
+                self._nav_outcome[normalise_url(url)] = exc
             await _quiet(route.abort("blockedbyclient"))
             return
-        except Exception:
+        except Exception as exc:
+            if navigation:
+                self._nav_outcome[normalise_url(url)] = exc
             await _quiet(route.abort("failed"))
             return
+        if navigation:
+            self._nav_outcome[normalise_url(url)] = resp.status
         body = resp.body
         if navigation and resp.url != url:
             body = _with_base(body, resp.url)
@@ -584,18 +597,29 @@ class WebSession:
         sent[0] += 1  # the navigation may leave from now on; the page stays spent
         try:
             timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left) * 1000
+            status: int | None = None
+            headers: dict[str, str] = {}
             try:
                 resp = await tab.goto(url, wait_until=wait_until, timeout=max(100.0, timeout_ms))
             except PlaywrightError as exc:
-                refused = self._refusal_for(url)
-                if refused is not None:
-                    raise refused from None
-                raise FetchError(f"{url}: browser navigation failed: {exc.message}", url=url,
-                                 transient="Timeout" in type(exc).__name__) from None  # fmt: skip
+                outcome = self._nav_outcome.get(normalise_url(url))
+                if isinstance(outcome, BaseException):
+                    raise outcome from None  # the policy or the network stopped the document
+                if outcome is None:
+                    raise FetchError(
+                        f"{url}: browser navigation failed: {exc.message}",
+                        url=url,
+                        transient="Timeout" in type(exc).__name__,
+                    ) from None
+                # The document arrived; the page then navigated away (a form, a script) and
+                # that navigation was refused or interrupted: keep what we have.
+                self._ctx.emit("navigation_interrupted", url=url, error=exc.message[:300])
+                status = outcome
+            else:
+                status = resp.status if resp is not None else 200
+                headers = await resp.all_headers() if resp is not None else {}
             html = await tab.content()
             final = self._final_urls.get(tab.url, tab.url)
-            status = resp.status if resp is not None else 200
-            headers = await resp.all_headers() if resp is not None else {}
         finally:
             with contextlib.suppress(Exception):
                 await tab.close()
@@ -604,18 +628,6 @@ class WebSession:
                     content_type=_mime(headers) or "text/html", encoding="utf-8", body=body,
                     text=html, fetched_with="browser",
                     elapsed_ms=(time.perf_counter() - start) * 1000)  # fmt: skip
-
-    def _refusal_for(self, url: str) -> PolicyViolation | None:
-        """The refusal that stopped a navigation, if the policy stopped it."""
-        try:
-            self.policy.check_url(url)
-        except PolicyViolation as exc:
-            return exc
-        for ((refused_url, rule),) in [(k,) for k in self._refused_seen]:
-            if refused_url == url or rule == "robots_txt":
-                return PolicyViolation(f"refused {refused_url!r} by rule {rule}",
-                                       url=refused_url, rule=rule)  # fmt: skip
-        return None
 
     async def screenshot(self, url: str, *, full_page: bool = False) -> bytes:
         """A PNG of ``url`` rendered in the browser (counts as one page)."""

@@ -145,6 +145,14 @@ def _split(url: str) -> _Parts:
     return _Parts(scheme, host, port, urlunsplit((scheme, netloc_out, path, parts.query, "")))
 
 
+def normalise_url(url: str) -> str:
+    """``url`` as ``check_url`` would return it, without applying any rule (keys, dedup)."""
+    try:
+        return _split(url).url
+    except ValueError:
+        return url
+
+
 def _domain_match(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
