@@ -1,0 +1,58 @@
+"""The planner's browser tab, opened in the web session's policy-gated context.
+
+Every request of the tab passes ``WebSession``'s route (policy, DNS pinning, rate limit,
+robots.txt). On top of it, each main-frame navigation reserves one page of ``max_pages``
+*before* it leaves, so clicks that navigate count like ``navigate`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Request, Route
+
+    from ...runtime.context import TaskContext
+
+
+class Tab:
+    """One Playwright page for one execution, with page budgeting."""
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self._ctx = ctx
+        self.page: Page | None = None
+        self.limit_hit = False
+
+    async def open(self) -> Page:
+        if self.page is None:
+            # No public WebSession.open_page() yet: its context is the one policy-gated door.
+            context = await self._ctx.web._browser_context()
+            page = await context.new_page()
+            await page.route("**/*", self._route)
+            page.on("framenavigated", self._navigated)
+            self.page = page
+        return self.page
+
+    async def _route(self, route: Route, request: Request) -> None:
+        page = self.page
+        if (
+            page is not None
+            and request.is_navigation_request()
+            and request.frame == page.main_frame
+            and not self._ctx.budget.try_reserve_page()
+        ):
+            self.limit_hit = True
+            await route.abort("blockedbyclient")
+            return
+        await route.fallback()  # on to the web session's policy-gated route
+
+    def _navigated(self, frame: Any) -> None:
+        if self.page is not None and frame == self.page.main_frame:
+            self._ctx.page_visited(frame.url, None, fetched_with="browser")
+
+    async def close(self) -> None:
+        if self.page is not None:
+            with contextlib.suppress(Exception):
+                await self.page.close()
+            self.page = None
