@@ -78,15 +78,16 @@ _WORDS: dict[str, set[str]] = {
     "order_id": {"order", "invoice", "transaction", "txn", "receipt", "bestellung", "auftrag",
                  "rechnung", "pedido", "factura", "commande", "facture", "ordine", "fattura"},
 }  # fmt: skip
+# A column empty in every sample is taken on its name alone.
 _KINDS: dict[str, set[str]] = {
-    "date": {"date"},
-    "amount": {"integer", "decimal"},
-    "quantity": {"integer", "decimal"},
-    "price": {"integer", "decimal"},
-    "customer": {"text", "integer"},
-    "product": {"text", "integer"},
-    "region": {"text", "integer"},
-    "order_id": {"text", "integer"},
+    "date": {"date", "empty"},
+    "amount": {"integer", "decimal", "empty"},
+    "quantity": {"integer", "decimal", "empty"},
+    "price": {"integer", "decimal", "empty"},
+    "customer": {"text", "integer", "empty"},
+    "product": {"text", "integer", "empty"},
+    "region": {"text", "integer", "empty"},
+    "order_id": {"text", "integer", "empty"},
 }
 _ID_WORDS = {"id", "no", "nr", "num", "number", "code", "key", "ean", "zip", "year", "month"}
 _DATE_PREFER = {"order", "sale", "sales", "invoice", "transaction", "purchase", "created"}
@@ -298,7 +299,7 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
             if name in claimed or p.kind not in _KINDS[role]:
                 continue
             s = _score(role, name)
-            if s == 0 and role == "date":
+            if s == 0 and role == "date" and p.kind == "date":
                 s = 1.0  # a column of dates is a date column whatever its name
             if s > 0:
                 scored.append((s, name))
@@ -316,7 +317,7 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
         m.amount_from = "price*quantity" if "quantity" in m.roles else "price"
     for role, col in m.roles.items():
         p = m.profiles.get(col)
-        if role == "date" and p is not None and p.kind != "date" and not p.native:
+        if role == "date" and p is not None and p.kind not in ("date", "empty") and not p.native:
             raise ValidationError(
                 f"inputs.column_map.date: column {col!r} does not hold dates in a known format; "
                 "name the format with the 'date_format' input, e.g. '%d/%m/%Y'"
