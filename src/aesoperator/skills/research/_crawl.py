@@ -46,6 +46,7 @@ class Query:
 
     weights: dict[str, float]
     start_date: str | None = None
+    cache: dict[Link, float] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, topic: str, focus_areas: list[str], start_date: str | None = None) -> Query:
@@ -76,16 +77,23 @@ def is_hub_url(url: str) -> bool:
     return path in ("", "/") or bool(_HUB_PATH.search(path))
 
 
-def link_score(query: Query, link: Link, parent_score: float, depth: int) -> float:
+def _link_relevance(query: Query, link: Link) -> float:
     anchor = set(terms(link.text))
     url_terms = set(terms(" ".join(_URL_WORDS.findall(urlsplit(link.url).path.lower()))))
     context = set(terms(link.context)) if link.context else set()
-    score = (
+    return (
         0.45 * query.coverage(anchor)
         + 0.25 * query.coverage(url_terms)
         + 0.15 * query.coverage(context)
-        + 0.15 * parent_score
     )
+
+
+def link_score(query: Query, link: Link, parent_score: float, depth: int) -> float:
+    # Navigation, sidebars and footers repeat the same links on every page: score each once.
+    relevance = query.cache.get(link)
+    if relevance is None:
+        relevance = query.cache[link] = _link_relevance(query, link)
+    score = relevance + 0.15 * parent_score
     if query.start_date and link.context:
         # Listings often print the date beside the link: do not spend pages on old ones.
         match = _ISO_DAY.search(link.context)

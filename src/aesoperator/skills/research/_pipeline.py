@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -26,14 +27,25 @@ def _synthesizer(ctx: TaskContext) -> Synthesizer:
 
 def _allowed(ctx: TaskContext, hosts: set[str] | None) -> Any:
     policy = ctx.web.policy
+    # The policy's verdict depends on scheme and host only: decide once per origin. This is a
+    # pre-filter to keep refused links out of the frontier; the web layer still gates each fetch.
+    verdicts: dict[tuple[str, str], bool] = {}
 
     def allowed(url: str) -> bool:
-        try:
-            checked = policy.check_url(url)
-        except PolicyViolation:
-            return False
-        # With no allowed_domains the policy allows the whole web: stay on the seeds' sites.
-        return hosts is None or urlsplit(checked).hostname in hosts
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            try:
+                checked = policy.check_url(f"{parts.scheme}://{parts.netloc}/")
+            except (PolicyViolation, ValueError):
+                verdict = False
+            else:
+                # With no allowed_domains the policy allows the whole web: stay on the seeds'
+                # sites (and the search results' sites).
+                verdict = hosts is None or urlsplit(checked).hostname in hosts
+            verdicts[key] = verdict
+        return verdict
 
     return allowed
 
@@ -79,8 +91,22 @@ def _data(
     }
 
 
+async def _warm_extractor(ctx: TaskContext) -> None:
+    """Start the web layer's extraction processes while discovery runs (saves ~1 s per task)."""
+    from ...web import Page
+
+    blank = Page(url="about:blank", requested_url="about:blank", status=200, headers={},
+                 content_type="text/plain", encoding="utf-8", body=b"", text="",
+                 fetched_with="http", elapsed_ms=0.0)  # fmt: skip
+    with contextlib.suppress(Exception):
+        await ctx.web.extract(blank)
+
+
 async def research(ctx: TaskContext) -> Output:
     inp = parse_inputs(ctx.inputs, ctx.config)
+    warm = None
+    if ctx.budget.pages_left >= 20:
+        warm = asyncio.create_task(_warm_extractor(ctx))
     permanent = ctx.task.memory_scope == "permanent"
     known: set[str] = set(ctx.memory.get("visited_urls") or []) if permanent else set()
     previous_findings: list[Any] = list(ctx.memory.get("findings") or []) if permanent else []
@@ -129,7 +155,7 @@ async def research(ctx: TaskContext) -> Output:
                      f"read {len(visited)} pages")  # fmt: skip
         if len(visited) % _MEMORY_EVERY == 0:
             checkpoint()
-            ctx.partial_output = Output(  # type: ignore[attr-defined]
+            ctx.partial_output = Output(
                 summary=f"cancelled or failed after reading {len(visited)} pages",
                 data={"pages_read": list(visited)},
             )
@@ -140,10 +166,12 @@ async def research(ctx: TaskContext) -> Output:
             crawl = await crawler.run(seeds, ctx.config.concurrent_requests)
     finally:
         checkpoint()
-        ctx.partial_output = Output(  # type: ignore[attr-defined]
+        ctx.partial_output = Output(
             summary=f"stopped after reading {len(visited)} pages",
             data={"pages_read": list(visited)},
         )
+    if warm is not None:
+        await warm
     pages.extend(crawl.pages)
     ctx.emit("research_read", pages=len(crawl.pages), failures=len(crawl.failures),
              refused=len(crawl.refused), skipped_known=len(crawl.skipped_known),

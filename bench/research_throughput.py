@@ -1,0 +1,142 @@
+"""Research throughput: pages read (fetched + main text extracted) per second.
+
+Baseline: a Scrapy spider that follows every link of the same local demo site and runs
+``trafilatura.extract`` in its callback (CONCURRENT_REQUESTS=8, stops at 200 pages).
+Ours: the research skill (``max_pages=200``, ``concurrent_requests=8``) through the public API.
+Both read the same generated site (>= 500 pages) served by a separate local process.
+
+    python bench/research_throughput.py [--pages 200] [--articles 540] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+_SPIDER = textwrap.dedent(
+    """
+    import json, sys, time
+    import scrapy, trafilatura
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.linkextractors import LinkExtractor
+
+    start, limit, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    stats = {"pages": 0, "chars": 0, "first": None, "last": None}
+
+    class Reader(scrapy.Spider):
+        name = "reader"
+        start_urls = [start]
+        links = LinkExtractor()  # the demo site links only to itself
+
+        def parse(self, response):
+            if stats["pages"] >= limit:
+                return
+            text = trafilatura.extract(response.text, url=response.url) or ""
+            stats["pages"] += 1
+            stats["chars"] += len(text)
+            now = time.perf_counter()
+            stats["first"] = stats["first"] or now
+            stats["last"] = now
+            for link in self.links.extract_links(response):
+                yield response.follow(link.url, self.parse)
+
+    t0 = time.perf_counter()
+    process = CrawlerProcess(settings={
+        "CONCURRENT_REQUESTS": 8, "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+        "CLOSESPIDER_PAGECOUNT": limit, "LOG_ENABLED": False, "ROBOTSTXT_OBEY": True,
+        "TELNETCONSOLE_ENABLED": False, "COOKIES_ENABLED": False,
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+    })
+    process.crawl(Reader)
+    process.start()
+    stats["wall"] = time.perf_counter() - t0
+    json.dump(stats, open(out, "w"))
+    """
+)
+
+
+def run_scrapy(start: str, pages: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "spider.py"
+        script.write_text(_SPIDER)
+        out = Path(tmp) / "stats.json"
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, str(script), start, str(pages), str(out)], check=True)
+        wall = time.perf_counter() - t0
+        stats = json.loads(out.read_text())
+    return {"pages": stats["pages"], "wall": wall, "crawl": stats["wall"], "chars": stats["chars"]}
+
+
+def run_ours(start: str, pages: int, data_dir: str) -> dict[str, float]:
+    from aesoperator import Aesoperator, Task, TaskConfig
+
+    aesop = Aesoperator(data_dir=data_dir, isolation="inline")
+    try:
+        task = Task(
+            name="research_throughput",
+            config=TaskConfig(
+                max_pages=pages,
+                concurrent_requests=8,
+                allowed_domains=["127.0.0.1"],
+                allow_private_network=True,
+                max_duration_seconds=600,
+            ),
+            inputs={"topic": "renewable energy batteries", "start_urls": [start],
+                    "max_results": 20},  # fmt: skip
+        )
+        t0 = time.perf_counter()
+        result = aesop.execute_task(task)
+        wall = time.perf_counter() - t0
+        read = next(e for e in aesop.get_events(result.execution_id) if e.kind == "research_read")
+        extracted = len(result.data["pages_read"])
+        return {"pages": extracted, "wall": wall, "crawl": read.data["seconds"], "chars": 0}
+    finally:
+        aesop.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--articles", type=int, default=540)
+    parser.add_argument("--rounds", type=int, default=1)
+    opts = parser.parse_args()
+    from demo_site.generate import build_site
+    from demo_site.serve import DemoServerProcess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = build_site(Path(tmp) / "site", articles=opts.articles)
+        print(f"demo site: {manifest['pages']} pages; reading {opts.pages} with concurrency 8; "
+              f"{os.cpu_count()} CPUs")  # fmt: skip
+        rows: dict[str, list[dict[str, float]]] = {"scrapy+trafilatura": [], "aesoperator": []}
+        with DemoServerProcess(Path(tmp) / "site") as server:
+            start = server.url + "/"
+            for i in range(opts.rounds):
+                rows["scrapy+trafilatura"].append(run_scrapy(start, opts.pages))
+                rows["aesoperator"].append(run_ours(start, opts.pages, str(Path(tmp) / f"d{i}")))
+        rates = {}
+        for name, runs in rows.items():
+            best = max(runs, key=lambda r: r["pages"] / r["wall"])
+            rates[name] = best["pages"] / best["wall"]
+            print(
+                f"  {name:<20} {best['pages']:>4.0f} pages  wall {best['wall']:6.2f}s "
+                f"-> {rates[name]:6.1f} pages/s  (crawl phase {best['crawl']:.2f}s: "
+                f"{best['pages'] / best['crawl']:.1f} pages/s)"
+            )
+        ratio = rates["aesoperator"] / rates["scrapy+trafilatura"]
+        print(f"ratio aesoperator / scrapy+trafilatura (whole task, wall clock): {ratio:.2f}x "
+              "(target >= 2.5x)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
