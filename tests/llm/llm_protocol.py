@@ -107,7 +107,10 @@ class _Handler(BaseHTTPRequestHandler):
         anthropic = self.path.endswith("/messages")
         body = json.loads(raw)
         if callable(item):
-            item = item(last_user_text(body, anthropic))
+            try:
+                item = item(last_user_text(body, anthropic))
+            except Exception as exc:  # a broken script step shows up as the provider's error
+                item = Raw(400, {"error": {"message": f"script step failed: {exc!r}"}})
         if isinstance(item, Raw):
             payload = item.body if item.body is not None else {"error": {"message": "error"}}
             self._reply(item.status, payload, item.headers)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from pydantic import BaseModel
 from conftest import local
 from llm_protocol import ModelServer
 from llm_webapp import ShopServer
@@ -69,3 +71,193 @@ def test_login_with_secret_never_reaches_model_events_or_result(
 def _raw(shop: ShopServer) -> list[tuple[str, str, bytes]]:
     with shop.lock:
         return list(shop.requests)
+
+
+def test_multi_step_form_with_server_validation(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    seen: list[str] = []
+
+    def remember(obs: str) -> Any:
+        seen.append(obs)
+        return call("type", ref=ref_of(obs, '"Email"'), text="bob@example.org")
+
+    model.reset([
+        call("navigate", url=f"{shop.url}/contact"),
+        lambda obs: [
+            call("type", ref=ref_of(obs, '"Your name"'), text="Bob"),
+            call("type", ref=ref_of(obs, '"Email"'), text="bob-at-example"),
+        ],
+        lambda obs: call("click", ref=ref_of(obs, 'button "Send"')),
+        remember,  # the server's validation errors are in this observation
+        lambda obs: [
+            call("type", ref=ref_of(obs, '"Your name"'), text="Bob"),
+            call("select", ref=ref_of(obs, '"Topic"'), option="Returns"),
+            call("check", ref=ref_of(obs, "I accept the terms"), checked=True),
+        ],
+        lambda obs: call("click", ref=ref_of(obs, 'button "Send"')),
+        lambda obs: call("finish", result={"confirmation": obs.split("Visible text:")[1].strip()}),
+    ])  # fmt: skip
+    result = aesop.execute_task(
+        Task(name="contact_form", description="Send a returns request", config=local())
+    )
+    assert "Email must contain @." in seen[0]
+    assert "You must accept the terms." in seen[0]
+    confirmation = result.data["confirmation"]
+    assert "Thank you, Bob" in confirmation
+    assert "Ticket about Returns for bob@example.org received." in confirmation
+    names = [a.name for a in result.actions]
+    assert 'select "Topic" [' in " ".join(names) and 'check "I accept the terms" [' in " ".join(
+        names
+    )
+    # Each step was an action of the execution, and all of them succeeded.
+    assert all(a.ok for a in result.actions) and len(result.actions) == 9
+
+
+class Product(BaseModel):
+    name: str
+    price: float
+
+
+class Results(BaseModel):
+    query: str
+    products: list[Product]
+
+
+def test_extraction_into_a_schema_across_paginated_results(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    schema = {"type": "object", "properties": {"items": {"type": "array"}}, "required": ["items"]}
+
+    def rows(obs: str) -> list[dict[str, Any]]:
+        return [
+            {"name": line.split(" — ")[0].strip(), "price": float(line.split("$")[1])}
+            for line in obs.splitlines()
+            if " — $" in line
+        ]
+
+    model.reset([
+        call("navigate", url=f"{shop.url}/search?q=lamp"),
+        call("extract", instruction="the products and prices", schema=schema),
+        lambda prompt: call("respond", items=rows(prompt)),  # the extraction call itself
+        lambda obs: call("click", ref=ref_of(obs, "Next page")),
+        call("extract", instruction="the products and prices", schema=schema),
+        lambda prompt: call("respond", items=rows(prompt)),
+        # A wrong shape first: the validation error goes back to the model.
+        call("finish", result={"query": "lamp", "products": [{"name": "Desk lamp"}]}),
+        lambda obs: call("finish", result={"query": "lamp", "products": _collected(model)}),
+    ])  # fmt: skip
+    task = Task(
+        name="lamp_prices",
+        description="List every lamp with its price",
+        inputs={"query": "lamp"},
+        output_schema=Results,
+        config=local(),
+    )
+    result = aesop.execute_task(task)
+    got = Results.model_validate(result.data)
+    assert [p.name for p in got.products] == [
+        "Desk lamp", "Floor lamp", "Lamp shade", "Reading lamp", "Lamp bulb pack", "Wall lamp"
+    ]  # fmt: skip
+    assert got.products[1].price == 79.0
+    bodies = model.requests()
+    # The model was told what was wrong with its first result.
+    tool_texts = [m.get("content") for m in bodies[-1]["messages"] if m.get("role") == "tool"]
+    assert any(
+        "does not match the output schema" in str(t) and "price" in str(t) for t in tool_texts
+    )
+    extract_calls = [b for b in bodies if b["tools"][0]["function"]["name"] == "respond"]
+    assert len(extract_calls) == 2
+    assert "<page_content>" in extract_calls[0]["messages"][-1]["content"]
+
+
+def _collected(model: ModelServer) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for body in model.requests():
+        for m in body["messages"]:
+            if m.get("role") == "tool" and m["content"].startswith('{"items"'):
+                items.extend(json.loads(m["content"])["items"])
+    unique = {i["name"]: i for i in items}
+    return list(unique.values())
+
+
+def test_model_calls_a_registered_function(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    calls: list[tuple[str, int]] = []
+
+    @aesop.function
+    def stock_level(sku: str, warehouse: int = 1) -> dict[str, Any]:
+        """How many units of a product are in stock.
+
+        Args:
+            sku: the product's code
+            warehouse: which warehouse to ask
+        """
+        calls.append((sku, warehouse))
+        return {"sku": sku, "units": 7 * warehouse}
+
+    model.reset([
+        call("stock_level", sku="LAMP-1", warehouse=3),
+        call("finish", result="21 units"),
+    ])  # fmt: skip
+    result = aesop.execute_task(Task(name="stock", description="Check stock", config=local()))
+    assert calls == [("LAMP-1", 3)]
+    assert result.content == "21 units"
+    tools = {t["function"]["name"]: t["function"] for t in model.requests()[0]["tools"]}
+    spec = tools["stock_level"]
+    assert spec["description"] == "How many units of a product are in stock."
+    assert spec["parameters"]["properties"]["sku"] == {"type": "string",
+                                                       "description": "the product's code"}  # fmt: skip
+    assert spec["parameters"]["required"] == ["sku"]
+    # The function's answer went back to the model as the tool result.
+    second = model.requests()[1]["messages"]
+    assert any(m.get("role") == "tool" and '"units": 21' in m["content"] for m in second)
+    assert result.actions[0].name == "stock_level" and result.actions[0].details["args"] == {
+        "sku": "LAMP-1", "warehouse": 3
+    }  # fmt: skip
+
+
+def test_page_cannot_send_the_task_to_a_forbidden_host(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer, forbidden: Any
+) -> None:
+    target = f"http://127.0.0.2:{forbidden.server_address[1]}/steal"
+    shop.evil_target = target
+    model.reset([
+        call("navigate", url=f"{shop.url}/evil"),
+        # A model that obeys the page: both ways out are refused by the policy.
+        call("navigate", url=target),
+        lambda obs: call("click", ref=ref_of(obs, "Claim your prize")),
+        lambda obs: call("finish", result=obs.split("URL: ")[1].split("\n")[0]),
+    ])  # fmt: skip
+    result = aesop.execute_task(
+        Task(name="deals", description="Read the deals", config=local(),
+             secrets={"password": PASSWORD})
+    )  # fmt: skip
+    assert forbidden.hits == 0 and forbidden.connections == 0
+    assert result.content.startswith(shop.url)  # still on the allowed site
+    bodies = model.requests()
+    refused = [m["content"] for m in bodies[2]["messages"] if m.get("role") == "tool"]
+    assert "refused by the task's policy" in refused[-1]
+    # The page's text reached the model only inside the data delimiters.
+    first_obs = bodies[1]["messages"][-1]["content"]
+    start, end = first_obs.index("<page_content>"), first_obs.index("</page_content>")
+    assert start < first_obs.index("ignore all previous instructions") < end
+    assert PASSWORD not in model.everything()
+
+
+def test_anthropic_protocol_drives_the_same_loop(
+    anthropic_aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    model.reset(login_script(shop))
+    result = anthropic_aesop.execute_task(
+        Task(name="shop_login", config=local(), secrets={"password": PASSWORD})
+    )
+    assert result.content == "logged in"
+    assert all(p.endswith("/v1/messages") for p in model.paths)
+    body = model.requests()[-1]
+    assert body["model"] == "claude-sonnet-4-20250514" and "system" in body
+    kinds = [b["type"] for m in body["messages"] for b in m["content"]]
+    assert "tool_use" in kinds and "tool_result" in kinds
+    assert PASSWORD not in model.everything()
+    assert result.usage["cost_usd"] > 0

@@ -123,7 +123,10 @@ _SCRIPT = r"""
     if (exp) item.expanded = exp === 'true';
     out.push(item);
   }
-  const text = clean(document.body ? document.body.innerText : '').slice(0, maxText);
+  // Lines kept (lists, tables and messages stay readable); runs of blanks collapsed.
+  const raw = document.body ? document.body.innerText : '';
+  const text = raw.replace(/[ \t\u00a0]+/g, ' ').replace(/ ?\n[\s]*/g, '\n').trim()
+    .slice(0, maxText);
   return {url: location.href, title: document.title, elements: out, text,
           scroll: [Math.round(scrollY), Math.round(document.documentElement.scrollHeight),
                    innerHeight]};

@@ -160,6 +160,14 @@ class BrowserActions:
         # Navigations a click starts are awaited by Playwright; then wait for the new document.
         with contextlib.suppress(Exception):
             await self.page.wait_for_load_state("load", timeout=min(self.timeout_ms, 10_000))
+        if self.page.url.startswith("chrome-error://"):
+            # A navigation the route refused (policy or page budget): back to where we were.
+            with contextlib.suppress(Exception):
+                await self.page.go_back(wait_until="load", timeout=self.timeout_ms)
+            raise ToolFailed(
+                "the navigation was refused by the task's policy (or the page budget is spent); "
+                f"still on {self.page.url}"
+            )
 
     async def navigate(self, url: str) -> Acted:
         try:
