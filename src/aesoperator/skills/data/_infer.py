@@ -108,6 +108,9 @@ class Profile:
     date_assumed: str | None = None
     currency: str | None = None
     native: bool = False  # a typed column (Excel, Parquet, JSON), not text
+    # Text columns that are mostly numbers or dates: a role named for them may still take
+    # them, and the odd values become bad rows.
+    mostly: Kind | None = None
 
 
 @dataclass
@@ -163,8 +166,8 @@ def _score(role: str, name: str) -> float:
     return score
 
 
-def _num_style(values: list[str], separator: str) -> tuple[NumStyle, int] | None:
-    """The number style of a text column, and how many values fit it (None: not numbers)."""
+def _num_style(values: list[str], separator: str) -> tuple[NumStyle, float] | None:
+    """The number style of a text column and the share of values that fit it."""
     plain = 0
     for v in values:
         try:
@@ -173,32 +176,31 @@ def _num_style(values: list[str], separator: str) -> tuple[NumStyle, int] | None
         except ValueError:
             pass
     if plain == len(values):
-        return "plain", plain
+        return "plain", 1.0
     fits = [v for v in values if _MONEY.match(v)]
-    if len(fits) < 0.9 * len(values):
+    share = len(fits) / len(values)
+    if not fits:
         return None
+    if plain == len(fits):
+        return "plain", share
     digits = [re.sub(r"[^\d.,]", "", v) for v in fits]
     last_sep = [re.findall(r"[.,]", d)[-1] if re.findall(r"[.,]", d) else "" for d in digits]
     both = [d for d in digits if "." in d and "," in d]
     if both:
         comma_last = sum(1 for d in both if d.rfind(",") > d.rfind("."))
-        return ("comma" if comma_last * 2 > len(both) else "dot"), len(fits)
+        return ("comma" if comma_last * 2 > len(both) else "dot"), share
     if any(s == "," for s in last_sep):
         decimal_like = any(re.search(r",(\d{1,2}|\d{4,})$", d) for d in digits)
-        if (
-            decimal_like
-            or separator == ";"
-            or any(d.count(",") == 1 and d.startswith(",") for d in digits)
-        ):
-            return "comma", len(fits)
-        return "dot", len(fits)
+        if decimal_like or separator == ";":
+            return "comma", share
+        return "dot", share
     if any(d.count(".") > 1 for d in digits):
-        return "comma", len(fits)
-    return "dot", len(fits)
+        return "comma", share
+    return "dot", share
 
 
-def _dates(values: list[str], forced: str | None) -> tuple[str, bool, str | None] | None:
-    """(format, has time part, assumption note) when the values are dates."""
+def _dates(values: list[str], forced: str | None) -> tuple[str, bool, str | None, float] | None:
+    """(format, has time part, assumption note, share of values that fit) for dates."""
     s = pl.Series(values, dtype=pl.String)
     has_time = bool(s.str.contains(r"^\S+[ T]\d{1,2}:\d{2}").mean() or 0)
     if has_time:
@@ -209,7 +211,7 @@ def _dates(values: list[str], forced: str | None) -> tuple[str, bool, str | None
         if fmt == "%Y%m%d" and not forced:
             continue
         ok = len(values) - s.str.to_date(fmt, strict=False).null_count()
-        if ok >= 0.9 * len(values) and ok > 0:
+        if ok > 0:
             best.append((ok, fmt))
     if not best:
         return None
@@ -221,7 +223,15 @@ def _dates(values: list[str], forced: str | None) -> tuple[str, bool, str | None
             f"day and month cannot be told apart in the sample; read as {fits[0]!r}, set "
             "the 'date_format' input to change it"
         )
-    return fits[0], has_time, note
+    return fits[0], has_time, note, top / len(values)
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def profile(df: pl.DataFrame, separator: str, date_format: str | None) -> dict[str, Profile]:
@@ -246,21 +256,26 @@ def profile(df: pl.DataFrame, separator: str, date_format: str | None) -> dict[s
             out[name] = Profile(name, "empty")
             continue
         dated = _dates(values, date_format)
-        if dated is not None:
-            fmt, has_time, note = dated
-            out[name] = Profile(
-                name, "date", date_format=fmt, date_slice=has_time, date_assumed=note
-            )
+        if dated is not None and dated[3] >= 0.9:
+            fmt, has_time, note, _ = dated
+            out[name] = Profile(name, "date", date_format=fmt, date_slice=has_time, date_assumed=note)
             continue
         style = _num_style(values, separator)
-        if style is not None:
-            kind: Kind = (
-                "integer" if all(re.fullmatch(r"[-+]?\d+", v) for v in values) else "decimal"
-            )
+        if style is not None and style[1] >= 0.5:
+            fitting = [v for v in values if _MONEY.match(v) or _is_float(v)]
+            kind: Kind = "integer" if all(re.fullmatch(r"[-+]?\d+", v) for v in fitting) else "decimal"
             found = [_CURRENCY_RE.search(v) for v in values[:200]]
             symbols = [m.group(0) for m in found if m]
             currency = CURRENCY.get(max(set(symbols), key=symbols.count)) if symbols else None
-            out[name] = Profile(name, kind, style=style[0], currency=currency)
+            p = Profile(name, kind, style=style[0], currency=currency)
+            if style[1] < 0.9:
+                p.kind, p.mostly = "text", kind
+            out[name] = p
+            continue
+        if dated is not None and dated[3] >= 0.5:
+            fmt, has_time, note, _ = dated
+            out[name] = Profile(name, "text", date_format=fmt, date_slice=has_time,
+                                date_assumed=note, mostly="date")  # fmt: skip
             continue
         out[name] = Profile(name, "text")
     return out
@@ -296,9 +311,11 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
         scored = []
         for name in common:
             p = m.profiles[name]
-            if name in claimed or p.kind not in _KINDS[role]:
+            if name in claimed:
                 continue
             s = _score(role, name)
+            if p.kind not in _KINDS[role] and not (s >= 2 and p.mostly in _KINDS[role]):
+                continue
             if s == 0 and role == "date" and p.kind == "date":
                 s = 1.0  # a column of dates is a date column whatever its name
             if s > 0:
@@ -317,16 +334,13 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
         m.amount_from = "price*quantity" if "quantity" in m.roles else "price"
     for role, col in m.roles.items():
         p = m.profiles.get(col)
-        if role == "date" and p is not None and p.kind not in ("date", "empty") and not p.native:
+        if role == "date" and p and not p.native and p.kind != "empty" and "date" not in (p.kind, p.mostly):
             raise ValidationError(
                 f"inputs.column_map.date: column {col!r} does not hold dates in a known format; "
                 "name the format with the 'date_format' input, e.g. '%d/%m/%Y'"
             )
-        if (
-            role in ("amount", "quantity", "price")
-            and p is not None
-            and p.kind not in ("integer", "decimal", "empty")
-        ):
+        numeric = {"integer", "decimal", "empty"}
+        if role in ("amount", "quantity", "price") and p and not {p.kind, p.mostly} & numeric:
             raise ValidationError(
                 f"inputs.column_map.{role}: column {col!r} does not hold numbers "
                 f"(sample values of {first_label!r} are text); map a numeric column"

@@ -229,8 +229,13 @@ def _detect_encoding(sample: bytes, label: str) -> str:
             "or name it with the 'encoding' input (e.g. 'cp1252')"
         )
     name = str(best.encoding)
-    # Western single-byte text is nearly always Windows-1252, which is a superset of latin-1.
-    return "cp1252" if name.lower() in ("latin_1", "iso8859_1", "iso-8859-1") else name
+    # Western text often decodes the same in several code pages; then call it Windows-1252.
+    try:
+        if sample.decode("cp1252") == sample.decode(name):
+            return "cp1252"
+    except (UnicodeDecodeError, LookupError):
+        pass
+    return name
 
 
 def prepare_text(
