@@ -75,6 +75,11 @@ def ours(server: BenchServer, checks: int, rate: float) -> dict[str, float]:
                               allow_private_network=True),
             inputs={"url": f"{server.base}/idle"},
         )  # fmt: skip
+        # Baseline: the same client with nothing to do (its runtime's own housekeeping).
+        _, cpu0 = sample()
+        time.sleep(20)
+        _, cpu1 = sample()
+        out["client_idle_cpu_ms_per_min"] = (cpu1 - cpu0) * 1000 * 3
         execution = c.execute_task_async(idle)
         time.sleep(0.5)
         _, cpu0 = sample()
@@ -126,7 +131,9 @@ def main() -> None:
     print(f"CPU s per 1,000 checks: aesoperator monitor {o['cpu_per_1k']:.3f} "
           f"(client + runtime + store + monitor), httpx.AsyncClient {b:.3f} "
           f"(requests only); ratio {o['cpu_per_1k'] / b:.2f}x")  # fmt: skip
-    print(f"CPU while waiting (1 check / 10 s): {o['idle_cpu_ms_per_min']:.0f} ms per minute")
+    idle, base = o["idle_cpu_ms_per_min"], o["client_idle_cpu_ms_per_min"]
+    print(f"CPU while waiting (1 check / 10 s): {idle:.0f} ms per minute; "
+          f"the same client with no task: {base:.0f} ms per minute")  # fmt: skip
 
 
 if __name__ == "__main__":
