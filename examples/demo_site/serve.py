@@ -100,7 +100,8 @@ class _Server(ThreadingHTTPServer):
                 scored.append((score, item))
         scored.sort(key=lambda s: -s[0])
         lis = "".join(
-            f'<li><a href="{i["path"]}">{escape(i["title"])}</a><p>{escape(i["summary"])}</p></li>'
+            f'<li><a href="{i["path"]}">{escape(i["title"])}</a> '
+            f'<span class="date">{i["date"] or ""}</span><p>{escape(i["summary"])}</p></li>'
             for _, i in scored[:20]
         )
         return (

@@ -62,11 +62,32 @@ def _usable(sentence: str) -> bool:
     return letters >= 12 and letters >= 0.5 * len(sentence.replace(" ", ""))
 
 
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_CITATION = re.compile(r"\s?\[\d+(?:[,\u2013-]\s?\d+)*\]")
+_REFERENCE_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*])?\s*\[[^\]]*\]\([^)]*\)[^.!?]*$")
+_NOTE_LINE = re.compile(r"^\s*([_*])[^_*].*\1\s*$")
+
+
+def _plain(text: str) -> str:
+    """Markdown to plain prose: drop reference lists and notes, unwrap links and citations.
+
+    Summaries of reports (research results) would otherwise quote "[3]" markers and URLs.
+    """
+    if "](" not in text and "[" not in text and "_" not in text:
+        return text
+    lines = []
+    for line in text.splitlines():
+        if _REFERENCE_LINE.match(line) or _NOTE_LINE.match(line):
+            continue
+        lines.append(_CITATION.sub("", _MD_LINK.sub(r"\1", line)))
+    return "\n".join(lines)
+
+
 def _sentences(texts: Sequence[str]) -> list[tuple[int, int, str]]:
     seen: set[str] = set()
     out: list[tuple[int, int, str]] = []
     for source, text in enumerate(texts):
-        for position, raw in enumerate(split_sentences(text)):
+        for position, raw in enumerate(split_sentences(_plain(text))):
             sentence = _BULLET.sub("", raw).strip()
             key = sentence.lower()
             if key in seen or not _usable(sentence):

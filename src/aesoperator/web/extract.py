@@ -179,7 +179,8 @@ def _links_from_tree(tree: Any, url: str) -> list[Link]:
             if node is None:
                 break
             if node.tag in _CONTEXT_TAGS:
-                context = _clean(node.text_content())[:_CONTEXT_CHARS]
+                # itertext, not text_content: "<span>date</span><p>text" keeps a space.
+                context = _clean(" ".join(node.itertext()))[:_CONTEXT_CHARS]
                 break
             node = node.getparent()
         seen[absolute] = len(out)

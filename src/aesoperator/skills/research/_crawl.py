@@ -36,7 +36,7 @@ _SKIP_PATH = re.compile(
 _HUB_PATH = re.compile(
     r"/(?:tags?|topics?|categor(?:y|ies)|archives?|page/\d+|authors?|index)\b", re.I
 )
-_ISO_DAY = re.compile(r"\b(?:19|20)\d\d-\d\d-\d\d\b")
+_ISO_DAY = re.compile(r"(?<!\d)(?:19|20)\d\d-\d\d-\d\d(?!\d)")
 _URL_WORDS = re.compile(r"[a-z0-9]+")
 
 
@@ -98,7 +98,7 @@ def link_score(query: Query, link: Link, parent_score: float, depth: int) -> flo
         # Listings often print the date beside the link: do not spend pages on old ones.
         match = _ISO_DAY.search(link.context)
         if match and match.group(0) < query.start_date:
-            score -= 0.3
+            score -= 0.5
     return score - 0.02 * depth
 
 
@@ -214,7 +214,8 @@ class Crawler:
                 self.mark_seen(seed.url)
                 self.push_links(seed.links, 0.5, 1)
             elif seed.text is None:
-                self.push(seed.url, 1.0 + seed.score, 0, seed.via)
+                # Start URLs and search results come first; a home page only when links run out.
+                self.push(seed.url, seed.score if seed.hub else 1.0 + seed.score, 0, seed.via)
         tasks = [asyncio.create_task(self._worker()) for _ in range(max(1, workers))]
         try:
             await asyncio.gather(*tasks)

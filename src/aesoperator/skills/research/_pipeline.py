@@ -118,10 +118,14 @@ async def research(ctx: TaskContext) -> Output:
 
     seeds: list[Seed] = [Seed(u, 1.0, via="start_url") for u in inp.start_urls]
     errors: list[BaseException] = []
-    queries = [search_text]
-    if inp.focus_areas and ctx.budget.pages_left >= 10 * (len(inp.focus_areas) + 1):
-        queries += [f"{inp.topic} {area}" for area in inp.focus_areas]
     for spec in inp.search:
+        queries = [search_text]
+        if inp.focus_areas and ctx.budget.pages_left >= 8 * (len(inp.focus_areas) + 1):
+            queries += [f"{inp.topic} {area}" for area in inp.focus_areas]
+        elif inp.focus_areas and spec.provider == "site":
+            # Small budget: one query. A site's own search usually ranks by matched words,
+            # so the focus areas sharpen it (engines with AND semantics keep the bare topic).
+            queries = [" ".join([inp.topic, *inp.focus_areas])]
         for i, text in enumerate(queries):
             found = await discover(ctx, spec, text, max(10, inp.max_results * 2), home=i == 0)
             seeds.extend(found.seeds)
