@@ -552,7 +552,7 @@ def compute(
         col = _by_column(col_name, m, valid)
         tables[f"by_{col_name}"] = _records(_breakdown(valid, col, revenue, aggs, by=col_name))
     for sql_metric in spec.sql_metrics:
-        headline_value, table = _sql(sql_metric.name, sql_metric.sql, df, m, period)
+        headline_value, table = _sql(sql_metric.name, sql_metric.sql, df, labels, period)
         if table is not None:
             tables[sql_metric.name] = table
         else:
@@ -622,9 +622,16 @@ def _top(
     return table.select(role, "revenue", "share", pl.exclude(role, "revenue", "share"))
 
 
-def sql_frame(df: pl.DataFrame, m: Mapping, period: str) -> pl.DataFrame:
+_SQL_ORDER = ("date", "period", "file", "order_id", "customer", "product", "region", "quantity",
+              "price", "amount")  # fmt: skip
+
+
+def sql_frame(df: pl.DataFrame, labels: list[str], period: str) -> pl.DataFrame:
     """The table ``data`` that custom SQL metrics see: one row per loaded row, role names."""
-    out = df.drop([c for c in df.columns if c.startswith("__")])
+    out = df.with_columns(
+        pl.col("__file").replace_strict(list(range(len(labels))), labels, return_dtype=pl.String).alias("file")
+    )
+    out = out.drop([c for c in out.columns if c.startswith("__")])
     renames = {c: c.removeprefix("x:") for c in out.columns if c.startswith("x:")}
     out = out.rename({k: v for k, v in renames.items() if v not in out.columns})
     casts = [pl.col(c).cast(pl.String) for c, t in out.schema.items() if t == pl.Categorical]
@@ -632,13 +639,14 @@ def sql_frame(df: pl.DataFrame, m: Mapping, period: str) -> pl.DataFrame:
         out = out.with_columns(casts)
     if "date" in out.columns and period in PERIODS:
         out = out.with_columns(_period_key(period).alias("period"))
-    return out
+    first = [c for c in _SQL_ORDER if c in out.columns]
+    return out.select(first + [c for c in out.columns if c not in first])
 
 
 def _sql(
-    name: str, query: str, df: pl.DataFrame, m: Mapping, period: str
+    name: str, query: str, df: pl.DataFrame, labels: list[str], period: str
 ) -> tuple[Any, list[dict[str, Any]] | None]:
-    frame = sql_frame(df, m, period)
+    frame = sql_frame(df, labels, period)
     try:
         with pl.SQLContext(data=frame, eager=True) as sql:
             result = sql.execute(query)

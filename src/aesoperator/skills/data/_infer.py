@@ -33,9 +33,10 @@ DATE_FORMATS = (
 CURRENCY = {"$": "$", "€": "€", "£": "£", "¥": "¥", "₹": "₹", "USD": "$", "EUR": "€",
             "GBP": "£", "JPY": "¥", "CHF": "CHF", "INR": "₹"}  # fmt: skip
 _CURRENCY_RE = re.compile(r"[$€£¥₹]|\b(?:USD|EUR|GBP|JPY|CHF|INR)\b")
+_CODES = "USD|EUR|GBP|JPY|CHF|INR|CAD|AUD|CNY|SEK|NOK|DKK|PLN|BRL|MXN|ZAR"
 MONEY_RE = (
-    r"^\s*[-+(]?\s*(?:[$€£¥₹]|[A-Z]{3})?\s*[-+]?\s*\d[\d.,'\s\u00a0\u202f]*"
-    r"\s*(?:[$€£¥₹]|[A-Z]{3})?\s*\)?\s*-?\s*$"
+    rf"^\s*[-+(]?\s*(?:[$€£¥₹]|{_CODES})?\s*[-+]?\s*\d[\d.,'\s\u00a0\u202f]*"
+    rf"\s*(?:[$€£¥₹]|{_CODES})?\s*\)?\s*-?\s*$"
 )
 _MONEY = re.compile(MONEY_RE)
 

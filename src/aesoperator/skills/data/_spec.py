@@ -75,6 +75,7 @@ _KNOWN_INPUTS = (
     "date_format",
     "sheet",
 )
+_TABLE_FN = re.compile(r"(?i)\b(read_\w+|scan_\w+)\s*\(")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -267,7 +268,17 @@ def _sql_metric(i: int, item: dict[str, Any], taken: set[str]) -> SqlMetric:
             name,
             "use a new identifier (letters, digits, underscores) that is not a built-in metric",
         )
-    return SqlMetric(name=name, sql=sql.strip())
+    query = sql.strip().rstrip(";").strip()
+    # polars SQL can read files and URLs with table functions (read_csv('...')); a metric may
+    # only read the loaded rows, so one SELECT over 'data' and no table functions.
+    if not re.match(r"(?is)^(select|with)\b", query) or ";" in query or _TABLE_FN.search(query):
+        raise _bad(
+            f"metrics[{i}].sql",
+            sql,
+            "only SELECT (or WITH ... SELECT) over the table 'data' is allowed, one statement, "
+            "no table functions such as read_csv()",
+        )
+    return SqlMetric(name=name, sql=query)
 
 
 def _column_map(value: Any) -> dict[str, str]:
