@@ -23,20 +23,44 @@ sys.path.insert(0, str(ROOT / "examples"))
 # (topic, focus areas, label topic, {focus area: label area})
 QUERIES: list[tuple[str, list[str], str, dict[str, str]]] = [
     ("quantum computing", [], "quantum-computing", {}),
-    ("quantum computing", ["error correction", "hardware"], "quantum-computing",
-     {"error correction": "error-correction", "hardware": "hardware"}),
+    (
+        "quantum computing",
+        ["error correction", "hardware"],
+        "quantum-computing",
+        {"error correction": "error-correction", "hardware": "hardware"},
+    ),
     ("climate science", [], "climate-science", {}),
-    ("climate", ["sea level", "extreme weather"], "climate-science",
-     {"sea level": "sea-level", "extreme weather": "extreme-weather"}),
-    ("machine learning", ["language models", "hardware"], "machine-learning",
-     {"language models": "language-models", "hardware": "hardware"}),
-    ("genomics", ["gene editing", "sequencing"], "genomics",
-     {"gene editing": "gene-editing", "sequencing": "sequencing"}),
-    ("renewable energy", ["batteries", "wind"], "renewable-energy",
-     {"batteries": "batteries", "wind": "wind"}),
-    ("space exploration", ["telescopes", "exoplanets"], "space-exploration",
-     {"telescopes": "telescopes", "exoplanets": "exoplanets"}),
-]  # fmt: skip
+    (
+        "climate",
+        ["sea level", "extreme weather"],
+        "climate-science",
+        {"sea level": "sea-level", "extreme weather": "extreme-weather"},
+    ),
+    (
+        "machine learning",
+        ["language models", "hardware"],
+        "machine-learning",
+        {"language models": "language-models", "hardware": "hardware"},
+    ),
+    (
+        "genomics",
+        ["gene editing", "sequencing"],
+        "genomics",
+        {"gene editing": "gene-editing", "sequencing": "sequencing"},
+    ),
+    (
+        "renewable energy",
+        ["batteries", "wind"],
+        "renewable-energy",
+        {"batteries": "batteries", "wind": "wind"},
+    ),
+    (
+        "space exploration",
+        ["telescopes", "exoplanets"],
+        "space-exploration",
+        {"telescopes": "telescopes", "exoplanets": "exoplanets"},
+    ),
+]
 
 
 def main() -> int:
@@ -52,21 +76,31 @@ def main() -> int:
         manifest = build_site(Path(tmp) / "site", articles=540, seed=7)
         labels: dict[str, dict[str, Any]] = {a["path"]: a for a in manifest["articles"]}  # type: ignore[index,union-attr]
         relevant = sum(1 for a in labels.values() if any(a["topic"] == q[2] for q in QUERIES))
-        print(f"labelled set: {len(QUERIES)} queries over {len(labels)} labelled articles "
-              f"({manifest['pages']} pages; {relevant} relevant to at least one query)")  # fmt: skip
+        print(
+            f"labelled set: {len(QUERIES)} queries over {len(labels)} labelled articles "
+            f"({manifest['pages']} pages; {relevant} relevant to at least one query)"
+        )
         cited = good = sec_total = sec_good = 0
         with DemoServer(Path(tmp) / "site") as server:
             aesop = Aesoperator(data_dir=str(Path(tmp) / "data"), isolation="inline")
             try:
                 for i, (topic, focus, label, areas) in enumerate(QUERIES):
-                    result = aesop.execute_task(Task(
-                        name=f"research_quality_{i}",
-                        config=TaskConfig(max_pages=opts.max_pages, concurrent_requests=8,
-                                          allowed_domains=["127.0.0.1"],
-                                          allow_private_network=True),
-                        inputs={"topic": topic, "focus_areas": focus,
-                                "search": {"provider": "site", "base_url": server.url}},
-                    ))  # fmt: skip
+                    result = aesop.execute_task(
+                        Task(
+                            name=f"research_quality_{i}",
+                            config=TaskConfig(
+                                max_pages=opts.max_pages,
+                                concurrent_requests=8,
+                                allowed_domains=["127.0.0.1"],
+                                allow_private_network=True,
+                            ),
+                            inputs={
+                                "topic": topic,
+                                "focus_areas": focus,
+                                "search": {"provider": "site", "base_url": server.url},
+                            },
+                        )
+                    )
                     path = {
                         s["url"]: "/" + s["url"].split("/", 3)[3] for s in result.data["sources"]
                     }
@@ -82,14 +116,20 @@ def main() -> int:
                         s_good += labels.get(path[passage["url"]], {}).get("area") == want
                     sec_total += s_total
                     sec_good += s_good
-                    print(f"  {topic!r:<22} {str(focus):<40} cited {len(hits):>2}, on topic "
-                          f"{sum(hits):>2}; focus passages {s_good}/{s_total}")  # fmt: skip
+                    print(
+                        f"  {topic!r:<22} {focus!s:<40} cited {len(hits):>2}, on topic "
+                        f"{sum(hits):>2}; focus passages {s_good}/{s_total}"
+                    )
             finally:
                 aesop.close()
-        print(f"precision of cited sources: {good / max(1, cited):.3f} ({good}/{cited} sources, "
-              f"{len(QUERIES)} queries)")  # fmt: skip
-        print(f"focus-area passage precision: {sec_good / max(1, sec_total):.3f} "
-              f"({sec_good}/{sec_total} passages)")  # fmt: skip
+        print(
+            f"precision of cited sources: {good / max(1, cited):.3f} ({good}/{cited} sources, "
+            f"{len(QUERIES)} queries)"
+        )
+        print(
+            f"focus-area passage precision: {sec_good / max(1, sec_total):.3f} "
+            f"({sec_good}/{sec_total} passages)"
+        )
     return 0
 
 

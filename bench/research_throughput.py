@@ -91,8 +91,11 @@ def run_ours(start: str, pages: int, data_dir: str) -> dict[str, float]:
                 allow_private_network=True,
                 max_duration_seconds=600,
             ),
-            inputs={"topic": "renewable energy batteries", "start_urls": [start],
-                    "max_results": 20},  # fmt: skip
+            inputs={
+                "topic": "renewable energy batteries",
+                "start_urls": [start],
+                "max_results": 20,
+            },
         )
         t0 = time.perf_counter()
         result = aesop.execute_task(task)
@@ -115,8 +118,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = build_site(Path(tmp) / "site", articles=opts.articles)
-        print(f"demo site: {manifest['pages']} pages; reading {opts.pages} with concurrency 8; "
-              f"{os.cpu_count()} CPUs")  # fmt: skip
+        print(
+            f"demo site: {manifest['pages']} pages; reading {opts.pages} with concurrency 8; "
+            f"{os.cpu_count()} CPUs"
+        )
         rows: dict[str, list[dict[str, float]]] = {"scrapy+trafilatura": [], "aesoperator": []}
         with DemoServerProcess(Path(tmp) / "site") as server:
             start = server.url + "/"
@@ -133,8 +138,10 @@ def main() -> int:
                 f"{best['pages'] / best['crawl']:.1f} pages/s)"
             )
         ratio = rates["aesoperator"] / rates["scrapy+trafilatura"]
-        print(f"ratio aesoperator / scrapy+trafilatura (whole task, wall clock): {ratio:.2f}x "
-              "(target >= 2.5x)")  # fmt: skip
+        print(
+            f"ratio aesoperator / scrapy+trafilatura (whole task, wall clock): {ratio:.2f}x "
+            "(target >= 2.5x)"
+        )
     return 0
 
 
