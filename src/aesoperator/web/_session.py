@@ -684,6 +684,44 @@ def _with_base(body: bytes, url: str) -> bytes:
     return body[: match.end()] + tag + body[match.end() :]
 
 
+def _hrefs(html: str, url: str) -> list[str]:
+    """Absolute http(s) link targets of a page, fast: what a breadth-first crawl needs.
+
+    ``extract_links`` also collects anchor text and context, which only ``best_first`` uses.
+    """
+    import lxml.html
+    from lxml.etree import ParserError
+
+    if html.lstrip()[:5].lower() == "<?xml":
+        html = html.split("?>", 1)[-1]
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (ParserError, ValueError):
+        return []
+    base = url
+    for node in tree.iterfind(".//base[@href]"):
+        with contextlib.suppress(ValueError):
+            base = urljoin(url, (node.get("href") or "").strip())
+        break
+    scheme, _, rest = base.partition("://")
+    origin = f"{scheme}://{rest.split('/', 1)[0]}"
+    out: list[str] = []
+    for href in tree.xpath("//a/@href"):
+        href = str(href).strip()
+        if not href or href[0] == "#":
+            continue
+        if href[0] == "/" and href[:2] != "//":
+            out.append(origin + href.split("#", 1)[0])  # the common case, without urljoin
+            continue
+        try:
+            absolute = urljoin(base, href).split("#", 1)[0]
+        except ValueError:
+            continue
+        if absolute.startswith(("http://", "https://")):
+            out.append(absolute)
+    return out
+
+
 class _TooLarge(Exception):
     pass
 
@@ -715,6 +753,7 @@ class _Crawl:
         self.follow = follow
         self.heap: list[tuple[float, int, str, int]] = []
         self.seen: set[str] = set()
+        self.raw_seen: set[str] = set()
         self.seq = 0
         self.taken = 0
         self.inflight = 0
@@ -726,6 +765,10 @@ class _Crawl:
             self._push(url, 0, None, start=True)
 
     def _push(self, url: str, depth: int, link: Link | None, start: bool = False) -> None:
+        # Most links on a site are repeats: drop them before any parsing.
+        if url in self.raw_seen:
+            return
+        self.raw_seen.add(url)
         policy = self.s.policy
         try:
             norm = policy.check_url(url)
@@ -787,8 +830,12 @@ class _Crawl:
                 and page.text
                 and page.content_type in ("text/html", "application/xhtml+xml")
             ):
-                for link in extract_links(page.text, page.url):
-                    self._push(link.url, depth + 1, link)
+                if self.strategy == "bfs":
+                    for href in _hrefs(page.text, page.url):
+                        self._push(href, depth + 1, None)
+                else:
+                    for link in extract_links(page.text, page.url):
+                        self._push(link.url, depth + 1, link)
             self.inflight -= 1
             self.changed.set()
             await self.out.put(page)

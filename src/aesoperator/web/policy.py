@@ -19,6 +19,7 @@ an ``/etc/hosts`` file for this resolver; its answers are checked like any other
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import socket
@@ -91,6 +92,7 @@ def _whatwg_ipv4(host: str) -> str | None:
     return str(ipaddress.IPv4Address(value))
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_host(raw: str) -> str:
     """Lower-case ASCII host: IDNA, no trailing dot, IP literals in canonical form."""
     host = raw.strip().lower()
@@ -157,6 +159,7 @@ def _domain_match(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
