@@ -165,6 +165,7 @@ class Crawler:
         self.allowed = allowed
         self.on_page = on_page
         self.max_depth = max_depth
+        self.pool_ready: asyncio.Task[None] | None = None  # done once the pool is warm
         self._heap: list[tuple[float, int, str, int, str]] = []
         self._best: dict[str, float] = {}
         self._seen: set[str] = set()
@@ -281,7 +282,17 @@ class Crawler:
                     f"{url}: HTTP {page.status}", url=url, status=page.status
                 )
             return
-        ex = await ctx.web.extract(page)
+        if self.pool_ready is None or self.pool_ready.done():
+            ex = await ctx.web.extract(page)
+        else:
+            # The extraction processes are still starting: read this page on a thread rather
+            # than wait (about a second of spawn and imports on a cold start).
+            from ...web.extract import extract_page
+
+            with ctx.action("extract", url=page.url, where="thread"):
+                ex = await asyncio.to_thread(
+                    extract_page, page.body, page.url, page.headers.get("content-type")
+                )
         score = page_score(self.query, ex) if ex.is_html or ex.text else 0.0
         hub = looks_like_hub(ex) or is_hub_url(page.url)
         read = ReadPage(page.url, ex, score, hub, depth, via, ex.title, ex.date, ex.text)
