@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from pydantic import BaseModel
 from conftest import local
 from llm_protocol import ModelServer
 from llm_webapp import ShopServer
+from pydantic import BaseModel
 
 from aesoperator import Aesoperator, Task
 from aesoperator.models import call, ref_of
@@ -65,7 +66,7 @@ def test_login_with_secret_never_reaches_model_events_or_result(
     assert result.usage["llm_calls"] == 4
     assert result.usage["input_tokens"] > 0 and result.usage["cost_usd"] > 0
     trace = next(f for f in result.files if f.name == "llm_trace.json")
-    assert PASSWORD not in open(trace.path, encoding="utf-8").read()
+    assert PASSWORD not in Path(trace.path).read_text(encoding="utf-8")
 
 
 def _raw(shop: ShopServer) -> list[tuple[str, str, bytes]]:
@@ -207,8 +208,8 @@ def test_model_calls_a_registered_function(
     tools = {t["function"]["name"]: t["function"] for t in model.requests()[0]["tools"]}
     spec = tools["stock_level"]
     assert spec["description"] == "How many units of a product are in stock."
-    assert spec["parameters"]["properties"]["sku"] == {"type": "string",
-                                                       "description": "the product's code"}  # fmt: skip
+    sku = {"type": "string", "description": "the product's code"}
+    assert spec["parameters"]["properties"]["sku"] == sku
     assert spec["parameters"]["required"] == ["sku"]
     # The function's answer went back to the model as the tool result.
     second = model.requests()[1]["messages"]

@@ -323,7 +323,7 @@ class Agent:
                 raise ToolFailed("no page is open yet; use navigate first")
             page = await self.tab.open()
             timeout = max(1.0, min(ctx.config.request_timeout_seconds, ctx.budget.time_left))
-            self.actions = BrowserActions(page, self.redactor, ctx.web.policy, timeout)
+            self.actions = BrowserActions(page, self.redactor, ctx.web.policy, timeout, self.tab)
         if tool in ELEMENT_TOOLS and self.obs is None:
             raise ToolFailed("no observation yet")
         acted = await self.actions.do(tool, args, self.obs)

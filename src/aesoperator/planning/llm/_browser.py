@@ -34,6 +34,10 @@ class Tab:
             self.page = page
         return self.page
 
+    @property
+    def max_pages(self) -> int:
+        return self._ctx.budget.max_pages
+
     async def _route(self, route: Route, request: Request) -> None:
         page = self.page
         if (

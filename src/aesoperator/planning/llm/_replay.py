@@ -100,7 +100,7 @@ async def replay(
     tab = Tab(ctx)
     page = await tab.open()
     timeout = max(1.0, min(ctx.config.request_timeout_seconds, ctx.budget.time_left))
-    actions = BrowserActions(page, redactor, ctx.web.policy, timeout)
+    actions = BrowserActions(page, redactor, ctx.web.policy, timeout, tab)
     new = Trace(task=trace.task, inputs=redactor.value(values))
     results: list[Any] = []
     repaired = 0

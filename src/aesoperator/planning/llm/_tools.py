@@ -14,6 +14,7 @@ from ...models import ToolSpec
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page
 
+    from ._browser import Tab
     from ._observe import Observation
     from ._secrets import Redactor
 
@@ -142,8 +143,11 @@ def locator_of(el: dict[str, Any]) -> dict[str, Any]:
 class BrowserActions:
     """Carries out browser tools on one page; every request still goes through the policy."""
 
-    def __init__(self, page: Page, redactor: Redactor, policy: Any, timeout: float) -> None:
+    def __init__(
+        self, page: Page, redactor: Redactor, policy: Any, timeout: float, tab: Tab | None = None
+    ) -> None:
         self.page = page
+        self.tab = tab
         self.redactor = redactor
         self.policy = policy
         self.timeout_ms = timeout * 1000
@@ -161,7 +165,13 @@ class BrowserActions:
         with contextlib.suppress(Exception):
             await self.page.wait_for_load_state("load", timeout=min(self.timeout_ms, 10_000))
         if self.page.url.startswith("chrome-error://"):
-            # A navigation the route refused (policy or page budget): back to where we were.
+            if self.tab is not None and self.tab.limit_hit:
+                from ...errors import PageLimitExceeded
+
+                raise PageLimitExceeded(
+                    f"max_pages={self.tab.max_pages} reached; raise TaskConfig.max_pages"
+                )
+            # A navigation the policy refused: back to where we were.
             with contextlib.suppress(Exception):
                 await self.page.go_back(wait_until="load", timeout=self.timeout_ms)
             raise ToolFailed(
