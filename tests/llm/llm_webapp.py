@@ -163,12 +163,16 @@ def _route(
         prod = next((p for p in PRODUCTS if p[0] == pid), None)
         if prod is None:
             return 404, page("Not found", "no such product"), ""
-        button = "Buy now" if v2 else "Add to cart"
+        form = (
+            "<form method='post' action='/cart/add'>"
+            f"<input type='hidden' name='id' value='{pid}'>"
+            "<label>Quantity <input name='qty' type='number' value='1'></label>"
+            f"<button type='submit'>{'Buy now' if v2 else 'Add to cart'}</button></form>"
+        )
+        if v2:  # the redesign: renamed, and moved into a panel
+            form = f"<div class='panel'><p>In stock</p>{form}</div>"
         return 200, page(prod[1], f"<h1>{html.escape(prod[1])}</h1><p class='price'>"
-                         f"${prod[2]:.2f}</p><form method='post' action='/cart/add'>"
-                         f"<input type='hidden' name='id' value='{pid}'>"
-                         f"<label>Quantity <input name='qty' type='number' value='1'></label>"
-                         f"<button type='submit'>{button}</button></form>"), ""  # fmt: skip
+                         f"${prod[2]:.2f}</p>{form}"), ""  # fmt: skip
     if path == "/cart/add" and method == "POST":
         pid, qty = int(f.get("id", "0")), int(f.get("qty", "1") or 1)
         sess["cart"].append((pid, qty))
