@@ -140,8 +140,8 @@ def page_score(query: Query, ex: Extracted) -> float:
 
 def looks_like_hub(ex: Extracted) -> bool:
     """Index pages: little prose for their number of links."""
-    words = len(ex.text.split())
-    if words < 120 or (len(ex.links) > 0 and words / len(ex.links) < 6):
+    words, links = len(ex.text.split()), len(ex.links)
+    if (words < 40 and links >= 5) or (links >= 10 and words / links < 6):
         return True
     lines = [line for line in ex.text.splitlines() if line.strip()]
     items = sum(1 for line in lines if line.lstrip().startswith(("- ", "* ", "• ")))

@@ -183,10 +183,10 @@ async def _duckduckgo(ctx: TaskContext, spec: SearchSpec, query: str, found: Dis
         parts = urlsplit(target)
         if parts.path.startswith("/l/"):  # redirect wrapper: the real URL is in ?uddg=
             target = parse_qs(parts.query).get("uddg", [""])[0]
+        elif parts.netloc == urlsplit(page.url).netloc:
+            continue  # the engine's own navigation
         if not target.startswith(("http://", "https://")):
             continue
-        if urlsplit(target).netloc == urlsplit(page.url).netloc:
-            continue  # the engine's own navigation
         if target not in results:
             results.append(target)
     for rank, target in enumerate(results):

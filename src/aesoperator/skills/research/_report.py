@@ -184,7 +184,7 @@ def select_sources(
     excluded: list[dict[str, object]] = []
     sources: list[Source] = []
     for page in pages:
-        if page.hub or page.score <= 0.05 or len(page.text) < 200:
+        if page.hub or page.score <= 0.05 or len(page.text) < 80:
             continue
         if start_date and page.date and page.date < start_date:
             excluded.append({"url": page.url, "date": page.date, "reason": "before start_date"})
