@@ -111,8 +111,9 @@ def test_sniffs_html_without_content_type() -> None:
 
 def test_empty_and_broken_documents() -> None:
     assert extract_page(b"", "http://x/a", "text/html").text == ""
-    broken = extract_page(b"<html><body><p>Unclosed <b>bold <i>" + PARA.encode(), "http://x/a",
-                          "text/html")  # fmt: skip
+    broken = extract_page(
+        b"<html><body><p>Unclosed <b>bold <i>" + PARA.encode(), "http://x/a", "text/html"
+    )
     assert "qubits" in broken.text
 
 

@@ -57,8 +57,11 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"http://127.0.0.1:{srv.server_address[1]}"
         if parts.path == "/w/api.php":
             words = query["srsearch"][0].lower().split()
-            hits = [{"title": t.replace("_", " ")} for t, text in ARTICLES.items()
-                    if any(w in text.lower() for w in words)]  # fmt: skip
+            hits = [
+                {"title": t.replace("_", " ")}
+                for t, text in ARTICLES.items()
+                if any(w in text.lower() for w in words)
+            ]
             self._send(200, json.dumps({"query": {"search": hits}}), "application/json")
         elif parts.path.startswith("/wiki/"):
             title = parts.path[len("/wiki/") :]
@@ -66,8 +69,11 @@ class _Handler(BaseHTTPRequestHandler):
             if text is None:
                 self._send(404, "<h1>Not found</h1>")
             else:
-                self._send(200, f"<html><head><title>{title} - Wiki</title></head><body>"
-                           f"<article><h1>{title}</h1><p>{text}</p></article></body></html>")  # fmt: skip
+                self._send(
+                    200,
+                    f"<html><head><title>{title} - Wiki</title></head><body>"
+                    f"<article><h1>{title}</h1><p>{text}</p></article></body></html>",
+                )
         elif parts.path == "/api/query":
             self._send(200, ATOM.format(base=base), "application/atom+xml")
         elif parts.path == "/html/":
@@ -105,7 +111,7 @@ def _research(aesop: Aesoperator, search: Any, **inputs: Any) -> Any:
                 allow_private_network=True,
                 max_pages=10,
                 max_retries=0,
-            ),  # fmt: skip
+            ),
             inputs={"topic": "quantum error correction", "search": search, **inputs},
         )
     )
@@ -121,8 +127,7 @@ def test_wikipedia_api(aesop: Aesoperator, api: Any) -> None:
 
 def test_arxiv_api_uses_abstracts_and_dates(aesop: Aesoperator, api: Any) -> None:
     before = len(api.hits)
-    result = _research(aesop, {"provider": "arxiv", "base_url": api.url},
-                       start_date="2023-01-01")  # fmt: skip
+    result = _research(aesop, {"provider": "arxiv", "base_url": api.url}, start_date="2023-01-01")
     sources = result.data["sources"]
     assert [s["url"] for s in sources] == [f"{api.url}/abs/2401.00001v1"]
     assert sources[0]["date"] == "2024-01-05"
@@ -153,11 +158,13 @@ def test_site_without_search_page_falls_back_to_sitemap(aesop: Aesoperator, api:
 def test_provider_base_url_must_be_allowed(aesop: Aesoperator, api: Any) -> None:
     before = len(api.hits)
     with pytest.raises(ValidationError, match="allowed_domains"):
-        aesop.execute_task(Task(
-            name="research_providers",
-            config=TaskConfig(allowed_domains=["example.org"]),
-            inputs={"topic": "x", "search": {"provider": "wikipedia", "base_url": api.url}},
-        ))  # fmt: skip
+        aesop.execute_task(
+            Task(
+                name="research_providers",
+                config=TaskConfig(allowed_domains=["example.org"]),
+                inputs={"topic": "x", "search": {"provider": "wikipedia", "base_url": api.url}},
+            )
+        )
     assert len(api.hits) == before
 
 

@@ -178,8 +178,9 @@ def test_start_urls_outside_allowed_domains_fail_before_any_request(
 )
 def test_bad_inputs_name_the_field(aesop: Aesoperator, inputs: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError, match=f"inputs.{field}"):
-        aesop.execute_task(Task(name="research_bad", skill="research", config=_config(),
-                                inputs=inputs))  # fmt: skip
+        aesop.execute_task(
+            Task(name="research_bad", skill="research", config=_config(), inputs=inputs)
+        )
 
 
 def test_unreachable_site_fails_with_fetch_error_after_retries(

@@ -73,8 +73,12 @@ def test_routes_to_summarize_and_holds_the_bound(aesop: Aesoperator) -> None:
 
 
 def test_bullets(aesop: Aesoperator) -> None:
-    result = _run(aesop, text=[ARTICLE, "Solar panels are cheap now. They work well in sun."],
-                  max_length=300, format="bullets")  # fmt: skip
+    result = _run(
+        aesop,
+        text=[ARTICLE, "Solar panels are cheap now. They work well in sun."],
+        max_length=300,
+        format="bullets",
+    )
     lines = result.content.splitlines()
     assert lines and all(line.startswith("- ") for line in lines)
     assert len(result.content) <= 300
