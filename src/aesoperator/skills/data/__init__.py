@@ -14,6 +14,8 @@ down in this package's README. Importing this module is cheap: polars loads on f
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,10 @@ def matches(task: Task) -> bool:
 
 async def run(ctx: TaskContext) -> Output:
     """Load the files, infer their columns, compute the metrics and write the report."""
+    if "polars" not in sys.modules:
+        # polars' allocator (jemalloc) keeps freed pages for a while by default; they count in
+        # the RSS that max_memory_mb limits, so give them back at once. Read when polars loads.
+        os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
     from ._skill import run as _run
 
     return await _run(ctx)

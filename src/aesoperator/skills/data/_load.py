@@ -301,8 +301,9 @@ def read_sample(src: Source, where: str) -> pl.DataFrame:
     """The first rows of a source, to infer columns; raises for header-only or empty data."""
     try:
         if src.fmt == "csv":
+            # From the first bytes only: given the path, polars would map the whole file.
             df = pl.read_csv(
-                src.path,
+                _head_records(src.path),
                 n_rows=SAMPLE_ROWS,
                 truncate_ragged_lines=True,
                 **csv_options(src),  # type: ignore[arg-type]
@@ -333,6 +334,18 @@ def read_sample(src: Source, where: str) -> pl.DataFrame:
             f"{where}: file {src.label!r} has a header ({', '.join(df.columns[:8])}) but no data rows"
         )
     return df
+
+
+def _head_records(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        head = fh.read(_SAMPLE_BYTES)
+        if len(head) < _SAMPLE_BYTES:
+            return head
+    end = head.rfind(b"\n")
+    # An odd number of quotes before the cut means it falls inside a quoted field: back up.
+    while end > 0 and head.count(b'"', 0, end) % 2:
+        end = head.rfind(b"\n", 0, end)
+    return head[: end + 1] if end > 0 else head
 
 
 def read_excel(src: Source) -> pl.DataFrame:

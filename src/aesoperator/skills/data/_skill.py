@@ -190,12 +190,15 @@ async def run(ctx: TaskContext) -> Output:
             qualities: list[FileQuality] = []
             total = sum(max(s.size, 1) for s in sources)
             chunk = chunk_bytes(ctx.config.max_memory_mb)
-            done = [0, 0]  # bytes, rows
+            done = [0, 0, 0.0]  # bytes, rows, last progress reported
 
             def advance(nbytes: int, nrows: int) -> None:
                 done[0] += nbytes
                 done[1] += nrows
-                ctx.progress(10 + 75 * min(1.0, done[0] / total), f"{done[1]:,} rows read")
+                percent = 10 + 75 * min(1.0, done[0] / total)
+                if percent - done[2] >= 1:  # at most a hundred progress events
+                    done[2] = percent
+                    ctx.progress(percent, f"{done[1]:,} rows read")
 
             for i, src in enumerate(sources):
                 start = done[0]
