@@ -225,6 +225,37 @@ def test_permanent_memory_skips_read_pages(aesop: Aesoperator, site: Any) -> Non
     first_cited = {s["url"] for s in first.data["sources"]}
     assert not first_cited & {s["url"] for s in second.data["sources"]}
 
+    # The task's permanent memory holds what both runs read and found.
+    @aesop.handler("research_memory_climate")
+    def peek(ctx: Any, **_: Any) -> dict[str, Any]:
+        return {"visited": ctx.memory.get("visited_urls"), "findings": ctx.memory.get("findings")}
+
+    memory = aesop.execute_task(
+        Task(name="research_memory_climate", memory_scope="permanent", inputs={"topic": "x"})
+    ).data
+    assert (first_read | second_articles) <= set(memory["visited"])
+    found = {f["text"] for f in memory["findings"]}
+    assert {p["text"] for p in first.data["passages"] + second.data["passages"]} <= found
+
+
+def test_depth_changes_length_and_detail(aesop: Aesoperator, site: Any) -> None:
+    def run(depth: str) -> Any:
+        return aesop.execute_task(
+            Task(
+                name=f"research_depth_{depth}",
+                config=_config(max_pages=20),
+                inputs={
+                    "topic": "solar batteries",
+                    "depth": depth,
+                    "search": {"provider": "site", "base_url": site.url},
+                },
+            )
+        )
+
+    overview, technical = run("overview"), run("technical")
+    assert len(technical.data["passages"]) > len(overview.data["passages"])
+    assert len(technical.content) > len(overview.content)
+
 
 def test_cancel_mid_crawl_leaves_clean_cancelled_state(aesop: Aesoperator, site: Any) -> None:
     execution = aesop.execute_task_async(
