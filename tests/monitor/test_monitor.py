@@ -145,7 +145,7 @@ def test_one_down_and_one_recovered_per_outage_and_raising_handler(
         name="monitor_outages",
         config=config(max_duration_seconds=20),
         inputs={"url": site.url, "checks": ["uptime", "status"], "failure_threshold": 2,
-                "recovery_threshold": 2, "timeout_ms": 1000},
+                "recovery_threshold": 2, "timeout_ms": 5000},
     )  # fmt: skip
     execution = aesop.execute_task_async(task)
     calls = {"raising": 0}
@@ -201,13 +201,15 @@ def test_latency_alert_with_threshold_and_recovery(aesop: Aesoperator, site: Any
     task = Task(
         name="monitor_latency",
         config=config(max_duration_seconds=20, requests_per_second=10),
-        inputs={"url": site.url, "checks": ["uptime", "latency"], "alert_threshold_ms": 150},
-    )
+        # Far apart (0.8 s slow vs ~1 ms fast) so that a loaded machine cannot blur them.
+        inputs={"url": site.url, "checks": ["uptime", "latency"], "alert_threshold_ms": 400,
+                "failure_threshold": 3},
+    )  # fmt: skip
     execution = aesop.execute_task_async(task)
     alerts = Alerts()
     execution.on_alert(alerts)
     site.wait_requests(3)
-    site.delay = 0.3
+    site.delay = 0.8
     slow = alerts.wait_for("latency")
     site.delay = 0.0
     back = alerts.wait_for("recovered")
@@ -215,8 +217,10 @@ def test_latency_alert_with_threshold_and_recovery(aesop: Aesoperator, site: Any
     with pytest.raises(TaskCancelled):
         execution.result(timeout=15)
     assert alerts.kinds() == ["latency", "recovered"]
-    assert slow.metrics["threshold_ms"] == 150 and slow.metrics["total_ms"] > 150
-    assert "150 ms threshold" in slow.message and slow.severity == "warning"
+    assert slow.metrics["threshold_ms"] == 400 and slow.metrics["total_ms"] > 400
+    assert slow.metrics["consecutive_failures"] == 3
+    assert "400 ms threshold for 3 checks in a row" in slow.message
+    assert slow.severity == "warning"
     assert back.incident_id == slow.incident_id and back.metrics["incident_kind"] == "latency"
 
 
@@ -377,6 +381,7 @@ def test_url_outside_allowed_domains_refused_before_any_request(
         ({"url": "https://x.org/", "webhooks": ["https://h.org/"]}, ["webhook_secret"]),
         ({"url": "https://x.org/", "failure_threshold": 0}, ["inputs.failure_threshold", "0"]),
         ({"url": "https://x.org/", "expected_status": "ok"}, ["inputs.expected_status", "2xx"]),
+        ({"url": "https://x.org/", "method": "HEAD", "keyword": "x"}, ["inputs.method", "GET"]),
     ],
 )
 def test_bad_inputs_name_field_value_and_fix(
@@ -453,3 +458,27 @@ def test_inline_isolation_cancel_keeps_summary(site: Any, tmp_path: Path) -> Non
     assert data["interval_seconds"] == 0.2 and data["checks_run"] >= 3
     checks = data["urls"][site.url]["checks"]
     assert checks <= site.count() <= checks + data["checks_dropped"]
+
+
+def test_timeout_is_a_failed_check_with_its_reason(aesop: Any, site: Any) -> None:
+    task = Task(
+        name="monitor_timeout",
+        config=config(max_duration_seconds=20, requests_per_second=10),
+        inputs={"url": site.url, "timeout_ms": 200},
+    )
+    execution = aesop.execute_task_async(task)
+    alerts = Alerts()
+    execution.on_alert(alerts)
+    site.wait_requests(2)
+    site.delay = 1.0
+    down = alerts.wait_for("down")
+    site.delay = 0.0
+    alerts.wait_for("recovered")
+    execution.cancel()
+    status = execution.wait(timeout=15)
+    assert status.state == "cancelled"  # time-outs never ended the task
+    assert down.metrics["reason"] == "timed out after 200 ms during response"
+    assert down.metrics["status"] is None
+    assert status.result is not None
+    reasons = status.result.data["urls"][site.url]["failure_reasons"]
+    assert set(reasons) == {"timed out after 200 ms during response"}

@@ -207,6 +207,9 @@ def parse(task: Task) -> Spec:
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise _fail("method", method, f"use one of {list(METHODS)}")
 
+    if method.upper() == "HEAD" and (keyword is not None or keyword_absent is not None):
+        raise _fail("method", method, "a HEAD response has no body to search; use GET with keyword")
+
     headers_raw = inputs.get("headers", {})
     if not isinstance(headers_raw, dict):
         raise _fail("headers", headers_raw, "give a dict of header name to value")

@@ -227,7 +227,9 @@ class UrlWatch:
         return Alert(
             kind=cond.kind,
             severity=severity,
-            message=f"{message} ({n} failed checks in a row)",
+            message=message
+            if cond.kind == "latency"
+            else f"{message} ({n} failed checks in a row)",
             metrics={**metrics, **extra},
             url=self.url,
             at=datetime.fromtimestamp(check.at, UTC),
