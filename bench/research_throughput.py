@@ -3,7 +3,9 @@
 Baseline: a Scrapy spider that follows every link of the same local demo site and runs
 ``trafilatura.extract`` in its callback (CONCURRENT_REQUESTS=8, stops at 200 pages).
 Ours: the research skill (``max_pages=200``, ``concurrent_requests=8``) through the public API.
-Both read the same generated site (>= 500 pages) served by a separate local process.
+Both read the same generated site (>= 500 pages) served by a separate local process, and both
+run in a fresh interpreter, so start-up and imports count for each. "crawl phase" excludes
+interpreter start-up: Scrapy's CrawlerProcess run, our research skill's reading phase.
 
     python bench/research_throughput.py [--pages 200] [--articles 540] [--rounds 1]
 """
@@ -77,11 +79,12 @@ def run_scrapy(start: str, pages: int) -> dict[str, float]:
     return {"pages": stats["pages"], "wall": wall, "crawl": stats["wall"], "chars": stats["chars"]}
 
 
-def run_ours(start: str, pages: int, data_dir: str) -> dict[str, float]:
+def _ours_child(start: str, pages: int, out: str) -> None:
+    """Run in a fresh interpreter, like the Scrapy baseline: imports and start-up count."""
     from aesoperator import Aesoperator, Task, TaskConfig
 
-    aesop = Aesoperator(data_dir=data_dir, isolation="inline")
-    try:
+    with tempfile.TemporaryDirectory() as data_dir:
+        aesop = Aesoperator(data_dir=data_dir, isolation="inline")
         task = Task(
             name="research_throughput",
             config=TaskConfig(
@@ -97,14 +100,22 @@ def run_ours(start: str, pages: int, data_dir: str) -> dict[str, float]:
                 "max_results": 20,
             },
         )
-        t0 = time.perf_counter()
         result = aesop.execute_task(task)
-        wall = time.perf_counter() - t0
         read = next(e for e in aesop.get_events(result.execution_id) if e.kind == "research_read")
-        extracted = len(result.data["pages_read"])
-        return {"pages": extracted, "wall": wall, "crawl": read.data["seconds"], "chars": 0}
-    finally:
+        stats = {"pages": len(result.data["pages_read"]), "crawl": read.data["seconds"]}
         aesop.close()
+    Path(out).write_text(json.dumps(stats))
+
+
+def run_ours(start: str, pages: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "stats.json"
+        t0 = time.perf_counter()
+        cmd = [sys.executable, __file__, "--child", start, str(pages), str(out)]
+        subprocess.run(cmd, check=True)
+        wall = time.perf_counter() - t0
+        stats = json.loads(out.read_text())
+    return {"pages": stats["pages"], "wall": wall, "crawl": stats["crawl"], "chars": 0}
 
 
 def main() -> int:
@@ -112,7 +123,11 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--articles", type=int, default=540)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.child:
+        _ours_child(opts.child[0], int(opts.child[1]), opts.child[2])
+        return 0
     from demo_site.generate import build_site
     from demo_site.serve import DemoServerProcess
 
@@ -125,9 +140,9 @@ def main() -> int:
         rows: dict[str, list[dict[str, float]]] = {"scrapy+trafilatura": [], "aesoperator": []}
         with DemoServerProcess(Path(tmp) / "site") as server:
             start = server.url + "/"
-            for i in range(opts.rounds):
+            for _ in range(opts.rounds):
                 rows["scrapy+trafilatura"].append(run_scrapy(start, opts.pages))
-                rows["aesoperator"].append(run_ours(start, opts.pages, str(Path(tmp) / f"d{i}")))
+                rows["aesoperator"].append(run_ours(start, opts.pages))
         rates = {}
         for name, runs in rows.items():
             best = max(runs, key=lambda r: r["pages"] / r["wall"])

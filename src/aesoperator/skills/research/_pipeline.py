@@ -95,9 +95,18 @@ async def _warm_extractor(ctx: TaskContext) -> None:
     """Start the web layer's extraction processes while discovery runs (saves ~1 s per task)."""
     from ...web import Page
 
-    blank = Page(url="about:blank", requested_url="about:blank", status=200, headers={},
-                 content_type="text/plain", encoding="utf-8", body=b"", text="",
-                 fetched_with="http", elapsed_ms=0.0)  # fmt: skip
+    blank = Page(
+        url="about:blank",
+        requested_url="about:blank",
+        status=200,
+        headers={},
+        content_type="text/plain",
+        encoding="utf-8",
+        body=b"",
+        text="",
+        fetched_with="http",
+        elapsed_ms=0.0,
+    )
     with contextlib.suppress(Exception):
         await ctx.web.extract(blank)
 
@@ -113,8 +122,14 @@ async def research(ctx: TaskContext) -> Output:
     query = Query.build(inp.topic, inp.focus_areas, inp.start_date)
     search_text = inp.topic
     ctx.progress(1, "discovering sources")
-    ctx.emit("research_plan", topic=inp.topic, depth=inp.depth, focus_areas=inp.focus_areas,
-             providers=[s.provider for s in inp.search], start_urls=inp.start_urls)  # fmt: skip
+    ctx.emit(
+        "research_plan",
+        topic=inp.topic,
+        depth=inp.depth,
+        focus_areas=inp.focus_areas,
+        providers=[s.provider for s in inp.search],
+        start_urls=inp.start_urls,
+    )
 
     seeds: list[Seed] = [Seed(u, 1.0, via="start_url") for u in inp.start_urls]
     errors: list[BaseException] = []
@@ -146,17 +161,32 @@ async def research(ctx: TaskContext) -> Output:
             score = 0.5 * query.coverage(set(terms(seed.text))) + 0.5 * query.coverage(
                 set(terms(seed.title or ""))
             )
-            pages.append(ReadPage(seed.url, None, score, False, 0, seed.via, seed.title,
-                                  seed.date, f"{seed.title or ''}\n\n{seed.text}"))  # fmt: skip
+            pages.append(
+                ReadPage(
+                    seed.url,
+                    None,
+                    score,
+                    False,
+                    0,
+                    seed.via,
+                    seed.title,
+                    seed.date,
+                    f"{seed.title or ''}\n\n{seed.text}",
+                )
+            )
 
     def checkpoint() -> None:
         ctx.memory.set("visited_urls", sorted(known | set(visited)))
 
+    last_percent = [0]
+
     def on_page(page: ReadPage) -> None:
         visited.append(page.url)
         budget = ctx.budget
-        ctx.progress(5 + 85 * budget.pages_used / max(1, budget.max_pages),
-                     f"read {len(visited)} pages")  # fmt: skip
+        percent = int(5 + 85 * budget.pages_used / max(1, budget.max_pages))
+        if percent > last_percent[0]:  # one update per percent: each one is stored
+            last_percent[0] = percent
+            ctx.progress(percent, f"read {len(visited)} pages")
         if len(visited) % _MEMORY_EVERY == 0:
             checkpoint()
             ctx.partial_output = Output(
@@ -178,9 +208,14 @@ async def research(ctx: TaskContext) -> Output:
     if warm is not None:
         await warm
     pages.extend(crawl.pages)
-    ctx.emit("research_read", pages=len(crawl.pages), failures=len(crawl.failures),
-             refused=len(crawl.refused), skipped_known=len(crawl.skipped_known),
-             seconds=round(crawl.elapsed, 3))  # fmt: skip
+    ctx.emit(
+        "research_read",
+        pages=len(crawl.pages),
+        failures=len(crawl.failures),
+        refused=len(crawl.refused),
+        skipped_known=len(crawl.skipped_known),
+        seconds=round(crawl.elapsed, 3),
+    )
     if not pages:
         first = crawl.first_error or next((e for e in errors if isinstance(e, FetchError)), None)
         first = first or (errors[0] if errors else None)
