@@ -149,8 +149,50 @@ def _base_href(tree: Any, url: str) -> str:
     return url
 
 
+def _resolver(base: str) -> Any:
+    """``href -> absolute http(s) URL without fragment, or None``, memoised per page.
+
+    Pages repeat the same links (navigation, footers) and ``urljoin`` is slow: root-relative
+    paths, the common case, are joined by hand; anything unusual goes through ``urljoin``.
+    """
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        parts = urlsplit("")
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else ""
+    cache: dict[str, str | None] = {}
+
+    def resolve(href: str) -> str | None:
+        if href in cache:
+            return cache[href]
+        target = href.split("#", 1)[0]
+        result: str | None = None
+        if (
+            origin
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "/." not in target
+            and "\\" not in target
+            and target.isprintable()
+            and " " not in target
+        ):
+            result = origin + target
+        else:
+            try:
+                absolute = urldefrag(urljoin(base, href))[0]
+                split = urlsplit(absolute)
+            except ValueError:
+                absolute, split = "", urlsplit("")  # malformed (e.g. a bad IPv6 literal)
+            if split.scheme in ("http", "https") and split.netloc:
+                result = absolute
+        cache[href] = result
+        return result
+
+    return resolve
+
+
 def _links_from_tree(tree: Any, url: str) -> list[Link]:
-    base = _base_href(tree, url)
+    resolve = _resolver(_base_href(tree, url))
     seen: dict[str, int] = {}
     out: list[Link] = []
     for anchor in tree.iter("a"):
@@ -160,12 +202,8 @@ def _links_from_tree(tree: Any, url: str) -> list[Link]:
         href = href.strip()
         if not href or href.startswith("#"):
             continue
-        try:
-            absolute, _ = urldefrag(urljoin(base, href))
-            parts = urlsplit(absolute)
-        except ValueError:
-            continue  # malformed (e.g. bad IPv6 literal): not a followable link
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        absolute = resolve(href)
+        if absolute is None:
             continue
         text = _clean(anchor.text_content()) or _clean(anchor.get("title") or "")
         if absolute in seen:
