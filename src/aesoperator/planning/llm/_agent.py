@@ -60,6 +60,7 @@ class Agent:
         self.actions: BrowserActions | None = None
         self.obs: Observation | None = None
         self.pending_image: bytes | None = None
+        self.observe_ms = 0.0
         self.notes: list[str] = []
         self.seen: dict[tuple[str, str, str], int] = {}
         self.functions = dict(ctx.functions)
@@ -184,8 +185,10 @@ class Agent:
             raise PageLimitExceeded(
                 f"max_pages={self.ctx.budget.max_pages} reached; raise TaskConfig.max_pages"
             )
+        t0 = time.perf_counter()
         self.obs = await observe(self.tab.page)
         body = self.redactor.text(self.obs.render(OBSERVATION_TOKENS))
+        self.observe_ms = (time.perf_counter() - t0) * 1000
         notes = "".join(f"\nNote: {n}" for n in self.notes)
         self.notes.clear()
         return f"Observation:\n<page_content>\n{body}\n</page_content>{notes}"
@@ -272,11 +275,13 @@ class Agent:
         name = label(call.name, shown, self.obs)
         result: Acted | None = None
         error: str | None = None
+        t0 = time.perf_counter()
         with self.ctx.action(name, tool=call.name, args=shown, step=step):
             try:
                 result = await self._act(call.name, args)
             except ToolFailed as exc:
                 error = self.redactor.text(str(exc))
+        act_ms = (time.perf_counter() - t0) * 1000
         if result is not None:
             text = self.redactor.text(result.result)
             self.trace.add(call.name, self._for_trace(call.name, shown), result.locator,
@@ -290,7 +295,8 @@ class Agent:
         else:
             text = f"error: {error}"
         self.ctx.emit("llm_step", step=step, tool=call.name, args=shown, result=text[:500],
-                      ok=error is None)  # fmt: skip
+                      ok=error is None, act_ms=round(act_ms, 2),
+                      observe_ms=round(self.observe_ms, 2))  # fmt: skip
         self._answer(call, text)
         return "ok"
 

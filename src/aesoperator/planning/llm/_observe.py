@@ -199,8 +199,8 @@ def _element_line(el: dict[str, Any]) -> str:
             parts.append(flag)
     if "invalid" in el:
         parts.append(f"invalid={json.dumps(el['invalid'])}")
-    if el.get("href"):
-        parts.append(f"-> {el['href'][:100]}")
+    if el.get("href") and not el["name"]:
+        parts.append(f"-> {el['href'][:100]}")  # a link without a name: its target says most
     return " ".join(parts)
 
 

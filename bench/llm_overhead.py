@@ -1,0 +1,194 @@
+"""LLM planner figures on the local shop (login, search, pages, cart, form), model time excluded.
+
+1. Per-step overhead of observe + act, model time excluded: an 11-step task run through the
+   public API with a scripted model (no network, ~0 ms per decision), minus the model time
+   recorded in its ``llm_call`` events, divided by the steps. Baseline: the same 11 steps as
+   hand-written Playwright calls on a bare Chromium (no observation, no policy gate, no
+   recording).
+2. Observation size in tokens (4 characters per token for all three) vs the page's raw HTML
+   and vs Playwright's ARIA snapshot, on the shop's pages and on demo-site pages; and the time
+   of one ``observe`` vs ``page.content()``.
+3. Replay of the recorded trace (no model) vs the recorded run.
+
+    .venv/bin/python bench/llm_overhead.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "llm"))
+sys.path.insert(0, str(ROOT))
+
+from llm_webapp import serve  # noqa: E402
+
+from aesoperator import Aesoperator, Task, TaskConfig  # noqa: E402
+from aesoperator.models import ScriptedModel, call, ref_of  # noqa: E402
+from aesoperator.planning.llm import replay_task  # noqa: E402
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+
+
+def config() -> TaskConfig:
+    return TaskConfig(allow_private_network=True, allowed_domains=["127.0.0.1"],
+                      respect_robots_txt=False, max_steps=30)  # fmt: skip
+
+
+def script(url: str) -> list[Any]:
+    return [
+        call("navigate", url=f"{url}/search"),
+        lambda o: call("type", ref=ref_of(o, "Search products"), text="lamp", submit=True),
+        lambda o: call("click", ref=ref_of(o, "Next page")),
+        lambda o: call("click", ref=ref_of(o, '"Reading lamp"')),
+        lambda o: call("click", ref=ref_of(o, '"Add to cart"')),
+        call("navigate", url=f"{url}/contact"),
+        lambda o: [call("type", ref=ref_of(o, '"Your name"'), text="Bob"),
+                   call("type", ref=ref_of(o, '"Email"'), text="bob@example.org"),
+                   call("select", ref=ref_of(o, '"Topic"'), option="Order"),
+                   call("check", ref=ref_of(o, "I accept"))],
+        lambda o: call("click", ref=ref_of(o, 'button "Send"')),
+        call("finish", result="done"),
+    ]  # fmt: skip
+
+
+STEPS = 11  # browser steps in the script above (finish excluded)
+
+
+async def raw_playwright(url: str, runs: int) -> list[float]:
+    """The same steps as direct Playwright calls: the floor any browser agent starts from."""
+    from playwright.async_api import async_playwright
+
+    per_step: list[float] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        for i in range(runs + 1):
+            ctx = await browser.new_context()
+            page = await ctx.new_page()
+            await page.goto(f"{url}/search")
+            t0 = time.perf_counter()  # steps 2..11: the first one opens the page
+            await page.get_by_label("Search products").fill("lamp")
+            await page.get_by_label("Search products").press("Enter")
+            await page.wait_for_load_state("load")
+            await page.get_by_text("Next page").click()
+            await page.wait_for_load_state("load")
+            await page.get_by_role("link", name="Reading lamp").click()
+            await page.wait_for_load_state("load")
+            await page.get_by_role("button", name="Add to cart").click()
+            await page.wait_for_load_state("load")
+            await page.goto(f"{url}/contact")
+            await page.get_by_label("Your name").fill("Bob")
+            await page.get_by_label("Email").fill("bob@example.org")
+            await page.get_by_label("Topic").select_option(label="Order")
+            await page.get_by_label("I accept the terms").check()
+            await page.get_by_role("button", name="Send").click()
+            await page.wait_for_load_state("load")
+            if i:  # the first run warms up
+                per_step.append((time.perf_counter() - t0) / (STEPS - 1))
+            await ctx.close()
+        await browser.close()
+    return per_step
+
+
+async def sizes(pages: list[str]) -> list[tuple[str, int, int, int, float, float]]:
+    from playwright.async_api import async_playwright
+
+    from aesoperator.planning.llm._observe import observe
+
+    rows = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        page = await browser.new_page()
+        for url in pages:
+            await page.goto(url)
+            html = await page.content()
+            t0 = time.perf_counter()
+            for _ in range(5):
+                html = await page.content()
+            t_html = (time.perf_counter() - t0) / 5
+            aria = await page.locator("body").aria_snapshot()
+            t0 = time.perf_counter()
+            for _ in range(5):
+                obs = await observe(page)
+            t_obs = (time.perf_counter() - t0) / 5
+            text = obs.render(3000)
+            rows.append((url, len(html) // 4, len(aria) // 4, len(text) // 4, t_obs, t_html))
+        await browser.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+    from examples.demo_site.generate import build_site
+    from examples.demo_site.serve import DemoServer
+
+    with serve() as shop, tempfile.TemporaryDirectory() as tmp:
+        site = Path(tmp) / "site"
+        manifest = build_site(site, articles=60)
+        with Aesoperator(data_dir=Path(tmp) / "d", isolation="inline", llm="scripted:x") as aesop:
+            overheads, durations, ids, setups = [], [], [], []
+            observes: list[float] = []
+            for i in range(runs + 1):
+                model = ScriptedModel(script(shop.url))
+                aesop.llm = model.spec
+                ex = aesop.execute_task_async(Task(name="shop", config=config()))
+                result = ex.result(timeout=120)
+                events = aesop.get_events(ex.id)
+                model_s = sum(e.data["seconds"] for e in events if e.kind == "llm_call")
+                steps = [e.data for e in events if e.kind == "llm_step"]
+                first_s = steps[0]["act_ms"] / 1000  # opens the policy-gated browser context
+                if i:  # the first run starts Chromium
+                    overheads.append((result.duration_seconds - model_s - first_s) / (STEPS - 1))
+                    setups.append(first_s)
+                    observes.extend(s["observe_ms"] for s in steps[1:])
+                    durations.append(result.duration_seconds)
+                    ids.append(ex.id)
+            replays = []
+            for eid in ids:
+                again = aesop.execute_task(replay_task(eid, config=config(), repair=False))
+                replays.append(again.duration_seconds)
+        base = asyncio.run(raw_playwright(shop.url, runs))
+        with DemoServer(site) as demo:
+            art = manifest["articles"][0]["path"]  # type: ignore[index]
+            pages = [f"{shop.url}/search?q=lamp", f"{shop.url}/contact", f"{shop.url}/catalog",
+                     f"{demo.url}/",
+                     f"{demo.url}/{str(art).lstrip('/')}"]  # fmt: skip
+            rows = asyncio.run(sizes(pages))
+
+    ours, raw = statistics.median(overheads), statistics.median(base)
+    print(f"per-step time, model time excluded (median of {runs} runs; steps 2-{STEPS})")
+    print(f"  raw Playwright (no observation/gate/recording): {raw * 1000:7.1f} ms/step")
+    print(f"  Aesoperator planner (observe + act + record):   {ours * 1000:7.1f} ms/step")
+    print(
+        f"    of which observe: {statistics.median(observes):.1f} ms/step (median); "
+        f"step 1 (opens the gated browser context): {statistics.median(setups) * 1000:.0f} ms"
+    )
+    print(f"  overhead over raw Playwright: {(ours - raw) * 1000:.1f} ms/step")
+    print(f"  ratio ours/raw: {ours / raw:.2f}x   target < 150 ms/step: "
+          f"{'met' if ours < 0.150 else 'NOT met'}")  # fmt: skip
+    print("\nobservation size (tokens ~ chars/4) and time")
+    print(f"  {'page':45} {'raw HTML':>9} {'ARIA snap':>9} {'ours':>6} {'HTML/ours':>9} "
+          f"{'observe ms':>10} {'content() ms':>12}")  # fmt: skip
+    for url, h, a, o, t_obs, t_html in rows:
+        short = url.split("//", 1)[1][:45]
+        print(f"  {short:45} {h:9d} {a:9d} {o:6d} {h / o:8.1f}x {t_obs * 1000:10.1f} "
+              f"{t_html * 1000:12.1f}")  # fmt: skip
+    rec, rep = statistics.median(durations), statistics.median(replays)
+    print("\nreplay without the model vs the recorded run (scripted model: ~0 ms decisions)")
+    print(f"  recorded run: {rec * 1000:.0f} ms   replay: {rep * 1000:.0f} ms   "
+          f"ratio replay/recorded: {rep / rec:.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
