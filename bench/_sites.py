@@ -23,11 +23,12 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-_WORDS = (
+_VOCABULARY = (
     "task page crawl policy rate limit browser request server domain network robots text "
     "budget worker memory retry timeout archive research signal market river mountain city "
-    "history science energy garden language music theory design record engine ocean forest"
-).split()
+    "history science energy garden language music theory design record engine ocean forest "
+)
+_WORDS = _VOCABULARY.split()
 
 
 def _para(rng: random.Random, words: int, links: list[str]) -> str:
@@ -50,7 +51,7 @@ def build_site(directory: str | Path, pages: int = 1200, seed: int = 7) -> Path:
     nav = "".join(f'<li><a href="{names[i]}">Section {i}</a></li>' for i in range(0, pages, 97))
     for i, name in enumerate(names):
         size = rng.choice([150, 300, 600, 1200, 2500, 5000])  # words: ~1 KB to ~35 KB of text
-        related = rng.sample(names, 25) + [names[(i + 1) % pages], names[(i * 7 + 3) % pages]]
+        related = [*rng.sample(names, 25), names[(i + 1) % pages], names[(i * 7 + 3) % pages]]
         inline = rng.sample(names, 15)
         paras = []
         left = size
@@ -151,7 +152,6 @@ class SiteServer:
         self._proc = ctx.Process(target=_serve, args=(self.root, sock), daemon=True)
         self._proc.start()
         sock.close()
-        self.url("/robots.txt")
         urllib.request.urlopen(self.url("/robots.txt"), timeout=10).read()
         return self
 

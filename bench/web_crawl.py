@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _sites import SiteServer, build_site  # noqa: E402
+from _sites import SiteServer, build_site
 
 _SCRAPY = textwrap.dedent(
     """

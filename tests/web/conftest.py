@@ -217,6 +217,62 @@ def secure(_tls: Any) -> Iterator[Server]:
     srv.server_close()
 
 
+_COUNTING_SERVER = """
+import asyncio, json, socket, sys, time
+arrivals = []
+class P(asyncio.Protocol):
+    buf = b""
+    def connection_made(self, t): self.t = t
+    def data_received(self, data):
+        self.buf += data
+        while b"\\r\\n\\r\\n" in self.buf:
+            head, self.buf = self.buf.split(b"\\r\\n\\r\\n", 1)
+            path = head.split(b" ", 2)[1].decode()
+            if path == "/__arrivals":
+                body = json.dumps(arrivals).encode()
+            else:
+                arrivals.append(time.monotonic())
+                body = b"<html><title>t</title><p>page</p></html>"
+            self.t.write(b"HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Length: "
+                         + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+async def main():
+    sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(128)
+    print(sock.getsockname()[1], flush=True)
+    server = await asyncio.get_running_loop().create_server(P, sock=sock)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+@dataclass
+class CountingServer:
+    """A server in its own process (no GIL shared with the client): counts arrivals."""
+
+    port: int
+
+    def arrivals(self) -> list[float]:
+        import json
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{self.port}/__arrivals", timeout=10) as resp:
+            return list(json.loads(resp.read()))
+
+
+@pytest.fixture
+def counting_server() -> Iterator[CountingServer]:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _COUNTING_SERVER], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        yield CountingServer(int(proc.stdout.readline()))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 class Kit:
     """Helpers for test modules (conftest is not importable under importlib mode)."""
 

@@ -618,7 +618,7 @@ class WebSession:
             else:
                 status = resp.status if resp is not None else 200
                 headers = await resp.all_headers() if resp is not None else {}
-            html = await tab.content()
+            html = await _content(tab)
             final = self._final_urls.get(tab.url, tab.url)
         finally:
             with contextlib.suppress(Exception):
@@ -682,6 +682,21 @@ def _with_base(body: bytes, url: str) -> bytes:
     if match is None:
         return tag + body
     return body[: match.end()] + tag + body[match.end() :]
+
+
+async def _content(tab: Any) -> str:
+    """The tab's HTML; if a script or form is navigating it away, wait for that to settle."""
+    from playwright.async_api import Error as PlaywrightError
+
+    for _ in range(5):
+        try:
+            return str(await tab.content())
+        except PlaywrightError as exc:
+            if "navigating" not in exc.message:
+                raise
+            with contextlib.suppress(PlaywrightError):
+                await tab.wait_for_load_state("load", timeout=2000)
+    return str(await tab.content())
 
 
 def _hrefs(html: str, url: str) -> list[str]:

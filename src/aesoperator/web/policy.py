@@ -14,6 +14,10 @@ Rules named in ``PolicyViolation.rule``: ``invalid_url``, ``scheme``, ``require_
 
 For tests and demos, the environment variable ``AESOP_HOSTS`` (``name=ip,name=ip``) works like
 an ``/etc/hosts`` file for this resolver; its answers are checked like any other.
+``AESOP_TRUSTED_HOSTS`` (same form) is the operator's explicit route for a name: the operator
+vouches for the address, so the private-network check does not apply to it (cloud metadata is
+still refused, and every domain rule still holds). It lets code written for the public web run
+unchanged against local stand-ins (TASKS.md's snippets in the test suite).
 """
 
 from __future__ import annotations
@@ -167,9 +171,9 @@ def _is_ip(host: str) -> IPAddress | None:
         return None
 
 
-def _hosts_override() -> dict[str, str]:
+def _hosts_override(variable: str = "AESOP_HOSTS") -> dict[str, str]:
     table: dict[str, str] = {}
-    for item in os.environ.get("AESOP_HOSTS", "").split(","):
+    for item in os.environ.get(variable, "").split(","):
         name, sep, ip = item.strip().partition("=")
         if sep and name and ip:
             table[normalise_host(name)] = ip.strip()
@@ -192,12 +196,16 @@ class Policy:
         require_https: bool = False,
         allow_private_network: bool = False,
         hosts: dict[str, str] | None = None,
+        trusted_hosts: dict[str, str] | None = None,
     ) -> None:
         self.allowed_domains = allowed_domains
         self.blocked_domains = blocked_domains
         self.require_https = require_https
         self.allow_private_network = allow_private_network
         self._hosts = _hosts_override() if hosts is None else dict(hosts)
+        self._trusted = (
+            _hosts_override("AESOP_TRUSTED_HOSTS") if trusted_hosts is None else dict(trusted_hosts)
+        )
 
     @classmethod
     def from_config(cls, config: TaskConfig) -> Policy:
@@ -305,6 +313,16 @@ class Policy:
         if literal is not None:
             self._check_ip(literal, label)
             return [str(literal)]
+        trusted = self._trusted.get(name)
+        if trusted is not None:
+            ip = _is_ip(trusted)
+            if ip is None or ip in _METADATA:
+                raise PolicyViolation(
+                    f"refused {label}: AESOP_TRUSTED_HOSTS maps it to {trusted!r}",
+                    url=label,
+                    rule="cloud_metadata" if ip is not None else "dns",
+                )
+            return [str(ip)]
         override = self._hosts.get(name)
         if override is not None:
             addrs = [override]
