@@ -177,6 +177,13 @@ def _resolver(base: str) -> Any:
             and " " not in target
         ):
             result = origin + target
+        elif target.startswith(("http://", "https://")) and target.isprintable():
+            try:
+                split = urlsplit(target)  # absolute: urljoin would only re-assemble it
+            except ValueError:
+                split = urlsplit("")
+            if split.netloc and " " not in split.netloc:
+                result = target
         else:
             try:
                 absolute = urldefrag(urljoin(base, href))[0]
