@@ -482,3 +482,18 @@ def test_timeout_is_a_failed_check_with_its_reason(aesop: Any, site: Any) -> Non
     assert status.result is not None
     reasons = status.result.data["urls"][site.url]["failure_reasons"]
     assert set(reasons) == {"timed out after 200 ms during response"}
+
+
+def test_name_that_does_not_resolve_is_an_outage_not_a_crash(aesop: Any) -> None:
+    url = "http://no-such-host.invalid/"
+    task = Task(
+        name="monitor_dns",
+        config=TaskConfig(max_duration_seconds=1.5, requests_per_second=10),
+        inputs={"url": url, "checks": ["uptime", "dns"]},
+    )
+    result = aesop.execute_task(task, timeout=30)
+    s = result.data["urls"][url]
+    assert [a.kind for a in result.alerts] == ["down"]
+    assert result.alerts[0].metrics["reason"].startswith("DNS lookup failed")
+    assert s["checks"] >= 3 and s["failures"] == s["checks"] and s["uptime_percent"] == 0.0
+    assert s["incidents"][0].get("ongoing") is True
