@@ -6,6 +6,7 @@ import json
 import re
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +258,18 @@ def test_depth_changes_length_and_detail(aesop: Aesoperator, site: Any) -> None:
     assert len(technical.content) > len(overview.content)
 
 
-def test_cancel_mid_crawl_leaves_clean_cancelled_state(aesop: Aesoperator, site: Any) -> None:
+@pytest.fixture(params=["inline", "process"])
+def any_client(request: Any, aesop: Aesoperator, tmp_path: Path) -> Iterator[Aesoperator]:
+    if request.param == "inline":
+        yield aesop
+        return
+    client = Aesoperator(data_dir=tmp_path, pool_size=1)
+    yield client
+    client.close()
+
+
+def test_cancel_mid_crawl_leaves_clean_cancelled_state(any_client: Aesoperator, site: Any) -> None:
+    aesop = any_client
     execution = aesop.execute_task_async(
         Task(
             name="research_cancel",
