@@ -49,10 +49,15 @@ class _Monitor:
         # The runtime kills at its deadline; finish on our own a little before.
         self.end = min(self.start + duration, ctx.budget.deadline) - END_MARGIN_S
         self.duration = max(1e-3, self.end - self.start)
-        self.watches = [UrlWatch(url, spec, self.wall_start) for url in spec.urls]
         strict = "ssl" not in spec.checks  # without an ssl check a bad certificate is an outage
+        # Results are keyed by the URL as the caller wrote it; requests use the policy's form.
         self.targets = [
-            Target.build(url, method=spec.method, headers=spec.headers) for url in spec.urls
+            Target.build(policy.check_url(url), method=spec.method, headers=spec.headers)
+            for url in spec.urls
+        ]
+        self.watches = [
+            UrlWatch(url, spec, self.wall_start, host=t.host)
+            for url, t in zip(spec.urls, self.targets, strict=True)
         ]
         self.strict_tls = strict
         words: list[bytes] = []
@@ -264,7 +269,9 @@ async def run(ctx: TaskContext) -> Output:
     spec = parse(ctx.task)
     policy = Policy.from_config(ctx.config)
     # Refuse before any request: every URL and webhook must pass the policy up front.
-    normalised = [policy.check_url(url) for url in spec.urls]
+    normalised: dict[str, str] = {}  # policy's form -> the caller's first spelling of it
+    for url in spec.urls:
+        normalised.setdefault(policy.check_url(url), url)
     for hook in spec.webhooks:
         policy.check_url(hook.url)
     for url in normalised:
@@ -274,7 +281,7 @@ async def run(ctx: TaskContext) -> Output:
         except PolicyViolation as exc:
             if exc.rule != "dns":  # an unresolvable name is an outage to report, not a refusal
                 raise
-    spec = _with_urls(spec, normalised)
+    spec = replace(spec, urls=tuple(normalised.values()))
     monitor = _Monitor(ctx, spec, policy)
     finished = False
     every = f"{spec.interval_per_url_s:g} s"
@@ -300,8 +307,3 @@ async def run(ctx: TaskContext) -> Output:
         ctx.emit("monitor_cancelled", checks=out.data["checks_run"] if out.data else 0)
         raise TaskCancelled("cancelled; " + out.summary)
     return out
-
-
-def _with_urls(spec: Spec, urls: list[str]) -> Spec:
-    unique = tuple(dict.fromkeys(urls))
-    return replace(spec, urls=unique)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...execution import Alert
 from ._inputs import Spec
@@ -96,8 +97,10 @@ class _Condition:
 class UrlWatch:
     """Everything a monitor knows about one URL; memory does not grow with checks."""
 
-    def __init__(self, url: str, spec: Spec, origin: float) -> None:
+    def __init__(self, url: str, spec: Spec, origin: float, host: str | None = None) -> None:
         self.url = url
+        # The host the certificate must match, normalised by the policy (IDNA, lower case).
+        self.host = host or urlsplit(url).hostname or ""
         self.spec = spec
         self.https = url.lower().startswith("https:")
         self.checks = 0
@@ -237,11 +240,7 @@ class UrlWatch:
         )
 
     def _tls(self, check: Check, metrics: dict[str, Any], alerts: list[Alert]) -> None:
-        host = self.url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-        if host.startswith("["):
-            host = host[1 : host.index("]")]
-        elif ":" in host:
-            host = host.rsplit(":", 1)[0]
+        host = self.host
         cert = check.cert
         days = cert.days_left() if cert else None
         self.tls = {
