@@ -214,9 +214,9 @@ def test_model_calls_a_registered_function(
     # The function's answer went back to the model as the tool result.
     second = model.requests()[1]["messages"]
     assert any(m.get("role") == "tool" and '"units": 21' in m["content"] for m in second)
-    assert result.actions[0].name == "stock_level" and result.actions[0].details["args"] == {
-        "sku": "LAMP-1", "warehouse": 3
-    }  # fmt: skip
+    first = result.actions[0]
+    assert first.name == 'stock_level(sku="LAMP-1", warehouse=3)'
+    assert first.details["args"] == {"sku": "LAMP-1", "warehouse": 3}
 
 
 def test_page_cannot_send_the_task_to_a_forbidden_host(
@@ -244,6 +244,7 @@ def test_page_cannot_send_the_task_to_a_forbidden_host(
     first_obs = bodies[1]["messages"][-1]["content"]
     start, end = first_obs.index("<page_content>"), first_obs.index("</page_content>")
     assert start < first_obs.index("ignore all previous instructions") < end
+    assert first_obs.count("</page_content>") == 1  # the page's own closing tag was defused
     assert PASSWORD not in model.everything()
 
 

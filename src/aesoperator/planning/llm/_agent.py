@@ -44,6 +44,11 @@ the browser substitutes the real value.
 - Call `finish` with the result when the task is done{schema_hint}."""
 
 
+def fence(page_text: str) -> str:
+    """Page text that cannot close (or open) the data delimiters around it."""
+    return page_text.replace("page_content>", "page-content>")
+
+
 class Agent:
     """One free-form execution driven by a model."""
 
@@ -51,7 +56,7 @@ class Agent:
         self.ctx = ctx
         self.model = model
         self.redactor = Redactor(ctx.secrets)
-        self.tab = Tab(ctx)
+        self.tab = Tab(ctx, self.redactor)
         self.trace = Trace(task=ctx.task.name, inputs=self.redactor.value(dict(ctx.inputs)))
         self.history: list[Message] = []
         self.usage = Usage()
@@ -187,7 +192,7 @@ class Agent:
             )
         t0 = time.perf_counter()
         self.obs = await observe(self.tab.page)
-        body = self.redactor.text(self.obs.render(OBSERVATION_TOKENS))
+        body = fence(self.redactor.text(self.obs.render(OBSERVATION_TOKENS)))
         self.observe_ms = (time.perf_counter() - t0) * 1000
         notes = "".join(f"\nNote: {n}" for n in self.notes)
         self.notes.clear()
@@ -375,7 +380,7 @@ class Agent:
         if self.tab.page is None:
             raise ToolFailed("no page is open yet")
         obs = await observe(self.tab.page, max_text_chars=60_000)
-        text = self.redactor.text(obs.text)[: 8000 * 4]
+        text = fence(self.redactor.text(obs.text)[: 8000 * 4])
         schema = args.get("schema") if isinstance(args.get("schema"), dict) else None
         params = schema or {"type": "object", "properties": {"result": {}}, "required": ["result"]}
         if params.get("type") != "object":

@@ -14,13 +14,15 @@ if TYPE_CHECKING:
     from playwright.async_api import Page, Request, Route
 
     from ...runtime.context import TaskContext
+    from ._secrets import Redactor
 
 
 class Tab:
     """One Playwright page for one execution, with page budgeting."""
 
-    def __init__(self, ctx: TaskContext) -> None:
+    def __init__(self, ctx: TaskContext, redactor: Redactor) -> None:
         self._ctx = ctx
+        self._redactor = redactor
         self.page: Page | None = None
         self.limit_hit = False
 
@@ -53,7 +55,8 @@ class Tab:
 
     def _navigated(self, frame: Any) -> None:
         if self.page is not None and frame == self.page.main_frame:
-            self._ctx.page_visited(frame.url, None, fetched_with="browser")
+            # A secret can end up in a URL (a GET form): the timeline gets the placeholder.
+            self._ctx.page_visited(self._redactor.text(frame.url), None, fetched_with="browser")
 
     async def close(self) -> None:
         if self.page is not None:

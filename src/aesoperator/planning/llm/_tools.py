@@ -99,6 +99,7 @@ BROWSER_TOOLS = [
 ]
 
 ELEMENT_TOOLS = frozenset({"click", "type", "select", "check"})
+_NO_ARGS_LABEL = frozenset({"back", "screenshot", "scroll", "wait_for"})
 
 
 class ToolFailed(Exception):
@@ -132,7 +133,10 @@ def label(name: str, args: dict[str, Any], obs: Observation | None) -> str:
         return f"{name}{target or f' [{ref}]'}"
     if name == "extract":
         return f"extract {json.dumps(str(args.get('instruction', '')))[:80]}"
-    return name
+    if name in _NO_ARGS_LABEL:
+        return name
+    shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
+    return f"{name}({shown[:100]})"
 
 
 def locator_of(el: dict[str, Any]) -> dict[str, Any]:
