@@ -139,7 +139,7 @@ def test_steady_site_completes_with_summary_and_reports(
 
 
 def test_one_down_and_one_recovered_per_outage_and_raising_handler(
-    aesop: Aesoperator, site: Any
+    aesop: Aesoperator, site: Any, tmp_path: Path
 ) -> None:
     task = Task(
         name="monitor_outages",
@@ -195,6 +195,8 @@ def test_one_down_and_one_recovered_per_outage_and_raising_handler(
     assert "HTTP 500" in s["incidents"][0]["cause"]
     assert "HTTP" not in s["incidents"][1]["cause"] and s["incidents"][1]["cause"]
     assert 0 < s["uptime_percent"] < 100 and s["failures"] >= 4
+    html = status.result.save_report(tmp_path / "outages.html").read_text()
+    assert html.count("<td class='bad'>down</td>") == 2 and "HTTP 500" in html
 
 
 def test_latency_alert_with_threshold_and_recovery(aesop: Aesoperator, site: Any) -> None:
