@@ -42,11 +42,17 @@ def sales_rows(n: int, seed: int, months: tuple[int, ...], year: int = 2024) -> 
         amount = round(qty * rng.choice([9.99, 19.5, 100.0, 4.25]), 2)
         if rng.random() < 0.05:
             amount = -amount
-        rows.append([
-            f"O{seed}-{i // 2}", f"{year}-{month:02d}-{rng.randint(1, 28):02d}",
-            f"C{rng.randint(1, 40)}", rng.choice(["Widget", "Gadget", "Gizmo"]),
-            rng.choice(["EU", "US", "APAC"]), qty, amount,
-        ])  # fmt: skip
+        rows.append(
+            [
+                f"O{seed}-{i // 2}",
+                f"{year}-{month:02d}-{rng.randint(1, 28):02d}",
+                f"C{rng.randint(1, 40)}",
+                rng.choice(["Widget", "Gadget", "Gizmo"]),
+                rng.choice(["EU", "US", "APAC"]),
+                qty,
+                amount,
+            ]
+        )
     return rows
 
 
@@ -98,9 +104,14 @@ def oracle(paths: list[Path], period: str = "M") -> dict[str, Any]:
             growth = (rev - prev) / abs(prev) if prev not in (None, 0) else None
             label = str(key) if period != "Q" else f"{key.year}-Q{key.quarter}"
             by_period.append(
-                {"period": label, "revenue": rev, "orders": orders(part),
-                 "customers": customers(part), "growth": growth}
-            )  # fmt: skip
+                {
+                    "period": label,
+                    "revenue": rev,
+                    "orders": orders(part),
+                    "customers": customers(part),
+                    "growth": growth,
+                }
+            )
             prev = rev
     out["by_period"] = by_period
     by_file = [float(df.loc[df["__file"] == i, "amount"].sum()) for i in range(len(paths))]
@@ -117,4 +128,3 @@ def oracle(paths: list[Path], period: str = "M") -> dict[str, Any]:
 
 def approx(value: float | None, rel: float = 1e-9) -> Any:
     return None if value is None else pytest.approx(value, rel=rel, abs=1e-6)
-

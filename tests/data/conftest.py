@@ -34,5 +34,3 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aesoperator]:
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-

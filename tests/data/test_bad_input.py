@@ -106,7 +106,11 @@ def test_cp1252_is_detected_and_converted(inline: Aesoperator, in_tmp: Path) -> 
     write_csv(in_tmp / "win.csv", HEADER, rows, encoding="cp1252")
     result = run(
         inline,
-        {"data_files": ["win.csv"], "metrics": ["revenue", "top_customers"], "output_format": "json"},
+        {
+            "data_files": ["win.csv"],
+            "metrics": ["revenue", "top_customers"],
+            "output_format": "json",
+        },
     )
     assert [r["customer"] for r in result.data["tables"]["top_customers"]] == [
         "Zoë Müller",
@@ -134,8 +138,9 @@ def test_compressed_inputs(inline: Aesoperator, in_tmp: Path) -> None:
     with zipfile.ZipFile(in_tmp / "s.zip", "w") as zf:
         zf.writestr("../../evil/q3.csv", body)  # a path that must not escape
         zf.writestr("notes.txt.md", "ignored")
-    result = run(inline, {"data_files": ["s.csv.gz", "s.zip"], "metrics": ["revenue"],
-                          "duplicates": "keep"})  # fmt: skip
+    result = run(
+        inline, {"data_files": ["s.csv.gz", "s.zip"], "metrics": ["revenue"], "duplicates": "keep"}
+    )
     assert result.data["metrics"]["revenue"] == 61.0
     assert result.data["files"] == ["s.csv.gz", "s.zip:../../evil/q3.csv"]
     assert not (in_tmp.parent / "evil").exists()
@@ -147,20 +152,33 @@ def test_compressed_inputs(inline: Aesoperator, in_tmp: Path) -> None:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"data_files": ["x.csv"], "metrics": ["revenu"]},
-         r"metrics\[0\]: got 'revenu'; unknown metric \(did you mean 'revenue'\?\)"),
-        ({"data_files": ["x.csv"], "on_bad_rows": "ignore"},
-         r"on_bad_rows: got 'ignore'; use 'fail' .* or 'skip'"),
-        ({"data_files": ["x.csv"], "output_format": "pdf"}, r"output_format: got 'pdf'; use one of"),
-        ({"data_files": ["x.csv"], "metric": ["revenue"]},
-         r"inputs\.metric: .*unknown input \(did you mean 'metrics'\?\)"),
-        ({"data_files": ["x.csv"], "column_map": {"ammount": "x"}},
-         r"column_map\.ammount: got 'x'; unknown role \(did you mean 'amount'\?\)"),
+        (
+            {"data_files": ["x.csv"], "metrics": ["revenu"]},
+            r"metrics\[0\]: got 'revenu'; unknown metric \(did you mean 'revenue'\?\)",
+        ),
+        (
+            {"data_files": ["x.csv"], "on_bad_rows": "ignore"},
+            r"on_bad_rows: got 'ignore'; use 'fail' .* or 'skip'",
+        ),
+        (
+            {"data_files": ["x.csv"], "output_format": "pdf"},
+            r"output_format: got 'pdf'; use one of",
+        ),
+        (
+            {"data_files": ["x.csv"], "metric": ["revenue"]},
+            r"inputs\.metric: .*unknown input \(did you mean 'metrics'\?\)",
+        ),
+        (
+            {"data_files": ["x.csv"], "column_map": {"ammount": "x"}},
+            r"column_map\.ammount: got 'x'; unknown role \(did you mean 'amount'\?\)",
+        ),
         ({"data_files": []}, r"data_files: got \[\]; give at least one entry"),
-        ({"data_files": ["x.csv"], "metrics": [{"name": "n", "sql": "SELECT 1"}, {"sql": "x"}]},
-         r"metrics\[1\]: .*a custom metric is"),
+        (
+            {"data_files": ["x.csv"], "metrics": [{"name": "n", "sql": "SELECT 1"}, {"sql": "x"}]},
+            r"metrics\[1\]: .*a custom metric is",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs_name_the_field(
     inline: Aesoperator, in_tmp: Path, inputs: dict[str, object], message: str
 ) -> None:

@@ -18,19 +18,27 @@ def test_european_file(inline: Aesoperator, in_tmp: Path) -> None:
         ["01.02.2024", "Schmidt AG", "Mutter", "1", "99,90 €"],
         ["15.02.2024", "Müller GmbH", "Schraube", "3", "-10,00 €"],
     ]
-    write_csv(in_tmp / "umsatz.csv", ["Datum", "Kunde", "Artikel", "Menge", "Umsatz"], rows,
-              delimiter=";")  # fmt: skip
-    result = run(inline, {"data_files": ["umsatz.csv"],
-                          "metrics": ["revenue", "customers", "units", "growth"]})  # fmt: skip
+    write_csv(
+        in_tmp / "umsatz.csv", ["Datum", "Kunde", "Artikel", "Menge", "Umsatz"], rows, delimiter=";"
+    )
+    result = run(
+        inline,
+        {"data_files": ["umsatz.csv"], "metrics": ["revenue", "customers", "units", "growth"]},
+    )
     m = result.data["metrics"]
     assert m["revenue"] == pytest.approx(1234.50 + 99.90 - 10.00)
     assert (m["customers"], m["units"]) == (2, 6)
     assert m["growth"] == pytest.approx((89.90 - 1234.50) / 1234.50)
     mapping = result.data["column_mapping"]
-    assert {r: mapping[r]["column"] for r in ("date", "amount", "customer", "product", "quantity")} == {
-        "date": "Datum", "amount": "Umsatz", "customer": "Kunde", "product": "Artikel",
+    assert {
+        r: mapping[r]["column"] for r in ("date", "amount", "customer", "product", "quantity")
+    } == {
+        "date": "Datum",
+        "amount": "Umsatz",
+        "customer": "Kunde",
+        "product": "Artikel",
         "quantity": "Menge",
-    }  # fmt: skip
+    }
     assert mapping["date"]["format"] == "%d.%m.%Y"
     assert mapping["amount"]["format"] == "1.234,56, currency €"
     assert result.data["currency"] == "€"
@@ -45,8 +53,13 @@ def test_us_currency_strings_and_parenthesised_refunds(inline: Aesoperator, in_t
         ["02/13/2024", "INV-3", "Acme", "($34.00)"],
     ]
     write_csv(in_tmp / "us.csv", ["Invoice Date", "Invoice No", "Client", "Sale Amount"], rows)
-    result = run(inline, {"data_files": ["us.csv"],
-                          "metrics": ["revenue", "refunds", "orders", "average_order_value"]})  # fmt: skip
+    result = run(
+        inline,
+        {
+            "data_files": ["us.csv"],
+            "metrics": ["revenue", "refunds", "orders", "average_order_value"],
+        },
+    )
     m = result.data["metrics"]
     assert m["revenue"] == pytest.approx(1300.0)
     assert m["refunds"] == pytest.approx(34.0)
@@ -108,7 +121,8 @@ def test_missing_column_for_a_requested_metric(inline: Aesoperator, in_tmp: Path
 def test_column_map_names_a_missing_column(inline: Aesoperator, in_tmp: Path) -> None:
     write_csv(in_tmp / "a.csv", ["Date", "Total"], [["2024-01-01", "1"]])
     with pytest.raises(
-        ValidationError, match=r"column_map\.amount: column 'total' is not in 'a\.csv' \(did you mean 'Total'\?\)"
+        ValidationError,
+        match=r"column_map\.amount: column 'total' is not in 'a\.csv' \(did you mean 'Total'\?\)",
     ):
         run(inline, {"data_files": ["a.csv"], "column_map": {"amount": "total"}})
 
@@ -122,15 +136,29 @@ def test_breakdowns_and_custom_sql(inline: Aesoperator, in_tmp: Path) -> None:
         ["2024-05-05", "", "web", "c", "-25"],
     ]
     write_csv(in_tmp / "s.csv", header, rows)
-    result = run(inline, {
-        "data_files": ["s.csv"], "period": "quarter", "group_by": "channel",
-        "metrics": ["revenue", "revenue_by_region",
-                    {"name": "big_orders", "sql": "SELECT count(*) FROM data WHERE amount > 1000"},
-                    {"name": "by_customer", "sql": "SELECT customer, sum(amount) AS total FROM data "
-                                                   "GROUP BY customer ORDER BY customer"}],
-    })  # fmt: skip
+    result = run(
+        inline,
+        {
+            "data_files": ["s.csv"],
+            "period": "quarter",
+            "group_by": "channel",
+            "metrics": [
+                "revenue",
+                "revenue_by_region",
+                {"name": "big_orders", "sql": "SELECT count(*) FROM data WHERE amount > 1000"},
+                {
+                    "name": "by_customer",
+                    "sql": "SELECT customer, sum(amount) AS total FROM data "
+                    "GROUP BY customer ORDER BY customer",
+                },
+            ],
+        },
+    )
     t = result.data["tables"]
-    assert [(p["period"], p["revenue"]) for p in t["by_period"]] == [("2024-Q1", 2100), ("2024-Q2", 25)]
+    assert [(p["period"], p["revenue"]) for p in t["by_period"]] == [
+        ("2024-Q1", 2100),
+        ("2024-Q2", 25),
+    ]
     assert [(r["region"], r["revenue"], r["share"]) for r in t["revenue_by_region"]] == [
         ("EU", 2100, pytest.approx(2100 / 2125)),
         ("US", 50, pytest.approx(50 / 2125)),
@@ -138,8 +166,11 @@ def test_breakdowns_and_custom_sql(inline: Aesoperator, in_tmp: Path) -> None:
     ]
     assert [(r["channel"], r["revenue"]) for r in t["by_channel"]] == [("shop", 2000), ("web", 125)]
     assert result.data["metrics"]["big_orders"] == 1
-    assert t["by_customer"] == [{"customer": "a", "total": 150}, {"customer": "b", "total": 2000},
-                                {"customer": "c", "total": -25}]  # fmt: skip
+    assert t["by_customer"] == [
+        {"customer": "a", "total": 150},
+        {"customer": "b", "total": 2000},
+        {"customer": "c", "total": -25},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -147,7 +178,10 @@ def test_breakdowns_and_custom_sql(inline: Aesoperator, in_tmp: Path) -> None:
     [
         ("SELECT * FROM read_csv('/etc/passwd')", r"only SELECT .* over the table 'data'"),
         ("DROP TABLE data", r"only SELECT"),
-        ("SELECT nope FROM data", r"custom metric 'm' failed: .*columns date, period, file, amount"),
+        (
+            "SELECT nope FROM data",
+            r"custom metric 'm' failed: .*columns date, period, file, amount",
+        ),
     ],
 )
 def test_custom_sql_is_confined(inline: Aesoperator, in_tmp: Path, sql: str, message: str) -> None:

@@ -53,9 +53,11 @@ def test_a_file_bigger_than_the_memory_limit(tmp_path: Path) -> None:
                 config=TaskConfig(max_memory_mb=limit),
             )
         )
-    want = pl.scan_csv(path).select(
-        pl.col("amount").sum(), pl.col("customer").filter(pl.col("amount") > 0).n_unique()
-    ).collect()
+    want = (
+        pl.scan_csv(path)
+        .select(pl.col("amount").sum(), pl.col("customer").filter(pl.col("amount") > 0).n_unique())
+        .collect()
+    )
     assert result.data["metrics"]["revenue"] == pytest.approx(want.item(0, 0), rel=1e-12)
     assert result.data["metrics"]["customers"] == want.item(0, 1)
     assert result.data["quality"]["rows_read"] == 640_000
@@ -76,8 +78,11 @@ def _data_threads() -> list[str]:
 
 def test_cancel_mid_file_leaves_no_thread(inline: Aesoperator, big_csv: Path) -> None:
     # A small memory limit means small chunks: many chances to stop.
-    task = Task(name="cancel_me", inputs={"data_files": [str(big_csv)]},
-                config=TaskConfig(max_memory_mb=128))  # fmt: skip
+    task = Task(
+        name="cancel_me",
+        inputs={"data_files": [str(big_csv)]},
+        config=TaskConfig(max_memory_mb=128),
+    )
     execution = inline.execute_task_async(task)
     deadline = time.monotonic() + 30
     while execution.status().progress <= 10 and time.monotonic() < deadline:
@@ -99,8 +104,11 @@ def test_cancel_mid_file_leaves_no_thread(inline: Aesoperator, big_csv: Path) ->
 
 
 def test_time_limit_stops_a_long_read(inline: Aesoperator, big_csv: Path) -> None:
-    task = Task(name="too_slow", inputs={"data_files": [str(big_csv)] * 40},
-                config=TaskConfig(max_duration_seconds=1, max_memory_mb=128))  # fmt: skip
+    task = Task(
+        name="too_slow",
+        inputs={"data_files": [str(big_csv)] * 40},
+        config=TaskConfig(max_duration_seconds=1, max_memory_mb=128),
+    )
     execution = inline.execute_task_async(task)
     with pytest.raises(TimeLimitExceeded):
         execution.result(60)

@@ -61,11 +61,20 @@ def _check(result: Any, want: dict[str, Any]) -> None:
         assert g["growth"] == approx(w["growth"])
 
 
-METRICS = ["revenue", "gross_revenue", "refunds", "orders", "customers", "average_order_value",
-           "growth"]  # fmt: skip
+METRICS = [
+    "revenue",
+    "gross_revenue",
+    "refunds",
+    "orders",
+    "customers",
+    "average_order_value",
+    "growth",
+]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(first=rows, second=rows, dup=st.booleans())
 def test_metrics_equal_pandas_on_random_data(
     inline: Aesoperator, first: list[Any], second: list[Any], dup: bool
@@ -78,8 +87,15 @@ def test_metrics_equal_pandas_on_random_data(
         want = oracle([a, b])
         if not any(r[4] for r in first + second):
             return  # no amount at all: nothing to compare
-        result = run(inline, {"data_files": [str(a), str(b)], "metrics": METRICS,
-                              "column_map": {"amount": "amount"}, "output_format": "json"})  # fmt: skip
+        result = run(
+            inline,
+            {
+                "data_files": [str(a), str(b)],
+                "metrics": METRICS,
+                "column_map": {"amount": "amount"},
+                "output_format": "json",
+            },
+        )
         _check(result, want)
 
 

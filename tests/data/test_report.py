@@ -17,14 +17,31 @@ from aesoperator import Aesoperator, TaskResult
 
 HEADER = ["Order Date", "Order ID", "Customer", "Product", "Region", "Qty", "Amount"]
 ROWS = [
-    ["2024-01-03", "A1", "=HYPERLINK(\"http://evil.test\",\"click\")", "Widget", "EU", "2", "$1,200.00"],
+    [
+        "2024-01-03",
+        "A1",
+        '=HYPERLINK("http://evil.test","click")',
+        "Widget",
+        "EU",
+        "2",
+        "$1,200.00",
+    ],
     ["2024-01-20", "A2", "Bob", "+cmd|' /C calc'!A0", "US", "1", "$300.50"],
     ["2024-02-11", "A3", "Bob", "Widget", "US", "5", "$2,000.00"],
     ["2024-03-02", "A4", "@SUM(1+1)", "Gadget", "EU", "1", "($100.00)"],
     ["2024-03-09", "A5", "Cara", "-2+3", "APAC", "3", "$450.25"],
-]  # fmt: skip
-METRICS = ["revenue", "growth", "customers", "orders", "average_order_value", "units",
-           "top_products", "top_customers", "revenue_by_region"]  # fmt: skip
+]
+METRICS = [
+    "revenue",
+    "growth",
+    "customers",
+    "orders",
+    "average_order_value",
+    "units",
+    "top_products",
+    "top_customers",
+    "revenue_by_region",
+]
 
 
 @pytest.fixture
@@ -37,9 +54,14 @@ def test_workbook_sheets_values_formats_and_charts(result: TaskResult, in_tmp: P
     result.save_report(in_tmp / "out" / "report.xlsx")
     wb = openpyxl.load_workbook(in_tmp / "out" / "report.xlsx")
     assert wb.sheetnames == [
-        "Summary", "Revenue by month", "Top products", "Top customers", "Revenue by region",
-        "Column mapping", "Data quality",
-    ]  # fmt: skip
+        "Summary",
+        "Revenue by month",
+        "Top products",
+        "Top customers",
+        "Revenue by region",
+        "Column mapping",
+        "Data quality",
+    ]
     summary = {r[0].value: r[1] for r in wb["Summary"].iter_rows(min_row=6) if r[0].value}
     assert summary["Revenue (net)"].value == pytest.approx(3850.75)
     assert summary["Revenue (net)"].number_format == '"$"#,##0.00;-"$"#,##0.00'
@@ -62,8 +84,11 @@ def test_workbook_sheets_values_formats_and_charts(result: TaskResult, in_tmp: P
     assert top["C2"].number_format == "0.0%"
     assert len(top._charts) == 1
     assert [r[0] for r in top.iter_rows(min_row=2, values_only=True)] == [
-        "Widget", "-2+3", "+cmd|' /C calc'!A0", "Gadget",
-    ]  # fmt: skip
+        "Widget",
+        "-2+3",
+        "+cmd|' /C calc'!A0",
+        "Gadget",
+    ]
 
     mapping = {r[0]: r[1] for r in wb["Column mapping"].iter_rows(min_row=2, values_only=True)}
     assert mapping["amount"] == "Amount"
@@ -87,7 +112,7 @@ def test_csv_report_defuses_formulas(result: TaskResult, in_tmp: Path) -> None:
     result.save_report(in_tmp / "r.csv")
     text = (in_tmp / "r.csv").read_text()
     cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
-    assert "'=HYPERLINK(\"http://evil.test\",\"click\")" in cells
+    assert '\'=HYPERLINK("http://evil.test","click")' in cells
     assert "'+cmd|' /C calc'!A0" in cells
     assert "'@SUM(1+1)" in cells
     assert not any(c.startswith(("=", "+", "@")) for c in cells)
@@ -110,9 +135,7 @@ def test_other_formats_hold_the_same_numbers(result: TaskResult, in_tmp: Path) -
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown", "html", "parquet", "excel"])
-def test_output_format_is_kept_as_an_artifact(
-    inline: Aesoperator, in_tmp: Path, fmt: str
-) -> None:
+def test_output_format_is_kept_as_an_artifact(inline: Aesoperator, in_tmp: Path, fmt: str) -> None:
     write_csv(in_tmp / "sales.csv", HEADER, ROWS)
     res = run(inline, {"data_files": ["sales.csv"], "output_format": fmt})
     ext = {"markdown": "md", "excel": "xlsx"}.get(fmt, fmt)

@@ -53,9 +53,7 @@ def test_process_sales_data_as_written(pooled: Aesoperator, in_tmp: Path) -> Non
     assert {"Revenue by month", "Revenue by file", "Column mapping", "Data quality"} <= set(
         wb.sheetnames
     )
-    summary = {
-        row[0].value: row[1] for row in wb["Summary"].iter_rows(min_row=6) if row[0].value
-    }
+    summary = {row[0].value: row[1] for row in wb["Summary"].iter_rows(min_row=6) if row[0].value}
     assert summary["Revenue (net)"].value == pytest.approx(want["revenue"])
     assert summary["Growth"].value == pytest.approx(want["growth"])
     assert summary["Growth"].number_format.startswith("+0.0%")
@@ -67,7 +65,10 @@ def test_process_sales_data_as_written(pooled: Aesoperator, in_tmp: Path) -> Non
     got = [(r[0], r[1]) for r in months.iter_rows(min_row=2, values_only=True)]
     assert got == [(p["period"], pytest.approx(p["revenue"])) for p in want["by_period"]]
     assert months.freeze_panes == "A2"
-    assert months.auto_filter.ref == f"A1:{months.cell(1, months.max_column).column_letter}{len(got) + 1}"
+    assert (
+        months.auto_filter.ref
+        == f"A1:{months.cell(1, months.max_column).column_letter}{len(got) + 1}"
+    )
     assert len(months._charts) == 2  # revenue over time and growth
     # The artifact kept by the execution is the same workbook.
     with zipfile.ZipFile(result.files[0].path) as zf:

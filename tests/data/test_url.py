@@ -36,8 +36,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.paths.append(self.path)
-        files = {"/sales.csv": (CSV, "text/csv"), "/export": (CSV, "text/csv"),
-                 "/sales.csv.gz": (gzip.compress(CSV), "application/gzip")}  # fmt: skip
+        files = {
+            "/sales.csv": (CSV, "text/csv"),
+            "/export": (CSV, "text/csv"),
+            "/sales.csv.gz": (gzip.compress(CSV), "application/gzip"),
+        }
         body, kind = files.get(self.path, (b"not found", "text/plain"))
         self.send_response(200 if self.path in files else 404)
         self.send_header("content-type", kind)

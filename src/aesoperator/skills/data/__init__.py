@@ -15,6 +15,7 @@ down in this package's README. Importing this module is cheap: polars loads on f
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,10 +53,15 @@ def save_report(result: TaskResult, path: Path) -> bool:
     data: Any = result.data
     if not isinstance(data, dict) or "metrics" not in data or "tables" not in data:
         return False
-    from ._report import FORMAT_BY_SUFFIX, write
+    from ._report import EXTENSION, FORMAT_BY_SUFFIX, write
 
     fmt = FORMAT_BY_SUFFIX.get(Path(path).suffix.lower())
     if fmt is None:
         return False
+    # The report the execution already wrote, when it is the one asked for: copy it.
+    for art in result.files:
+        if art.name == f"report.{EXTENSION[fmt]}" and Path(art.path).is_file():
+            shutil.copyfile(art.path, path)
+            return True
     write(data, fmt, Path(path))
     return True

@@ -78,8 +78,7 @@ def collect(lf: pl.LazyFrame, check: Check) -> pl.DataFrame:
 
 
 def _text(col: str) -> pl.Expr:
-    raw = pl.col(col)
-    return raw.str.strip_chars()
+    return pl.col(col)  # already stripped of surrounding spaces by narrow()
 
 
 def _number(col: str, p: Profile) -> pl.Expr:
@@ -122,10 +121,18 @@ def _is_bad(col: str, p: Profile, converted: pl.Expr) -> pl.Expr:
     return s.is_not_null() & ~s.is_in(NULL_TOKENS) & converted.is_null()
 
 
-def narrow(raw: pl.LazyFrame, index: int, plan: Plan, spec: Spec, row_offset: int, csv: bool) -> pl.LazyFrame:
+def narrow(
+    raw: pl.LazyFrame, index: int, plan: Plan, spec: Spec, row_offset: int, csv: bool
+) -> pl.LazyFrame:
     """The narrow frame of ``raw`` rows of file ``index`` (see the module docstring)."""
     m = plan.mapping
-    names = list(raw.collect_schema().names())
+    schema = raw.collect_schema()
+    names = list(schema.names())
+    used = {*m.roles.values(), *plan.extra}
+    # Strip each text column once (the streaming engine does not share subexpressions).
+    raw = raw.with_columns(
+        pl.col(c).str.strip_chars() for c in names if c in used and schema[c] == pl.String
+    )
     exprs: list[pl.Expr] = [pl.lit(index, dtype=pl.UInt16).alias("__file")]
     bad: list[pl.Expr] = []
     for role in ("amount", "quantity", "price"):
@@ -211,7 +218,7 @@ def csv_chunks(src: Source, size: int, check: Check) -> Iterator[tuple[bytes, in
 def _header(src: Source) -> list[str]:
     with src.path.open("rb") as fh:
         first = fh.readline()
-    return pl.read_csv(first, has_header=True, **csv_options(src)).columns  # type: ignore[arg-type]
+    return pl.read_csv(first, has_header=True, **csv_options(src)).columns
 
 
 def _csv_frames(
@@ -222,7 +229,9 @@ def _csv_frames(
     opts = csv_options(src)
     for piece, line in csv_chunks(src, size, check):
         try:
-            df = pl.read_csv(piece, has_header=False, schema=schema, truncate_ragged_lines=False, **opts)  # type: ignore[arg-type]
+            df = pl.read_csv(
+                piece, has_header=False, schema=schema, truncate_ragged_lines=False, **opts
+            )
             yield df, piece, line, False
         except pl.exceptions.ComputeError as exc:
             if "more fields" not in str(exc):
@@ -230,7 +239,9 @@ def _csv_frames(
                     f"inputs.data_files: {src.label!r} cannot be read near line {line}: "
                     f"{str(exc).splitlines()[0]}"
                 ) from None
-            df = pl.read_csv(piece, has_header=False, schema=schema, truncate_ragged_lines=True, **opts)  # type: ignore[arg-type]
+            df = pl.read_csv(
+                piece, has_header=False, schema=schema, truncate_ragged_lines=True, **opts
+            )
             yield df, piece, line, True
 
 
@@ -255,7 +266,8 @@ def load_file(
     if src.fmt == "csv":
         columns = _header(src)
         for raw, piece, line, long_rows in _csv_frames(src, columns, chunk, check):
-            part = narrow(raw.lazy(), index, plan, spec, rows, csv=True).collect()
+            lazy = narrow(raw.lazy(), index, plan, spec, rows, csv=True)
+            part = lazy.collect(engine="streaming")
             del raw
             if long_rows or bool(part.get_column("__short").any()):
                 for rec, at, n in ragged_rows(piece, src.separator, len(columns), line):
@@ -265,7 +277,10 @@ def load_file(
                     )
                     if len(problems) < _SAMPLES:
                         problems.append(
-                            {"line": at, "reason": f"ragged row: {n} fields, expected {len(columns)}"}
+                            {
+                                "line": at,
+                                "reason": f"ragged row: {n} fields, expected {len(columns)}",
+                            }
                         )
             bad = part.filter(pl.col("__bad").is_not_null())
             if bad.height:
@@ -326,7 +341,13 @@ def _raw_values(piece: bytes | None, src: Source, rows: list[int]) -> dict[int, 
     try:
         if piece is not None:
             schema = {c: pl.String for c in _header(src)}
-            raw = pl.read_csv(piece, has_header=False, schema=schema, truncate_ragged_lines=True, **csv_options(src))  # type: ignore[arg-type]
+            raw = pl.read_csv(
+                piece,
+                has_header=False,
+                schema=schema,
+                truncate_ragged_lines=True,
+                **csv_options(src),
+            )
             frame = raw.with_row_index("__r").filter(pl.col("__r").is_in(rows))
         else:
             frame = scan(src).with_row_index("__r").filter(pl.col("__r").is_in(rows)).collect()
@@ -469,7 +490,9 @@ def compute(
         dated = valid.filter(pl.col("date").is_not_null())
         if dated.height:
             grouped = dated.group_by(_period_key(period).alias("key")).agg(aggs)
-            keys = _period_range(period, grouped["key"].min(), grouped["key"].max())  # type: ignore[arg-type]
+            first, last = grouped["key"].min(), grouped["key"].max()
+            assert isinstance(first, date) and isinstance(last, date)
+            keys = _period_range(period, first, last)
             full = pl.DataFrame({"key": keys}, schema={"key": pl.Date})
             by_period = (
                 full.join(grouped, on="key", how="left")
@@ -629,7 +652,9 @@ _SQL_ORDER = ("date", "period", "file", "order_id", "customer", "product", "regi
 def sql_frame(df: pl.DataFrame, labels: list[str], period: str) -> pl.DataFrame:
     """The table ``data`` that custom SQL metrics see: one row per loaded row, role names."""
     out = df.with_columns(
-        pl.col("__file").replace_strict(list(range(len(labels))), labels, return_dtype=pl.String).alias("file")
+        pl.col("__file")
+        .replace_strict(list(range(len(labels))), labels, return_dtype=pl.String)
+        .alias("file")
     )
     out = out.drop([c for c in out.columns if c.startswith("__")])
     renames = {c: c.removeprefix("x:") for c in out.columns if c.startswith("x:")}

@@ -17,7 +17,7 @@ from typing import Literal
 import polars as pl
 
 from ...errors import ValidationError
-from ._spec import NEEDS, ROLES, Spec
+from ._spec import NEEDS, Spec
 
 Kind = Literal["date", "integer", "decimal", "text", "empty"]
 NumStyle = Literal["plain", "dot", "comma"]
@@ -259,12 +259,16 @@ def profile(df: pl.DataFrame, separator: str, date_format: str | None) -> dict[s
         dated = _dates(values, date_format)
         if dated is not None and dated[3] >= 0.9:
             fmt, has_time, note, _ = dated
-            out[name] = Profile(name, "date", date_format=fmt, date_slice=has_time, date_assumed=note)
+            out[name] = Profile(
+                name, "date", date_format=fmt, date_slice=has_time, date_assumed=note
+            )
             continue
         style = _num_style(values, separator)
         if style is not None and style[1] >= 0.5:
             fitting = [v for v in values if _MONEY.match(v) or _is_float(v)]
-            kind: Kind = "integer" if all(re.fullmatch(r"[-+]?\d+", v) for v in fitting) else "decimal"
+            kind: Kind = (
+                "integer" if all(re.fullmatch(r"[-+]?\d+", v) for v in fitting) else "decimal"
+            )
             found = [_CURRENCY_RE.search(v) for v in values[:200]]
             symbols = [m.group(0) for m in found if m]
             currency = CURRENCY.get(max(set(symbols), key=symbols.count)) if symbols else None
@@ -334,14 +338,24 @@ def infer(samples: list[tuple[str, pl.DataFrame, str]], spec: Spec) -> Mapping:
     if "amount" not in m.roles and "amount" not in m.ambiguous and "price" in m.roles:
         m.amount_from = "price*quantity" if "quantity" in m.roles else "price"
     for role, col in m.roles.items():
-        p = m.profiles.get(col)
-        if role == "date" and p and not p.native and p.kind != "empty" and "date" not in (p.kind, p.mostly):
+        prof = m.profiles.get(col)
+        if (
+            role == "date"
+            and prof
+            and not prof.native
+            and prof.kind != "empty"
+            and "date" not in (prof.kind, prof.mostly)
+        ):
             raise ValidationError(
                 f"inputs.column_map.date: column {col!r} does not hold dates in a known format; "
                 "name the format with the 'date_format' input, e.g. '%d/%m/%Y'"
             )
         numeric = {"integer", "decimal", "empty"}
-        if role in ("amount", "quantity", "price") and p and not {p.kind, p.mostly} & numeric:
+        if (
+            role in ("amount", "quantity", "price")
+            and prof
+            and not {prof.kind, prof.mostly} & numeric
+        ):
             raise ValidationError(
                 f"inputs.column_map.{role}: column {col!r} does not hold numbers "
                 f"(sample values of {first_label!r} are text); map a numeric column"

@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import IO, Any, Literal
 
 import polars as pl
 
@@ -113,7 +113,7 @@ def _fmt_of(name: str, head: bytes) -> Fmt | None:
     return None
 
 
-def _copy_stream(src: io.BufferedIOBase | gzip.GzipFile, dst: Path, check: Check) -> None:
+def _copy_stream(src: IO[bytes] | gzip.GzipFile, dst: Path, check: Check) -> None:
     with dst.open("wb") as out:
         while chunk := src.read(_CHUNK):
             check()
@@ -285,7 +285,7 @@ def _sniff(sample: bytes) -> str:
         return best if counts[best] else ","
 
 
-def csv_options(src: Source) -> dict[str, object]:
+def csv_options(src: Source) -> dict[str, Any]:
     return {
         "separator": src.separator,
         "infer_schema": False,
@@ -306,7 +306,7 @@ def read_sample(src: Source, where: str) -> pl.DataFrame:
                 _head_records(src.path),
                 n_rows=SAMPLE_ROWS,
                 truncate_ragged_lines=True,
-                **csv_options(src),  # type: ignore[arg-type]
+                **csv_options(src),
             )
         elif src.fmt == "excel":
             df = read_excel(src)
@@ -331,7 +331,8 @@ def read_sample(src: Source, where: str) -> pl.DataFrame:
         raise ValidationError(f"{where}: file {src.label!r} is empty; it has no columns")
     if df.height == 0:
         raise ValidationError(
-            f"{where}: file {src.label!r} has a header ({', '.join(df.columns[:8])}) but no data rows"
+            f"{where}: file {src.label!r} has a header ({', '.join(df.columns[:8])}) "
+            "but no data rows"
         )
     return df
 
@@ -378,7 +379,7 @@ def _first_line(exc: BaseException) -> str:
 def scan(src: Source) -> pl.LazyFrame:
     """The whole source as a lazy frame (CSV columns all as text, read exactly as written)."""
     if src.fmt == "csv":
-        return pl.scan_csv(src.path, truncate_ragged_lines=True, **csv_options(src))  # type: ignore[arg-type]
+        return pl.scan_csv(src.path, truncate_ragged_lines=True, **csv_options(src))
     if src.fmt == "parquet":
         return pl.scan_parquet(src.path)
     if src.fmt == "ndjson":
@@ -388,7 +389,9 @@ def scan(src: Source) -> pl.LazyFrame:
     return read_json(src).lazy()
 
 
-def ragged_rows(piece: bytes, separator: str, width: int, first_line: int) -> list[tuple[int, int, int]]:
+def ragged_rows(
+    piece: bytes, separator: str, width: int, first_line: int
+) -> list[tuple[int, int, int]]:
     """``(record index, line number, field count)`` of the records of ``piece`` (a chunk of
     whole CSV records) that do not have ``width`` fields. Run only on a chunk where polars
     saw ragged rows, to name them exactly.

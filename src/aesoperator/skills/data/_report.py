@@ -152,9 +152,8 @@ def markdown(data: dict[str, Any]) -> str:
     parts.append("## Metrics\n")
     lines = ["| Metric | Value | Note |", "|---|---:|---|"]
     for key, label, value, note in _metric_rows(data):
-        lines.append(
-            f"| {_md_cell(label)} | {_md_cell(_fmt_text(value, _kind(key), cur))} | {_md_cell(note)} |"
-        )
+        shown = _md_cell(_fmt_text(value, _kind(key), cur))
+        lines.append(f"| {_md_cell(label)} | {shown} | {_md_cell(note)} |")
     parts.append("\n".join(lines) + "\n")
     for name, rows in data.get("tables", {}).items():
         parts.append(f"## {_md_cell(title_of(name, data))}\n")

@@ -209,9 +209,9 @@ async def run(ctx: TaskContext) -> Output:
                 frames.append(df)
                 qualities.append(q)
                 done[0] = start + max(src.size, 1)
+                read = sum(x.rows_read for x in qualities)
                 ctx.progress(
-                    10 + 75 * done[0] / total,
-                    f"{i + 1}/{len(sources)} files, {sum(x.rows_read for x in qualities):,} rows read",
+                    10 + 75 * done[0] / total, f"{i + 1}/{len(sources)} files, {read:,} rows read"
                 )
             labels = [s.label for s in sources]
             headline, tables, counts = await asyncio.to_thread(

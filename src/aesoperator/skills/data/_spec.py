@@ -202,7 +202,8 @@ def parse(inputs: dict[str, Any]) -> Spec:
     fmt = inputs.get("output_format", "excel")
     if not isinstance(fmt, str) or FORMAT_ALIASES.get(fmt.lower(), fmt.lower()) not in FORMATS:
         raise _bad("output_format", fmt, f"use one of {', '.join(FORMATS)}")
-    output_format: OutputFormat = FORMAT_ALIASES.get(fmt.lower(), fmt.lower())  # type: ignore[assignment]
+    alias = FORMAT_ALIASES.get(fmt.lower())
+    output_format = alias if alias is not None else next(f for f in FORMATS if f == fmt.lower())
 
     on_bad = inputs.get("on_bad_rows", "fail")
     if on_bad not in ("fail", "skip"):
