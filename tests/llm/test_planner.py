@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,40 @@ def test_anthropic_protocol_drives_the_same_loop(
     assert "tool_use" in kinds and "tool_result" in kinds
     assert PASSWORD not in model.everything()
     assert result.usage["cost_usd"] > 0
+
+
+def test_memory_and_subtask_tools(aesop: Aesoperator, model: ModelServer) -> None:
+    text = (
+        "Aesoperator runs tasks on the web. Each task has hard limits on pages and time. "
+        "The planner records every step. Replays need no model at all. "
+    ) * 4
+    model.reset([
+        call("memory_set", key="note", value={"seen": 3}),
+        call("memory_get", key="note"),
+        call("run_subtask", name="digest", skill="summarize", inputs={"text": text}),
+        call("finish", result="done"),
+    ])  # fmt: skip
+    execution = aesop.execute_task_async(Task(name="compose", config=local()))
+    result = execution.result(timeout=60)
+    assert result.content == "done"
+    answers = [m["content"] for m in model.requests()[-1]["messages"] if m.get("role") == "tool"]
+    assert answers[0] == "stored" and answers[1] == '{"seen": 3}'
+    assert "Aesoperator runs tasks on the web" in answers[2]  # the summarize skill's summary
+    children = aesop.list_tasks(name="digest")
+    assert children and children[0].parent_id == execution.id and children[0].state == "completed"
+
+
+def test_screenshot_goes_to_a_vision_model(
+    anthropic_aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    model.reset([
+        call("navigate", url=f"{shop.url}/cart"),
+        call("screenshot"),
+        call("finish", result="looked"),
+    ])  # fmt: skip
+    result = anthropic_aesop.execute_task(Task(name="look", config=local()))
+    assert result.content == "looked"
+    last = model.requests()[-1]["messages"][-1]["content"]
+    images = [b for b in last if b["type"] == "image"]
+    assert len(images) == 1 and images[0]["source"]["media_type"] == "image/png"
+    assert base64.b64decode(images[0]["source"]["data"]).startswith(b"\x89PNG")

@@ -102,3 +102,28 @@ def test_replay_hands_a_lost_step_to_the_model_and_records_the_repair(
     kinds = [e.kind for e in aesop.get_events(again.execution_id)]
     assert "replay_step_repaired" in kinds
     assert again.usage["llm_calls"] == 1
+
+
+def test_replay_types_secrets_given_to_the_replay(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    password = "s3cret-Pa55-word!"
+    model.reset([
+        call("navigate", url=f"{shop.url}/login"),
+        lambda obs: [
+            call("type", ref=ref_of(obs, '"Username"'), text="{{secret:user}}"),
+            call("type", ref=ref_of(obs, '"Password"'), text="{{secret:password}}"),
+            call("click", ref=ref_of(obs, '"Sign in"')),
+        ],
+        call("finish", result="in"),
+    ])  # fmt: skip
+    secrets = {"user": "alice", "password": password}
+    first = aesop.execute_task(Task(name="login", config=local(), secrets=secrets))
+    model.reset([])
+    again = aesop.execute_task(replay_task(first.execution_id, config=local(), secrets=secrets))
+    assert "Welcome, {{secret:user}}" in again.content  # the page greets alice; redacted
+    assert password not in again.model_dump_json() and "alice" not in again.content
+    assert model.bodies == []
+    # Without the secrets the replay cannot type them, and says which one is missing.
+    with pytest.raises(TaskFailed, match=r"secrets \['password', 'user'\] that this replay"):
+        aesop.execute_task(replay_task(first.execution_id, config=local(), repair=False))

@@ -19,7 +19,7 @@ from ...models import Message, Model, ToolSpec
 from ._agent import fence
 from ._browser import Tab
 from ._observe import observe
-from ._secrets import Redactor
+from ._secrets import PLACEHOLDER, Redactor
 from ._tools import BROWSER_TOOLS, BrowserActions, ToolFailed, locator_of
 from ._trace import TRACE_FILE, Trace
 
@@ -98,6 +98,12 @@ async def replay(
     """Run ``trace`` again in a new tab; ``inputs`` replace the recorded ones."""
     values = {**trace.inputs, **inputs}
     redactor = Redactor(ctx.secrets)
+    needed = sorted(set(PLACEHOLDER.findall(json.dumps(trace.steps))) - set(ctx.secrets))
+    if needed:  # before any step runs: a half-done replay helps nobody
+        raise ReplayError(
+            f"the trace types secrets {needed} that this replay was not given; pass them "
+            "with secrets={...}, as the recorded task had them"
+        )
     tab = Tab(ctx, redactor)
     page = await tab.open()
     timeout = max(1.0, min(ctx.config.request_timeout_seconds, ctx.budget.time_left))
