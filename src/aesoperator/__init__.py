@@ -35,6 +35,7 @@ from .errors import (
     WorkerCrashed,
 )
 from .execution import Alert, Event, Output, TaskResult, TaskState, TaskStatus
+from .planning.plan import Plan, Step
 from .runtime.context import TaskContext
 from .task import Task, TaskConfig
 
@@ -54,7 +55,9 @@ __all__ = [
     "NotFoundError",
     "Output",
     "PageLimitExceeded",
+    "Plan",
     "PolicyViolation",
+    "Step",
     "Task",
     "TaskCancelled",
     "TaskConfig",

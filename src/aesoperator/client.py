@@ -26,6 +26,7 @@ import psutil
 from .errors import Interrupted, NotFoundError, TaskCancelled, UserError, from_info, to_info
 from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
 from .planning import router
+from .planning.plan import check_actions
 from .runtime.runner import Job, Registry, new_id
 from .runtime.supervisor import Record, Supervisor
 from .store.memory import Memory
@@ -264,7 +265,10 @@ class Aesoperator:
         """Start ``task`` and return its ``Execution`` at once (state ``pending``)."""
         if not isinstance(task, Task):
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
-        kind, name = router.choose(task, self._handlers_snapshot()[1].handlers, bool(self.llm))
+        registry = self._handlers_snapshot()[1]
+        kind, name = router.choose(task, registry.handlers, bool(self.llm))
+        if task.plan is not None and kind == "plan":
+            check_actions(task.plan, registry.functions)  # refuse unknown actions up front
         supervisor = self._ensure_runtime()
         execution_id = new_id()
         task_json = task.model_dump_json()

@@ -23,10 +23,11 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ValidationError
+from .planning.plan import Plan
 
 MemoryScope = Literal["session", "permanent"]
 FetchMode = Literal["auto", "http", "browser"]
-PlannerChoice = Literal["auto", "handler", "skill", "llm"]
+PlannerChoice = Literal["auto", "handler", "skill", "plan", "llm"]
 ResourceType = Literal["image", "font", "media", "stylesheet"]
 
 _DEFAULT_BLOCKED: tuple[ResourceType, ...] = ("image", "font", "media")
@@ -246,6 +247,11 @@ class Task(BaseModel):
     planner: PlannerChoice = Field(
         "auto", description="'auto' (handler, then skill, then LLM) or force one kind."
     )
+    plan: Plan | None = Field(
+        None,
+        description="Explicit steps (actions with arguments) to run instead of planning; "
+        "a list of steps is accepted.",
+    )
     output_schema: dict[str, Any] | None = Field(
         None,
         description="JSON schema (or a pydantic model class) the result's data must match.",
@@ -256,6 +262,11 @@ class Task(BaseModel):
         description="Values the task may type into pages by placeholder; never stored, "
         "never shown to a model, redacted from events and results.",
     )
+
+    @field_validator("plan", mode="before")
+    @classmethod
+    def _plan(cls, value: Any) -> Any:
+        return {"steps": value} if isinstance(value, list) else value
 
     @field_validator("output_schema", mode="before")
     @classmethod

@@ -3,8 +3,8 @@ import aesoperator
 PINNED = {
     "AesoperatorError", "Aesoperator", "Alert", "Event", "Execution", "FetchError",
     "Interrupted", "LimitExceeded", "MemoryLimitExceeded", "NoPlannerError", "NotFoundError",
-    "Output", "PageLimitExceeded", "PolicyViolation", "Task", "TaskCancelled", "TaskConfig",
-    "TaskContext", "TaskError", "TaskFailed", "TaskResult", "TaskState", "TaskStatus",
+    "Output", "PageLimitExceeded", "Plan", "PolicyViolation", "Step", "Task", "TaskCancelled",
+    "TaskConfig", "TaskContext", "TaskError", "TaskFailed", "TaskResult", "TaskState", "TaskStatus",
     "TimeLimitExceeded", "UserError", "ValidationError", "WorkerCrashed", "cancel_task",
     "default_client", "execute_task", "execute_task_async", "get_alerts", "get_events",
     "get_task_status", "handler", "list_tasks",

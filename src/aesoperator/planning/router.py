@@ -7,8 +7,9 @@ and exposes::
     async def run(ctx: TaskContext) -> Any     # Output, str, or any JSON-able value
     def save_report(result: TaskResult, path: Path) -> bool   # optional; False = fall back
 
-Order: a handler registered for the task's name, then ``task.skill`` when forced, then the
-first built-in skill whose ``matches`` says yes, then the LLM planner when a model is set.
+Order: the task's own ``plan`` when it has one, a handler registered for the task's name, then
+``task.skill`` when forced, then the first built-in skill whose ``matches`` says yes, then the
+LLM planner when a model is set.
 """
 
 from __future__ import annotations
@@ -54,8 +55,15 @@ def skill_report_writer(name: str) -> Callable[[TaskResult, Path], bool] | None:
 
 
 def choose(task: Task, handlers: dict[str, Any], llm_configured: bool) -> tuple[str, str]:
-    """Return ``(kind, name)``: ``("handler", task.name)``, ``("skill", s)`` or ``("llm", "")``."""
+    """``(kind, name)``: ``("plan", "")``, ``("handler", task.name)``, ``("skill", s)`` or
+    ``("llm", "")``."""
     forced = task.planner
+    if task.plan is not None and forced in ("auto", "plan"):
+        return "plan", ""
+    if forced == "plan":
+        raise NoPlannerError(
+            f"Task {task.name!r} has planner='plan' but no plan; give Task(plan=[...])"
+        )
     if forced in ("auto", "handler") and task.name in handlers:
         return "handler", task.name
     if forced == "handler":

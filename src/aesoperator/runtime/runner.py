@@ -236,13 +236,19 @@ class Runner:
             if inspect.iscoroutinefunction(fn):
                 return await fn(ctx, **ctx.inputs)
             return await self._in_thread(fn, ctx)
+        if kind == "plan":
+            from ..planning.plan import check_actions, run_plan
+
+            assert ctx.task.plan is not None
+            check_actions(ctx.task.plan, ctx.functions)
+            return await run_plan(ctx, ctx.task.plan)
         if kind == "skill":
             module = router.skill_module(name)
             if module is None:
                 raise NoPlannerError(f"built-in skill {name!r} is not available in this build")
             return await module.run(ctx)
         if kind == "llm":
-            from ..planning import llm as llm_planner  # type: ignore[attr-defined]
+            from ..planning import llm as llm_planner
 
             return await llm_planner.run(ctx, job.llm)
         raise NoPlannerError(f"unknown planner kind {kind!r}")

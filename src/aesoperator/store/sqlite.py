@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS memory (
 );
 """
 
+_INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)"
 _TERMINAL = tuple(s.value for s in TaskState if s.finished)
 
 
@@ -141,10 +142,7 @@ class Store:
                     self._op_progress(cur, eid, progress, action, set_action)
                 elif name == "event":
                     eid, kind, data, at = args
-                    cur.execute(
-                        "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
-                        (eid, at, kind, json.dumps(data, default=str)),
-                    )
+                    cur.execute(_INSERT_EVENT, (eid, at, kind, json.dumps(data, default=str)))
                 elif name == "alert":
                     cur.execute("INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)", args)
                 else:
