@@ -165,7 +165,8 @@ class Crawler:
         self.allowed = allowed
         self.on_page = on_page
         self.max_depth = max_depth
-        self.pool_ready: asyncio.Task[None] | None = None  # done once the pool is warm
+        # Done once the web layer's extraction pool is warm; None: extract on a thread.
+        self.pool_ready: asyncio.Task[None] | None = None
         self._heap: list[tuple[float, int, str, int, str]] = []
         self._best: dict[str, float] = {}
         self._seen: set[str] = set()
@@ -282,11 +283,11 @@ class Crawler:
                     f"{url}: HTTP {page.status}", url=url, status=page.status
                 )
             return
-        if self.pool_ready is None or self.pool_ready.done():
+        if self.pool_ready is not None and self.pool_ready.done():
             ex = await ctx.web.extract(page)
         else:
-            # The extraction processes are still starting: read this page on a thread rather
-            # than wait (about a second of spawn and imports on a cold start).
+            # Extraction processes cost seconds to start (spawn + imports): a small task reads
+            # on a thread, a large one does so only until the pool is up (see _pipeline.py).
             from ...web.extract import extract_page
 
             with ctx.action("extract", url=page.url, where="thread"):

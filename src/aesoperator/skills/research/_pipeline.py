@@ -17,6 +17,9 @@ from ._report import Extractive, Report, Synthesizer, number_citations, select_s
 if TYPE_CHECKING:
     from ...runtime.context import TaskContext
 
+# Below this many pages, extraction runs on a thread: ~7 ms a page beats seconds of starting
+# extraction processes. Above it, the pool is started at once and used as soon as it is up.
+_POOL_FROM_PAGES = 40
 _MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
 
 
@@ -114,7 +117,7 @@ async def _warm_extractor(ctx: TaskContext) -> None:
 async def research(ctx: TaskContext) -> Output:
     inp = parse_inputs(ctx.inputs, ctx.config)
     warm = None
-    if ctx.budget.pages_left >= 20:
+    if ctx.budget.pages_left >= _POOL_FROM_PAGES:
         warm = asyncio.create_task(_warm_extractor(ctx))
     permanent = ctx.task.memory_scope == "permanent"
     known: set[str] = set(ctx.memory.get("visited_urls") or []) if permanent else set()
