@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ...runtime.context import TaskContext
 
 _URL = re.compile(r"^https?://\S+$")
+_POOL_FROM_URLS = 20
 _KNOWN = {"text", "max_length", "format", "query"}
 
 
@@ -66,7 +67,16 @@ async def summarize_task(ctx: TaskContext) -> Output:
         if _URL.match(item.strip()):
             ctx.check_cancelled()
             page = await ctx.web.fetch(item.strip())
-            extracted = await ctx.web.extract(page)
+            if len(items) >= _POOL_FROM_URLS:
+                extracted = await ctx.web.extract(page)
+            else:
+                # A few pages: a thread beats starting the web layer's extraction processes.
+                from ...web.extract import extract_page
+
+                with ctx.action("extract", url=page.url, where="thread"):
+                    extracted = await asyncio.to_thread(
+                        extract_page, page.body, page.url, page.headers.get("content-type")
+                    )
             texts.append(extracted.text)
             sources.append({"url": page.url, "title": extracted.title, "status": page.status})
         else:
