@@ -6,9 +6,11 @@ make on its own (preconnect, DNS prefetch, a socket we did not route) fails on t
 Every HTTP(S) request of a page — document, frame, popup, subresource, ``fetch``/XHR, form
 post — is intercepted with ``context.route("**/*")`` and answered (``route.fulfill``) by the
 web session's own HTTP stack, which applies the policy, DNS pinning, rate limit and robots.txt.
-WebSockets are intercepted with ``context.route_web_socket``: refused ones are closed, allowed
-ones are not supported in browser mode (closed, recorded) because Chromium has no route to them.
-Service workers are blocked and downloads refused.
+WebSockets cannot connect (the proxy is dead); each one a page opens is checked and recorded
+(``policy_refused`` or ``websocket_unsupported``): WebSockets are not available in browser
+mode. Service workers are blocked and downloads refused. Cookies: the session's HTTP client
+keeps the cookies servers set (and the page sees them); cookies a script writes with
+``document.cookie`` are not sent to servers.
 
 Chromium discovery: ``AESOP_CHROMIUM`` (a path), else ``chromium``, ``chromium-browser``,
 ``google-chrome`` on ``PATH``, else Playwright's own downloaded browser.
@@ -21,7 +23,7 @@ import atexit
 import contextlib
 import os
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
 
@@ -160,7 +162,3 @@ def fulfil_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
             continue
         out[k] = f"{out[k]}\n{value}" if k in out else value
     return out
-
-
-def unused(*_: Any) -> None:
-    """Placeholder to keep linters quiet about optional hooks."""

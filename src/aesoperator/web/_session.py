@@ -39,7 +39,7 @@ from .extract import Extracted, Link, decode_body, extract_links, extract_page
 from .policy import Policy, normalise_url
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Request, Route, WebSocketRoute
+    from playwright.async_api import BrowserContext, Request, Route
 
     from ..runtime.context import TaskContext
 
@@ -54,6 +54,7 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtm
                "application/atom+xml")  # fmt: skip
 # Requests that count against requests_per_second in browser mode.
 _COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
+_CACHED_TYPES = frozenset({"stylesheet", "script", "font", "image"})
 _TAGS = re.compile(r"<script\b.*?</script>|<style\b.*?</style>|<[^>]+>", re.S | re.I)
 
 
@@ -83,6 +84,14 @@ class _Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+def _storable(resp: _Response) -> bool:
+    """May this subresource be reused within the execution (a private, short-lived cache)?"""
+    if len(resp.body) > 2 * 1024 * 1024:
+        return False
+    control = ",".join(v for k, v in resp.headers if k.lower() == "cache-control").lower()
+    return "no-store" not in control and "no-cache" not in control
 
 
 def _mime(headers: dict[str, str]) -> str:
@@ -157,6 +166,9 @@ class WebSession:
         self._closed = False
         self._bg: set[asyncio.Future[Any]] = set()
         self._final_urls: dict[str, str] = {}
+        self._idle_tabs: list[Any] = []
+        # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
+        self._subresources: dict[str, _Response] = {}
         # What became of each document navigation the route saw: a status or the error.
         self._nav_outcome: dict[str, int | BaseException] = {}
 
@@ -502,12 +514,12 @@ class WebSession:
                     ctx_kw["user_agent"] = cfg.user_agent
                 context = await browser.new_context(**ctx_kw)
                 await context.route("**/*", self._route)
-                await context.route_web_socket(re.compile(".*"), self._route_ws)
                 context.on("page", self._on_page)
                 self._context = context
             return self._context
 
     def _on_page(self, page: Any) -> None:
+        page.on("websocket", self._on_websocket)
         # Popups and new tabs: their requests pass the same route; we never keep them open.
         task = asyncio.ensure_future(self._close_popup(page))
         self._bg.add(task)
@@ -520,14 +532,17 @@ class WebSession:
             self._ctx.emit("popup_closed", url=page.url)
             await page.close()
 
-    async def _route_ws(self, ws: WebSocketRoute) -> None:
+    def _on_websocket(self, ws: Any) -> None:
+        # Chromium's only way out is the dead proxy, so no WebSocket connects (see _browser);
+        # this records what the page tried. (``context.route_web_socket`` would inject a script
+        # into every page, which costs more than it gives here.)
         try:
             self.policy.check_url(ws.url, navigation=False)
         except PolicyViolation as exc:
             self._refused(ws.url, exc, source="browser", resource_type="websocket")
         else:
-            self._ctx.emit("websocket_closed", url=ws.url, reason="not supported in browser mode")
-        await ws.close(code=1008, reason="refused by policy")
+            self._ctx.emit("websocket_unsupported", url=ws.url,
+                           reason="WebSockets are not available in browser mode")  # fmt: skip
 
     async def _route(self, route: Route, request: Request) -> None:
         url = request.url
@@ -544,10 +559,16 @@ class WebSession:
         if rtype in self._cfg.block_resources:
             await _quiet(route.abort("blockedbyclient"))
             return
-        try:
-            headers = await request.all_headers()
-            from ._browser import forwardable_headers, fulfil_headers
+        from ._browser import forwardable_headers, fulfil_headers
 
+        cacheable = request.method == "GET" and rtype in _CACHED_TYPES
+        cached = self._subresources.get(url) if cacheable else None
+        if cached is not None:
+            hdrs = fulfil_headers(cached.headers)
+            await _quiet(route.fulfill(status=cached.status, headers=hdrs, body=cached.body))
+            return
+        try:
+            headers = request.headers  # no round trip to the driver (cookies: see module doc)
             resp = await self._browser_hop(
                 url, request.method, forwardable_headers(headers), request.post_data_buffer,
                 navigation=navigation, count=rtype in _COUNTED_TYPES,
@@ -565,6 +586,8 @@ class WebSession:
             return
         if navigation:
             self._nav_outcome[normalise_url(url)] = resp.status
+        if cacheable and resp.status == 200 and _storable(resp):
+            self._subresources[url] = resp
         body = resp.body
         if navigation and resp.url != url:
             body = _with_base(body, resp.url)
@@ -588,13 +611,33 @@ class WebSession:
             self._final_urls[url] = resp.url
         return resp
 
+    async def _take_tab(self) -> Any:
+        # Tabs are kept for the next fetch: opening one costs more than loading a small page.
+        context = await self._browser_context()
+        while self._idle_tabs:
+            tab = self._idle_tabs.pop()
+            if not tab.is_closed():
+                return tab
+        return await context.new_page()
+
+    async def _give_back_tab(self, tab: Any, reusable: bool) -> None:
+        if (
+            reusable
+            and not tab.is_closed()
+            and len(self._idle_tabs) < self._cfg.concurrent_requests
+        ):
+            self._idle_tabs.append(tab)
+            return
+        with contextlib.suppress(Exception):
+            await tab.close()
+
     async def _browser_fetch(self, url: str, sent: list[int], wait_until: Any = "load") -> Page:
         from playwright.async_api import Error as PlaywrightError
 
         start = time.perf_counter()
-        context = await self._browser_context()
-        tab = await context.new_page()
+        tab = await self._take_tab()
         sent[0] += 1  # the navigation may leave from now on; the page stays spent
+        reusable = False
         try:
             timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left) * 1000
             status: int | None = None
@@ -620,9 +663,9 @@ class WebSession:
                 headers = await resp.all_headers() if resp is not None else {}
             html = await _content(tab)
             final = self._final_urls.get(tab.url, tab.url)
+            reusable = True
         finally:
-            with contextlib.suppress(Exception):
-                await tab.close()
+            await self._give_back_tab(tab, reusable)
         body = html.encode("utf-8")
         return Page(url=final, requested_url=url, status=status, headers=headers,
                     content_type=_mime(headers) or "text/html", encoding="utf-8", body=body,

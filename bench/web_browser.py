@@ -1,0 +1,109 @@
+"""Browser throughput: ours vs a raw Playwright loop, 100 local pages, 4 tabs.
+
+Both drive the same Chromium executable, headless, against the same generated site served by
+a separate local process, waiting for ``load`` on each page:
+
+* raw: one browser, one context, 4 tabs, each ``page.goto(url)`` + ``page.content()`` over its
+  share of the URLs; Chromium fetches everything itself, no policy;
+* ours: ``ctx.web.fetch(url, mode="browser")`` through the public API with
+  ``concurrent_requests=4``, 4 fetches in flight; every request of every page passes the
+  policy gate, DNS pinning and the rate/robots machinery (images, fonts, media blocked: the
+  default for reading tasks).
+
+    python bench/web_browser.py [--pages 100] [--tabs 4] [--rounds 2]
+
+Prints pages/s for each and the ratio (target >= 1x). Best of ``--rounds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sites import SiteServer, build_site
+
+
+async def _raw(urls: list[str], tabs: int) -> float:
+    from playwright.async_api import async_playwright
+
+    from aesoperator.web._browser import chromium_path
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path(), args=args)
+        context = await browser.new_context()
+        pages = [await context.new_page() for _ in range(tabs)]
+        t0 = time.perf_counter()
+
+        async def tab_loop(page, share):  # type: ignore[no-untyped-def]
+            for url in share:
+                await page.goto(url, wait_until="load")
+                await page.content()
+
+        await asyncio.gather(*(tab_loop(p, urls[i::tabs]) for i, p in enumerate(pages)))
+        elapsed = time.perf_counter() - t0
+        await browser.close()
+    return elapsed
+
+
+def run_ours(urls: list[str], tabs: int, data_dir: str) -> float:
+    from aesoperator import Aesoperator, Task, TaskConfig
+
+    with Aesoperator(data_dir=data_dir, isolation="inline") as aesop:
+
+        @aesop.handler("browse")
+        async def browse(ctx, urls):  # type: ignore[no-untyped-def]
+            await ctx.web.fetch(urls[0], mode="browser")  # launch the browser before timing
+            t0 = time.perf_counter()
+            queue = list(reversed(urls[1:]))
+
+            async def worker() -> None:
+                while queue:
+                    await ctx.web.fetch(queue.pop(), mode="browser")
+
+            await asyncio.gather(*(worker() for _ in range(tabs)))
+            return {"seconds": time.perf_counter() - t0}
+
+        config = TaskConfig(
+            concurrent_requests=tabs, max_pages=len(urls) + 1, allow_private_network=True,
+            allowed_domains=["127.0.0.1"],
+        )  # fmt: skip
+        result = aesop.execute_task(Task(name="browse", inputs={"urls": urls}, config=config))
+    return float(result.data["seconds"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pages", type=int, default=100)
+    ap.add_argument("--tabs", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = build_site(Path(tmp) / "site", pages=max(args.pages + 1, 120))
+        names = sorted(p.name for p in (root / "a").iterdir())
+        best: dict[str, float] = {}
+        with SiteServer(root) as site:
+            urls = [site.url(f"/a/{n}") for n in names[: args.pages + 1]]
+            for r in range(args.rounds):
+                raw = asyncio.run(_raw(urls[1:], args.tabs))
+                ours = run_ours(urls, args.tabs, f"{tmp}/data{r}")
+                for name, secs in (("raw", raw), ("ours", ours)):
+                    rate = args.pages / secs
+                    print(
+                        f"round {r + 1} {name:5s} {args.pages} pages {secs:6.2f} s {rate:6.1f} p/s"
+                    )
+                    best[name] = max(best.get(name, 0.0), rate)
+        print()
+        print(f"{args.pages} pages, {args.tabs} tabs: raw Playwright {best['raw']:.1f} pages/s, "
+              f"ours {best['ours']:.1f} pages/s")  # fmt: skip
+        print(f"ours / raw Playwright = {best['ours'] / best['raw']:.2f}x   (target >= 1.0)")
+
+
+if __name__ == "__main__":
+    main()
