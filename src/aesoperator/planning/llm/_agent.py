@@ -191,6 +191,7 @@ class Agent:
                 f"max_pages={self.ctx.budget.max_pages} reached; raise TaskConfig.max_pages"
             )
         t0 = time.perf_counter()
+        await self.tab.settled(5.0)  # a navigation still in flight: observe its document
         self.obs = await observe(self.tab.page)
         body = fence(self.redactor.text(self.obs.render(OBSERVATION_TOKENS)))
         self.observe_ms = (time.perf_counter() - t0) * 1000

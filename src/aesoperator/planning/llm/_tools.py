@@ -165,7 +165,10 @@ class BrowserActions:
         return self.page.locator(f'[data-aesop-ref="{ref}"]'), el
 
     async def _settle(self) -> None:
-        # Navigations a click starts are awaited by Playwright; then wait for the new document.
+        # Playwright awaits the start of a navigation an action caused; we wait for it to
+        # commit, then for the new document to load.
+        if self.tab is not None:
+            await self.tab.settled(min(self.timeout_ms / 1000, 5.0))
         with contextlib.suppress(Exception):
             await self.page.wait_for_load_state("load", timeout=min(self.timeout_ms, 10_000))
         if self.page.url.startswith("chrome-error://"):
