@@ -448,10 +448,10 @@ OPENERS = [
 ]
 TITLE_TEMPLATES = [
     "{subject}: what the latest research shows",
-    "How {subject_lower} is changing {area_words}",
+    "{subject} and the changing face of {area_words}",
     "{subject} and the future of {area_words}",
     "Inside the race to improve {subject_lower}",
-    "Why {subject_lower} matters for {topic_lower}",
+    "What {subject_lower} means for {topic_lower}",
     "{subject} explained",
 ]
 AUTHORS = [
