@@ -41,7 +41,8 @@ def wait_count(server: BenchServer, n: int, timeout: float) -> None:
 def ours(server: BenchServer, checks: int, rate: float) -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, Aesoperator(data_dir=tmp, isolation="inline") as c:
-        seconds = checks / rate * 1.5 + 30
+        # Room for a loaded machine that cannot keep the rate: this measures cost, not speed.
+        seconds = checks / rate * 6 + 60
         task = Task(
             name="monitor_cost",
             config=TaskConfig(max_duration_seconds=seconds, requests_per_second=rate,
