@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import httpx
-from monitor_common import BenchServer, pct
+from monitor_common import BenchServer, load, pct
 
 from aesoperator import Aesoperator, Task, TaskConfig
 
@@ -59,7 +59,7 @@ def main() -> None:
     with BenchServer() as server:
         ours_arrivals, data = ours(server, args.seconds, args.rate)
         naive_arrivals = naive(server, args.seconds, args.rate)
-    print(f"cadence: {args.rate:g} checks/s for {args.seconds:g} s = {planned} planned")
+    print(f"cadence: {args.rate:g} checks/s for {args.seconds:g} s = {planned} planned; {load()}")
     print(f"{'':24}{'checks':>8}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
     rows = {}
     for name, arr in (("aesoperator monitor", ours_arrivals), ("naive sleep loop", naive_arrivals)):

@@ -10,6 +10,7 @@ Endpoints: any path → 200 with a small body; ``/delay/50`` → the same after 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -88,6 +89,12 @@ class BenchServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def load() -> str:
+    """The machine's load average, printed with the figures: they mean little without it."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def pct(values: list[float], p: float) -> float:

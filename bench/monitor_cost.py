@@ -18,7 +18,7 @@ import time
 
 import httpx
 import psutil
-from monitor_common import BenchServer
+from monitor_common import BenchServer, load
 
 from aesoperator import Aesoperator, Task, TaskConfig
 
@@ -122,7 +122,8 @@ def main() -> None:
     with BenchServer() as server:
         o = ours(server, args.checks, args.rate)
         b = baseline(server, args.baseline_checks)
-    print(f"cost: {args.checks:,} checks at {args.rate:g}/s, inline (this process is the worker)")
+    print(f"cost: {args.checks:,} checks at {args.rate:g}/s, inline (this process is the worker); "
+          f"{load()}")  # fmt: skip
     marks = [k for k in o if k.startswith("rss_")]
     print("RSS MB: " + ", ".join(f"{k[4:]} {o[k]:.1f}" for k in marks))
     print(

@@ -15,7 +15,7 @@ import asyncio
 import statistics
 import subprocess
 
-from monitor_common import BenchServer
+from monitor_common import BenchServer, load
 
 from aesoperator.skills.monitor._probe import Target, probe
 from aesoperator.web.policy import Policy
@@ -56,6 +56,7 @@ async def main(n: int, delay_ms: int) -> None:
         print(f"{name:20}" + "".join(f"{m:>10.3f}" for m in med))
     print(f"median of paired differences (ours - curl), total: {statistics.median(diffs):+.3f} ms")
     print(f"relative to the known delay: {statistics.median(diffs) / delay_ms * 100:+.2f} %")
+    print(load())
 
 
 if __name__ == "__main__":
