@@ -52,10 +52,10 @@ async def _raw(urls: list[str], tabs: int) -> float:
     return elapsed
 
 
-def run_ours(urls: list[str], tabs: int, data_dir: str) -> float:
+def run_ours(urls: list[str], tabs: int, data_dir: str, isolation: str) -> float:
     from aesoperator import Aesoperator, Task, TaskConfig
 
-    with Aesoperator(data_dir=data_dir, isolation="inline") as aesop:
+    with Aesoperator(data_dir=data_dir, isolation=isolation, pool_size=1) as aesop:  # type: ignore[arg-type]
 
         @aesop.handler("browse")
         async def browse(ctx, urls):  # type: ignore[no-untyped-def]
@@ -72,6 +72,7 @@ def run_ours(urls: list[str], tabs: int, data_dir: str) -> float:
 
         config = TaskConfig(
             concurrent_requests=tabs, max_pages=len(urls) + 1, allow_private_network=True,
+            max_memory_mb=4096,  # the runtime sums RSS over Chromium's processes (shared pages too)
             allowed_domains=["127.0.0.1"],
         )  # fmt: skip
         result = aesop.execute_task(Task(name="browse", inputs={"urls": urls}, config=config))
@@ -83,6 +84,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=100)
     ap.add_argument("--tabs", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--isolation", choices=["process", "inline"], default="process")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = build_site(Path(tmp) / "site", pages=max(args.pages + 1, 120))
@@ -92,7 +94,7 @@ def main() -> None:
             urls = [site.url(f"/a/{n}") for n in names[: args.pages + 1]]
             for r in range(args.rounds):
                 raw = asyncio.run(_raw(urls[1:], args.tabs))
-                ours = run_ours(urls, args.tabs, f"{tmp}/data{r}")
+                ours = run_ours(urls, args.tabs, f"{tmp}/data{r}", args.isolation)
                 for name, secs in (("raw", raw), ("ours", ours)):
                     rate = args.pages / secs
                     print(
