@@ -20,47 +20,69 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
-# (topic, focus areas, label topic, {focus area: label area})
-QUERIES: list[tuple[str, list[str], str, dict[str, str]]] = [
-    ("quantum computing", [], "quantum-computing", {}),
+# (topic, focus areas, label topic, label area or None, {focus area: label area})
+QUERIES: list[tuple[str, list[str], str, str | None, dict[str, str]]] = [
+    ("quantum computing", [], "quantum-computing", None, {}),
     (
         "quantum computing",
         ["error correction", "hardware"],
         "quantum-computing",
+        None,
         {"error correction": "error-correction", "hardware": "hardware"},
     ),
-    ("climate science", [], "climate-science", {}),
+    ("climate science", [], "climate-science", None, {}),
     (
         "climate",
         ["sea level", "extreme weather"],
         "climate-science",
+        None,
         {"sea level": "sea-level", "extreme weather": "extreme-weather"},
     ),
     (
         "machine learning",
         ["language models", "hardware"],
         "machine-learning",
+        None,
         {"language models": "language-models", "hardware": "hardware"},
     ),
     (
         "genomics",
         ["gene editing", "sequencing"],
         "genomics",
+        None,
         {"gene editing": "gene-editing", "sequencing": "sequencing"},
     ),
     (
         "renewable energy",
         ["batteries", "wind"],
         "renewable-energy",
+        None,
         {"batteries": "batteries", "wind": "wind"},
     ),
     (
         "space exploration",
         ["telescopes", "exoplanets"],
         "space-exploration",
+        None,
         {"telescopes": "telescopes", "exoplanets": "exoplanets"},
     ),
+    # Ambiguous queries: their words also belong to other topics' pages.
+    ("storing carbon dioxide underground", [], "climate-science", "carbon-capture", {}),
+    ("chips for neural network training", [], "machine-learning", "hardware", {}),
+    ("cost of sequencing a genome", [], "genomics", "sequencing", {}),
+    ("water vapour in planet atmospheres", [], "space-exploration", "exoplanets", {}),
 ]
+
+
+def _search_results(base: str, query: str) -> list[str]:
+    import re
+    import urllib.parse
+    import urllib.request
+
+    url = f"{base}/search?q={urllib.parse.quote_plus(query)}"
+    with urllib.request.urlopen(url) as resp:
+        html = resp.read().decode("utf-8")
+    return re.findall(r'<li><a href="(/articles/[^"]+)"', html)
 
 
 def main() -> int:
@@ -81,10 +103,11 @@ def main() -> int:
             f"({manifest['pages']} pages; {relevant} relevant to at least one query)"
         )
         cited = good = sec_total = sec_good = 0
+        base_total = base_good = 0
         with DemoServer(Path(tmp) / "site") as server:
             aesop = Aesoperator(data_dir=str(Path(tmp) / "data"), isolation="inline")
             try:
-                for i, (topic, focus, label, areas) in enumerate(QUERIES):
+                for i, (topic, focus, label, area, areas) in enumerate(QUERIES):
                     result = aesop.execute_task(
                         Task(
                             name=f"research_quality_{i}",
@@ -104,7 +127,19 @@ def main() -> int:
                     path = {
                         s["url"]: "/" + s["url"].split("/", 3)[3] for s in result.data["sources"]
                     }
-                    hits = [labels.get(p, {}).get("topic") == label for p in path.values()]
+                    hits = [
+                        labels.get(p, {}).get("topic") == label
+                        and (area is None or labels[p]["area"] == area)
+                        for p in path.values()
+                    ]
+                    # Baseline: the site's own search, first results as many as we cited.
+                    top = _search_results(server.url, topic)[: max(1, len(hits))]
+                    base_total += len(top)
+                    base_good += sum(
+                        labels.get(p, {}).get("topic") == label
+                        and (area is None or labels[p]["area"] == area)
+                        for p in top
+                    )
                     cited += len(hits)
                     good += sum(hits)
                     s_good = s_total = 0
@@ -125,6 +160,10 @@ def main() -> int:
         print(
             f"precision of cited sources: {good / max(1, cited):.3f} ({good}/{cited} sources, "
             f"{len(QUERIES)} queries)"
+        )
+        print(
+            f"baseline, the site's own search (same number of results): "
+            f"{base_good / max(1, base_total):.3f} ({base_good}/{base_total})"
         )
         print(
             f"focus-area passage precision: {sec_good / max(1, sec_total):.3f} "
