@@ -75,6 +75,16 @@ def test_max_pages_never_exceeded(quantum: Any) -> None:
     assert requests <= 25 + 1
 
 
+def test_low_value_pages_are_not_fetched(quantum: Any, site: Any) -> None:
+    result, _ = quantum
+    # Every demo page links to /login, /register, /privacy.html...: none is worth a page.
+    for path in ("/login", "/register", "/privacy.html", "/terms.html", "/contact.html"):
+        assert site.hits[path] == 0, path
+    hubs = [p for p in result.data["pages_read"] if p["hub"]]
+    cited = {s["url"] for s in result.data["sources"]}
+    assert not cited & {p["url"] for p in hubs}  # indexes are read for links, never cited
+
+
 def test_every_cited_sentence_is_in_its_source(quantum: Any) -> None:
     result, _ = quantum
     passages = result.data["passages"]
