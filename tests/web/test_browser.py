@@ -148,3 +148,24 @@ def test_https_page_subresource_downgrade_is_refused(web, secure, allowed, kit):
     assert allowed.count() == 0
     rules = {e.data["rule"] for e in web.events("policy_refused")}
     assert "require_https" in rules
+
+
+def test_missing_browser_says_how_to_install(tmp_path, monkeypatch, allowed, kit):
+    from aesoperator import Aesoperator, Task, UserError
+
+    monkeypatch.setenv("AESOP_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    allowed.routes["/p"] = kit.html("<p>x</p>")
+    # A client of its own: its event loop has no browser launched yet.
+    with Aesoperator(data_dir=tmp_path, isolation="inline") as aesop:
+
+        @aesop.handler("b")
+        async def b(ctx, url):
+            await ctx.web.fetch(url, mode="browser")
+
+        task = Task(name="b", inputs={"url": f"http://allowed.test:{allowed.port}/p"},
+                    config=kit.local())  # fmt: skip
+        with pytest.raises(UserError) as info:
+            aesop.execute_task(task)
+    message = str(info.value)
+    assert "AESOP_CHROMIUM" in message and "apt-get install chromium" in message
+    assert "playwright install chromium" in message

@@ -214,3 +214,36 @@ def test_browser_follows_allowed_redirects(web, allowed, kit):
     ]
     # The image's relative URL resolved against the final URL, not the first one.
     assert [r.path for r in allowed.requests] == ["/c1", "/d/c2", "/d/pic.png"]
+
+
+def test_crawl_never_requests_refused_links(web, allowed, forbidden, kit):
+    f = forbidden.port
+    allowed.routes["/"] = kit.html(
+        f'<a href="http://forbidden.test:{f}/a">a</a><a href="http://127.0.0.2:{f}/b">b</a>'
+        '<a href="/next">next</a><a href="javascript:alert(1)">js</a><a href="mailto:x@y">m</a>'
+    )
+    allowed.routes["/next"] = kit.html("<p>end</p>")
+
+    async def crawl(ctx, url):
+        return [p.url async for p in ctx.web.crawl([url], same_host=False)]
+
+    base = f"http://allowed.test:{allowed.port}"
+    assert web.run(crawl, kit.local(), url=base + "/").data == [base + "/", base + "/next"]
+    assert forbidden.count() == 0
+    refused = {e.data["url"] for e in web.events("policy_refused")}
+    assert {f"http://forbidden.test:{f}/a", f"http://127.0.0.2:{f}/b"} <= refused
+
+
+def test_connections_go_to_the_address_the_policy_resolved(web, allowed, kit):
+    # allowed.test exists only in the policy's resolver (AESOP_HOSTS), not in the system's:
+    # reaching the server proves the connection used the policy's answer, not a second lookup.
+    import socket
+
+    with pytest.raises(OSError):
+        socket.getaddrinfo("allowed.test", 80)
+    allowed.routes["/x"] = kit.html("<p>x</p>")
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url, mode="http")).status
+
+    assert web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/x").data == 200

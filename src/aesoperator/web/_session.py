@@ -36,7 +36,7 @@ from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
 from ._http import make_client
 from ._limits import HostGate, RateLimiter
 from .extract import Extracted, Link, decode_body, extract_links, extract_page
-from .policy import Policy, normalise_url
+from .policy import Policy, normalise_url, refusal
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Request, Route
@@ -236,7 +236,7 @@ class WebSession:
         if parser is False:
             return
         if not parser.can_fetch(url, self._user_agent):
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: robots.txt of {origin} disallows it "
                 "(set TaskConfig(respect_robots_txt=False) to ignore robots.txt)",
                 url=url,

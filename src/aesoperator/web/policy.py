@@ -59,6 +59,11 @@ class _Parts:
     url: str
 
 
+def refusal(message: str, *, url: str | None, rule: str) -> PolicyViolation:
+    """A ``PolicyViolation`` whose message ends with the rule's name."""
+    return PolicyViolation(f"{message} [rule: {rule}]", url=url, rule=rule)
+
+
 def _parse_ipv4_number(part: str) -> int | None:
     if part == "":
         return None
@@ -229,19 +234,19 @@ class Policy:
         try:
             parts = _split(url)
         except ValueError as exc:
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: not a valid URL ({exc})", url=url, rule="invalid_url"
             ) from None
         if parts.scheme not in _DEFAULT_PORTS:
             if not navigation and parts.scheme in _LOCAL_SCHEMES:
                 return parts.url
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: scheme {parts.scheme!r} is not allowed; only http and https",
                 url=url,
                 rule="scheme",
             )
         if self.require_https and parts.scheme in ("http", "ws"):
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: require_https=True forbids plain {parts.scheme}",
                 url=url,
                 rule="require_https",
@@ -250,7 +255,7 @@ class Policy:
         is_ip = _is_ip(host) is not None
         for domain in self.blocked_domains:
             if host == domain or (not is_ip and _domain_match(host, domain)):
-                raise PolicyViolation(
+                raise refusal(
                     f"refused {url!r}: host {host!r} is in blocked_domains ({domain!r})",
                     url=url,
                     rule="blocked_domains",
@@ -258,7 +263,7 @@ class Policy:
         if self.allowed_domains and not any(
             host == d or (not is_ip and _domain_match(host, d)) for d in self.allowed_domains
         ):
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: host {host!r} is not in allowed_domains "
                 f"{list(self.allowed_domains)}",
                 url=url,
@@ -281,14 +286,14 @@ class Policy:
         mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
         target = mapped or ip
         if target in _METADATA:
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: {target} is a cloud-metadata address; "
                 "set allow_private_network=True only if you really mean it",
                 url=url,
                 rule="cloud_metadata",
             )
         if not target.is_global or target.is_multicast:
-            raise PolicyViolation(
+            raise refusal(
                 f"refused {url!r}: {target} is a private, loopback or link-local address; "
                 "set TaskConfig(allow_private_network=True) to reach local servers",
                 url=url,
@@ -305,9 +310,7 @@ class Policy:
         try:
             name = normalise_host(host)
         except ValueError as exc:
-            raise PolicyViolation(
-                f"refused host {host!r}: {exc}", url=host, rule="invalid_url"
-            ) from None
+            raise refusal(f"refused host {host!r}: {exc}", url=host, rule="invalid_url") from None
         label = f"{name}:{port}"
         literal = _is_ip(name)
         if literal is not None:
@@ -317,7 +320,7 @@ class Policy:
         if trusted is not None:
             ip = _is_ip(trusted)
             if ip is None or ip in _METADATA:
-                raise PolicyViolation(
+                raise refusal(
                     f"refused {label}: AESOP_TRUSTED_HOSTS maps it to {trusted!r}",
                     url=label,
                     rule="cloud_metadata" if ip is not None else "dns",
@@ -331,7 +334,7 @@ class Policy:
             try:
                 infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
             except (OSError, UnicodeError) as exc:
-                raise PolicyViolation(
+                raise refusal(
                     f"refused {label}: the name does not resolve ({exc})", url=label, rule="dns"
                 ) from None
             addrs = []
@@ -343,11 +346,9 @@ class Policy:
         for addr in addrs:
             ip = _is_ip(addr)
             if ip is None:
-                raise PolicyViolation(
-                    f"refused {label}: resolver gave {addr!r}", url=label, rule="dns"
-                )
+                raise refusal(f"refused {label}: resolver gave {addr!r}", url=label, rule="dns")
             self._check_ip(ip, label)
             out.append(str(ip))
         if not out:
-            raise PolicyViolation(f"refused {label}: no address", url=label, rule="dns")
+            raise refusal(f"refused {label}: no address", url=label, rule="dns")
         return out
