@@ -118,8 +118,8 @@ class Acted:
 
 def label(name: str, args: dict[str, Any], obs: Observation | None) -> str:
     """How a step reads in ``current_action``: ``click "Add to cart" [12]``."""
-    ref = args.get("ref")
-    el = obs.element(ref) if obs is not None and isinstance(ref, int) else None
+    ref = as_ref(args.get("ref"))
+    el = obs.element(ref) if obs is not None and ref is not None else None
     target = f" {json.dumps(el['name'], ensure_ascii=False)[:60]} [{ref}]" if el else ""
     if name == "navigate":
         return f"navigate {str(args.get('url', ''))[:100]}"
@@ -137,6 +137,19 @@ def label(name: str, args: dict[str, Any], obs: Observation | None) -> str:
         return name
     shown = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
     return f"{name}({shown[:100]})"
+
+
+def as_ref(value: Any) -> int | None:
+    """An element ref as models send it: 12, 12.0, "12" or "[12]"."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().strip("[]").isdigit():
+        return int(value.strip().strip("[]"))
+    return None
 
 
 def locator_of(el: dict[str, Any]) -> dict[str, Any]:
@@ -157,12 +170,13 @@ class BrowserActions:
         self.timeout_ms = timeout * 1000
 
     def _element(self, ref: Any, obs: Observation | None) -> tuple[Locator, dict[str, Any]]:
-        if not isinstance(ref, int):
+        number = as_ref(ref)
+        if number is None:
             raise ToolFailed(f"ref must be an element number such as 3, got {ref!r}")
-        el = obs.element(ref) if obs is not None else None
+        el = obs.element(number) if obs is not None else None
         if el is None:
-            raise ToolFailed(f"no element [{ref}] in the latest observation; use its refs")
-        return self.page.locator(f'[data-aesop-ref="{ref}"]'), el
+            raise ToolFailed(f"no element [{number}] in the latest observation; use its refs")
+        return self.page.locator(f'[data-aesop-ref="{number}"]'), el
 
     async def _settle(self) -> None:
         # Playwright awaits the start of a navigation an action caused; we wait for it to
