@@ -77,7 +77,12 @@ class Target:
 
 @dataclass(slots=True)
 class Check:
-    """What one check measured. Times are milliseconds; ``None`` when the phase never ran."""
+    """What one check measured. Times are milliseconds; ``None`` when the phase never ran.
+
+    ``dns_ms``, ``connect_ms`` and ``tls_ms`` are the durations of those phases; ``ttfb_ms``
+    and ``total_ms`` count from the start of the check (as curl's ``time_starttransfer`` and
+    ``time_total`` do).
+    """
 
     url: str
     at: float  # wall clock (time.time()) when the check started
