@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ...errors import FetchError, PageLimitExceeded, PolicyViolation
+from ...errors import FetchError, PageLimitExceeded, PolicyViolation, TaskError
 from ...text._tokens import terms
 from ._discover import Seed
 
@@ -166,7 +166,8 @@ class Crawler:
         self.on_page = on_page
         self.max_depth = max_depth
         # Done once the web layer's extraction pool is warm; None: extract on a thread.
-        self.pool_ready: asyncio.Task[None] | None = None
+        self.pool_ready: asyncio.Task[bool] | None = None
+        self._pool_broken = False
         self._heap: list[tuple[float, int, str, int, str]] = []
         self._best: dict[str, float] = {}
         self._seen: set[str] = set()
@@ -175,6 +176,16 @@ class Crawler:
         self._wake = asyncio.Event()
         self._done = False
         self.result = CrawlResult()
+
+    def _pool_usable(self) -> bool:
+        ready = self.pool_ready
+        return (
+            not self._pool_broken
+            and ready is not None
+            and ready.done()
+            and not ready.cancelled()
+            and ready.result() is True
+        )
 
     def _key(self, url: str) -> str:
         parts = urlsplit(url)
@@ -283,9 +294,16 @@ class Crawler:
                     f"{url}: HTTP {page.status}", url=url, status=page.status
                 )
             return
-        if self.pool_ready is not None and self.pool_ready.done():
-            ex = await ctx.web.extract(page)
-        else:
+        ex = None
+        if self._pool_usable():
+            try:
+                ex = await ctx.web.extract(page)
+            except (TaskError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a broken pool (e.g. a worker died): go on in-process
+                self._pool_broken = True
+                ctx.emit("extract_fallback", url=page.url, error=f"{type(exc).__name__}: {exc}")
+        if ex is None:
             # Extraction processes cost seconds to start (spawn + imports): a small task reads
             # on a thread, a large one does so only until the pool is up (see _pipeline.py).
             from ...web.extract import extract_page

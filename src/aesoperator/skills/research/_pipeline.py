@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -94,7 +93,7 @@ def _data(
     }
 
 
-async def _warm_extractor(ctx: TaskContext) -> None:
+async def _warm_extractor(ctx: TaskContext) -> bool:
     """Start the web layer's extraction processes while discovery runs (saves ~1 s per task)."""
     from ...web import Page
 
@@ -110,8 +109,12 @@ async def _warm_extractor(ctx: TaskContext) -> None:
         fetched_with="http",
         elapsed_ms=0.0,
     )
-    with contextlib.suppress(Exception):
+    try:
         await ctx.web.extract(blank)
+    except Exception as exc:  # the crawl extracts in-process instead
+        ctx.emit("extract_fallback", url="", error=f"{type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 async def research(ctx: TaskContext) -> Output:
