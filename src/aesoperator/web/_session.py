@@ -331,6 +331,7 @@ class WebSession:
         while True:
             attempt += 1
             retry_after: float | None = None
+            last: _Response | None = None
             try:
                 resp = await self._send_once(url, **kw)
             except FetchError as exc:
@@ -345,13 +346,14 @@ class WebSession:
                     self._hosts.back_off(self.policy.host_port(url)[1], retry_after)
                 if attempt > cfg.max_retries:
                     return resp
+                last = resp
                 error = f"HTTP {resp.status}"
             delay = cfg.retry_delay_seconds * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
             if retry_after is not None:
                 delay = max(delay, retry_after)
             if delay > self._ctx.budget.time_left:
-                if "resp" in locals() and isinstance(resp, _Response):
-                    return resp
+                if last is not None:
+                    return last  # the server's own answer beats a time-out of ours
                 raise FetchError(f"{url}: {error}; no time left to retry", url=url, transient=True)
             self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error)
             await self._ctx.sleep(delay)
@@ -453,21 +455,30 @@ class WebSession:
                     fetched_with="http", elapsed_ms=elapsed)  # fmt: skip
 
     async def extract(self, page: Page) -> Extracted:
-        """Main text, title, date, language, links and markdown, computed off the event loop."""
+        """Main text, title, date, language, links and markdown, computed off the event loop.
+
+        Runs in a pool of two processes (started on first use, closed with the session), so
+        extraction uses both cores and overlaps with fetching.
+        """
+        from concurrent.futures.process import BrokenProcessPool
+
+        content_type = page.headers.get("content-type", page.content_type)
         with self._ctx.action("extract", url=page.url):
             if self._pool is None:
                 import multiprocessing
 
                 # spawn: forking a process that runs an event loop and threads is unsafe.
-                self._pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+                spawn = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(2, mp_context=spawn)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._pool,
-                _extract_in_worker,
-                page.body,
-                page.url,
-                page.headers.get("content-type", page.content_type),
-            )
+            try:
+                return await loop.run_in_executor(
+                    self._pool, _extract_in_worker, page.body, page.url, content_type
+                )
+            except BrokenProcessPool:
+                # A pool process died (killed for memory, say): finish on a thread instead.
+                self._pool = None
+                return await asyncio.to_thread(extract_page, page.body, page.url, content_type)
 
     async def crawl(
         self,
@@ -671,6 +682,16 @@ class WebSession:
                     content_type=_mime(headers) or "text/html", encoding="utf-8", body=body,
                     text=html, fetched_with="browser",
                     elapsed_ms=(time.perf_counter() - start) * 1000)  # fmt: skip
+
+    async def open_page(self) -> Any:
+        """A new Playwright tab in this execution's browser context, for code that drives a page.
+
+        Every request of the tab passes the same route as ``fetch`` (policy, DNS pinning,
+        rate limit, robots.txt). Page budgeting of its navigations is the caller's: reserve with
+        ``ctx.budget.try_reserve_page()``. Close the tab when done (``aclose`` also does).
+        """
+        context = await self._browser_context()
+        return await context.new_page()
 
     async def screenshot(self, url: str, *, full_page: bool = False) -> bytes:
         """A PNG of ``url`` rendered in the browser (counts as one page)."""
