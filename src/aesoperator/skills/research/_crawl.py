@@ -226,6 +226,13 @@ class Crawler:
             if seed.links is not None:
                 self.mark_seen(seed.url)
                 self.push_links(seed.links, 0.5, 1)
+            elif seed.via == "sitemap":
+                # A sitemap lists everything: rank its URLs like links (by their words).
+                from ...web.extract import Link
+
+                self.push(
+                    seed.url, link_score(self.query, Link(seed.url, ""), 0.0, 1), 1, "sitemap"
+                )
             elif seed.text is None:
                 # Start URLs and search results come first; a home page only when links run out.
                 self.push(seed.url, seed.score if seed.hub else 1.0 + seed.score, 0, seed.via)

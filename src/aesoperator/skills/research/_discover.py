@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ...web.extract import Link
 
 _LOC = re.compile(r"<loc>\s*([^<\s]+)\s*</loc>", re.I)
-_SEARCH_PATHS = ("/search?q={query}", "/?s={query}")
+_SEARCH_PATH = "/search?q={query}"  # the most common convention; configurable per provider
 
 
 @dataclass
@@ -84,7 +84,7 @@ async def _site(
 
     base = spec.base_url
     if spec.provider == "site":
-        paths = [spec.search_path] if spec.search_path else list(_SEARCH_PATHS[:1])
+        paths = [spec.search_path or _SEARCH_PATH]
         for path in paths:
             url = base + path.replace("{query}", quote_plus(query))
             page = await _get(ctx, url, found)
