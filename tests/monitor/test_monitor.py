@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -501,3 +503,17 @@ def test_name_that_does_not_resolve_is_an_outage_not_a_crash(aesop: Any) -> None
     assert result.alerts[0].metrics["reason"].startswith("DNS lookup failed")
     assert s["checks"] >= 3 and s["failures"] == s["checks"] and s["uptime_percent"] == 0.0
     assert s["incidents"][0].get("ongoing") is True
+
+
+def test_example_runs_offline(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "examples" / "monitor_website.py"
+    out = tmp_path / "report.html"
+    run = subprocess.run(
+        [sys.executable, str(script), "--seconds", "6", "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    text = run.stdout
+    assert "expires in 20.0 days" in text and "is down: HTTP 503" in text
+    assert "recovered from down" in text and "Monitoring completed" in text
+    assert "<svg" in out.read_text()
