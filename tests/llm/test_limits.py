@@ -58,6 +58,12 @@ def test_token_budget(aesop: Aesoperator, shop: ShopServer, model: ModelServer) 
     assert "max_llm_tokens=8000 exceeded (10020 tokens used in 2 model calls)" in str(exc)
     assert len(model.bodies) == 2
 
+    # A prompt that alone would break the budget is not sent at all.
+    model.reset(wander(shop))
+    exc, _ = run_failing(aesop, Task(name="tiny", config=local(max_llm_tokens=50)))
+    assert isinstance(exc, LimitExceeded) and "would be exceeded by the next model call" in str(exc)
+    assert model.bodies == []
+
 
 @pytest.mark.browser
 def test_cost_budget(aesop: Aesoperator, shop: ShopServer, model: ModelServer) -> None:
