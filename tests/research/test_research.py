@@ -118,6 +118,13 @@ def test_report_shape_citations_and_focus_areas(quantum: Any) -> None:
     assert cited == {str(s["n"]) for s in sources}
 
 
+def test_save_report_markdown_and_json(quantum: Any, tmp_path: Path) -> None:
+    result, _ = quantum
+    assert result.save_report(tmp_path / "r.md").read_text() == result.content
+    saved = json.loads(result.save_report(tmp_path / "r.json").read_text())
+    assert saved["sources"] == result.data["sources"]
+
+
 def test_start_date_respected_and_undated_marked(quantum: Any, site_dir: Path) -> None:
     result, _ = quantum
     manifest = _manifest(site_dir)

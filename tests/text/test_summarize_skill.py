@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aesoperator import Aesoperator, Task, TaskConfig
 from aesoperator.errors import ValidationError
@@ -160,3 +162,18 @@ def test_bad_inputs(aesop: Aesoperator, inputs: dict[str, Any], field: str) -> N
 def test_missing_text_with_forced_skill(aesop: Aesoperator) -> None:
     with pytest.raises(ValidationError, match=r"inputs\.text"):
         aesop.execute_task(Task(name="digest", skill="summarize", inputs={"max_length": 10}))
+
+
+@given(
+    text=st.one_of(st.text(max_size=2000), st.lists(st.text(max_size=400), max_size=4)),
+    max_length=st.integers(min_value=1, max_value=800),
+    fmt=st.sampled_from(["paragraph", "bullets"]),
+)
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_length_bound_through_the_api(
+    aesop: Aesoperator, text: str | list[str], max_length: int, fmt: str
+) -> None:
+    result = _run(aesop, text=text, max_length=max_length, format=fmt)
+    assert len(result.content) <= max_length and len(result.summary) <= max_length
