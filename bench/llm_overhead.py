@@ -113,8 +113,7 @@ async def gated_playwright(ctx: Any, url: str) -> float:
     The difference between this and the planner is what the planner itself adds per step:
     observing the page, resolving refs, recording actions and events.
     """
-    context = await ctx.web._browser_context()
-    return await _steps(await context.new_page(), url)
+    return await _steps(await ctx.web.open_page(), url)
 
 
 class SlowScripted(ScriptedModel):

@@ -33,9 +33,8 @@ class Tab:
 
     async def open(self) -> Page:
         if self.page is None:
-            # No public WebSession.open_page() yet: its context is the one policy-gated door.
-            context = await self._ctx.web._browser_context()
-            page = await context.new_page()
+            # The web session's tab: its context routes every request through the policy.
+            page = await self._ctx.web.open_page()
             await page.route("**/*", self._route)
             page.on("framenavigated", self._navigated)
             self.page = page
