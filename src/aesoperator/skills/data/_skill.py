@@ -71,15 +71,21 @@ async def _sources(ctx: TaskContext, spec: Spec, tmp: Path) -> list[Source]:
     return sources
 
 
-def _resolve(name: str, what: str, mapping: Mapping, extra: list[str]) -> None:
-    """Make sure ``name`` (a column or a role) can be grouped by; note new columns in ``extra``."""
+def _resolve(name: str, what: str, mapping: Mapping, extra: list[str]) -> str | None:
+    """Make sure ``name`` (a column or a role) can be grouped by; note new columns in ``extra``.
+
+    Returns the role when ``name`` is a role or the column of one.
+    """
+    for role, col in mapping.roles.items():
+        if col == name:
+            return role
     if name in mapping.columns:
-        if name not in mapping.roles.values() and name not in extra:
+        if name not in extra:
             extra.append(name)
-        return
+        return None
     role = ROLE_ALIASES.get(name.lower(), name.lower())
     if role in ROLES and role in mapping.roles:
-        return
+        return role
     if role in mapping.ambiguous:
         cands = mapping.ambiguous[role]
         raise ValidationError(
@@ -168,15 +174,20 @@ async def run(ctx: TaskContext) -> Output:
             dropped = check_roles(spec, mapping, sources[0].label)
             metrics = [m for m in spec.metrics if m not in dropped]
             extra: list[str] = []
+            # Text columns read: those the metrics and tables use, no more.
+            roles = {"order_id", "customer"}
+            roles |= {"product"} if "top_products" in metrics else set()
+            roles |= set(ROLES) if spec.sql_metrics else set()
             for name in spec.by_columns:
-                _resolve(name, f"metrics (revenue_by_{name})", mapping, extra)
+                roles.add(_resolve(name, f"metrics (revenue_by_{name})", mapping, extra) or "")
             for name in spec.group_by:
-                _resolve(name, "group_by", mapping, extra)
+                roles.add(_resolve(name, "group_by", mapping, extra) or "")
             if spec.period not in PERIODS:
-                _resolve(spec.period, "period", mapping, extra)
+                roles.add(_resolve(spec.period, "period", mapping, extra) or "")
             plan = Plan(
                 mapping=mapping,
                 extra=extra,
+                text_roles=frozenset(roles & set(mapping.roles)),
                 need_quantity="units" in metrics
                 or "top_products" in metrics
                 or mapping.amount_from == "price*quantity",
