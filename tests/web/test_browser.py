@@ -169,3 +169,25 @@ def test_missing_browser_says_how_to_install(tmp_path, monkeypatch, allowed, kit
     message = str(info.value)
     assert "AESOP_CHROMIUM" in message and "apt-get install chromium" in message
     assert "playwright install chromium" in message
+
+
+@pytest.mark.parametrize("max_pages", [1, 2])
+def test_a_page_navigating_itself_spends_a_page(web, allowed, kit, max_pages):
+    allowed.routes["/first"] = kit.html(
+        "<p>1</p><script>setTimeout(() => location = '/second', 10)</script>"
+    )
+    allowed.routes["/second"] = kit.html("<p>2</p>")
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url, mode="browser", wait_until="networkidle")).status
+
+    cfg = kit.local(max_pages=max_pages)
+    result = web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/first")
+    assert len(allowed.hits("/first")) == 1
+    if max_pages == 1:
+        assert allowed.hits("/second") == []
+        assert [e.data["rule"] for e in web.events("policy_refused")] == ["max_pages"]
+        assert result.pages_visited == 1
+    else:
+        assert len(allowed.hits("/second")) == 1
+        assert result.pages_visited == 2

@@ -167,6 +167,10 @@ class WebSession:
         self._bg: set[asyncio.Future[Any]] = set()
         self._final_urls: dict[str, str] = {}
         self._idle_tabs: list[Any] = []
+        # Our fetch tabs: "expect" (our navigation is on its way) or "active" (loaded; any
+        # further main-frame navigation is the page's own and costs a page); absent = idle.
+        self._own_tabs: set[Any] = set()
+        self._tab_state: dict[Any, str] = {}
         # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
         self._subresources: dict[str, _Response] = {}
         # What became of each document navigation the route saw: a status or the error.
@@ -570,6 +574,22 @@ class WebSession:
         if rtype in self._cfg.block_resources:
             await _quiet(route.abort("blockedbyclient"))
             return
+        extra = False
+        if navigation:
+            kind = self._main_frame_navigation(request)
+            if kind == "idle":
+                await _quiet(route.abort("aborted"))
+                return
+            if kind == "extra":
+                # The page navigates by itself (a script, a meta refresh): a new page of the
+                # budget, reserved before it leaves, so max_pages stays exact.
+                if not self._ctx.budget.try_reserve_page():
+                    limit = refusal(f"refused {url!r}: max_pages={self._ctx.budget.max_pages} "
+                                    "reached", url=url, rule="max_pages")  # fmt: skip
+                    self._refused(url, limit, source="browser", resource_type=rtype)
+                    await _quiet(route.abort("blockedbyclient"))
+                    return
+                extra = True
         from ._browser import forwardable_headers, fulfil_headers
 
         cacheable = request.method == "GET" and rtype in _CACHED_TYPES
@@ -597,6 +617,8 @@ class WebSession:
             return
         if navigation:
             self._nav_outcome[normalise_url(url)] = resp.status
+        if extra:
+            self._ctx.page_visited(resp.url, resp.status, fetched_with="browser")
         if cacheable and resp.status == 200 and _storable(resp):
             self._subresources[url] = resp
         body = resp.body
@@ -629,9 +651,12 @@ class WebSession:
             tab = self._idle_tabs.pop()
             if not tab.is_closed():
                 return tab
-        return await context.new_page()
+        tab = await context.new_page()
+        self._own_tabs.add(tab)
+        return tab
 
     async def _give_back_tab(self, tab: Any, reusable: bool) -> None:
+        self._tab_state.pop(tab, None)  # idle: the page may not navigate any more
         if (
             reusable
             and not tab.is_closed()
@@ -639,14 +664,33 @@ class WebSession:
         ):
             self._idle_tabs.append(tab)
             return
+        self._own_tabs.discard(tab)
         with contextlib.suppress(Exception):
             await tab.close()
+
+    def _main_frame_navigation(self, request: Request) -> str:
+        """``"ours"``, ``"extra"`` (a page's own navigation), ``"idle"`` or ``"other"``."""
+        try:
+            frame = request.frame
+            if frame.parent_frame is not None:
+                return "other"
+            tab = frame.page
+        except Exception:
+            return "other"
+        if tab not in self._own_tabs:
+            return "other"  # a popup, or a tab someone else drives (open_page)
+        state = self._tab_state.get(tab)
+        if state == "expect":
+            self._tab_state[tab] = "active"
+            return "ours"
+        return "extra" if state == "active" else "idle"
 
     async def _browser_fetch(self, url: str, sent: list[int], wait_until: Any = "load") -> Page:
         from playwright.async_api import Error as PlaywrightError
 
         start = time.perf_counter()
         tab = await self._take_tab()
+        self._tab_state[tab] = "expect"
         sent[0] += 1  # the navigation may leave from now on; the page stays spent
         reusable = False
         try:

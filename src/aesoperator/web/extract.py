@@ -336,24 +336,37 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
     )
 
 
-def _main_content(tree: Any, url: str) -> tuple[str, str]:
-    """Plain text and markdown of the main content, from one trafilatura pass.
+_OPTIONS: Any = None
 
-    ``fast`` skips trafilatura's readability/justext comparison: on the article-extraction
-    benchmark it is both faster and slightly more accurate (see bench/extract_f1.py).
-    """
+
+def _options(url: str) -> Any:
+    """trafilatura's options, built once per process (its constructor reads a ConfigParser)."""
+    global _OPTIONS
+    from copy import copy
+
+    if _OPTIONS is None:
+        from trafilatura.settings import Extractor
+
+        # ``fast`` skips trafilatura's readability/justext comparison: on the article-extraction
+        # benchmark it is both faster and slightly more accurate (see bench/extract_f1.py).
+        _OPTIONS = Extractor(output_format="python", fast=True, comments=False, tables=True)
+    options = copy(_OPTIONS)  # a copy per call: threads may extract concurrently
+    options.url = options.source = url
+    return options
+
+
+def _main_content(tree: Any, url: str) -> tuple[str, str]:
+    """Plain text and markdown of the main content, from one trafilatura pass."""
     import trafilatura
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
 
-    doc = trafilatura.bare_extraction(
-        tree, url=url, fast=True, include_comments=False, include_tables=True
-    )
+    doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
     if doc is None or isinstance(doc, dict) or doc.body is None:
         # Too little main text for trafilatura: fall back to the whole visible text.
         text = _visible_text(tree)
         return text, text
-    text = normalize_unicode(xmltotxt(doc.body, False)).strip()
+    text = normalize_unicode(doc.text or "").strip()  # already rendered by trafilatura
     markdown = normalize_unicode(xmltotxt(doc.body, True)).strip()
     return text, markdown or text
 
