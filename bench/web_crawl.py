@@ -168,9 +168,12 @@ def main() -> None:
                     ),
                 }
                 for name, fn in runs.items():
+                    before = len(site.arrivals())
                     pages, secs = fn()
+                    served = len(site.arrivals()) - before  # robots.txt included
                     rate = pages / secs
-                    print(f"round {r + 1} {name:7s} {pages:5d} pages {secs:7.3f} s {rate:8.1f} p/s")
+                    print(f"round {r + 1} {name:7s} {pages:5d} pages {secs:7.3f} s {rate:8.1f} p/s"
+                          f"  ({served} requests at the server)")  # fmt: skip
                     if name not in best or rate > best[name][0] / best[name][1]:
                         best[name] = (pages, secs)
         rate = {k: p / s for k, (p, s) in best.items()}
