@@ -161,7 +161,7 @@ async def research(ctx: TaskContext) -> Output:
     visited: list[str] = []
     pages: list[ReadPage] = []
     for seed in seeds:
-        if seed.text:  # an API already gave the text (arXiv abstracts): a read page, no fetch
+        if seed.text and seed.url not in known:  # an API gave the text (arXiv): no fetch
             from ...text._tokens import terms
 
             score = 0.5 * query.coverage(set(terms(seed.text))) + 0.5 * query.coverage(
@@ -180,6 +180,7 @@ async def research(ctx: TaskContext) -> Output:
                     f"{seed.title or ''}\n\n{seed.text}",
                 )
             )
+            visited.append(seed.url)
 
     def checkpoint() -> None:
         ctx.memory.set("visited_urls", sorted(known | set(visited)))
@@ -206,13 +207,13 @@ async def research(ctx: TaskContext) -> Output:
         async with ctx.action("read_pages", max_pages=ctx.budget.pages_left):
             crawl = await crawler.run(seeds, ctx.config.concurrent_requests)
     finally:
+        if warm is not None and not warm.done():
+            warm.cancel()  # the pool is no longer needed; do not wait for it to come up
         checkpoint()
         ctx.partial_output = Output(
             summary=f"stopped after reading {len(visited)} pages",
             data={"pages_read": list(visited)},
         )
-    if warm is not None:
-        await warm
     pages.extend(crawl.pages)
     ctx.emit(
         "research_read",
