@@ -302,3 +302,25 @@ def test_screenshot_goes_to_a_vision_model(
     images = [b for b in last if b["type"] == "image"]
     assert len(images) == 1 and images[0]["source"]["media_type"] == "image/png"
     assert base64.b64decode(images[0]["source"]["data"]).startswith(b"\x89PNG")
+
+
+def test_secret_in_a_visited_url_is_redacted(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    token = "tok-9f8e7d6c5b"
+    model.reset([
+        call("navigate", url=f"{shop.url}/search"),
+        lambda obs: call("type", ref=ref_of(obs, "Search products"), text="{{secret:token}}",
+                         submit=True),
+        lambda obs: call("finish", result=obs.split("URL: ")[1].split("\n")[0]),
+    ])  # fmt: skip
+    execution = aesop.execute_task_async(
+        Task(name="get_form", config=local(), secrets={"token": token})
+    )
+    result = execution.result(timeout=60)
+    assert any(token in path for _, path, _ in shop.requests)  # the GET form sent it
+    assert result.content.endswith("/search?q={{secret:token}}")
+    events = aesop.get_events(execution.id)
+    assert any(e.kind == "page" and "{{secret:token}}" in e.data["url"] for e in events)
+    assert token not in "".join(e.model_dump_json() for e in events)
+    assert token not in model.everything() and token not in result.model_dump_json()
