@@ -158,3 +158,14 @@ def test_truncate_cuts_on_words() -> None:
     assert truncate("short", 10) == "short"
     assert truncate("abc", 1) == "a"
     assert truncate("abc", 0) == ""
+
+
+def test_summary_drops_near_duplicates() -> None:
+    text = (
+        "Quantum machine learning is widely expected to be the first useful application of "
+        "quantum computers. Quantum chemistry simulation is widely expected to be the first "
+        "useful application of quantum computers. Quantum sensing already beats classical "
+        "precision limits in laboratory measurements of quantum systems."
+    )
+    out = summarize(text, max_length=1000)
+    assert out.count("is widely expected to be the first useful application") == 1

@@ -83,23 +83,30 @@ def mmr(
     diversity: float = 0.3,
     accept: Callable[[int, list[int]], bool] | None = None,
     min_relevance: float = 0.0,
+    max_similarity: float = 1.0,
 ) -> list[int]:
     """Maximal marginal relevance: pick ``k`` indices, trading relevance for novelty.
 
     ``relevance`` should be scaled to [0, 1]; ``diversity`` is the weight of redundancy.
     ``accept(i, chosen)`` may veto a candidate (e.g. a length budget); candidates below
-    ``min_relevance`` are never chosen (filler is worse than a shorter answer).
+    ``min_relevance`` are never chosen (filler is worse than a shorter answer), nor those more
+    similar than ``max_similarity`` to one already chosen (a near-duplicate says nothing new).
     """
     chosen: list[int] = []
     top = max(relevance, default=0.0)
     left = {i for i, r in enumerate(relevance) if r >= min_relevance or r == top}
     while left and len(chosen) < k:
         best, best_score = -1, -math.inf
-        for i in left:
+        for i in list(left):
             redundancy = max((sim(i, j) for j in chosen), default=0.0)
+            if redundancy > max_similarity:
+                left.discard(i)
+                continue
             score = (1 - diversity) * relevance[i] - diversity * redundancy
             if score > best_score:
                 best, best_score = i, score
+        if best < 0:
+            break
         left.discard(best)
         if accept is not None and not accept(best, chosen):
             continue

@@ -156,7 +156,15 @@ def rank_sentences(
         used[0] += extra
         return True
 
-    chosen = mmr(relevance, vectors.sim, k, diversity=diversity, accept=fits, min_relevance=0.3)
+    chosen = mmr(
+        relevance,
+        vectors.sim,
+        k,
+        diversity=diversity,
+        accept=fits,
+        min_relevance=0.3,
+        max_similarity=0.6,
+    )
     chosen.sort(key=lambda i: (items[i][0], items[i][1]))
     return [Candidate(docs[i], items[i][0], items[i][1], relevance[i]) for i in chosen]
 
