@@ -10,7 +10,7 @@ a separate local process, waiting for ``load`` on each page:
   policy gate, DNS pinning and the rate/robots machinery (images, fonts, media blocked: the
   default for reading tasks).
 
-    python bench/web_browser.py [--pages 100] [--tabs 4] [--rounds 2]
+    python bench/web_browser.py [--pages 100] [--tabs 4] [--rounds 3] [--isolation process]
 
 Prints pages/s for each and the ratio (target >= 1x). Best of ``--rounds``.
 """
@@ -83,7 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=100)
     ap.add_argument("--tabs", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--isolation", choices=["process", "inline"], default="process")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
