@@ -169,6 +169,13 @@ def test_extraction_into_a_schema_across_paginated_results(
     assert any(
         "does not match the output schema" in str(t) and "price" in str(t) for t in tool_texts
     )
+    finish = next(t for t in bodies[0]["tools"] if t["function"]["name"] == "finish")
+    params = finish["function"]["parameters"]
+    # The pydantic schema's $defs sit at the root, where its $refs resolve.
+    assert params["properties"]["result"]["properties"]["products"]["items"] == {
+        "$ref": "#/$defs/Product"
+    }
+    assert "Product" in params["$defs"]
     extract_calls = [b for b in bodies if b["tools"][0]["function"]["name"] == "respond"]
     assert len(extract_calls) == 2
     assert "<page_content>" in extract_calls[0]["messages"][-1]["content"]

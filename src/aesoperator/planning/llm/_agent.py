@@ -44,6 +44,29 @@ the browser substitutes the real value.
 - Call `finish` with the result when the task is done{schema_hint}."""
 
 
+def finish_params(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The arguments of ``finish``: ``result`` shaped by the output schema, and a summary.
+
+    A pydantic schema's ``$defs`` move to the root of the arguments, where its
+    ``#/$defs/...`` references resolve once the schema is nested under ``result``.
+    """
+    result: dict[str, Any] = (
+        dict(schema) if schema else {"description": "the answer: text, or any JSON value"}
+    )
+    defs = result.pop("$defs", None)
+    params: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "result": result,
+            "summary": {"type": "string", "description": "one or two sentences"},
+        },
+        "required": ["result"],
+    }
+    if defs:
+        params["$defs"] = defs
+    return params
+
+
 def fence(page_text: str) -> str:
     """Page text that cannot close (or open) the data delimiters around it."""
     return page_text.replace("page_content>", "page-content>")
@@ -83,20 +106,7 @@ class Agent:
                 )
             tools.append(function_spec(name, fn))
         schema = self.ctx.task.output_schema
-        result: dict[str, Any] = (
-            dict(schema) if schema else {"description": "the answer: text, or any JSON value"}
-        )
-        tools.append(
-            ToolSpec(
-                "finish",
-                "Finish the task with its result.",
-                {"type": "object",
-                 "properties": {"result": result,
-                                "summary": {"type": "string",
-                                            "description": "one or two sentences"}},
-                 "required": ["result"]},
-            )
-        )  # fmt: skip
+        tools.append(ToolSpec("finish", "Finish the task with its result.", finish_params(schema)))
         return tools
 
     def _task_message(self) -> str:
@@ -404,7 +414,11 @@ class Agent:
         schema = args.get("schema") if isinstance(args.get("schema"), dict) else None
         params = schema or {"type": "object", "properties": {"result": {}}, "required": ["result"]}
         if params.get("type") != "object":
-            params = {"type": "object", "properties": {"result": params}, "required": ["result"]}
+            inner = dict(params)
+            defs = inner.pop("$defs", None)
+            params = {"type": "object", "properties": {"result": inner}, "required": ["result"]}
+            if defs:
+                params["$defs"] = defs
         prompt = (
             f"Instruction: {args['instruction']}\nExtract from this page (URL {obs.url}) and "
             f"answer by calling `respond`.\n<page_content>\n{text}\n</page_content>"
