@@ -44,3 +44,24 @@ def test_refused_navigation_fails_with_rule_and_timeline(web, allowed, forbidden
         refused and refused[0].data["url"] == url and refused[0].data["rule"] == "allowed_domains"
     )
     assert forbidden.count() == 0
+
+
+def test_sync_handler_and_extract_in_a_worker_process(tmp_path, allowed, kit):
+    from aesoperator import Aesoperator, Task
+
+    allowed.routes["/a"] = kit.html(
+        "<html lang=en><title>T</title><article><p>" + "Words of the article. " * 30 + "</p>"
+    )
+    with Aesoperator(data_dir=tmp_path, isolation="process", pool_size=1) as aesop:
+
+        @aesop.handler("read")
+        def read(ctx, url):  # a sync handler: ctx.run bridges to the async web layer
+            page = ctx.run(ctx.web.fetch(url, mode="http"))
+            info = ctx.run(ctx.web.extract(page))
+            return {"title": info.title, "has_text": "Words of the article" in info.text}
+
+        task = Task(name="read", inputs={"url": f"http://127.0.0.1:{allowed.port}/a"},
+                    config=kit.local())  # fmt: skip
+        result = aesop.execute_task(task)
+    assert result.data == {"title": "T", "has_text": True}
+    assert [a.name for a in result.actions] == ["fetch", "extract"]

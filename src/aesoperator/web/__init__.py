@@ -13,9 +13,10 @@ from .extract import Extracted, Link
 from .policy import Policy
 
 if TYPE_CHECKING:
+    from ._browser import shutdown_browser
     from ._session import Page, WebSession
 
-__all__ = ["Extracted", "Link", "Page", "Policy", "WebSession"]
+__all__ = ["Extracted", "Link", "Page", "Policy", "WebSession", "shutdown_browser"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +25,9 @@ def __getattr__(name: str) -> Any:
         from . import _session
 
         return getattr(_session, name)
+    if name == "shutdown_browser":
+        # For the runtime: close this event loop's Chromium when a worker or client stops.
+        from ._browser import shutdown_browser
+
+        return shutdown_browser
     raise AttributeError(name)
