@@ -26,6 +26,7 @@ class Vectors:
         for c in counts:
             df.update(c.keys())
         n = len(docs)
+        self.sets = [frozenset(c) for c in counts]
         self.vectors: list[Vector] = []
         for c in counts:
             vec = {t: (1 + math.log(f)) * math.log((n + 1) / (df[t] + 0.5)) for t, f in c.items()}
@@ -40,6 +41,13 @@ class Vectors:
         if len(a) > len(b):
             a, b = b, a
         return sum(v * b.get(t, 0.0) for t, v in a.items())
+
+    def jaccard(self, i: int, j: int) -> float:
+        """Share of terms in common: near-duplicates score high whatever the corpus size
+        (TF-IDF cosine on a handful of sentences is dominated by the few rare words)."""
+        a, b = self.sets[i], self.sets[j]
+        union = len(a | b)
+        return len(a & b) / union if union else 1.0
 
 
 def lexrank(
@@ -84,14 +92,17 @@ def mmr(
     accept: Callable[[int, list[int]], bool] | None = None,
     min_relevance: float = 0.0,
     max_similarity: float = 1.0,
+    duplicate: Callable[[int, int], float] | None = None,
 ) -> list[int]:
     """Maximal marginal relevance: pick ``k`` indices, trading relevance for novelty.
 
     ``relevance`` should be scaled to [0, 1]; ``diversity`` is the weight of redundancy.
     ``accept(i, chosen)`` may veto a candidate (e.g. a length budget); candidates below
     ``min_relevance`` are never chosen (filler is worse than a shorter answer), nor those more
-    similar than ``max_similarity`` to one already chosen (a near-duplicate says nothing new).
+    similar than ``max_similarity`` to one already chosen (a near-duplicate says nothing new),
+    measured by ``duplicate`` (default: ``sim``).
     """
+    near = duplicate or sim
     chosen: list[int] = []
     top = max(relevance, default=0.0)
     left = {i for i, r in enumerate(relevance) if r >= min_relevance or r == top}
@@ -99,7 +110,7 @@ def mmr(
         best, best_score = -1, -math.inf
         for i in list(left):
             redundancy = max((sim(i, j) for j in chosen), default=0.0)
-            if redundancy > max_similarity:
+            if max_similarity < 1.0 and any(near(i, j) > max_similarity for j in chosen):
                 left.discard(i)
                 continue
             score = (1 - diversity) * relevance[i] - diversity * redundancy

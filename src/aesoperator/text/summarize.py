@@ -163,7 +163,8 @@ def rank_sentences(
         diversity=diversity,
         accept=fits,
         min_relevance=0.3,
-        max_similarity=0.6,
+        max_similarity=0.5,
+        duplicate=vectors.jaccard,
     )
     chosen.sort(key=lambda i: (items[i][0], items[i][1]))
     return [Candidate(docs[i], items[i][0], items[i][1], relevance[i]) for i in chosen]

@@ -122,7 +122,14 @@ class Extractive:
                 0.55 * scores[i] / top + 0.25 * central[j] / ctop + 0.2 * pool[i][1].score
                 for j, i in enumerate(cands)
             ]
-            chosen = mmr(rel, vectors.sim, count, diversity=0.35, max_similarity=0.6)
+            chosen = mmr(
+                rel,
+                vectors.sim,
+                count,
+                diversity=0.35,
+                max_similarity=0.5,
+                duplicate=vectors.jaccard,
+            )
             out = []
             for j in chosen:
                 i = cands[j]
