@@ -28,7 +28,8 @@ Inputs (all optional but ``url``/``urls``):
 * ``expected_status``: ``200``, ``"2xx"``, ``"200-299"`` or a list (default ``"200-399"``).
 * ``keyword`` / ``keyword_absent``: text that must (must not) be in the body.
 * ``ssl_expiry_days``: ``ssl_expiring`` thresholds (default ``[30, 14, 7, 1]``), one alert
-  per threshold crossed; a renewed certificate re-arms them.
+  per threshold crossed (for the tightest, when one check crosses several: a certificate first
+  seen with 3 days left makes one alert, at 7); a renewed certificate re-arms them.
 * ``failure_threshold`` / ``recovery_threshold``: consecutive bad / good checks that open /
   close an incident (default 2 / 2). One alert per opening and one ``recovered`` per closing.
 * ``method`` (``GET``, ``HEAD``, ``POST``, ``OPTIONS``), ``headers``, ``timeout_ms``
