@@ -26,6 +26,7 @@ Inputs (all optional but ``url``/``urls``):
   and the server is still measured; without it, such a certificate makes the check fail.
 * ``alert_threshold_ms``: a ``latency`` incident opens when the total time is over it.
 * ``expected_status``: ``200``, ``"2xx"``, ``"200-299"`` or a list (default ``"200-399"``).
+  Redirects are not followed: a 3xx is the site's answer (up, by default).
 * ``keyword`` / ``keyword_absent``: text that must (must not) be in the body.
 * ``ssl_expiry_days``: ``ssl_expiring`` thresholds (default ``[30, 14, 7, 1]``), one alert
   per threshold crossed (for the tightest, when one check crosses several: a certificate first
