@@ -48,6 +48,7 @@ __all__ = ["Page", "WebSession"]
 Mode = Literal["auto", "http", "browser"]
 DEFAULT_USER_AGENT = "Aesoperator/0.1 (+https://github.com/aesoperator/aesoperator)"
 _MAX_REDIRECTS = 20
+_DNS_TTL = 300.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml+xml",
                "application/javascript", "application/ld+json", "application/rss+xml",
@@ -155,7 +156,7 @@ class WebSession:
         self._sem = asyncio.Semaphore(cfg.concurrent_requests)
         self._hosts = HostGate()
         self._robots = _Robots()
-        self._dns: dict[tuple[str, int], list[str] | PolicyViolation] = {}
+        self._dns: dict[tuple[str, int], tuple[float, list[str] | PolicyViolation]] = {}
         self._user_agent = cfg.user_agent or DEFAULT_USER_AGENT
         self._client: httpx.AsyncClient | None = None
         self._browser_client: httpx.AsyncClient | None = None
@@ -178,16 +179,21 @@ class WebSession:
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _resolve(self, host: str, port: int) -> list[str]:
-        # One answer per (host, port) for the whole execution: the check and every connection
-        # use the same addresses, so a DNS answer cannot change in between.
+        # An answer is kept for _DNS_TTL: the check and the connections made meanwhile use the
+        # same addresses, so DNS cannot change in between; a new answer is checked again.
         key = (host, port)
-        cached = self._dns.get(key)
-        if cached is None:
+        now = time.monotonic()
+        entry = self._dns.get(key)
+        if entry is None or entry[0] < now:
             try:
-                cached = await self.policy.resolve(host, port)
+                answer: list[str] | PolicyViolation = await self.policy.resolve(host, port)
             except PolicyViolation as exc:
-                cached = exc
-            self._dns[key] = cached
+                if exc.rule == "dns":
+                    raise  # may be a passing failure: do not remember it
+                answer = exc
+            entry = (now + _DNS_TTL, answer)
+            self._dns[key] = entry
+        cached = entry[1]
         if isinstance(cached, PolicyViolation):
             raise PolicyViolation(str(cached), url=cached.url, rule=cached.rule)
         return cached
