@@ -98,7 +98,13 @@ class Extractive:
         overall = [overall[i] for i in order]
         index = BM25([s for s, _ in pool])
         used: set[int] = set()
+        term_sets = [frozenset(terms(s)) for s, _ in pool]
         k = _PER_SECTION.get(depth, 3)
+
+        def repeats(i: int) -> bool:
+            """Near-duplicate of a sentence another section already used."""
+            a = term_sets[i]
+            return any(len(a & term_sets[j]) > 0.5 * len(a | term_sets[j]) for j in used)
 
         def pick(
             scores: list[float], count: int, require: set[str] | None, label: str
@@ -111,7 +117,8 @@ class Extractive:
                 for i in sorted(range(len(pool)), key=lambda i: -scores[i])[:60]
                 if scores[i] > 0
                 and i not in used
-                and (require is None or require & set(terms(pool[i][0])))
+                and (require is None or require & term_sets[i])
+                and not repeats(i)
             ]
             if not cands:
                 return []
