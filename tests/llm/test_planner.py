@@ -331,3 +331,20 @@ def test_secret_in_a_visited_url_is_redacted(
     assert any(e.kind == "page" and "{{secret:token}}" in e.data["url"] for e in events)
     assert token not in "".join(e.model_dump_json() for e in events)
     assert token not in model.everything() and token not in result.model_dump_json()
+
+
+def test_failed_navigation_goes_back_and_tells_the_model(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    model.reset([
+        call("navigate", url=f"{shop.url}/cart"),
+        call("navigate", url="http://127.0.0.1:1/closed"),  # nothing listens there
+        lambda obs: call("finish", result=obs.split("URL: ")[1].split("\n")[0]),
+    ])  # fmt: skip
+    result = aesop.execute_task(Task(name="closed_port", config=local()))
+    assert result.content == f"{shop.url}/cart"
+    told = [m["content"] for m in model.requests()[2]["messages"] if m.get("role") == "tool"]
+    assert (
+        told[-1].startswith("error: navigate failed:") and f"still on {shop.url}/cart" in told[-1]
+    )
+    assert result.actions[1].ok is True and result.actions[1].name.startswith("navigate ")

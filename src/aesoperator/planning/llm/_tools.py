@@ -185,20 +185,27 @@ class BrowserActions:
             await self.tab.settled(min(self.timeout_ms / 1000, 5.0))
         with contextlib.suppress(Exception):
             await self.page.wait_for_load_state("load", timeout=min(self.timeout_ms, 10_000))
-        if self.page.url.startswith("chrome-error://"):
-            if self.tab is not None and self.tab.limit_hit:
-                from ...errors import PageLimitExceeded
-
-                raise PageLimitExceeded(
-                    f"max_pages={self.tab.max_pages} reached; raise TaskConfig.max_pages"
-                )
-            # A navigation the policy refused: back to where we were.
-            with contextlib.suppress(Exception):
-                await self.page.go_back(wait_until="load", timeout=self.timeout_ms)
+        if await self._recover():
             raise ToolFailed(
-                "the navigation was refused by the task's policy (or the page budget is spent); "
+                "the navigation was refused by the task's policy or failed; "
                 f"still on {self.page.url}"
             )
+
+    async def _recover(self) -> bool:
+        """After a refused or failed navigation, go back to the page we were on (True)."""
+        if self.tab is not None:  # the error page commits after goto has already raised
+            await self.tab.settled(min(self.timeout_ms / 1000, 5.0))
+        if not self.page.url.startswith("chrome-error://"):
+            return False
+        if self.tab is not None and self.tab.limit_hit:
+            from ...errors import PageLimitExceeded
+
+            raise PageLimitExceeded(
+                f"max_pages={self.tab.max_pages} reached; raise TaskConfig.max_pages"
+            )
+        with contextlib.suppress(Exception):
+            await self.page.go_back(wait_until="load", timeout=self.timeout_ms)
+        return True
 
     async def navigate(self, url: str) -> Acted:
         try:
@@ -216,9 +223,10 @@ class BrowserActions:
             return await self._do(name, args, obs)
         except PlaywrightError as exc:
             msg = self.redactor.text(exc.message.split("\n")[0])
-            if "ERR_BLOCKED_BY_CLIENT" in msg or "net::ERR_ABORTED" in msg:
-                raise ToolFailed(f"{name} was refused (policy or page budget): {msg}") from None
-            raise ToolFailed(f"{name} failed: {msg}") from None
+            await self._recover()
+            if "ERR_BLOCKED_BY_CLIENT" in msg:
+                msg += " (refused by the task's policy)"
+            raise ToolFailed(f"{name} failed: {msg}; still on {self.page.url}") from None
 
     async def _do(self, name: str, args: dict[str, Any], obs: Observation | None) -> Acted:
         page, t = self.page, self.timeout_ms
