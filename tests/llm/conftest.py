@@ -20,10 +20,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from llm_protocol import ModelServer
 from llm_protocol import serve as serve_model
+from llm_support import local  # noqa: F401  (tests import it from here too)
 from llm_webapp import ShopServer
 from llm_webapp import serve as serve_shop
 
-from aesoperator import Aesoperator, TaskConfig
+from aesoperator import Aesoperator
 
 
 class Counting(ThreadingHTTPServer):
@@ -88,22 +89,6 @@ def forbidden() -> Iterator[Counting]:
     yield srv
     srv.shutdown()
     srv.server_close()
-
-
-def local(**kw: Any) -> TaskConfig:
-    """Limits for tasks on the local shop: loopback allowed, nothing else."""
-    base: dict[str, Any] = {
-        "allow_private_network": True,
-        "allowed_domains": ["127.0.0.1"],
-        "respect_robots_txt": False,
-        "max_retries": 2,
-        "retry_delay_seconds": 0.01,
-        "request_timeout_seconds": 10,
-        "max_duration_seconds": 60,
-        "max_steps": 20,
-    }
-    base.update(kw)
-    return TaskConfig(**base)
 
 
 @pytest.fixture(scope="session")

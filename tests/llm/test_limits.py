@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import local
 from llm_protocol import BadArgs, ModelServer, Raw, Usage
+from llm_support import local
 from llm_webapp import ShopServer
 
 from aesoperator import (

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import local
 from llm_protocol import ModelServer
+from llm_support import local
 from llm_webapp import ShopServer
 
 from aesoperator import Aesoperator, Task, UserError

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from conftest import local
 from llm_protocol import ModelServer
+from llm_support import local
 from llm_webapp import ShopServer
 from pydantic import BaseModel
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import local
 from llm_protocol import ModelServer
+from llm_support import local
 from llm_webapp import ShopServer
 
 from aesoperator import Aesoperator, Task, TaskFailed, TaskResult
