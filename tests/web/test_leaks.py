@@ -247,3 +247,29 @@ def test_connections_go_to_the_address_the_policy_resolved(web, allowed, kit):
         return (await ctx.web.fetch(url, mode="http")).status
 
     assert web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/x").data == 200
+
+
+@pytest.mark.browser
+def test_chromium_has_no_network_of_its_own(web, allowed, kit):
+    # A context *without* our route: whatever Chromium would fetch by itself must fail.
+    allowed.routes["/p"] = kit.html("<p>x</p>")
+
+    async def raw(ctx, url):
+        from aesoperator.web._browser import get_browser
+
+        await ctx.web.fetch(url, mode="browser")  # make sure the shared browser is up
+        context = await (await get_browser()).new_context()
+        try:
+            page = await context.new_page()
+            try:
+                await page.goto(url, timeout=10_000)
+                return ["loaded", ""]
+            except Exception as exc:
+                return [type(exc).__name__, str(exc).split("\n")[0][:120]]
+        finally:
+            await context.close()
+
+    data = web.run(raw, kit.local(), url=f"http://127.0.0.1:{allowed.port}/p").data
+    assert data[0] != "loaded", data
+    assert "ERR_PROXY_CONNECTION_FAILED" in data[1] or "ERR_NAME_NOT_RESOLVED" in data[1]
+    assert len(allowed.hits("/p")) == 1  # only the routed fetch reached the server

@@ -23,6 +23,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import socket
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
@@ -43,9 +44,8 @@ _ARGS = [
     "--in-process-gpu",
     "--disable-features=NetworkPrediction,InterestFeedContentSuggestions",
     "--dns-prefetch-disable",
-    # No route to the network of Chromium's own: see the module docstring.
-    "--proxy-server=http://127.0.0.1:9",
-    "--proxy-bypass-list=<-loopback>",
+    # Chromium resolves no name itself (even a prefetch would leak a DNS query).
+    "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 
 INSTALL_HINT = (
@@ -66,6 +66,18 @@ def chromium_path() -> str | None:
         if found:
             return found
     return None
+
+
+_held: list[socket.socket] = []
+
+
+def _dead_port() -> int:
+    """A local TCP port bound by this process and never listened on: connecting is refused."""
+    if not _held:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        _held.append(sock)
+    return int(_held[0].getsockname()[1])
 
 
 class _Handle:
@@ -94,7 +106,10 @@ async def get_browser() -> Browser:
         except ImportError:  # pragma: no cover - playwright is a dependency
             raise UserError("browser mode needs playwright: pip install playwright") from None
         pw = await async_playwright().start()
-        args = [*_ARGS]
+        # No route to the network of Chromium's own: a proxy on a port we hold without
+        # listening (so connections are refused), loopback included.
+        args = [*_ARGS, f"--proxy-server=http://127.0.0.1:{_dead_port()}",
+                "--proxy-bypass-list=<-loopback>"]  # fmt: skip
         tag = os.environ.get("AESOP_BROWSER_TAG")
         if tag:
             args.append(f"--aesop-tag={tag}")  # lets tests find this browser's processes
