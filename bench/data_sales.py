@@ -4,7 +4,8 @@ Three contenders compute the same numbers on the same files, each in its own pro
 write an Excel report:
 
 * ``ours``: ``Aesoperator().execute_task(...)`` with ``max_memory_mb=2048`` (a warm worker
-  process, as users run it), then ``result.save_report("....xlsx")``;
+  process that has run one small data task, as in a long-lived client), then
+  ``result.save_report("....xlsx")``;
 * ``pandas``: a hand-written pandas script;
 * ``polars``: a hand-written polars (lazy) script.
 
@@ -98,6 +99,10 @@ def run_ours(files: list[str], out: Path) -> dict[str, Any]:
 
     with Aesoperator(data_dir=out / "store", pool_size=1) as aesop:
         aesop.warmup()
+        # Like the baselines, timed after imports: a first small task loads polars in the worker.
+        tiny = out / "tiny.csv"
+        tiny.write_text("date,amount\n2024-01-01,1\n")
+        aesop.execute_task(Task(name="warm", inputs={"data_files": [str(tiny)]}))
         start = time.perf_counter()
         result = aesop.execute_task(
             Task(
@@ -249,6 +254,7 @@ def _measure(name: str, files: list[Path], out: Path) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
     peak = [0]
+    cpu: dict[int, float] = {}  # last CPU time seen per process of the tree
     done = threading.Event()
 
     def poll() -> None:
@@ -258,6 +264,8 @@ def _measure(name: str, files: list[Path], out: Path) -> dict[str, Any]:
                 for p in [ps, *ps.children(recursive=True)]:
                     with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
+                        t = p.cpu_times()
+                        cpu[p.pid] = t.user + t.system
             peak[0] = max(peak[0], total)
             time.sleep(0.02)
 
@@ -270,6 +278,8 @@ def _measure(name: str, files: list[Path], out: Path) -> dict[str, Any]:
         raise SystemExit(f"{name} failed with exit code {proc.returncode}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_mb"] = peak[0] / 2**20
+    # CPU of the whole process tree, start-up included (less sensitive to a busy machine).
+    result["cpu"] = sum(cpu.values())
     return result
 
 
@@ -292,6 +302,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--skip", action="append", default=[], choices=list(CONTENDERS))
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of ours and polars, interleaved (best kept)"
+    )
     parser.add_argument("--contender", choices=list(CONTENDERS))
     parser.add_argument("--out", type=Path)
     parser.add_argument("paths", nargs="*")
@@ -307,20 +320,28 @@ def main() -> None:
         f"input: {args.rows:,} rows (+ duplicates) in {len(files)} CSV files, {size / 1e9:.2f} GB"
     )
     results: dict[str, dict[str, Any]] = {}
+    # Interleaved, so that a busy moment of the machine does not fall on one contender only;
+    # pandas (slow, the loosest target) runs once.
+    order = [n for _ in range(args.repeat) for n in ("ours", "polars")] + ["pandas"]
     with tempfile.TemporaryDirectory() as tmp:
-        for name in CONTENDERS:
+        for k, name in enumerate(order):
             if name in args.skip:
                 continue
-            out = Path(tmp) / name
+            out = Path(tmp) / f"{name}{k}"
             out.mkdir()
-            results[name] = _measure(name, files, out)
-            r = results[name]
+            r = _measure(name, files, out)
             print(
                 f"{name:>7}: {r['wall']:7.2f} s   peak RSS {r['peak_mb']:7.0f} MB   "
-                f"revenue {r['revenue']:,.2f}  growth {r['growth']:+.4%}  "
-                f"customers {r['customers']:,}",
+                f"cpu {r['cpu']:6.1f} s   revenue {r['revenue']:,.2f}  "
+                f"growth {r['growth']:+.4%}  customers {r['customers']:,}",
                 flush=True,
             )
+            best = results.get(name)
+            if best is None or r["wall"] < best["wall"]:
+                r["peak_mb"] = max(r["peak_mb"], best["peak_mb"] if best else 0)
+                results[name] = r
+            else:
+                best["peak_mb"] = max(best["peak_mb"], r["peak_mb"])
     ours = results.get("ours")
     if ours is None:
         return
