@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from llm_protocol import ModelServer
 from llm_protocol import serve as serve_model
-from llm_support import local  # noqa: F401  (tests import it from here too)
 from llm_webapp import ShopServer
 from llm_webapp import serve as serve_shop
 
