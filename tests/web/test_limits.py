@@ -300,3 +300,47 @@ def test_charset_is_detected(web, allowed, kit):
 
     data = web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/l").data
     assert data[1] is True and data[0] in ("cp1252", "windows-1252", "latin-1")
+
+
+def test_crawl_depth_and_follow_filter(web, allowed, kit):
+    # A chain /d0 -> /d1 -> /d2 -> /d3, each page also linking to /skip-N.
+    for i in range(4):
+        allowed.routes[f"/d{i}"] = kit.html(
+            f'<a href="/d{i + 1}">next</a><a href="/skip-{i}">s</a>'
+        )
+        allowed.routes[f"/skip-{i}"] = kit.html("<p>skip</p>")
+
+    async def crawl(ctx, url):
+        pages = ctx.web.crawl([url], max_depth=2, follow=lambda u: "skip" not in u)
+        return sorted([p.url.rsplit("/", 1)[1] async for p in pages])
+
+    cfg = kit.local(concurrent_requests=2)
+    assert web.run(crawl, cfg, url=f"http://allowed.test:{allowed.port}/d0").data == [
+        "d0",
+        "d1",
+        "d2",
+    ]
+    assert not allowed.hits("/skip")
+
+
+def test_bad_arguments_name_the_fix(web, kit):
+    from aesoperator import UserError
+
+    async def bad(ctx, what):
+        if what == "mode":
+            await ctx.web.fetch("http://allowed.test/", mode="firefox")
+        elif what == "strategy":
+            async for _ in ctx.web.crawl(["http://allowed.test/"], strategy="dfs"):
+                pass
+        else:
+            async for _ in ctx.web.crawl("http://allowed.test/"):
+                pass
+
+    cases = [
+        ("mode", "'auto', 'http' or 'browser'"),
+        ("strategy", "'bfs' or 'best_first'"),
+        ("start", "pass a list"),
+    ]
+    for what, needle in cases:
+        with pytest.raises(UserError, match=needle):
+            web.run(bad, kit.local(), what=what)
