@@ -309,3 +309,17 @@ def test_cancel_mid_crawl_leaves_clean_cancelled_state(any_client: Aesoperator, 
         execution.result()
     pages = [e for e in aesop.get_events(execution.id) if e.kind == "page"]
     assert 6 <= len(pages) < 300
+
+
+def test_time_limit_ends_reading_but_still_reports(aesop: Aesoperator, site: Any) -> None:
+    result = aesop.execute_task(
+        Task(
+            name="research_short_on_time",
+            # 200 pages at 4 requests/s would take ~50 s: time runs out first.
+            config=_config(max_pages=200, max_duration_seconds=8, requests_per_second=4),
+            inputs={"topic": "wind power", "search": {"provider": "site", "base_url": site.url}},
+        )
+    )
+    assert result.data["stopped_for_time"] is True
+    assert 0 < result.pages_visited < 200
+    assert "stopped early" in result.content and result.data["sources"]

@@ -124,6 +124,7 @@ class CrawlResult:
     refused: list[str] = field(default_factory=list)
     skipped_known: list[str] = field(default_factory=list)
     first_error: BaseException | None = None
+    stopped_for_time: bool = False
     elapsed: float = 0.0
 
 
@@ -167,6 +168,8 @@ class Crawler:
         self.max_depth = max_depth
         # Done once the web layer's extraction pool is warm; None: extract on a thread.
         self.pool_ready: asyncio.Task[bool] | None = None
+        duration = ctx.config.max_duration_seconds
+        self.time_reserve = min(5.0, 0.25 * duration)
         self._pool_broken = False
         self._heap: list[tuple[float, int, str, int, str]] = []
         self._best: dict[str, float] = {}
@@ -238,7 +241,17 @@ class Crawler:
                 self.push(seed.url, seed.score if seed.hub else 1.0 + seed.score, 0, seed.via)
         tasks = [asyncio.create_task(self._worker()) for _ in range(max(1, workers))]
         try:
-            await asyncio.gather(*tasks)
+            # Keep the end of max_duration_seconds for writing the report: reads still in
+            # flight at that point are abandoned (their pages were fetched, not used).
+            window = max(0.0, self.ctx.budget.time_left - self.time_reserve)
+            done, pending = await asyncio.wait(
+                tasks, timeout=window, return_when=asyncio.FIRST_EXCEPTION
+            )
+            for task in done:
+                task.result()  # re-raise a worker's failure (cancellation, limits)
+            if pending:
+                self.result.stopped_for_time = True
+                self._finish()
         finally:
             for task in tasks:
                 task.cancel()

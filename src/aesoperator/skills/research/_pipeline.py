@@ -244,6 +244,8 @@ async def research(ctx: TaskContext) -> Output:
         + (f", {len(excluded)} sources before {inp.start_date} left out" if excluded else "")
         + "._"
     )
+    if crawl.stopped_for_time:
+        notes.append("_Reading stopped early to finish within max_duration_seconds._")
     undated = [s for s in report.cited if s.date is None]
     if undated:
         notes.append(f"_{len(undated)} cited sources carry no date (marked undated)._")
@@ -275,6 +277,7 @@ async def research(ctx: TaskContext) -> Output:
                 "skipped_known": crawl.skipped_known,
                 "failures": crawl.failures,
                 "refused": crawl.refused,
+                "stopped_for_time": crawl.stopped_for_time,
             },
         ),
     )
