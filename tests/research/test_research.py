@@ -316,7 +316,7 @@ def test_time_limit_ends_reading_but_still_reports(aesop: Aesoperator, site: Any
         Task(
             name="research_short_on_time",
             # 200 pages at 4 requests/s would take ~50 s: time runs out first.
-            config=_config(max_pages=200, max_duration_seconds=8, requests_per_second=4),
+            config=_config(max_pages=200, max_duration_seconds=12, requests_per_second=4),
             inputs={"topic": "wind power", "search": {"provider": "site", "base_url": site.url}},
         )
     )
