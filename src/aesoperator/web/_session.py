@@ -61,7 +61,14 @@ _TAGS = re.compile(r"<script\b.*?</script>|<style\b.*?</style>|<[^>]+>", re.S | 
 
 @dataclass(frozen=True)
 class Page:
-    """A fetched page. ``url`` is the final URL after redirects."""
+    """A fetched page.
+
+    ``url`` is the final URL after redirects, ``requested_url`` the one asked for;
+    ``headers`` have lower-case names; ``content_type`` is the bare media type
+    (``"text/html"``); ``text`` is the decoded body (``encoding`` says how), empty for
+    non-text content; ``fetched_with`` is ``"http"`` or ``"browser"`` (in the browser,
+    ``text`` is the DOM after scripts ran).
+    """
 
     url: str
     requested_url: str
