@@ -182,7 +182,7 @@ class WebSession:
         # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
         self._subresources: dict[str, _Response] = {}
         # What became of each document navigation the route saw: a status or the error.
-        self._nav_outcome: dict[str, int | BaseException] = {}
+        self._nav_outcome: dict[str, tuple[int, list[tuple[str, str]]] | BaseException] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _resolve(self, host: str, port: int) -> list[str]:
@@ -629,7 +629,7 @@ class WebSession:
             await _quiet(route.abort("failed"))
             return
         if navigation:
-            self._nav_outcome[normalise_url(url)] = resp.status
+            self._nav_outcome[normalise_url(url)] = (resp.status, resp.headers)
         if extra:
             self._ctx.page_visited(resp.url, resp.status, fetched_with="browser")
         if cacheable and resp.status == 200 and _storable(resp):
@@ -725,10 +725,16 @@ class WebSession:
                 # The document arrived; the page then navigated away (a form, a script) and
                 # that navigation was refused or interrupted: keep what we have.
                 self._ctx.emit("navigation_interrupted", url=url, error=exc.message[:300])
-                status = outcome
+                status = outcome[0]
+                headers = {k.lower(): v for k, v in outcome[1]}
             else:
                 status = resp.status if resp is not None else 200
-                headers = await resp.all_headers() if resp is not None else {}
+                # The headers we answered the document with: no round trip to the driver.
+                known = self._nav_outcome.get(normalise_url(url))
+                if isinstance(known, tuple):
+                    headers = {k.lower(): v for k, v in known[1]}
+                elif resp is not None:
+                    headers = await resp.all_headers()
             html = await _content(tab)
             final = self._final_urls.get(tab.url, tab.url)
             reusable = True
