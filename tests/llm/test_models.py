@@ -10,7 +10,7 @@ from llm_protocol import ModelServer
 from llm_support import local
 from llm_webapp import ShopServer
 
-from aesoperator import Aesoperator, Task, UserError
+from aesoperator import Aesoperator, NoPlannerError, Task, UserError
 from aesoperator.models import ScriptedModel, call, ref_of, resolve
 
 PASSWORD = "pr0cess-Secret-77"
@@ -93,3 +93,19 @@ def test_missing_api_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(UserError, match="set OPENAI_API_KEY"):
         resolve("openai:gpt-4.1-mini")
+
+
+def test_aesop_llm_environment_variable_chooses_the_planner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = Task(name="free_form_question", description="Say hello", planner="llm")
+    monkeypatch.delenv("AESOP_LLM", raising=False)
+    with (
+        Aesoperator(data_dir=tmp_path / "none", isolation="inline") as aesop,
+        pytest.raises(NoPlannerError, match="configure an LLM"),
+    ):
+        aesop.execute_task(task)
+    monkeypatch.setenv("AESOP_LLM", ScriptedModel([call("finish", result="hello")]).spec)
+    with Aesoperator(data_dir=tmp_path / "env", isolation="inline") as aesop:
+        result = aesop.execute_task(task)
+    assert result.planner == "llm" and result.content == "hello" and result.actions == []
