@@ -259,3 +259,24 @@ def test_retries_give_up_after_max_retries(inline: Aesoperator) -> None:
             Task(name="giveup", config=TaskConfig(max_retries=2, retry_delay_seconds=0))
         )
     assert len(attempts) == 3
+
+
+def test_current_action_label_without_recording_steps(inline: Aesoperator) -> None:
+    @inline.handler("labels")
+    async def labels(ctx: Any) -> int:
+        with ctx.action("watch"):
+            for i in range(40):
+                ctx.set_current_action(f"check #{i}")
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)  # long enough for the label to be stored
+            return len(ctx.inputs)
+
+    execution = inline.execute_task_async(Task(name="labels"))
+    seen = set()
+    while not execution.status().state.finished:
+        seen.add(execution.status().current_action)
+        time.sleep(0.02)
+    assert any(s and s.startswith("check #") for s in seen)
+    result = execution.result()
+    assert [a.name for a in result.actions] == ["watch"]  # labels are not steps
+    assert not [e for e in inline.get_events(execution.id) if "check #" in str(e.data)]

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import PageLimitExceeded, TaskCancelled, TaskError, TimeLimitExceeded, UserError
-from ..execution import Alert, Artifact
+from ..execution import Alert, Artifact, Output
 from ..task import Task, TaskConfig
 
 if TYPE_CHECKING:
@@ -148,7 +148,8 @@ class TaskContext:
         self.functions: dict[str, Callable[..., Any]] = functions or {}
         # Real secret values, for the browser layer only: never sent to a model, never logged.
         self.secrets: dict[str, str] = secrets or {}
-        self.partial_output: Any = None  # set by a skill to keep a partial result on cancel
+        # A skill sets this before it raises TaskCancelled to keep the result so far.
+        self.partial_output: Output | None = None
         self._action_lock = threading.Lock()
         self._action_count = 0
         self._web: WebSession | None = None
@@ -220,6 +221,14 @@ class TaskContext:
                 "attempts": attempts,
             }
         )
+
+    def set_current_action(self, label: str | None) -> None:
+        """Name what is under way without recording a step (cheap: for a check per second).
+
+        It shows as ``current_action`` over the innermost open action until set to None.
+        Stored at most a few times a second.
+        """
+        self._send({"type": "current", "id": self.execution_id, "label": label})
 
     def page_visited(self, url: str, status: int | None = None, **data: Any) -> None:
         """Called by the web layer for every page fetched (counts ``pages_visited``)."""

@@ -186,7 +186,7 @@ class Runner:
             else:
                 state = "cancelled"
                 error = to_info(TaskCancelled(str(exc) or "cancelled"))
-            output = getattr(ctx, "partial_output", None) or Output()
+            output = ctx.partial_output or Output()
         except Exception as exc:
             # The task's own TimeoutError is a failure like any other; only ours is the limit.
             if isinstance(exc, TimeLimitExceeded) or (
@@ -195,7 +195,7 @@ class Runner:
                 error = to_info(_time_error(task))
             else:
                 error = to_info(exc, traceback=traceback.format_exc(limit=20))
-            output = getattr(ctx, "partial_output", None) or Output()
+            output = ctx.partial_output or Output()
         finally:
             await ctx.aclose()
         result = TaskResult(

@@ -50,6 +50,7 @@ CANCEL_GRACE_S = 1.0  # cooperative cancel first; after this the worker is kille
 TIME_GRACE_S = 1.5  # past max_duration_seconds, before the hard kill
 MEMORY_SAMPLE_S = 0.15
 CANCEL_POLL_S = 0.25  # cancel requests from other processes (CLI) arrive through the store
+LABEL_WRITE_S = 0.2  # set_current_action is stored at most this often
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -77,8 +78,13 @@ class Record:
     submitted: float = field(default_factory=time.monotonic)
     started: float | None = None
 
+    label: str | None = None  # set_current_action: overrides the open actions while set
+    label_dirty: bool = False
+
     @property
     def current_action(self) -> str | None:
+        if self.label is not None:
+            return self.label
         return self.open_actions[max(self.open_actions)] if self.open_actions else None
 
 
@@ -410,6 +416,10 @@ class Supervisor:
                 self._write("event", rec.id, "action_end", data, _iso())
             self._write("progress", rec.id, None, rec.current_action, True)
             self._notify_progress(rec)
+        elif kind == "current":
+            label = msg["label"]
+            rec.label = label[:200] if isinstance(label, str) else None
+            rec.label_dirty = True  # the watchdog stores it, a few times a second at most
         elif kind == "page":
             data = {k: v for k, v in msg.items() if k not in ("type", "id")}
             self._write("event", rec.id, "page", data, _iso())
@@ -496,10 +506,17 @@ class Supervisor:
 
     # -- the watchdog: time, memory, cancel requests --------------------------------------------
     async def _watchdog(self) -> None:
-        last_mem = last_cancel = 0.0
+        last_mem = last_cancel = last_label = 0.0
         while not self._closing:
             await asyncio.sleep(0.05)
             now = time.monotonic()
+            if now - last_label >= LABEL_WRITE_S:
+                last_label = now
+                for rec in self._records.values():
+                    if rec.label_dirty and not rec.state.finished:
+                        rec.label_dirty = False
+                        self._write("progress", rec.id, None, rec.current_action, True)
+                        self._notify_progress(rec)
             for rec in list(self._records.values()):
                 if rec.state is not TaskState.RUNNING or rec.parent is not None:
                     continue

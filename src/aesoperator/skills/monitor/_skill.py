@@ -144,6 +144,7 @@ class _Monitor:
 
     async def _check(self, watch: UrlWatch, target: Target, planned: float) -> None:
         self.lag.add(max(0.0, self.loop.time() - planned) * 1000.0)
+        self.ctx.set_current_action(f"check {target.url}")
         check = await probe(
             target,
             self.policy,
@@ -303,7 +304,7 @@ async def run(ctx: TaskContext) -> Output:
     out = monitor.output("completed" if finished else "cancelled")
     if not finished:
         # The runner keeps ``ctx.partial_output`` as the result of a cancelled execution.
-        setattr(ctx, "partial_output", out)  # noqa: B010 - not a declared TaskContext field
+        ctx.partial_output = out
         ctx.emit("monitor_cancelled", checks=out.data["checks_run"] if out.data else 0)
         raise TaskCancelled("cancelled; " + out.summary)
     return out
