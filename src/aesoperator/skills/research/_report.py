@@ -61,9 +61,17 @@ class Synthesizer(Protocol):
     ) -> Report: ...
 
 
+# Sentences about the page rather than the topic: never a finding.
+_META = re.compile(
+    r"^(?:here is|here's|read more|click|subscribe|sign up|sign in|share this|follow us|"
+    r"in this article|this article|related:|advertisement|see also|photo:|image:)",
+    re.I,
+)
+
+
 def _usable(sentence: str) -> bool:
     n = len(sentence.split())
-    return 6 <= n <= 80 and sentence[-1:] in ".!?\"'”’)。！？"
+    return 6 <= n <= 80 and sentence[-1:] in ".!?\"'”’)。！？" and not _META.match(sentence)
 
 
 def _linky(sentence: str, anchors: frozenset[str]) -> bool:
