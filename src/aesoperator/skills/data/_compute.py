@@ -463,10 +463,13 @@ def compute(
     metrics: list[str],
     check: Check,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Return ``(headline metrics, tables, quality counts)``, all JSON-able."""
+    """Return ``(headline metrics, tables, quality counts)``, all JSON-able.
+
+    ``frames`` (the narrow frame of each file) is emptied: the frames are consumed.
+    """
     m = plan.mapping
     df = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-    del frames
+    frames.clear()  # the caller's list too: filtered copies below must not double the memory
     quality: dict[str, Any] = {"rows_loaded": df.height, "duplicates_dropped": 0}
     if "__h" in df.columns:
         distinct = df.get_column("__h").n_unique()
