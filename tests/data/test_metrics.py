@@ -99,7 +99,7 @@ def test_metrics_equal_pandas_on_random_data(
         _check(result, want)
 
 
-@pytest.mark.parametrize("period", ["month", "quarter"])
+@pytest.mark.parametrize("period", ["month", "quarter", "year"])
 def test_single_file_period_over_period(inline: Aesoperator, tmp_path: Path, period: str) -> None:
     data = [
         ["O1", "2024-01-05", "C1", "Widget", "100.00"],
@@ -113,7 +113,7 @@ def test_single_file_period_over_period(inline: Aesoperator, tmp_path: Path, per
     ]
     path = write_csv(tmp_path / "sales.csv", HEADER, data)
     result = run(inline, {"data_files": [str(path)], "metrics": METRICS, "period": period})
-    want = oracle([path], "M" if period == "month" else "Q")
+    want = oracle([path], {"month": "M", "quarter": "Q", "year": "Y"}[period])
     _check(result, want)
     q = result.data["quality"]
     assert (q["duplicates_dropped"], q["rows_without_amount"], q["rows_without_date"]) == (1, 1, 1)

@@ -108,6 +108,21 @@ def test_workbook_sheets_values_formats_and_charts(result: TaskResult, in_tmp: P
         assert all("<f>" not in zf.read(n).decode() for n in sheets)
 
 
+def test_workbook_rebuilt_from_data_alone(inline: Aesoperator, in_tmp: Path) -> None:
+    write_csv(in_tmp / "sales.csv", HEADER, ROWS)
+    res = run(inline, {"data_files": ["sales.csv"], "metrics": METRICS, "output_format": "json"})
+    assert [f.name for f in res.files] == ["report.json"]
+    res.save_report(in_tmp / "rebuilt.xlsx")  # no workbook was kept: built from result.data
+    wb = openpyxl.load_workbook(in_tmp / "rebuilt.xlsx")
+    summary = {r[0].value: r[1] for r in wb["Summary"].iter_rows(min_row=6) if r[0].value}
+    assert summary["Revenue (net)"].value == pytest.approx(3850.75)
+    assert summary["Units"].value == 12
+    assert summary["Units"].number_format == "#,##0"
+    assert len(wb["Revenue by month"]._charts) == 2
+    top = wb["Top products"]
+    assert top["D1"].value == "units" and top["D2"].number_format == "#,##0"
+
+
 def test_csv_report_defuses_formulas(result: TaskResult, in_tmp: Path) -> None:
     result.save_report(in_tmp / "r.csv")
     text = (in_tmp / "r.csv").read_text()

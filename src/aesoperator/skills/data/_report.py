@@ -333,7 +333,8 @@ class _Book:
             "pct": add({"num_format": "+0.0%;-0.0%;0.0%"}),
             "share": add({"num_format": "0.0%"}),
             "int": add({"num_format": "#,##0"}),
-            "num": add({"num_format": "#,##0.##"}),
+            "num": add({"num_format": "#,##0.00"}),
+            "whole": add({"num_format": "#,##0"}),
             "text": add({}),
         }
         self.names: set[str] = set()
@@ -364,17 +365,27 @@ class _Book:
             ws.write_string(top, 0, "(no rows)")
             return top
         cols = list(rows[0])
+        kinds = [_excel_kind(c, [r.get(c) for r in rows]) for c in cols]
         for j, c in enumerate(cols):
             ws.write_string(top, j, c.replace("_", " "), self.head)
             width = max([len(c)] + [len(_fmt_text(r.get(c), _kind(c), None)) for r in rows[:200]])
             ws.set_column(j, j, min(max(width + 2, 10), 60))
         for i, r in enumerate(rows, start=1):
             for j, c in enumerate(cols):
-                self.cell(ws, top + i, j, r.get(c), _kind(c))
+                self.cell(ws, top + i, j, r.get(c), kinds[j])
         if freeze:
             ws.freeze_panes(top + 1, 0)
         ws.autofilter(top, 0, top + len(rows), len(cols) - 1)
         return top + len(rows)
+
+
+def _excel_kind(column: str, values: list[Any]) -> str:
+    """The cell format of a column: money, percent, or a number with decimals only if needed."""
+    kind = _kind(column)
+    if kind != "num":
+        return kind
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return "whole" if all(float(v).is_integer() for v in numbers) else "num"
 
 
 def excel(data: dict[str, Any], target: Path) -> None:
@@ -397,7 +408,7 @@ def excel(data: dict[str, Any], target: Path) -> None:
     rows = _metric_rows(data)
     for i, (key, label, value, note) in enumerate(rows, start=1):
         ws.write_string(head + i, 0, label)
-        book.cell(ws, head + i, 1, value, _kind(key))
+        book.cell(ws, head + i, 1, value, _excel_kind(key, [value]))
         ws.write_string(head + i, 2, note)
     ws.set_column(0, 0, 24)
     ws.set_column(1, 1, 18)
