@@ -17,6 +17,9 @@
         ├── TaskCancelled         the execution was cancelled
         ├── WorkerCrashed         the worker process died under the execution
         ├── Interrupted           the process that ran the execution went away
+        ├── ModelError            the LLM provider failed, or kept answering unusably
+        ├── LoopDetected          the LLM planner kept repeating itself
+        ├── ReplayError           a recorded step cannot be carried out on the page as it is
         └── TaskFailed            any other failure, carrying the remote type and message
 
 Failures cross process boundaries as :class:`ErrorInfo`; :func:`from_info` turns one back into
@@ -126,6 +129,18 @@ class Interrupted(TaskError):
     """The process that ran the execution went away before it finished."""
 
 
+class ModelError(TaskError):
+    """The model provider failed (after retries) or kept answering in a shape we cannot use."""
+
+
+class LoopDetected(TaskError):
+    """The LLM planner repeated the same action on the same page state after being told."""
+
+
+class ReplayError(TaskError):
+    """A recorded step could not be carried out on the page as it is now."""
+
+
 class TaskFailed(TaskError):
     """Any other failure. ``error_type`` holds the original exception's type name."""
 
@@ -163,6 +178,9 @@ _BY_NAME: dict[str, type[TaskError]] = {
         TaskCancelled,
         WorkerCrashed,
         Interrupted,
+        ModelError,
+        LoopDetected,
+        ReplayError,
         TaskFailed,
     )
 }

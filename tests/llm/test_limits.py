@@ -15,9 +15,9 @@ from aesoperator import (
     LimitExceeded,
     PageLimitExceeded,
     Task,
-    TaskFailed,
     TimeLimitExceeded,
 )
+from aesoperator.errors import LoopDetected, ModelError
 from aesoperator.models import call, ref_of
 
 
@@ -115,7 +115,7 @@ def test_repeating_an_action_on_the_same_state_is_told_then_fails(
     click_name = lambda obs: call("click", ref=ref_of(obs, '"Your name"'))  # noqa: E731
     model.reset([call("navigate", url=f"{shop.url}/contact"), click_name, click_name, click_name])
     exc, eid = run_failing(aesop, Task(name="loop", config=local()))
-    assert isinstance(exc, TaskFailed) and "loop detected" in str(exc)
+    assert isinstance(exc, LoopDetected) and "loop detected" in str(exc)
     assert 'click "Your name"' in str(exc)
     told = model.requests()[3]["messages"]
     assert any(m.get("role") == "tool" and "changed nothing" in m["content"] for m in told)
@@ -139,7 +139,7 @@ def test_server_errors_fail_after_retries_with_a_clear_message(
     boom = Raw(500, {"error": {"message": "internal"}}, {"retry-after-ms": "10"})
     model.reset([boom] * 5)
     exc, _ = run_failing(aesop, Task(name="down", config=local(max_retries=2)))
-    assert isinstance(exc, TaskFailed) and exc.error_type == "ModelError"
+    assert isinstance(exc, ModelError)
     assert "openai model 'gpt-4.1-mini' failed: HTTP 500" in str(exc)
     assert "kept failing after retries" in str(exc)
     assert len(model.bodies) == 3  # one call and two retries
@@ -155,5 +155,5 @@ def test_malformed_tool_calls_go_back_to_the_model_then_fail(
 
     model.reset([BadArgs("navigate", "{oops")] * 2 + [call("teleport", to="moon")])
     exc, _ = run_failing(aesop, Task(name="bad_always", config=local()))
-    assert isinstance(exc, TaskFailed)
+    assert isinstance(exc, ModelError)
     assert "malformed tool calls 3 times in a row" in str(exc) and "teleport" in str(exc)

@@ -11,7 +11,8 @@ from llm_protocol import ModelServer
 from llm_support import local
 from llm_webapp import ShopServer
 
-from aesoperator import Aesoperator, Task, TaskFailed, TaskResult
+from aesoperator import Aesoperator, Task, TaskResult
+from aesoperator.errors import ReplayError
 from aesoperator.models import call, ref_of
 from aesoperator.planning.llm import replay_task
 
@@ -78,10 +79,9 @@ def test_replay_fails_cleanly_when_the_page_changed(
     execution = aesop.execute_task_async(
         replay_task(first.execution_id, config=local(), repair=False)
     )
-    with pytest.raises(TaskFailed) as info:
+    with pytest.raises(ReplayError) as info:  # the same class, across the process boundary
         execution.result(timeout=60)
     message = str(info.value)
-    assert info.value.error_type == "ReplayError"
     assert "failed at step 4/5 (click)" in message and "name='Add to cart'" in message
     assert "/product/1" in message and "the page has changed" in message
     assert model.bodies == []
@@ -125,5 +125,5 @@ def test_replay_types_secrets_given_to_the_replay(
     assert password not in again.model_dump_json() and "alice" not in again.content
     assert model.bodies == []
     # Without the secrets the replay cannot type them, and says which one is missing.
-    with pytest.raises(TaskFailed, match=r"secrets \['password', 'user'\] that this replay"):
+    with pytest.raises(ReplayError, match=r"secrets \['password', 'user'\] that this replay"):
         aesop.execute_task(replay_task(first.execution_id, config=local(), repair=False))

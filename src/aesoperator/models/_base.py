@@ -6,13 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import TaskError
+from ..errors import ModelError as ModelError  # one exception tree: crosses processes
 
 Role = Literal["user", "assistant", "tool"]
-
-
-class ModelError(TaskError):
-    """The model provider failed (after retries) or kept answering in a shape we cannot use."""
 
 
 @dataclass

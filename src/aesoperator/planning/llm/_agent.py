@@ -9,7 +9,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from ...errors import LimitExceeded, PageLimitExceeded, TaskFailed, UserError
+from ...errors import LimitExceeded, LoopDetected, PageLimitExceeded, UserError
 from ...execution import Output
 from ...models import Message, Model, ModelError, ModelResponse, ToolCall, ToolSpec, Usage
 from ._browser import Tab
@@ -302,10 +302,9 @@ class Agent:
             self.ctx.emit("loop_warning", step=step, tool=call.name, args=shown)
             return "ok"
         if self.seen[key] >= 3 and call.name not in ("memory_get", "memory_set"):
-            raise TaskFailed(
+            raise LoopDetected(
                 f"loop detected: the model repeated {label(call.name, shown, self.obs)!r} on the "
-                "same page state after being told it changed nothing",
-                error_type="LoopDetected",
+                "same page state after being told it changed nothing"
             )
         name = label(call.name, shown, self.obs)
         result: Acted | None = None

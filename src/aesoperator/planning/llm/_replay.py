@@ -13,7 +13,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from ...errors import TaskFailed
+from ...errors import ReplayError
 from ...execution import Output
 from ...models import Message, Model, ToolSpec
 from ._agent import fence
@@ -30,13 +30,6 @@ if TYPE_CHECKING:
 
 _INPUT = re.compile(r"\{\{\s*input:([A-Za-z0-9_.-]+)\s*\}\}")
 _ELEMENT_STEPS = frozenset({"click", "type", "select", "check", "press"})
-
-
-class ReplayError(TaskFailed):
-    """A recorded step could not be carried out on the page as it is now."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, error_type="ReplayError")
 
 
 def _substitute(value: Any, inputs: dict[str, Any]) -> Any:
