@@ -192,3 +192,34 @@ def test_forced_skill_without_files(inline: Aesoperator) -> None:
 
     with pytest.raises(ValidationError, match=r"inputs\.data_files: required field is missing"):
         inline.execute_task(Task(name="numbers", skill="data", inputs={}))
+
+
+def test_quoted_fields_across_chunk_boundaries(inline: Aesoperator, in_tmp: Path) -> None:
+    # ~10 MB read in 4 MB chunks: records with quoted separators, quotes and line breaks fall
+    # on chunk boundaries, and one ragged row sits far into the file.
+    rows = []
+    for i in range(250_000):
+        name = f'Prod "{i % 97}", line one\nline two' if i % 7 == 0 else f"Prod {i % 97}"
+        rows.append([f"2024-01-{i % 28 + 1:02d}", f"C{i % 500}", name, f"{(i % 50) + 0.25}"])
+    write_csv(in_tmp / "q.csv", ["date", "customer", "product", "amount"], rows)
+    with (in_tmp / "q.csv").open("a") as fh:
+        fh.write("2024-01-02,C1\n")  # the last record is short
+    assert (in_tmp / "q.csv").stat().st_size > 2 * 4 * 1024 * 1024
+    inputs = {
+        "data_files": ["q.csv"],
+        "metrics": ["revenue", "customers", "top_products"],
+        "top_n": 500,
+        "duplicates": "keep",
+    }
+    last_line = 1 + len(rows) + sum(1 for r in rows if "\n" in r[2]) + 1
+    with pytest.raises(
+        ValidationError, match=rf"line {last_line}: ragged row: 2 fields, expected 4"
+    ):
+        run(inline, inputs, max_memory_mb=64)
+    result = run(inline, {**inputs, "on_bad_rows": "skip"}, max_memory_mb=64)
+    m = result.data["metrics"]
+    assert m["revenue"] == pytest.approx(sum(float(r[3]) for r in rows))
+    assert m["customers"] == 500
+    top = {r["product"] for r in result.data["tables"]["top_products"]}
+    assert any("line one\nline two" in p for p in top)
+    assert result.data["quality"]["files"][0]["rows_skipped"] == 1

@@ -123,9 +123,7 @@ def _is_bad(col: str, p: Profile, converted: pl.Expr) -> pl.Expr:
     return s.is_not_null() & ~s.is_in(NULL_TOKENS) & converted.is_null()
 
 
-def narrow(
-    raw: pl.LazyFrame, index: int, plan: Plan, spec: Spec, row_offset: int, csv: bool
-) -> pl.LazyFrame:
+def narrow(raw: pl.LazyFrame, index: int, plan: Plan, spec: Spec, row_offset: int) -> pl.LazyFrame:
     """The narrow frame of ``raw`` rows of file ``index`` (see the module docstring)."""
     m = plan.mapping
     schema = raw.collect_schema()
@@ -166,9 +164,6 @@ def narrow(
     )
     if spec.duplicates == "drop":
         exprs.append(pl.struct(names).hash(seed=7).alias("__h"))
-    if csv:
-        # A record with too few fields ends in null (empty fields are "" with these options).
-        exprs.append(pl.col(names[-1]).is_null().alias("__short"))
     lf = raw.with_row_index("__row", offset=row_offset).select(pl.col("__row"), *exprs)
     if "amount" not in m.roles:
         price = pl.col("price")
@@ -250,6 +245,22 @@ def _csv_frames(
             yield df, piece, line, True
 
 
+def _has_short_rows(raw: pl.DataFrame, piece: bytes, separator: str) -> bool:
+    """Whether some record of the chunk has fewer fields than the header.
+
+    polars fills missing fields as it fills empty ones, so count instead: every complete record
+    has ``width - 1`` separators outside quotes, and records with too many fields already made
+    polars fail. Separators inside quotes are those left inside the parsed values.
+    """
+    outside = piece.count(separator.encode())
+    if b'"' in piece:
+        inside = raw.select(
+            pl.sum_horizontal(pl.all().str.count_matches(separator, literal=True).sum())
+        ).item()
+        outside -= int(inside or 0)
+    return bool(outside != (raw.width - 1) * raw.height)
+
+
 def load_file(
     src: Source,
     index: int,
@@ -271,10 +282,11 @@ def load_file(
     if src.fmt == "csv":
         columns = _header(src)
         for raw, piece, line, long_rows in _csv_frames(src, columns, chunk, check):
-            lazy = narrow(raw.lazy(), index, plan, spec, rows, csv=True)
+            short_rows = _has_short_rows(raw, piece, src.separator)
+            lazy = narrow(raw.lazy(), index, plan, spec, rows)
             part = lazy.collect(engine="streaming")
             del raw
-            if long_rows or bool(part.get_column("__short").any()):
+            if long_rows or short_rows:
                 for rec, at, n in ragged_rows(piece, src.separator, len(columns), line):
                     drop_rows.append(rows + rec)
                     q.skipped["ragged row (wrong number of fields)"] = (
@@ -291,12 +303,12 @@ def load_file(
             if bad.height:
                 _bad_values(bad, piece, src, rows, line, q, problems, drop_rows)
             rows += part.height
-            parts.append(part.drop("__short"))
+            parts.append(part)
             advance(len(piece), part.height)
         df = pl.concat(parts) if len(parts) != 1 else parts[0]
         del parts
     else:
-        df = collect(narrow(scan(src), index, plan, spec, 0, csv=False), check)
+        df = collect(narrow(scan(src), index, plan, spec, 0), check)
         rows = df.height
         bad = df.filter(pl.col("__bad").is_not_null())
         if bad.height:
