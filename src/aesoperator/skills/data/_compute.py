@@ -174,7 +174,7 @@ def narrow(raw: pl.LazyFrame, index: int, plan: Plan, spec: Spec, row_offset: in
 
 def chunk_bytes(max_memory_mb: int) -> int:
     """Bytes of CSV parsed at once: small enough to stay far below the memory limit."""
-    return int(min(64, max(4, max_memory_mb // 24)) * 1024 * 1024)
+    return int(min(64, max(4, max_memory_mb // 40)) * 1024 * 1024)
 
 
 def _cut(buf: bytes) -> int:
