@@ -289,6 +289,35 @@ class Aesoperator:
             self._futures[execution_id] = rec.future
         return Execution(self, execution_id, task.name)
 
+    def replay(
+        self,
+        execution_id: str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        secrets: dict[str, str] | None = None,
+        repair: bool = True,
+        timeout: float | None = None,
+    ) -> TaskResult:
+        """Run a recorded LLM-planned execution again, without the model, at browser speed.
+
+        ``inputs`` replace the recorded ones (``{{input:name}}`` in the trace); ``secrets`` are
+        typed where the recording typed them. A step that cannot be found fails the replay
+        with ``ReplayError`` — or, with ``repair`` and a model configured, that one step goes
+        back to the model and the repaired trace is recorded.
+        """
+        from .planning.llm import replay_task
+
+        original = Task.model_validate_json(self._store.task_json(execution_id))
+        task = replay_task(
+            execution_id,
+            inputs,
+            name=f"{original.name}.replay",
+            config=original.config,
+            secrets=secrets,
+            repair=repair,
+        )
+        return self.execute_task(task, timeout=timeout)
+
     def warmup(self, timeout: float = 60) -> None:
         """Start the worker pool now and wait until every worker is ready."""
         supervisor = self._ensure_runtime()

@@ -137,3 +137,20 @@ def test_registered_functions_reach_the_worker(aesop: Aesoperator) -> None:
         return float(ctx.functions["price"](sku))
 
     assert aesop.execute_task(Task(name="calls_function", inputs={"sku": "A1"})).data == 9.5
+
+
+def test_secret_values_are_redacted_from_everything_the_task_reports(inline: Aesoperator) -> None:
+    @inline.handler("leaky")
+    def leaky(ctx: Any) -> str:
+        pw = ctx.secrets["password"]
+        with ctx.action("login", url=f"https://x.test/login?pw={pw}&next=%2F"):
+            ctx.log(f"typed {pw} into the form")
+            ctx.emit("debug", form={"password": pw, "encoded": "p%40ss%20w0rd%21"})
+        return f"logged in with {pw}"
+
+    task = Task(name="leaky", secrets={"password": "p@ss w0rd!"})
+    result = inline.execute_task(task)
+    assert result.content == "logged in with [secret:password]"
+    dumped = result.model_dump_json() + str(inline.get_events(result.execution_id))
+    assert "p@ss w0rd!" not in dumped and "p%40ss%20w0rd%21" not in dumped
+    assert "[secret:password]" in str(inline.get_events(result.execution_id))

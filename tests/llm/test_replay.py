@@ -127,3 +127,19 @@ def test_replay_types_secrets_given_to_the_replay(
     # Without the secrets the replay cannot type them, and says which one is missing.
     with pytest.raises(ReplayError, match=r"secrets \['password', 'user'\] that this replay"):
         aesop.execute_task(replay_task(first.execution_id, config=local(), repair=False))
+
+
+def test_client_replay_needs_no_model(
+    aesop: Aesoperator, shop: ShopServer, model: ModelServer
+) -> None:
+    first = record(aesop, shop, model)
+    model.reset([])
+    # Another client on the same data directory, with no model configured at all.
+    plain = Aesoperator(data_dir=aesop.data_dir, isolation="inline", llm=None)
+    try:
+        again = plain.replay(first.execution_id, {"query": "lamp"})
+    finally:
+        plain.close()
+    assert model.bodies == []
+    assert "Desk lamp × 1" in again.content and again.task_name == "buy.replay"
+    assert again.planner == "llm"

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NoPlannerError, UserError
+from .llm import REPLAY_INPUT
 
 if TYPE_CHECKING:
     from ..execution import TaskResult
@@ -83,6 +84,8 @@ def choose(task: Task, handlers: dict[str, Any], llm_configured: bool) -> tuple[
                 return "skill", name
     if forced in ("auto", "llm") and llm_configured:
         return "llm", ""
+    if forced == "llm" and REPLAY_INPUT in task.inputs:
+        return "llm", ""  # a replay runs the recorded trace: no model needed
     raise NoPlannerError(
         f"No planner can serve task {task.name!r}: register a handler with "
         f"@aesop.handler({task.name!r}), use a built-in skill (Task(skill=...), one of "

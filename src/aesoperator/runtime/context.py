@@ -118,6 +118,39 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
+def _redacting(send: Send, secrets: dict[str, str]) -> Send:
+    """Wrap ``send`` so that no secret value (plain or URL-encoded) leaves in a message.
+
+    Everything the runtime stores or shows passes here: events, actions, pages, results.
+    """
+    from urllib.parse import quote, quote_plus
+
+    pairs: list[tuple[str, str]] = []
+    for name, value in secrets.items():
+        if len(value) < 3:  # too short to replace without mangling ordinary text
+            continue
+        for form in {value, quote(value, safe=""), quote_plus(value)}:
+            pairs.append((form, f"[secret:{name}]"))
+    pairs.sort(key=lambda p: -len(p[0]))
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for secret, mark in pairs:
+                if secret in value:
+                    value = value.replace(secret, mark)
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    def send_clean(msg: dict[str, Any]) -> None:
+        send(clean(msg))
+
+    return send_clean
+
+
 class TaskContext:
     """The ``ctx`` argument of handlers and skills."""
 
@@ -140,7 +173,7 @@ class TaskContext:
         self.task = task
         self.memory = memory
         self.budget = budget
-        self._send = send
+        self._send = _redacting(send, secrets) if secrets else send
         self._artifacts_dir = artifacts_dir
         self._loop = loop
         self._cancel = cancel_event or threading.Event()

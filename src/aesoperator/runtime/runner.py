@@ -217,7 +217,7 @@ class Runner:
         if task.memory_scope == "session":
             store.mem_clear(scope_ns)
         keep_result = state == "completed" or bool(output.content or output.data)
-        self._send(
+        ctx._send(  # through the redaction of secrets
             {
                 "type": "finished",
                 "id": eid,

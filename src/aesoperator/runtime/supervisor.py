@@ -97,6 +97,7 @@ class _Worker:
     handlers_version: str | None = None
     kill_reason: tuple[TaskState, ErrorInfo] | None = None
     ps: psutil.Process | None = None
+    memory_floor: int = 0  # below this RSS sum no limit can be crossed: PSS is not needed
 
     @property
     def pid(self) -> int:
@@ -309,6 +310,7 @@ class Supervisor:
             return
         rec.worker = worker
         worker.busy = rec.id
+        worker.memory_floor = rec.task.config.max_memory_mb * 1024 * 1024
         msg: dict[str, Any] = {
             "type": "run",
             "job": {k: v for k, v in rec.job.__dict__.items() if k != "registry"},
@@ -550,15 +552,15 @@ class Supervisor:
         busy = [w for w in self._workers if w.busy and w.busy in self._records]
         if not busy:
             return
-        usage = await asyncio.to_thread(lambda: [(w, _tree_rss(w)) for w in busy])
-        for worker, rss in usage:
+        usage = await asyncio.to_thread(lambda: [(w, _tree_memory(w)) for w in busy])
+        for worker, used in usage:
             rec = self._records.get(worker.busy or "")
             if rec is None or rec.state.finished:
                 continue
             limit = rec.task.config.max_memory_mb
-            if rss > limit * 1024 * 1024:
+            if used > limit * 1024 * 1024:
                 error = MemoryLimitExceeded(
-                    f"the execution's processes used {rss / 1048576:.0f} MB, over "
+                    f"the execution's processes used {used / 1048576:.0f} MB, over "
                     f"max_memory_mb={limit}; raise the limit or process less at once"
                 )
                 self._kill(worker, TaskState.FAILED, to_info(error))
@@ -594,12 +596,26 @@ def _tree(worker: _Worker) -> list[psutil.Process]:
         return []
 
 
-def _tree_rss(worker: _Worker) -> int:
-    total = 0
-    for proc in _tree(worker):
+def _tree_memory(worker: _Worker) -> int:
+    """Memory of a worker's process tree: the sum of PSS, where RSS is not conclusive.
+
+    Summing RSS counts pages that processes share (a browser's renderers share most of theirs)
+    once per process. PSS splits shared pages between their sharers, so the sum is the tree's
+    real footprint. PSS costs a read of smaps per process, so it is only taken when the cheap
+    RSS sum (never below PSS) is over the smallest limit that could apply.
+    """
+    procs = _tree(worker)
+    rss = 0
+    for proc in procs:
         with contextlib.suppress(psutil.Error):
-            total += proc.memory_info().rss
-    return total
+            rss += proc.memory_info().rss
+    if rss <= worker.memory_floor:
+        return rss
+    pss = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, AttributeError):
+            pss += proc.memory_full_info().pss
+    return pss or rss
 
 
 def _killpg(pid: int) -> None:
