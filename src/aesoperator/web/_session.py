@@ -246,7 +246,9 @@ class WebSession:
         return norm
 
     async def _robots_allow(self, scheme: str, host: str, port: int, url: str) -> None:
-        origin = f"{scheme}://{host}" + ("" if port in (80, 443) else f":{port}")
+        shown = f"[{host}]" if ":" in host else host
+        default = {"http": 80, "https": 443}.get(scheme)
+        origin = f"{scheme}://{shown}" + ("" if port == default else f":{port}")
         parser = self._robots.parsers.get(origin)
         if parser is None:
             lock = self._robots.locks.setdefault(origin, asyncio.Lock())
