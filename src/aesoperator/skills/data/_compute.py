@@ -10,8 +10,10 @@ over the narrow frame.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -245,6 +247,57 @@ def _csv_frames(
             yield df, piece, line, True
 
 
+class _Failed:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+def _prefetch(items: Iterator[Any]) -> Generator[Any, None, None]:
+    """Iterate ``items`` one step ahead in a thread: the next chunk is read and parsed while
+    this one is reduced. Closing the generator (or an error) stops and joins the thread."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # delivered to the consumer, which raises it
+            put(_Failed(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="aesop-data-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _has_short_rows(raw: pl.DataFrame, piece: bytes, separator: str) -> bool:
     """Whether some record of the chunk has fewer fields than the header.
 
@@ -281,30 +334,34 @@ def load_file(
     rows = 0
     if src.fmt == "csv":
         columns = _header(src)
-        for raw, piece, line, long_rows in _csv_frames(src, columns, chunk, check):
-            short_rows = _has_short_rows(raw, piece, src.separator)
-            lazy = narrow(raw.lazy(), index, plan, spec, rows)
-            part = lazy.collect(engine="streaming")
-            del raw
-            if long_rows or short_rows:
-                for rec, at, n in ragged_rows(piece, src.separator, len(columns), line):
-                    drop_rows.append(rows + rec)
-                    q.skipped["ragged row (wrong number of fields)"] = (
-                        q.skipped.get("ragged row (wrong number of fields)", 0) + 1
-                    )
-                    if len(problems) < _SAMPLES:
-                        problems.append(
-                            {
-                                "line": at,
-                                "reason": f"ragged row: {n} fields, expected {len(columns)}",
-                            }
+        chunks = _prefetch(_csv_frames(src, columns, chunk, check))
+        try:
+            for raw, piece, line, long_rows in chunks:
+                short_rows = _has_short_rows(raw, piece, src.separator)
+                lazy = narrow(raw.lazy(), index, plan, spec, rows)
+                part = lazy.collect(engine="streaming")
+                del raw
+                if long_rows or short_rows:
+                    for rec, at, n in ragged_rows(piece, src.separator, len(columns), line):
+                        drop_rows.append(rows + rec)
+                        q.skipped["ragged row (wrong number of fields)"] = (
+                            q.skipped.get("ragged row (wrong number of fields)", 0) + 1
                         )
-            bad = part.filter(pl.col("__bad").is_not_null())
-            if bad.height:
-                _bad_values(bad, piece, src, rows, line, q, problems, drop_rows)
-            rows += part.height
-            parts.append(part)
-            advance(len(piece), part.height)
+                        if len(problems) < _SAMPLES:
+                            problems.append(
+                                {
+                                    "line": at,
+                                    "reason": f"ragged row: {n} fields, expected {len(columns)}",
+                                }
+                            )
+                bad = part.filter(pl.col("__bad").is_not_null())
+                if bad.height:
+                    _bad_values(bad, piece, src, rows, line, q, problems, drop_rows)
+                rows += part.height
+                parts.append(part)
+                advance(len(piece), part.height)
+        finally:
+            chunks.close()  # stops and joins the reading thread
         df = pl.concat(parts) if len(parts) != 1 else parts[0]
         del parts
     else:
