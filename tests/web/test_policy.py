@@ -91,6 +91,9 @@ def test_local_schemes_only_for_subresources():
         ("http://0177.0.0.1/", "private_network"),
         ("http://[::1]/", "private_network"),
         ("http://[::ffff:127.0.0.1]/", "private_network"),
+        ("http://[64:ff9b::7f00:1]/", "private_network"),  # NAT64 of 127.0.0.1
+        ("http://[2002:a9fe:a9fe::1]/", "cloud_metadata"),  # 6to4 of 169.254.169.254
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "private_network"),  # Teredo
         ("http://10.1.2.3/", "private_network"),
         ("http://192.168.0.1/", "private_network"),
         ("http://169.254.169.254/latest/meta-data/", "cloud_metadata"),

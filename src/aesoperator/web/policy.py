@@ -176,6 +176,24 @@ def _is_ip(host: str) -> IPAddress | None:
         return None
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, NAT64, 6to4, Teredo), if any."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
 def _hosts_override(variable: str = "AESOP_HOSTS") -> dict[str, str]:
     table: dict[str, str] = {}
     for item in os.environ.get(variable, "").split(","):
@@ -283,8 +301,7 @@ class Policy:
     def _check_ip(self, ip: IPAddress, url: str) -> None:
         if self.allow_private_network:
             return
-        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-        target = mapped or ip
+        target = _embedded_ipv4(ip) or ip
         if target in _METADATA:
             raise refusal(
                 f"refused {url!r}: {target} is a cloud-metadata address; "
