@@ -234,3 +234,34 @@ def test_restart_recovery_marks_interrupted(tmp_path: Path) -> None:
         assert kept.result.content == "done"
     finally:
         client.close()
+
+
+def test_unguarded_script_with_extraction_runs_once_inline_too(tmp_path: Path) -> None:
+    # The web layer's extraction processes must not re-import an unguarded __main__ either.
+    proc = _run_script(
+        tmp_path,
+        """
+        import threading
+        from http.server import HTTPServer, SimpleHTTPRequestHandler
+        from aesoperator import Aesoperator, Task, TaskConfig
+        with open("side_effects.log", "a") as fh:
+            fh.write("top-level ran\\n")
+        open("page.html", "w").write("<html><title>T</title><body><article><p>" +
+                                     "Words here. " * 50 + "</p></article></body></html>")
+        server = HTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_port}/page.html"
+        aesop = Aesoperator(isolation="inline")
+
+        @aesop.handler("read")
+        async def read(ctx, url):
+            page = await ctx.web.fetch(url)
+            return (await ctx.web.extract(page)).title
+
+        cfg = TaskConfig(allow_private_network=True, allowed_domains=["127.0.0.1"])
+        print(aesop.execute_task(Task(name="read", inputs={"url": url}, config=cfg)).content)
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("T")
+    assert (tmp_path / "side_effects.log").read_text() == "top-level ran\n"

@@ -201,6 +201,12 @@ class Supervisor:
         for worker in list(self._workers):
             worker.send({"type": "shutdown"})
             _killpg(worker.pid)
+        if self.inline and "aesoperator.web._browser" in sys.modules:
+            # Inline tasks share this process's Chromium: close it with the client.
+            from ..web import shutdown_browser
+
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(shutdown_browser(), 5)
         for task in list(self._tasks):
             task.cancel()
 

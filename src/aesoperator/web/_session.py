@@ -25,7 +25,6 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin
@@ -141,10 +140,6 @@ def needs_browser(page: Page) -> bool:
     return "<noscript" in lower and visible < 1000
 
 
-def _extract_in_worker(body: bytes, url: str, content_type: str) -> Extracted:
-    return extract_page(body, url, content_type)
-
-
 class _Robots:
     """robots.txt per origin (protego); fetched once, through the same gate as any request."""
 
@@ -174,7 +169,6 @@ class WebSession:
         self._browser_client: httpx.AsyncClient | None = None
         self._context: BrowserContext | None = None
         self._context_lock = asyncio.Lock()
-        self._pool: ProcessPoolExecutor | None = None
         self._refused_seen: set[tuple[str, str]] = set()
         self._closed = False
         self._bg: set[asyncio.Future[Any]] = set()
@@ -481,27 +475,16 @@ class WebSession:
     async def extract(self, page: Page) -> Extracted:
         """Main text, title, date, language, links and markdown, computed off the event loop.
 
-        Runs in a pool of two processes (started on first use, closed with the session), so
-        extraction uses both cores and overlaps with fetching.
+        Runs in the process-wide warm pool of extraction processes (see ``_extract_pool``), so
+        extraction uses both cores and overlaps with fetching; if the pool fails, on a thread.
         """
-        from concurrent.futures.process import BrokenProcessPool
+        from ._extract_pool import ExtractFailed, shared_pool
 
         content_type = page.headers.get("content-type", page.content_type)
         with self._ctx.action("extract", url=page.url):
-            if self._pool is None:
-                import multiprocessing
-
-                # spawn: forking a process that runs an event loop and threads is unsafe.
-                spawn = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(2, mp_context=spawn)
-            loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(
-                    self._pool, _extract_in_worker, page.body, page.url, content_type
-                )
-            except BrokenProcessPool:
-                # A pool process died (killed for memory, say): finish on a thread instead.
-                self._pool = None
+                return await shared_pool().extract(page.body, page.url, content_type)
+            except ExtractFailed:
                 return await asyncio.to_thread(extract_page, page.body, page.url, content_type)
 
     async def crawl(
@@ -812,9 +795,6 @@ class WebSession:
             with contextlib.suppress(Exception):
                 await self._context.close()
             self._context = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
 
 _HEAD = re.compile(rb"<head\b[^>]*>", re.I)

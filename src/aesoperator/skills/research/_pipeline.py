@@ -16,12 +16,10 @@ from ._report import Extractive, Report, Synthesizer, number_citations, select_s
 if TYPE_CHECKING:
     from ...runtime.context import TaskContext
 
-# Below this many pages, extraction runs on a thread. Measured on the demo site: a page costs
-# ~7 ms of extraction, while the web layer's pool costs ~0.9 CPU-s per worker to start (spawn
-# + imports, every execution), so two workers only pay for themselves past ~300 pages. Above
-# it, the pool is started at once and used as soon as it is up. (A persistent, pre-warmed pool
-# in the web layer would move this down to a few dozen pages.)
-_POOL_FROM_PAGES = 300
+# Below this many pages, extraction runs on a thread. The web layer's extraction processes are
+# warm for the life of the worker, so only a worker's first task pays their start-up (about
+# 0.5 CPU-s each); until they are up, pages are read on a thread.
+_POOL_FROM_PAGES = 8
 _MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
 
 
