@@ -1,8 +1,9 @@
 """From raw files to exact metrics.
 
-Each file is scanned lazily and reduced, with polars' streaming engine, to a narrow typed frame
-of the columns the metrics need (dates, amounts as numbers, ids as categories) plus a hash of
-the whole raw row for duplicate detection. Only that narrow frame is held in memory, so a file
+A CSV file is read in chunks of whole records (the next one read and parsed in a thread while
+the current one is reduced); other formats are scanned lazily. Each is reduced to a narrow typed
+frame of the columns the metrics need (dates, amounts as numbers, ids as categories) plus a hash
+of the whole raw row for duplicate detection. Only that narrow frame is held in memory, so a file
 wider or larger than ``max_memory_mb`` is read within it. Metrics are then exact aggregations
 over the narrow frame.
 """

@@ -1,8 +1,8 @@
 """The data skill's run: load → infer → compute → report, each a recorded action.
 
-Blocking work runs in threads that call ``ctx.check_cancelled`` between chunks, batches and
-files, and polars queries run in the background and are cancelled on the spot, so a cancel or
-a time limit stops the work promptly and leaves no thread behind.
+Blocking work runs in threads that call ``ctx.check_cancelled`` between chunks, files and
+metric tables (lazy polars queries run in the background and are cancelled on the spot), so a
+cancel or a time limit stops the work within a chunk's time and leaves no thread behind.
 """
 
 from __future__ import annotations
