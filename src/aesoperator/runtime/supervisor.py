@@ -51,6 +51,8 @@ TIME_GRACE_S = 1.5  # past max_duration_seconds, before the hard kill
 MEMORY_SAMPLE_S = 0.15
 CANCEL_POLL_S = 0.25  # cancel requests from other processes (CLI) arrive through the store
 LABEL_WRITE_S = 0.2  # set_current_action is stored at most this often
+# State writes wait this long to share a transaction with what else comes in the meantime.
+FLUSH_DELAY_S = 0.001
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -166,7 +168,7 @@ class Supervisor:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             assert self._loop is not None
-            self._loop.call_soon(self._flush)
+            self._loop.call_later(FLUSH_DELAY_S, self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -215,6 +217,9 @@ class Supervisor:
         parent, child = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PKG_ROOT, env.get("PYTHONPATH", "")) if p)
+        # polars' allocator (jemalloc) keeps freed pages for seconds by default, so a worker's
+        # RSS would overstate what a data task holds; return them within half a second.
+        env.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
         proc = subprocess.Popen(
             [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())],
             pass_fds=(child.fileno(),),
