@@ -41,7 +41,9 @@ unit: setup
 test: setup lint typecheck unit
 
 bench: setup
-	@echo "Benchmarks are scripts: run them one by one, e.g. $(BIN)/python bench/core_pool.py"
+	@echo "Benchmarks are scripts, each printing ours beside its baseline; run them one by one:"
+	@ls bench/*.py | grep -v '/_' | grep -v common | sed 's|^|  $(BIN)/python |'
+
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import (
     BaseModel,
@@ -52,7 +52,7 @@ def _describe(error: dict[str, Any], model: str) -> str:
     return f"{field}: got {shown}; {msg}"
 
 
-def _raise_clean(exc: PydanticValidationError, model: str) -> None:
+def _raise_clean(exc: PydanticValidationError, model: str) -> NoReturn:
     errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
     lines = [_describe(e, model) for e in errors]
     raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=errors)
@@ -95,7 +95,19 @@ def normalize_domain(value: str, field: str) -> str:
     return ascii_name
 
 
-class TaskConfig(BaseModel):
+class _Validated(BaseModel):
+    """Raises our ``ValidationError`` (field, value, fix) instead of pydantic's."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        try:
+            return handler(data)
+        except PydanticValidationError as exc:
+            _raise_clean(exc, cls.__name__)
+
+
+class TaskConfig(_Validated):
     """Runtime limits and settings of a task. Every limit is hard: the runtime enforces it.
 
     >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
@@ -163,15 +175,6 @@ class TaskConfig(BaseModel):
     max_llm_tokens: int | None = Field(None, ge=1, description="Token budget for model calls.")
     max_cost_usd: float | None = Field(None, gt=0, description="Cost budget for model calls.")
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[TaskConfig]) -> TaskConfig:
-        try:
-            return handler(data)
-        except PydanticValidationError as exc:
-            _raise_clean(exc, "TaskConfig")
-            raise  # unreachable
-
     @field_validator("allowed_domains", "blocked_domains", mode="before")
     @classmethod
     def _domains(cls, value: Any, info: Any) -> Any:
@@ -218,7 +221,7 @@ class TaskConfig(BaseModel):
         return value
 
 
-class Task(BaseModel):
+class Task(_Validated):
     """A goal for Aesoperator: a name, inputs, limits and a memory scope.
 
     >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
@@ -276,15 +279,6 @@ class Task(BaseModel):
         if value is not None and not isinstance(value, dict):
             raise ValueError("must be a JSON schema dict or a pydantic model class")
         return value
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Task]) -> Task:
-        try:
-            return handler(data)
-        except PydanticValidationError as exc:
-            _raise_clean(exc, "Task")
-            raise  # unreachable
 
     @field_validator("inputs")
     @classmethod
