@@ -431,16 +431,7 @@ class WebSession:
         mode = mode or self._cfg.fetch_mode
         if mode not in ("auto", "http", "browser"):
             raise UserError(f"fetch(mode=...): got {mode!r}; use 'auto', 'http' or 'browser'")
-        self._ctx.check_cancelled()
-        try:
-            self.policy.check_url(url)
-        except PolicyViolation as exc:
-            self._refused(url, exc, source="fetch")
-            raise
-        if not self._ctx.budget.try_reserve_page():
-            raise PageLimitExceeded(
-                f"max_pages={self._ctx.budget.max_pages} reached; cannot fetch {url}"
-            )
+        self._admit(url, "fetch")
         sent = [0]
         with self._ctx.action("fetch", url=url, mode=mode):
             try:
@@ -759,16 +750,23 @@ class WebSession:
         context = await self._browser_context()
         return await context.new_page()
 
-    async def screenshot(self, url: str, *, full_page: bool = False) -> bytes:
-        """A PNG of ``url`` rendered in the browser (counts as one page)."""
+    def _admit(self, url: str, action: str) -> None:
+        """What every navigation the task asks for needs first: not cancelled, allowed by the
+        policy (a refusal is recorded), and one page of the budget reserved."""
         self._ctx.check_cancelled()
         try:
             self.policy.check_url(url)
         except PolicyViolation as exc:
-            self._refused(url, exc, source="screenshot")
+            self._refused(url, exc, source=action)
             raise
         if not self._ctx.budget.try_reserve_page():
-            raise PageLimitExceeded(f"max_pages={self._ctx.budget.max_pages} reached")
+            raise PageLimitExceeded(
+                f"max_pages={self._ctx.budget.max_pages} reached; cannot {action} {url}"
+            )
+
+    async def screenshot(self, url: str, *, full_page: bool = False) -> bytes:
+        """A PNG of ``url`` rendered in the browser (counts as one page)."""
+        self._admit(url, "screenshot")
         with self._ctx.action("screenshot", url=url):
             context = await self._browser_context()
             tab = await context.new_page()
