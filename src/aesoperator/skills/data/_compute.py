@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -195,17 +196,17 @@ def _cut(buf: bytes) -> int:
 
 
 def csv_chunks(src: Source, size: int, check: Check) -> Iterator[tuple[bytes, int]]:
-    """``(bytes, first line number)`` of whole records, about ``size`` bytes each."""
+    """``(bytes, byte offset in the file)`` of whole records, about ``size`` bytes each."""
     with src.path.open("rb") as fh:
         fh.readline()  # the header
-        line = 2
+        offset = fh.tell()
         carry = b""
         while True:
             check()
             block = fh.read(size)
             if not block:
                 if carry.strip():
-                    yield carry, line
+                    yield carry, offset
                 return
             buf = carry + block
             cut = _cut(buf)
@@ -214,8 +215,36 @@ def csv_chunks(src: Source, size: int, check: Check) -> Iterator[tuple[bytes, in
                 continue
             cut = cut or len(buf)
             piece, carry = buf[:cut], buf[cut:]
-            yield piece, line
-            line += piece.count(b"\n")
+            yield piece, offset
+            offset += len(piece)
+
+
+class _Lines:
+    """Line numbers of byte offsets in a file, counted only when an error needs one.
+
+    Counting every chunk's newlines up front costs a full scan of the data under the GIL;
+    errors are rare, and offsets are asked for in increasing order, so count on demand from
+    the last answer.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset, self._line = 0, 1
+
+    def at(self, offset: int) -> int:
+        if offset < self._offset:
+            self._offset, self._line = 0, 1
+        with self._path.open("rb") as fh:
+            fh.seek(self._offset)
+            left = offset - self._offset
+            while left > 0:
+                block = fh.read(min(left, 8 << 20))
+                if not block:
+                    break
+                self._line += block.count(b"\n")
+                left -= len(block)
+        self._offset = offset
+        return self._line
 
 
 def _header(src: Source) -> list[str]:
@@ -227,17 +256,18 @@ def _header(src: Source) -> list[str]:
 def _csv_frames(
     src: Source, columns: list[str], size: int, check: Check
 ) -> Iterator[tuple[pl.DataFrame, bytes, int, bool]]:
-    """Each chunk parsed as text columns: ``(frame, raw bytes, first line, had long rows)``."""
+    """Each chunk parsed as text columns: ``(frame, raw bytes, byte offset, had long rows)``."""
     schema = {c: pl.String for c in columns}
     opts = csv_options(src)
-    for piece, line in csv_chunks(src, size, check):
+    for piece, offset in csv_chunks(src, size, check):
         try:
             df = pl.read_csv(
                 piece, has_header=False, schema=schema, truncate_ragged_lines=False, **opts
             )
-            yield df, piece, line, False
+            yield df, piece, offset, False
         except pl.exceptions.ComputeError as exc:
             if "more fields" not in str(exc):
+                line = _Lines(src.path).at(offset)
                 raise ValidationError(
                     f"inputs.data_files: {src.label!r} cannot be read near line {line}: "
                     f"{str(exc).splitlines()[0]}"
@@ -245,7 +275,7 @@ def _csv_frames(
             df = pl.read_csv(
                 piece, has_header=False, schema=schema, truncate_ragged_lines=True, **opts
             )
-            yield df, piece, line, True
+            yield df, piece, offset, True
 
 
 class _Failed:
@@ -336,13 +366,15 @@ def load_file(
     if src.fmt == "csv":
         columns = _header(src)
         chunks = _prefetch(_csv_frames(src, columns, chunk, check))
+        line_index = _Lines(src.path)
         try:
-            for raw, piece, line, long_rows in chunks:
+            for raw, piece, offset, long_rows in chunks:
                 short_rows = _has_short_rows(raw, piece, src.separator)
                 lazy = narrow(raw.lazy(), index, plan, spec, rows)
                 part = lazy.collect(engine="streaming")
                 del raw
                 if long_rows or short_rows:
+                    line = line_index.at(offset)
                     for rec, at, n in ragged_rows(piece, src.separator, len(columns), line):
                         drop_rows.append(rows + rec)
                         q.skipped["ragged row (wrong number of fields)"] = (
@@ -357,6 +389,7 @@ def load_file(
                             )
                 bad = part.filter(pl.col("__bad").is_not_null())
                 if bad.height:
+                    line = line_index.at(offset)
                     _bad_values(bad, piece, src, rows, line, q, problems, drop_rows)
                 rows += part.height
                 parts.append(part)
