@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -499,7 +498,7 @@ class Supervisor:
             return
         snapshot = TaskStatus(
             id=rec.id, name=rec.task.name, state=rec.state, progress=rec.progress,
-            current_action=rec.current_action, created_at=_now(),
+            current_action=rec.current_action, created_at=utcnow(),
         )  # fmt: skip
         for fn in list(rec.progress_cbs):
             self._callbacks.submit(_safe_call, fn, snapshot)
@@ -575,10 +574,6 @@ class Supervisor:
                     f"max_memory_mb={limit}; raise the limit or process less at once"
                 )
                 self._kill(worker, TaskState.FAILED, to_info(error))
-
-    # -- introspection for the client ---------------------------------------------------------
-    def record(self, execution_id: str) -> Record | None:
-        return self._records.get(execution_id)
 
 
 def _by_value_if_unimportable(fn: Any) -> None:
@@ -658,10 +653,6 @@ def _safe_call(fn: Callable[[Any], Any], arg: Any) -> None:
         fn(arg)
     except Exception:
         log.exception("aesoperator: a callback raised; the execution goes on")
-
-
-def _now() -> datetime:
-    return utcnow()
 
 
 def _iso() -> str:

@@ -261,35 +261,6 @@ class Store:
                 utcnow().isoformat(),
             )
 
-    def set_progress(
-        self,
-        execution_id: str,
-        progress: float | None,
-        current_action: str | None = None,
-        *,
-        set_action: bool = False,
-    ) -> None:
-        with self._tx() as cur:
-            self._op_progress(cur, execution_id, progress, current_action, set_action)
-
-    def add_events(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Append timeline entries ``(execution_id, kind, data)`` in one transaction."""
-        if not rows:
-            return
-        now = utcnow().isoformat()
-        with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
-                [(eid, now, kind, json.dumps(data, default=str)) for eid, kind, data in rows],
-            )
-
-    def add_alert(self, execution_id: str, alert: Alert) -> None:
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)",
-                (execution_id, alert.model_dump_json()),
-            )
-
     def request_cancel(self, execution_id: str) -> bool:
         with self._tx() as cur:
             cur.execute(
