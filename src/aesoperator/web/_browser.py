@@ -6,11 +6,12 @@ make on its own (preconnect, DNS prefetch, a socket we did not route) fails on t
 Every HTTP(S) request of a page — document, frame, popup, subresource, ``fetch``/XHR, form
 post — is intercepted with ``context.route("**/*")`` and answered (``route.fulfill``) by the
 web session's own HTTP stack, which applies the policy, DNS pinning, rate limit and robots.txt.
-WebSockets cannot connect (the proxy is dead); each one a page opens is checked and recorded
-(``policy_refused`` or ``websocket_unsupported``): WebSockets are not available in browser
-mode. Service workers are blocked and downloads refused. Cookies: the session's HTTP client
-keeps the cookies servers set (and the page sees them); cookies a script writes with
-``document.cookie`` are not sent to servers.
+WebSockets: every tab's are routed (``page.route_web_socket``): Playwright answers the page's
+``new WebSocket`` itself, and the session checks the URL like any request, opens the server
+connection from Python to the pinned address (``open_pinned_websocket``) and relays messages
+(``relay_websocket``); a refused one never connects anywhere. Service workers are blocked and
+downloads refused. Cookies: the session's HTTP client keeps the cookies servers set (and the
+page sees them); cookies a script writes with ``document.cookie`` are not sent to servers.
 
 Chromium discovery: ``AESOP_CHROMIUM`` (a path), else ``chromium``, ``chromium-browser``,
 ``google-chrome`` on ``PATH``, else Playwright's own downloaded browser.
@@ -24,7 +25,7 @@ import contextlib
 import os
 import shutil
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 
@@ -177,3 +178,96 @@ def fulfil_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
             continue
         out[k] = f"{out[k]}\n{value}" if k in out else value
     return out
+
+
+async def open_pinned_websocket(
+    url: str, host: str, port: int, ips: list[str], *, secure: bool, timeout: float,
+    protocols: list[str], headers: dict[str, str], user_agent: str, max_size: int,
+) -> Any:  # fmt: skip
+    """A WebSocket client connection to ``url`` over a TCP socket we open to a checked IP.
+
+    The socket is ours, so the library never resolves a name, never uses a proxy from the
+    environment and cannot follow a redirect (it refuses to with a given socket); TLS still
+    sends ``host`` as SNI and checks the certificate against it; the Host header is ``url``'s.
+    """
+    import ssl
+
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    loop = asyncio.get_running_loop()
+    error: Exception | None = None
+    async with asyncio.timeout(timeout):
+        for ip in ips:
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, (ip, port))
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            try:
+                return await connect(
+                    url, sock=sock, ssl=ssl.create_default_context() if secure else None,
+                    server_hostname=host if secure else None, proxy=None, open_timeout=None,
+                    subprotocols=[Subprotocol(p) for p in protocols] or None,
+                    additional_headers=headers, user_agent_header=user_agent,
+                    max_size=max_size, compression=None,
+                )  # fmt: skip
+            except BaseException:
+                sock.close()
+                raise
+    raise error or OSError(f"no address for {host}")
+
+
+async def relay_websocket(route: Any, server: Any, on_done: Any) -> None:
+    """Pass messages both ways between the page (``route``) and ``server`` until either closes.
+
+    Text stays text and bytes stay bytes; a close on one side closes the other with its code.
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    outbox: asyncio.Queue[str | bytes | tuple[int | None, str | None]] = asyncio.Queue()
+    route.on_message(outbox.put_nowait)
+    route.on_close(lambda code, reason: outbox.put_nowait((code, reason)))
+
+    async def page_to_server() -> None:
+        while True:
+            item = await outbox.get()
+            if isinstance(item, tuple):
+                code, reason = item
+                # 1005/1006 only describe a close; they cannot be sent in a close frame.
+                ok = code is not None and code not in (1005, 1006)
+                await server.close(code if ok else 1000, reason or "")
+                return
+            try:
+                await server.send(item)
+            except ConnectionClosed:
+                return
+
+    async def server_to_page() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in server:
+                route.send(message)
+        code = server.close_code
+        await route.close(code=None if code in (None, 1005, 1006) else code,
+                          reason=server.close_reason or None)  # fmt: skip
+
+    up = asyncio.ensure_future(page_to_server())
+    down = asyncio.ensure_future(server_to_page())
+    try:
+        await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
+        if up.done():
+            await asyncio.wait_for(asyncio.shield(down), 10)  # let the server's close arrive
+    except TimeoutError:
+        pass
+    finally:
+        for task in (up, down):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await server.close()
+        with contextlib.suppress(Exception):
+            await route.close(code=None, reason=None)
+        on_done()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import random
 import re
@@ -38,7 +39,7 @@ from .extract import Extracted, Link, decode_body, extract_links, extract_page
 from .policy import Policy, normalise_url, refusal
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Request, Route
+    from playwright.async_api import BrowserContext, Request, Route, WebSocketRoute
 
     from ..runtime.context import TaskContext
 
@@ -182,6 +183,9 @@ class WebSession:
         self._subresources: dict[str, _Response] = {}
         # What became of each document navigation the route saw: a status or the error.
         self._nav_outcome: dict[str, tuple[int, list[tuple[str, str]]] | BaseException] = {}
+        # Per tab: its WebSockets are routed to us (done before the tab loads anything).
+        self._ws_routed: dict[Any, asyncio.Future[None]] = {}
+        self._websockets: set[Any] = set()  # open server connections relayed to a page
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _resolve(self, host: str, port: int) -> list[str]:
@@ -529,10 +533,24 @@ class WebSession:
 
     def _on_page(self, page: Any) -> None:
         page.on("websocket", self._on_websocket)
+        # Every tab's WebSockets come to _route_websocket; ours wait for this before loading.
+        self._ws_routed[page] = asyncio.ensure_future(self._route_websockets_of(page))
         # Popups and new tabs: their requests pass the same route; we never keep them open.
         task = asyncio.ensure_future(self._close_popup(page))
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
+
+    async def _route_websockets_of(self, page: Any) -> None:
+        with contextlib.suppress(Exception):
+            await page.route_web_socket(
+                lambda _url: True, functools.partial(self._route_websocket, page)
+            )
+
+    async def _tab_ready(self, tab: Any) -> None:
+        ready = self._ws_routed.get(tab)
+        if ready is None:  # the "page" event not seen yet: route it here
+            ready = self._ws_routed[tab] = asyncio.ensure_future(self._route_websockets_of(tab))
+        await ready
 
     async def _close_popup(self, page: Any) -> None:
         with contextlib.suppress(Exception):
@@ -542,16 +560,74 @@ class WebSession:
             await page.close()
 
     def _on_websocket(self, ws: Any) -> None:
-        # Chromium's only way out is the dead proxy, so no WebSocket connects (see _browser);
-        # this records what the page tried. (``context.route_web_socket`` would inject a script
-        # into every page, which costs more than it gives here.)
+        # A WebSocket that bypassed _route_websocket (one from a worker, or opened before
+        # the tab was routed) goes to the dead proxy and fails; record what was tried.
         try:
             self.policy.check_url(ws.url, navigation=False)
         except PolicyViolation as exc:
             self._refused(ws.url, exc, source="browser", resource_type="websocket")
         else:
             self._ctx.emit("websocket_unsupported", url=ws.url,
-                           reason="WebSockets are not available in browser mode")  # fmt: skip
+                           reason="this WebSocket was not routed (a worker's?)")  # fmt: skip
+
+    async def _route_websocket(self, tab: Any, ws: WebSocketRoute) -> None:
+        """A page's WebSocket: checked like any request, then connected by us and relayed.
+
+        Playwright answers the page's ``new WebSocket`` itself; nothing connects until we
+        do. The handshake is one request of the gate (policy, pinned address, host gate,
+        ``concurrent_requests``, ``requests_per_second``); the open connection holds no slot.
+        """
+        from ._browser import relay_websocket
+
+        url = ws.url
+        try:
+            server = await self._open_websocket(url, ws.protocols, tab)
+        except PolicyViolation as exc:
+            self._refused(url, exc, source="browser", resource_type="websocket")
+            await _quiet(ws.close(code=1008, reason=f"refused by policy ({exc.rule})"))
+            return
+        except Exception as exc:
+            self._ctx.emit("websocket_failed", url=url, error=f"{type(exc).__name__}: {exc}"[:300])
+            await _quiet(ws.close(code=1011, reason="connection failed"))
+            return
+        self._websockets.add(server)
+        task = asyncio.ensure_future(
+            relay_websocket(ws, server, lambda: self._websockets.discard(server))
+        )
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    async def _open_websocket(self, url: str, protocols: list[str], tab: Any) -> Any:
+        from ._browser import open_pinned_websocket
+
+        norm = self.policy.check_url(url, navigation=False)
+        scheme, host, port = self.policy.host_port(norm)
+        ips = await self._resolve(host, port)  # the pinned answer, checked for private ranges
+        secure = scheme == "wss"
+        # What Chromium would send: the page's origin and the session's cookies for the host.
+        headers: dict[str, str] = {}
+        with contextlib.suppress(Exception):
+            page_url = tab.url
+            if page_url.startswith(("http://", "https://")):
+                p_scheme, p_rest = page_url.split("://", 1)
+                headers["origin"] = f"{p_scheme}://{p_rest.split('/', 1)[0]}"
+        http_url = ("https" if secure else "http") + norm[len(scheme) :]
+        probe = httpx.Request("GET", http_url)
+        self._http(browser=True).cookies.set_cookie_header(probe)
+        if "cookie" in probe.headers:
+            headers["cookie"] = probe.headers["cookie"]
+        await self._hosts.wait(host)
+        async with self._sem:
+            slot = await self._rate.acquire()
+            self._ctx.check_cancelled()
+            RateLimiter.mark_sent(slot)
+            timeout = min(self._cfg.request_timeout_seconds,
+                          max(0.1, self._ctx.budget.time_left))  # fmt: skip
+            return await open_pinned_websocket(
+                norm, host, port, ips, secure=secure, timeout=timeout, protocols=protocols,
+                headers=headers, user_agent=self._user_agent,
+                max_size=self._cfg.max_response_bytes,
+            )  # fmt: skip
 
     async def _route(self, route: Route, request: Request) -> None:
         url = request.url
@@ -647,6 +723,7 @@ class WebSession:
                 return tab
         tab = await context.new_page()
         self._own_tabs.add(tab)
+        await self._tab_ready(tab)
         await self._block_by_extension(context, tab)
         return tab
 
@@ -748,7 +825,9 @@ class WebSession:
         ``ctx.budget.try_reserve_page()``. Close the tab when done (``aclose`` also does).
         """
         context = await self._browser_context()
-        return await context.new_page()
+        tab = await context.new_page()
+        await self._tab_ready(tab)
+        return tab
 
     def _admit(self, url: str, action: str) -> None:
         """What every navigation the task asks for needs first: not cancelled, allowed by the
@@ -771,6 +850,7 @@ class WebSession:
             context = await self._browser_context()
             tab = await context.new_page()
             try:
+                await self._tab_ready(tab)
                 timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
                 resp = await tab.goto(url, wait_until="load", timeout=max(100.0, timeout_ms * 1000))
                 png = await tab.screenshot(full_page=full_page, type="png")
@@ -785,6 +865,11 @@ class WebSession:
         if self._closed:
             return
         self._closed = True
+        for task in list(self._bg):
+            task.cancel()
+        for server in list(self._websockets):
+            with contextlib.suppress(Exception):
+                await server.close()
         for client in (self._client, self._browser_client):
             if client is not None:
                 with contextlib.suppress(Exception):
