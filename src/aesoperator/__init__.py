@@ -13,31 +13,55 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .client import Aesoperator, Execution
-from .errors import (
-    AesoperatorError,
-    FetchError,
-    Interrupted,
-    LimitExceeded,
-    MemoryLimitExceeded,
-    NoPlannerError,
-    NotFoundError,
-    PageLimitExceeded,
-    PolicyViolation,
-    TaskCancelled,
-    TaskError,
-    TaskFailed,
-    TimeLimitExceeded,
-    UserError,
-    ValidationError,
-    WorkerCrashed,
-)
-from .execution import Alert, Event, Output, TaskResult, TaskState, TaskStatus
-from .planning.plan import Plan, Step
-from .runtime.context import TaskContext
-from .task import Task, TaskConfig
+if TYPE_CHECKING:
+    from .client import Aesoperator, Execution
+    from .errors import (
+        AesoperatorError,
+        FetchError,
+        Interrupted,
+        LimitExceeded,
+        MemoryLimitExceeded,
+        NoPlannerError,
+        NotFoundError,
+        PageLimitExceeded,
+        PolicyViolation,
+        TaskCancelled,
+        TaskError,
+        TaskFailed,
+        TimeLimitExceeded,
+        UserError,
+        ValidationError,
+        WorkerCrashed,
+    )
+    from .execution import Alert, Event, Output, TaskResult, TaskState, TaskStatus
+    from .planning.plan import Plan, Step
+    from .runtime.context import TaskContext
+    from .task import Task, TaskConfig
+
+# The public names load on first use (PEP 562): ``import aesoperator.web.extract`` in an
+# extraction process, or ``aesoperator.runtime.worker``, should not pay for the client and
+# pydantic models it never touches.
+_LAZY = {
+    "Aesoperator": "client",
+    "Execution": "client",
+    **dict.fromkeys(
+        ["AesoperatorError", "FetchError", "Interrupted", "LimitExceeded",
+         "MemoryLimitExceeded", "NoPlannerError", "NotFoundError", "PageLimitExceeded",
+         "PolicyViolation", "TaskCancelled", "TaskError", "TaskFailed", "TimeLimitExceeded",
+         "UserError", "ValidationError", "WorkerCrashed"],
+        "errors",
+    ),
+    **dict.fromkeys(
+        ["Alert", "Event", "Output", "TaskResult", "TaskState", "TaskStatus"], "execution"
+    ),
+    "Plan": "planning.plan",
+    "Step": "planning.plan",
+    "TaskContext": "runtime.context",
+    "Task": "task",
+    "TaskConfig": "task",
+}  # fmt: skip
 
 __version__ = "0.1.0"
 
@@ -87,15 +111,6 @@ _default: Aesoperator | None = None
 _default_lock = threading.Lock()
 
 
-def default_client() -> Aesoperator:
-    """The module-level client used by ``aesoperator.execute_task`` and friends."""
-    global _default
-    with _default_lock:
-        if _default is None or _default._closed:
-            _default = Aesoperator()
-        return _default
-
-
 def execute_task(task: Task, *, timeout: float | None = None) -> TaskResult:
     return default_client().execute_task(task, timeout=timeout)
 
@@ -130,7 +145,29 @@ def handler(name: str) -> Callable[[F], F]:
     return default_client().handler(name)
 
 
+def default_client() -> Aesoperator:
+    """The module-level client used by ``aesoperator.execute_task`` and friends."""
+    global _default
+    from .client import Aesoperator
+
+    with _default_lock:
+        if _default is None or _default._closed:
+            _default = Aesoperator()
+        return _default
+
+
 def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{module}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     if name == "memory":  # the default client's global memory, made on first use
         return default_client().memory
     raise AttributeError(f"module 'aesoperator' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
