@@ -1,43 +1,59 @@
-"""An extraction process: reads pages on stdin, writes ``Extracted`` results on stdout.
+"""Extraction processes: each reads pages from its socket and writes ``Extracted`` results back.
 
-Started as ``python -m aesoperator.web._extract_worker`` (never through multiprocessing, so
-the user's ``__main__`` is never imported again). Imports only the extractor.
+Started as ``python -m aesoperator.web._extract_worker FD [FD ...]`` (never through
+multiprocessing, so the user's ``__main__`` is never imported again) with one inherited socket
+per slot. The first process imports the extractor and warms it (lazy imports, compiled
+patterns), then forks one copy per further socket: N slots pay one start-up, and the copies
+share its memory pages. Each copy dies with the process that forked it, and the first with the
+process that started it.
+
+Messages both ways: a 4-byte big-endian length, then a pickle. On start each slot sends its pid.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import pickle
 import signal
+import socket
 import struct
 import sys
 
 _HEADER = struct.Struct("!I")
 
 
-def _read(stream: object, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))  # type: ignore[attr-defined]
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def main() -> None:
-    with contextlib.suppress(Exception):  # die with the process that started us (Linux)
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):  # Linux: SIGKILL when the parent goes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _recv(sock: socket.socket, size: int) -> bytes | None:
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            return None
+        got += n
+    return bytes(buf)
+
+
+def _send(sock: socket.socket, value: object) -> None:
+    out = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEADER.pack(len(out)) + out)
+
+
+def _serve(sock: socket.socket) -> None:
     from .extract import extract_page
 
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _send(sock, os.getpid())
     while True:
-        head = _read(stdin, _HEADER.size)
+        head = _recv(sock, _HEADER.size)
         if head is None:
             return
-        body = _read(stdin, _HEADER.unpack(head)[0])
+        body = _recv(sock, _HEADER.unpack(head)[0])
         if body is None:
             return
         page, url, content_type = pickle.loads(body)
@@ -45,9 +61,30 @@ def main() -> None:
             reply: tuple[bool, object] = (True, extract_page(page, url, content_type))
         except Exception as exc:  # reported to the caller, which extracts on a thread instead
             reply = (False, f"{type(exc).__name__}: {exc}")
-        out = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.write(_HEADER.pack(len(out)) + out)
-        stdout.flush()
+        _send(sock, reply)
+
+
+def main() -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fds = [int(a) for a in sys.argv[1:]]
+    from .extract import warm_up
+
+    warm_up()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the forked slots
+    mine = fds[0]
+    for fd in fds[1:]:
+        if os.fork() == 0:
+            _die_with_parent()
+            mine = fd
+            break
+    for fd in fds:
+        if fd != mine:
+            os.close(fd)
+    sock = socket.socket(fileno=mine)
+    with contextlib.suppress(OSError):  # the pool closed its end: nothing left to answer
+        _serve(sock)
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -336,6 +336,26 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
     )
 
 
+_WARM_UP_PAGE = (
+    "<html lang='en'><head><title>Warm-up article | Site</title>"
+    "<meta property='article:published_time' content='2024-01-02'></head><body>"
+    "<nav><a href='/'>Home</a> <a href='/topics/'>Topics</a></nav><article><h1>Warm-up</h1>"
+    + "".join(
+        f"<p>Paragraph {i} of a short article, long enough for the extractor to keep it as "
+        f"main text, with <a href='/a/{i}'>a link</a> and <b>some</b> inline markup.</p>"
+        for i in range(6)
+    )
+    + "<ul><li>One item</li><li>Another item</li></ul><table><tr><td>1</td><td>2</td></tr>"
+    "</table></article><footer>Footer text</footer></body></html>"
+)
+
+
+def warm_up() -> None:
+    """Extract a small article once: imports, compiled patterns and the options get built
+    now, not during the first real page (for a fresh process that is ~10 ms vs ~2 ms)."""
+    extract_page(_WARM_UP_PAGE.encode(), "http://warm-up.invalid/a", "text/html")
+
+
 _OPTIONS: Any = None
 
 
