@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import heapq
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ._discover import Seed
 
 if TYPE_CHECKING:
     from ...runtime.context import TaskContext
+    from ...web import Page
     from ...web.extract import Extracted, Link
 
 _SKIP_PATH = re.compile(
@@ -166,8 +168,9 @@ class Crawler:
         self.allowed = allowed
         self.on_page = on_page
         self.max_depth = max_depth
-        # Done once the web layer's extraction pool is warm; None: extract on a thread.
-        self.pool_ready: asyncio.Task[bool] | None = None
+        # The web layer's extraction processes (set once they are up); None: extract on a
+        # thread, as a small task does (starting processes costs more than it saves there).
+        self.pool_warm: threading.Event | None = None
         duration = ctx.config.max_duration_seconds
         self.time_reserve = min(5.0, 0.25 * duration)
         self._pool_broken = False
@@ -179,16 +182,6 @@ class Crawler:
         self._wake = asyncio.Event()
         self._done = False
         self.result = CrawlResult()
-
-    def _pool_usable(self) -> bool:
-        ready = self.pool_ready
-        return (
-            not self._pool_broken
-            and ready is not None
-            and ready.done()
-            and not ready.cancelled()
-            and ready.result() is True
-        )
 
     def _key(self, url: str) -> str:
         parts = urlsplit(url)
@@ -290,6 +283,12 @@ class Crawler:
         self._done = True
         self._wake.set()
 
+    def _push_early_links(self, page: Page, depth: int) -> None:
+        if page.text and page.content_type in ("text/html", "application/xhtml+xml"):
+            from ...web.extract import extract_links
+
+            self.push_links(extract_links(page.text, page.url), 0.0, depth)
+
     async def _read(self, url: str, depth: int, via: str) -> None:
         ctx = self.ctx
         try:
@@ -315,7 +314,11 @@ class Crawler:
                 )
             return
         ex = None
-        if self._pool_usable():
+        if self.pool_warm is not None and not self._pool_broken:
+            if not self.pool_warm.is_set():
+                # The processes are still starting: follow this page's links now (a cheap
+                # lxml pass) so fetching goes on meanwhile; its score lifts them later.
+                self._push_early_links(page, depth + 1)
             try:
                 ex = await ctx.web.extract(page)
             except (TaskError, asyncio.CancelledError):
@@ -324,8 +327,8 @@ class Crawler:
                 self._pool_broken = True
                 ctx.emit("extract_fallback", url=page.url, error=f"{type(exc).__name__}: {exc}")
         if ex is None:
-            # Extraction processes cost seconds to start (spawn + imports): a small task reads
-            # on a thread, a large one does so only until the pool is up (see _pipeline.py).
+            # A small task reads on a thread: starting extraction processes would cost more
+            # (see _pipeline.py); so does any task once the processes have failed.
             from ...web.extract import extract_page
 
             with ctx.action("extract", url=page.url, where="thread"):

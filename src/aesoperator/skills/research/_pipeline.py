@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 # Below this many pages, extraction runs on a thread. The web layer's extraction processes are
 # warm for the life of the worker, so only a worker's first task pays their start-up (about
-# 0.5 CPU-s each); until they are up, pages are read on a thread.
+# 0.3 CPU-s, once for all of them); until they are up, the crawl follows links from a cheap
+# pass over each page, and the pages wait for their extraction.
 _POOL_FROM_PAGES = 8
 _MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
 
@@ -94,35 +95,13 @@ def _data(
     }
 
 
-async def _warm_extractor(ctx: TaskContext) -> bool:
-    """Start the web layer's extraction processes while discovery runs (saves ~1 s per task)."""
-    from ...web import Page
-
-    blank = Page(
-        url="about:blank",
-        requested_url="about:blank",
-        status=200,
-        headers={},
-        content_type="text/plain",
-        encoding="utf-8",
-        body=b"",
-        text="",
-        fetched_with="http",
-        elapsed_ms=0.0,
-    )
-    try:
-        await ctx.web.extract(blank)
-    except Exception as exc:  # the crawl extracts in-process instead
-        ctx.emit("extract_fallback", url="", error=f"{type(exc).__name__}: {exc}")
-        return False
-    return True
-
-
 async def research(ctx: TaskContext) -> Output:
     inp = parse_inputs(ctx.inputs, ctx.config)
-    warm = None
+    pool_warm = None
     if ctx.budget.pages_left >= _POOL_FROM_PAGES:
-        warm = asyncio.create_task(_warm_extractor(ctx))
+        from ...web import warm_extraction
+
+        pool_warm = warm_extraction()  # the processes start up while discovery runs
     permanent = ctx.task.memory_scope == "permanent"
     known: set[str] = set(ctx.memory.get("visited_urls") or []) if permanent else set()
     previous_findings: list[Any] = list(ctx.memory.get("findings") or []) if permanent else []
@@ -203,13 +182,11 @@ async def research(ctx: TaskContext) -> Output:
             )
 
     crawler = Crawler(ctx, query, known=known, allowed=_allowed(ctx, hosts), on_page=on_page)
-    crawler.pool_ready = warm
+    crawler.pool_warm = pool_warm
     try:
         async with ctx.action("read_pages", max_pages=ctx.budget.pages_left):
             crawl = await crawler.run(seeds, ctx.config.concurrent_requests)
     finally:
-        if warm is not None and not warm.done():
-            warm.cancel()  # the pool is no longer needed; do not wait for it to come up
         checkpoint()
         ctx.partial_output = Output(
             summary=f"stopped after reading {len(visited)} pages",
