@@ -87,7 +87,10 @@ def _load(root: Path) -> dict[str, bytes]:
     files = {}
     for path in root.rglob("*"):
         if path.is_file():
-            files["/" + path.relative_to(root).as_posix()] = path.read_bytes()
+            rel = "/" + path.relative_to(root).as_posix()
+            files[rel] = path.read_bytes()
+            if path.name == "index.html":  # a directory URL serves its index, as servers do
+                files[rel[: -len("index.html")]] = files[rel]
     return files
 
 
@@ -109,7 +112,8 @@ class _Protocol(asyncio.Protocol):
             else:
                 self.arrivals.append(time.monotonic())
                 data_ = self.files.get(path)
-                suffix = path[path.rfind(".") :] if "." in path else ""
+                name = path.rsplit("/", 1)[-1] or "index.html"  # a directory: its index
+                suffix = name[name.rfind(".") :] if "." in name else ""
                 if data_ is None:
                     body, ctype, status = b"not found", "text/plain", 404
                 else:

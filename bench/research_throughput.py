@@ -13,6 +13,7 @@ interpreter start-up: Scrapy's CrawlerProcess run, our research skill's reading 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +112,12 @@ def _ours_child(start: str, pages: int, out: str) -> None:
         result = aesop.execute_task(task)
         read = next(e for e in aesop.get_events(result.execution_id) if e.kind == "research_read")
         stats = {"pages": len(result.data["pages_read"]), "crawl": read.data["seconds"]}
+        # The extraction processes outlive this run (they serve the next one) and are never
+        # waited for, so getrusage in the parent would miss their CPU: count it here.
+        import psutil
+
+        helpers = psutil.Process().children(recursive=True)
+        stats["helpers_cpu"] = sum(sum(p.cpu_times()[:2]) for p in helpers)
         aesop.close()
     Path(out).write_text(json.dumps(stats))
 
@@ -125,28 +133,50 @@ def run_ours(start: str, pages: int) -> dict[str, float]:
     return {"pages": stats["pages"], "wall": wall, "crawl": stats["crawl"], "cpu": cpu}
 
 
+@contextlib.contextmanager
+def _server(kind: str, root: Path) -> Iterator[str]:
+    """The site's start URL, served from a separate process."""
+    if kind == "demo":
+        from demo_site.serve import DemoServerProcess
+
+        with DemoServerProcess(root) as demo:
+            yield demo.url + "/"
+        return
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _sites import SiteServer
+
+    with SiteServer(root) as fast:
+        yield fast.url("/")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--articles", type=int, default=540)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--server",
+        choices=["fast", "demo"],
+        default="fast",
+        help="fast: bench/_sites.py's in-memory asyncio server (default); demo: the demo "
+        "site's own threaded http.server, whose per-request cost then dominates both",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
         _ours_child(opts.child[0], int(opts.child[1]), opts.child[2])
         return 0
     from demo_site.generate import build_site
-    from demo_site.serve import DemoServerProcess
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = build_site(Path(tmp) / "site", articles=opts.articles)
         print(
-            f"demo site: {manifest['pages']} pages; reading {opts.pages} with concurrency 8; "
+            f"demo site: {manifest['pages']} pages ({opts.server} server); reading {opts.pages} "
+            "with concurrency 8; "
             f"{os.cpu_count()} CPUs"
         )
         rows: dict[str, list[dict[str, float]]] = {"scrapy+trafilatura": [], "aesoperator": []}
-        with DemoServerProcess(Path(tmp) / "site") as server:
-            start = server.url + "/"
+        with _server(opts.server, Path(tmp) / "site") as start:
             for _ in range(opts.rounds):
                 rows["scrapy+trafilatura"].append(run_scrapy(start, opts.pages))
                 rows["aesoperator"].append(run_ours(start, opts.pages))
