@@ -191,3 +191,31 @@ def test_a_page_navigating_itself_spends_a_page(web, allowed, kit, max_pages):
     else:
         assert len(allowed.hits("/second")) == 1
         assert result.pages_visited == 2
+
+
+def test_static_subresources_are_fetched_once_per_execution(web, allowed, kit):
+    # The second page gets the script from the execution's cache (the page still runs it);
+    # a no-store script is fetched every time.
+    allowed.routes["/s.js"] = lambda _h: (
+        200, {"content-type": "text/javascript"}, b"document.title = 'ran';"
+    )  # fmt: skip
+    allowed.routes["/n.js"] = lambda _h: (
+        200, {"content-type": "text/javascript", "cache-control": "no-store"}, b"1;"
+    )  # fmt: skip
+    page = "<html><head><script src=/s.js></script><script src=/n.js></script></head></html>"
+    allowed.routes["/1"] = kit.html(page)
+    allowed.routes["/2"] = kit.html(page)
+
+    async def get(ctx, base):
+        titles = []
+        for path in ("/1", "/2"):
+            text = (await ctx.web.fetch(base + path, mode="browser")).text
+            titles.append("<title>ran</title>" in text)
+        return titles
+
+    assert web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}").data == [
+        True,
+        True,
+    ]
+    assert len(allowed.hits("/s.js")) == 1
+    assert len(allowed.hits("/n.js")) == 2

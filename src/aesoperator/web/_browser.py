@@ -39,7 +39,6 @@ _ARGS = [
     "--disable-component-update",
     "--no-first-run",
     "--disable-sync",
-    "--disable-dev-shm-usage",
     # Fewer processes: the worker's memory limit counts the browser's whole tree.
     "--no-zygote",
     "--in-process-gpu",
@@ -53,6 +52,19 @@ INSTALL_HINT = (
     "no Chromium found: install one with `apt-get install chromium` (Debian/Ubuntu) or "
     "`python -m playwright install chromium`, or set AESOP_CHROMIUM=/path/to/chromium"
 )
+
+
+def _small_dev_shm() -> bool:
+    """Is /dev/shm too small for Chromium's shared memory (Docker gives 64 MB)?
+
+    Only then is ``--disable-dev-shm-usage`` worth it: it moves shared memory to /tmp, which
+    costs CPU on every frame and resource where /tmp is a disk.
+    """
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize < 512 * 1024 * 1024
 
 
 def chromium_path() -> str | None:
@@ -111,6 +123,8 @@ async def get_browser() -> Browser:
         # listening (so connections are refused), loopback included.
         args = [*_ARGS, f"--proxy-server=http://127.0.0.1:{_dead_port()}",
                 "--proxy-bypass-list=<-loopback>"]  # fmt: skip
+        if _small_dev_shm():
+            args.append("--disable-dev-shm-usage")
         tag = os.environ.get("AESOP_BROWSER_TAG")
         if tag:
             args.append(f"--aesop-tag={tag}")  # lets tests find this browser's processes

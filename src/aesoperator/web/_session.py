@@ -99,6 +99,15 @@ class _Response:
     body: bytes
 
 
+@dataclass
+class _Cached:
+    """A static subresource as it is given to the page again (headers ready to fulfil)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 def _storable(resp: _Response) -> bool:
     """May this subresource be reused within the execution (a private, short-lived cache)?"""
     if len(resp.body) > 2 * 1024 * 1024:
@@ -171,6 +180,7 @@ class WebSession:
         self._context: BrowserContext | None = None
         self._context_lock = asyncio.Lock()
         self._refused_seen: set[tuple[str, str]] = set()
+        self._url_checks: dict[tuple[str, bool], str | PolicyViolation] = {}
         self._closed = False
         self._bg: set[asyncio.Future[Any]] = set()
         self._final_urls: dict[str, str] = {}
@@ -180,7 +190,7 @@ class WebSession:
         self._own_tabs: set[Any] = set()
         self._tab_state: dict[Any, str] = {}
         # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
-        self._subresources: dict[str, _Response] = {}
+        self._subresources: dict[str, _Cached] = {}
         # What became of each document navigation the route saw: a status or the error.
         self._nav_outcome: dict[str, tuple[int, list[tuple[str, str]]] | BaseException] = {}
         # Per tab: its WebSockets are routed to us (done before the tab loads anything).
@@ -227,6 +237,23 @@ class WebSession:
             )
         return self._client
 
+    def _check_url(self, url: str, navigation: bool) -> str:
+        """``policy.check_url``, remembered per URL: the policy of a session never changes, and
+        a page asks for the same URLs again and again (its stylesheet on every page)."""
+        key = (url, navigation)
+        known = self._url_checks.get(key)
+        if known is None:
+            try:
+                known = self.policy.check_url(url, navigation=navigation)
+            except PolicyViolation as exc:
+                known = exc
+            if len(self._url_checks) >= 50_000:
+                self._url_checks.clear()
+            self._url_checks[key] = known
+        if isinstance(known, PolicyViolation):
+            raise PolicyViolation(str(known), url=known.url, rule=known.rule)
+        return known
+
     def _refused(self, url: str, exc: PolicyViolation, **extra: Any) -> None:
         key = (url, exc.rule or "")
         if key in self._refused_seen:
@@ -236,7 +263,7 @@ class WebSession:
 
     async def _check(self, url: str, *, navigation: bool, robots: bool) -> str:
         """Policy (scheme, domains, address) and robots.txt for one hop. Raises when refused."""
-        norm = self.policy.check_url(url, navigation=navigation)
+        norm = self._check_url(url, navigation)
         scheme, host, port = self.policy.host_port(norm)
         await self._resolve(host, port)
         if robots and self._cfg.respect_robots_txt:
@@ -632,9 +659,20 @@ class WebSession:
     async def _route(self, route: Route, request: Request) -> None:
         url = request.url
         rtype = request.resource_type
+        if rtype in _CACHED_TYPES:
+            # A static subresource fetched before in this execution: it passed the gate then
+            # and the policy has not changed; answer it without the rest of the machinery.
+            cached = self._subresources.get(url)
+            if cached is not None and request.method == "GET":
+                if rtype in self._cfg.block_resources:
+                    await _quiet(route.abort("blockedbyclient"))
+                else:
+                    await _quiet(route.fulfill(status=cached.status, headers=cached.headers,
+                                               body=cached.body))  # fmt: skip
+                return
         navigation = request.is_navigation_request()
         try:
-            self.policy.check_url(url, navigation=navigation)
+            self._check_url(url, navigation)
         except PolicyViolation as exc:
             self._refused(url, exc, source="browser", resource_type=rtype)
             if navigation:
@@ -663,11 +701,6 @@ class WebSession:
         from ._browser import forwardable_headers, fulfil_headers
 
         cacheable = request.method == "GET" and rtype in _CACHED_TYPES
-        cached = self._subresources.get(url) if cacheable else None
-        if cached is not None:
-            hdrs = fulfil_headers(cached.headers)
-            await _quiet(route.fulfill(status=cached.status, headers=hdrs, body=cached.body))
-            return
         try:
             headers = request.headers  # no round trip to the driver (cookies: see module doc)
             resp = await self._browser_hop(
@@ -689,14 +722,13 @@ class WebSession:
             self._nav_outcome[normalise_url(url)] = (resp.status, resp.headers)
         if extra:
             self._ctx.page_visited(resp.url, resp.status, fetched_with="browser")
+        answer = fulfil_headers(resp.headers)
         if cacheable and resp.status == 200 and _storable(resp):
-            self._subresources[url] = resp
+            self._subresources[url] = _Cached(resp.status, answer, resp.body)
         body = resp.body
         if navigation and resp.url != url:
             body = _with_base(body, resp.url)
-        await _quiet(
-            route.fulfill(status=resp.status, headers=fulfil_headers(resp.headers), body=body)
-        )
+        await _quiet(route.fulfill(status=resp.status, headers=answer, body=body))
 
     async def _browser_hop(
         self, url: str, method: str, headers: dict[str, str], body: bytes | None, *,
@@ -736,7 +768,9 @@ class WebSession:
             return
         with contextlib.suppress(Exception):
             cdp = await context.new_cdp_session(tab)
-            await cdp.send("Network.enable")
+            # No buffers: this session only blocks; it never reads a body back.
+            await cdp.send("Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0,
+                                              "maxPostDataSize": 0})  # fmt: skip
             await cdp.send("Network.setBlockedURLs", {"urls": patterns})
 
     async def _give_back_tab(self, tab: Any, reusable: bool) -> None:
