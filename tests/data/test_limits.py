@@ -107,7 +107,8 @@ def test_time_limit_stops_a_long_read(inline: Aesoperator, big_csv: Path) -> Non
     task = Task(
         name="too_slow",
         inputs={"data_files": [str(big_csv)] * 40},
-        config=TaskConfig(max_duration_seconds=1, max_memory_mb=128),
+        # 3 s: room to start reading on a loaded machine, far from the 40 files' ~20 s.
+        config=TaskConfig(max_duration_seconds=3, max_memory_mb=128),
     )
     execution = inline.execute_task_async(task)
     with pytest.raises(TimeLimitExceeded):
