@@ -219,3 +219,29 @@ def test_static_subresources_are_fetched_once_per_execution(web, allowed, kit):
     ]
     assert len(allowed.hits("/s.js")) == 1
     assert len(allowed.hits("/n.js")) == 2
+
+
+def test_cookies_set_by_server_and_by_script_are_sent(web, allowed, kit):
+    # The server sets one cookie, the page's script another; both go with the page's fetch
+    # and with the next navigation.
+    allowed.routes["/c"] = lambda _h: (
+        200,
+        {"content-type": "text/html", "set-cookie": "srv=1; Path=/"},
+        b"<p id=out></p><script>document.cookie = 'js=2; path=/';"
+        b"fetch('/api').then(r => r.text())"
+        b".then(t => { document.getElementById('out').textContent = 'api:' + t; });</script>",
+    )
+    allowed.routes["/api"] = lambda h: (
+        200, {"content-type": "text/plain"}, h.headers.get("cookie", "none").encode()
+    )  # fmt: skip
+    allowed.routes["/next"] = kit.html("<p>next</p>")
+
+    async def get(ctx, base):
+        page = await ctx.web.fetch(base + "/c", mode="browser", wait_until="networkidle")
+        await ctx.web.fetch(base + "/next", mode="browser")
+        return {"text": page.text}
+
+    data = web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}").data
+    assert "api:srv=1; js=2" in data["text"]
+    assert allowed.hits("/api")[0].headers["cookie"] == "srv=1; js=2"
+    assert allowed.hits("/next")[0].headers["cookie"] == "srv=1; js=2"

@@ -273,3 +273,26 @@ def test_chromium_has_no_network_of_its_own(web, allowed, kit):
     assert data[0] != "loaded", data
     assert "ERR_PROXY_CONNECTION_FAILED" in data[1] or "ERR_NAME_NOT_RESOLVED" in data[1]
     assert len(allowed.hits("/p")) == 1  # only the routed fetch reached the server
+
+
+@pytest.mark.browser
+def test_browser_redirect_does_not_carry_cookies_to_another_origin(web, allowed, kit):
+    # /go on allowed.test redirects to 127.0.0.1 (another origin, same server): the page's
+    # cookies for allowed.test must not go with the second hop.
+    allowed.routes["/set"] = lambda _h: (
+        200, {"content-type": "text/html", "set-cookie": "sid=secret; Path=/"}, b"<p>set</p>"
+    )  # fmt: skip
+    allowed.routes["/go"] = lambda _h: (
+        302, {"location": f"http://127.0.0.1:{allowed.port}/land"}, b""
+    )  # fmt: skip
+    allowed.routes["/land"] = kit.html("<p>landed</p>")
+
+    async def get(ctx, base):
+        await ctx.web.fetch(base + "/set", mode="browser")
+        page = await ctx.web.fetch(base + "/go", mode="browser")
+        return {"text": page.text}
+
+    data = web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}").data
+    assert "landed" in data["text"]
+    assert allowed.hits("/go")[0].headers.get("cookie") == "sid=secret"
+    assert "cookie" not in allowed.hits("/land")[0].headers

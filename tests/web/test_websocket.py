@@ -21,6 +21,7 @@ class EchoServer:
         self.connections = 0
         self.origins: list[str | None] = []
         self.hosts: list[str | None] = []
+        self.cookies: list[str | None] = []
         self.close_codes: list[int | None] = []
         self.closed = threading.Event()
         self._server = serve(self._handle, "127.0.0.1", 0, ssl=ssl_context)
@@ -34,6 +35,7 @@ class EchoServer:
         self.connections += 1
         self.origins.append(conn.request.headers.get("Origin"))
         self.hosts.append(conn.request.headers.get("Host"))
+        self.cookies.append(conn.request.headers.get("Cookie"))
         try:
             for message in conn:
                 if message == "close-me":
@@ -59,6 +61,7 @@ def echo() -> Iterator[EchoServer]:
 # The page opens two sockets: on the first it sends text and bytes, reads both echoes, then
 # closes it itself (code 4000); on the second it asks the server to close (code 4001).
 PAGE = """<html><body><p id=out></p><script>
+document.cookie = 'js=2; path=/';
 const out = (s) => { document.getElementById('out').textContent += s + ';'; };
 const a = new WebSocket('WS_URL');
 a.binaryType = 'arraybuffer';
@@ -77,7 +80,7 @@ a.onclose = () => {
 
 def test_browser_websocket_is_relayed_both_ways(web, allowed, echo, kit):
     ws_url = f"ws://allowed.test:{echo.port}/echo"
-    allowed.routes["/ws"] = kit.html(PAGE.replace("WS_URL", ws_url))
+    allowed.routes["/ws"] = kit.html(PAGE.replace("WS_URL", ws_url), **{"set-cookie": "srv=1"})
 
     async def get(ctx, url):
         page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
@@ -92,6 +95,7 @@ def test_browser_websocket_is_relayed_both_ways(web, allowed, echo, kit):
     # Connected to the pinned address with the page's Host and Origin, as Chromium would.
     assert echo.hosts[0] == f"allowed.test:{echo.port}"
     assert echo.origins[0] == f"http://allowed.test:{allowed.port}"
+    assert echo.cookies[0] == "srv=1; js=2"  # the server's cookie and the script's
     assert not web.events("policy_refused")
 
 

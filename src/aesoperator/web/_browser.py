@@ -10,8 +10,9 @@ WebSockets: every tab's are routed (``page.route_web_socket``): Playwright answe
 ``new WebSocket`` itself, and the session checks the URL like any request, opens the server
 connection from Python to the pinned address (``open_pinned_websocket``) and relays messages
 (``relay_websocket``); a refused one never connects anywhere. Service workers are blocked and
-downloads refused. Cookies: the session's HTTP client keeps the cookies servers set (and the
-page sees them); cookies a script writes with ``document.cookie`` are not sent to servers.
+downloads refused. Cookies: Chromium's jar holds the servers' cookies and those scripts write;
+the ``Cookie`` header it puts on an intercepted request is passed on (not across origins on a
+redirect the session follows).
 
 Chromium discovery: ``AESOP_CHROMIUM`` (a path), else ``chromium``, ``chromium-browser``,
 ``google-chrome`` on ``PATH``, else Playwright's own downloaded browser.

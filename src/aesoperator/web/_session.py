@@ -116,6 +116,11 @@ def _storable(resp: _Response) -> bool:
     return "no-store" not in control and "no-cache" not in control
 
 
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest.split('/', 1)[0].split('?', 1)[0].lower()}"
+
+
 def _mime(headers: dict[str, str]) -> str:
     return headers.get("content-type", "").split(";")[0].strip().lower()
 
@@ -438,7 +443,12 @@ class WebSession:
             if resp.status in (301, 302, 303, 307, 308) and location:
                 if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                     method, content = "GET", None
-                current = urljoin(current, location)
+                following = urljoin(current, location)
+                if headers and _origin(following) != _origin(current):
+                    # The page's cookies and credentials were for the first origin only.
+                    headers = {k: v for k, v in headers.items()
+                               if k.lower() not in ("cookie", "authorization")}  # fmt: skip
+                current = following
                 continue
             return resp
         raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects", url=url)
@@ -638,11 +648,13 @@ class WebSession:
             if page_url.startswith(("http://", "https://")):
                 p_scheme, p_rest = page_url.split("://", 1)
                 headers["origin"] = f"{p_scheme}://{p_rest.split('/', 1)[0]}"
+        # Chromium's jar has the servers' cookies and the ones scripts wrote (one round trip,
+        # once per WebSocket).
         http_url = ("https" if secure else "http") + norm[len(scheme) :]
-        probe = httpx.Request("GET", http_url)
-        self._http(browser=True).cookies.set_cookie_header(probe)
-        if "cookie" in probe.headers:
-            headers["cookie"] = probe.headers["cookie"]
+        with contextlib.suppress(Exception):
+            jar = await tab.context.cookies(http_url)
+            if jar:
+                headers["cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
         await self._hosts.wait(host)
         async with self._sem:
             slot = await self._rate.acquire()
