@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import threading
 import typing
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +15,62 @@ import httpx
 from ..errors import PolicyViolation
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+# TLS contexts, one per setting, shared by every client of the process. Loading the trusted
+# certificates costs ~50 ms of CPU (more on a busy machine), so it waits for the first TLS
+# handshake: a task that only speaks plain HTTP never pays it.
+_contexts: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+_loaded: set[int] = set()
+_tls_lock = threading.Lock()
+
+
+def _tls_context(http2: bool) -> ssl.SSLContext:
+    # Keyed by the variables OpenSSL reads, so a changed SSL_CERT_FILE gets a fresh context.
+    key = (http2, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _tls_lock:
+        ctx = _contexts.get(key)
+        if ctx is None:
+            # What ssl.create_default_context() builds (verification, host-name check),
+            # minus the certificates, loaded by _ensure_certificates.
+            ctx = _contexts[key] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if http2:
+                ctx.set_alpn_protocols(["h2", "http/1.1"])
+        return ctx
+
+
+def _ensure_certificates(ctx: ssl.SSLContext) -> None:
+    with _tls_lock:
+        if id(ctx) not in _loaded:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+            _loaded.add(id(ctx))
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """A connection whose TLS upgrade first makes sure the context trusts the system's CAs."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        _ensure_certificates(ssl_context)
+        return await self._inner.start_tls(ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
 
 
 class _PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -38,13 +96,14 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for ip in ips:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     ip,
                     port,
                     timeout=timeout,
                     local_address=local_address,
                     socket_options=socket_options,
                 )
+                return _Stream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         if error is None:  # pragma: no cover - resolve never returns an empty list
@@ -67,10 +126,8 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
     """``AsyncHTTPTransport`` whose connections go only to policy-approved addresses."""
 
     def __init__(self, resolve: Resolve, *, max_connections: int, http2: bool = True) -> None:
-        super().__init__(trust_env=False)
-        ctx = ssl.create_default_context()
-        if http2:
-            ctx.set_alpn_protocols(["h2", "http/1.1"])
+        ctx = _tls_context(http2)
+        super().__init__(verify=ctx, trust_env=False)  # its pool is replaced just below
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ctx,
             max_connections=max_connections,
