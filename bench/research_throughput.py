@@ -3,11 +3,16 @@
 Baseline: a Scrapy spider that follows every link of the same local demo site and runs
 ``trafilatura.extract`` in its callback (CONCURRENT_REQUESTS=8, stops at 200 pages).
 Ours: the research skill (``max_pages=200``, ``concurrent_requests=8``) through the public API.
-Both read the same generated site (>= 500 pages) served by a separate local process, and both
-run in a fresh interpreter, so start-up and imports count for each. "crawl phase" excludes
+Both read the same generated demo site (>= 500 pages) served by a separate local process, and
+both run in a fresh interpreter, so start-up and imports count for each. "crawl phase" excludes
 interpreter start-up: Scrapy's CrawlerProcess run, our research skill's reading phase.
 
+The site is served from memory by bench/_sites.py's asyncio server (the one the web crawl
+bench uses), so the figures are the readers', not the server's; ``--server demo`` uses the demo
+site's own threaded ``http.server`` instead, whose ~5 ms per request then caps both.
+
     python bench/research_throughput.py [--pages 200] [--articles 540] [--rounds 1]
+        [--server fast|demo]
 """
 
 from __future__ import annotations
