@@ -9,7 +9,7 @@ interpreter start-up: Scrapy's CrawlerProcess run, our research skill's reading 
 
 The site is served from memory by bench/_sites.py's asyncio server (the one the web crawl
 bench uses), so the figures are the readers', not the server's; ``--server demo`` uses the demo
-site's own threaded ``http.server`` instead, whose ~5 ms per request then caps both.
+site's own threaded ``http.server`` instead, whose per-request cost then caps both.
 
     python bench/research_throughput.py [--pages 200] [--articles 540] [--rounds 1]
         [--server fast|demo]
