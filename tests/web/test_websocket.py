@@ -180,3 +180,27 @@ def test_browser_wss_checks_the_certificate_against_the_host_name(web, secure, _
         assert srv.connections == 1
     finally:
         srv.stop()
+
+
+def test_browser_websocket_closes_when_the_tab_moves_on(web, allowed, echo, kit):
+    # The page never closes its socket; the next fetch in the same tab (one tab: one at a
+    # time) replaces the page, and the server connection closes then, not at the end of the
+    # execution: /status, asked during the execution, reports it.
+    ws_url = f"ws://allowed.test:{echo.port}/x"
+    allowed.routes["/a"] = kit.html(
+        f"<script>const w = new WebSocket('{ws_url}'); w.onopen = () => w.send('hi');</script>"
+    )
+    allowed.routes["/b"] = kit.html("<p>b</p>")
+    allowed.routes["/status"] = lambda _h: (
+        200, {"content-type": "text/plain"}, str(echo.closed.wait(5)).encode()
+    )  # fmt: skip
+
+    async def get(ctx, base):
+        await ctx.web.fetch(base + "/a", mode="browser", wait_until="networkidle")
+        await ctx.web.fetch(base + "/b", mode="browser")
+        return {"closed": (await ctx.web.fetch(base + "/status", mode="http")).text}
+
+    cfg = kit.local(concurrent_requests=1)
+    data = web.run(get, cfg, base=f"http://allowed.test:{allowed.port}").data
+    assert echo.connections == 1
+    assert data["closed"] == "True"
