@@ -245,3 +245,44 @@ def test_cookies_set_by_server_and_by_script_are_sent(web, allowed, kit):
     assert "api:srv=1; js=2" in data["text"]
     assert allowed.hits("/api")[0].headers["cookie"] == "srv=1; js=2"
     assert allowed.hits("/next")[0].headers["cookie"] == "srv=1; js=2"
+
+
+def test_http_navigation_is_not_upgraded_to_https(web, kit, monkeypatch):
+    # Chromium reads only its last --disable-features; ours once dropped Playwright's list,
+    # which turned HTTPS-Upgrades on: http:// on port 80 was tried as https:// first, and the
+    # fallback to http:// looked like a second navigation (a second page of the budget).
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<p>plain http</p>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    try:
+        srv = ThreadingHTTPServer(("127.0.0.1", 80), Handler)
+    except OSError:
+        pytest.skip("port 80 is not available (HTTPS-Upgrades only applies to default ports)")
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    monkeypatch.setenv("AESOP_HOSTS", "upgrade.example.org=127.0.0.1")
+    try:
+
+        async def get(ctx, url):
+            page = await ctx.web.fetch(url, mode="browser")
+            return {"url": page.url, "text": page.text}
+
+        cfg = kit.local(allowed_domains=["upgrade.example.org"])
+        result = web.run(get, cfg, url="http://upgrade.example.org/p")
+        assert result.data["url"] == "http://upgrade.example.org/p"
+        assert "plain http" in result.data["text"]
+        assert result.pages_visited == 1
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -33,6 +33,25 @@ from ..errors import UserError
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
 
+_DISABLED_FEATURES = [
+    "NetworkPrediction",
+    "InterestFeedContentSuggestions",
+    # Playwright's own list (1.5x): fixes for routed requests, no requests at startup.
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+]
+
 _ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,7 +62,11 @@ _ARGS = [
     # Fewer processes: the worker's memory limit counts the browser's whole tree.
     "--no-zygote",
     "--in-process-gpu",
-    "--disable-features=NetworkPrediction,InterestFeedContentSuggestions",
+    # Chromium reads only the last --disable-features: this one must repeat the features
+    # Playwright disables by default (its own switch comes first and would be dropped; without
+    # HttpsUpgrades off, an http:// navigation is tried as https:// and its fallback, which is
+    # not routed, fails at the dead proxy).
+    "--disable-features=" + ",".join(_DISABLED_FEATURES),
     "--dns-prefetch-disable",
     # Chromium resolves no name itself (even a prefetch would leak a DNS query).
     "--host-resolver-rules=MAP * ~NOTFOUND",
@@ -124,15 +147,16 @@ async def get_browser() -> Browser:
         # listening (so connections are refused), loopback included.
         args = [*_ARGS, f"--proxy-server=http://127.0.0.1:{_dead_port()}",
                 "--proxy-bypass-list=<-loopback>"]  # fmt: skip
-        if _small_dev_shm():
-            args.append("--disable-dev-shm-usage")
+        # Playwright passes --disable-dev-shm-usage by default; keep it only where it helps.
+        drop = [] if _small_dev_shm() else ["--disable-dev-shm-usage"]
         tag = os.environ.get("AESOP_BROWSER_TAG")
         if tag:
             args.append(f"--aesop-tag={tag}")  # lets tests find this browser's processes
         try:
             browser = await pw.chromium.launch(
-                executable_path=chromium_path(), headless=True, args=args
-            )
+                executable_path=chromium_path(), headless=True, args=args,
+                ignore_default_args=drop,
+            )  # fmt: skip
         except Exception as exc:
             await pw.stop()
             text = str(exc)
