@@ -772,18 +772,25 @@ class WebSession:
         return tab
 
     async def _block_by_extension(self, context: BrowserContext, tab: Any) -> None:
-        # Blocked resource types still cost a round trip to us each (route, then abort);
-        # Chromium can drop the obvious ones itself, by URL pattern, before interception.
-        # The route stays the authority for whatever these patterns miss.
+        # Blocked resource types would cost a full route each (driver, Request and Route
+        # objects, then abort). A CDP session of the tab pauses only URLs with the obvious
+        # extensions (*.png, *.woff2...) and fails them: one small event each, none for any
+        # other request (Network.setBlockedURLs needs Network events for every request, ~5%
+        # of text-page throughput). The route stays the authority for whatever these miss.
         patterns = [p for kind in self._cfg.block_resources for p in _BLOCK_PATTERNS.get(kind, ())]
         if not patterns:
             return
         with contextlib.suppress(Exception):
             cdp = await context.new_cdp_session(tab)
-            # No buffers: this session only blocks; it never reads a body back.
-            await cdp.send("Network.enable", {"maxTotalBufferSize": 0, "maxResourceBufferSize": 0,
-                                              "maxPostDataSize": 0})  # fmt: skip
-            await cdp.send("Network.setBlockedURLs", {"urls": patterns})
+
+            def paused(event: dict[str, Any]) -> None:
+                fail = {"requestId": event["requestId"], "errorReason": "BlockedByClient"}
+                task = asyncio.ensure_future(_quiet(cdp.send("Fetch.failRequest", fail)))
+                self._bg.add(task)
+                task.add_done_callback(self._bg.discard)
+
+            cdp.on("Fetch.requestPaused", paused)
+            await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": p} for p in patterns]})
 
     async def _give_back_tab(self, tab: Any, reusable: bool) -> None:
         self._tab_state.pop(tab, None)  # idle: the page may not navigate any more
