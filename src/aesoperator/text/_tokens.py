@@ -257,8 +257,12 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased words of ``text`` (CJK characters count as one word each)."""
+    lowered = text.lower()
+    tokens: list[str] = _WORD.findall(lowered)
+    if not _CJK.search(lowered):  # the common case: one scan instead of one per token
+        return tokens
     out: list[str] = []
-    for token in _WORD.findall(text.lower()):
+    for token in tokens:
         if _CJK.search(token):
             out.extend(ch for ch in token if not ch.isspace())
         else:
