@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import socket
 import ssl
 import threading
 import typing
@@ -46,10 +48,16 @@ def _ensure_certificates(ctx: ssl.SSLContext) -> None:
 
 
 class _Stream(httpcore.AsyncNetworkStream):
-    """A connection whose TLS upgrade first makes sure the context trusts the system's CAs."""
+    """A connection whose TLS upgrade first makes sure the context trusts the system's CAs.
+
+    It also remembers its socket: httpcore asks whether a kept-alive connection is readable
+    (closed by the server) before every request on it, and anyio rebuilds all of the stream's
+    attributes, system calls included, to answer each time.
+    """
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
+        self._socket: typing.Any = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max_bytes, timeout)
@@ -67,10 +75,26 @@ class _Stream(httpcore.AsyncNetworkStream):
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
         _ensure_certificates(ssl_context)
-        return await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> typing.Any:
+        if info in ("socket", "is_readable"):
+            if self._socket is None:
+                self._socket = self._inner.get_extra_info("socket")
+            return self._socket if info == "socket" else _readable(self._socket)
         return self._inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether a read would return at once (data, or the end of a closed connection)."""
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True  # gone: the next read returns b""
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _PinnedBackend(httpcore.AsyncNetworkBackend):

@@ -149,10 +149,11 @@ def needs_browser(page: Page) -> bool:
     if page.content_type not in ("text/html", "application/xhtml+xml") or not page.ok:
         return False
     lower = page.text.lower()
+    script, noscript = "<script" in lower, "<noscript" in lower
+    if not (script or noscript):
+        return False  # nothing a browser would run: no need to measure the visible text
     visible = len(" ".join(_TAGS.sub(" ", page.text).split()))
-    if visible < 200 and "<script" in lower:
-        return True
-    return "<noscript" in lower and visible < 1000
+    return (script and visible < 200) or (noscript and visible < 1000)
 
 
 class _Robots:
@@ -343,8 +344,11 @@ class WebSession:
             timeout = min(cfg.request_timeout_seconds, max(0.1, self._ctx.budget.time_left))
             try:
                 async with asyncio.timeout(timeout):
+                    # The trace hook (awaited at every step of the request) only matters
+                    # when there is a rate slot to start counting.
+                    ext = {"trace": trace} if slot is not None else None
                     req = client.build_request(
-                        method, url, headers=hdrs, content=content, extensions={"trace": trace}
+                        method, url, headers=hdrs, content=content, extensions=ext
                     )
                     resp = await client.send(req, stream=True)
                     try:
