@@ -126,9 +126,37 @@ class Store:
         """
         if not ops:
             return
+        # Between two create/state ops (the only ones whose order matters to the others),
+        # events go in one executemany, in order, and the progress updates of an execution
+        # collapse into one (the highest progress, the last action): a busy crawl sends a few
+        # per page, and one statement each was most of the cost of recording it.
+        events: list[tuple[str, str, str, str]] = []
+        progress: dict[str, list[Any]] = {}
         with self._tx() as cur:
+
+            def settle() -> None:
+                if events:
+                    cur.executemany(_INSERT_EVENT, events)
+                    events.clear()
+                for eid, (value, action, set_action) in progress.items():
+                    self._op_progress(cur, eid, value, action, set_action)
+                progress.clear()
+
             for name, args in ops:
-                if name == "create":
+                if name == "event":
+                    eid, kind, data, at = args
+                    events.append((eid, at, kind, json.dumps(data, default=str)))
+                elif name == "progress":
+                    eid, value, action, set_action = args
+                    merged = progress.setdefault(eid, [None, None, False])
+                    if value is not None:
+                        merged[0] = value if merged[0] is None else max(merged[0], value)
+                    if set_action:
+                        merged[1], merged[2] = action, True
+                elif name == "alert":
+                    cur.execute("INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)", args)
+                elif name == "create":
+                    settle()
                     eid, task_name, task_json, owner, parent_id, at = args
                     cur.execute(
                         "INSERT INTO executions (id, name, task_json, state, created_at, owner,"
@@ -136,17 +164,11 @@ class Store:
                         (eid, task_name, task_json, at, owner, parent_id),
                     )
                 elif name == "state":
+                    settle()
                     self._op_state(cur, *args)
-                elif name == "progress":
-                    eid, progress, action, set_action = args
-                    self._op_progress(cur, eid, progress, action, set_action)
-                elif name == "event":
-                    eid, kind, data, at = args
-                    cur.execute(_INSERT_EVENT, (eid, at, kind, json.dumps(data, default=str)))
-                elif name == "alert":
-                    cur.execute("INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)", args)
                 else:
                     raise ValueError(f"unknown store op {name!r}")
+            settle()
 
     def _op_state(
         self,
