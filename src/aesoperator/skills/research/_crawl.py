@@ -177,6 +177,7 @@ class Crawler:
         self._heap: list[tuple[float, int, str, int, str]] = []
         self._best: dict[str, float] = {}
         self._seen: set[str] = set()
+        self._judged: dict[str, tuple[str, bool]] = {}  # url -> (key, worth fetching)
         self._seq = 0
         self._inflight = 0
         self._wake = asyncio.Event()
@@ -189,8 +190,15 @@ class Crawler:
         return f"{parts.scheme}://{parts.netloc.lower()}{path}?{parts.query}"
 
     def push(self, url: str, score: float, depth: int, via: str = "") -> None:
-        key = self._key(url)
-        if key in self._seen or depth > self.max_depth or skip_url(url) or not self.allowed(url):
+        # Navigation and sidebars link the same URLs from every page: judge each URL once.
+        judged = self._judged.get(url)
+        if judged is None:
+            judged = self._judged[url] = (
+                self._key(url),
+                not skip_url(url) and self.allowed(url),
+            )
+        key, wanted = judged
+        if not wanted or key in self._seen or depth > self.max_depth:
             return
         if self._best.get(key, -1e9) >= score:
             return
