@@ -82,11 +82,7 @@ def test_browser_websocket_is_relayed_both_ways(web, allowed, echo, kit):
     ws_url = f"ws://allowed.test:{echo.port}/echo"
     allowed.routes["/ws"] = kit.html(PAGE.replace("WS_URL", ws_url), **{"set-cookie": "srv=1"})
 
-    async def get(ctx, url):
-        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
-        return {"text": page.text}
-
-    result = web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/ws")
+    result = web.run(page_text, kit.local(), url=f"http://allowed.test:{allowed.port}/ws")
     text = result.data["text"]
     assert "echo:hello;bin:1,2,3;closed:4001:asked to;" in text
     assert echo.connections == 2
@@ -97,6 +93,12 @@ def test_browser_websocket_is_relayed_both_ways(web, allowed, echo, kit):
     assert echo.origins[0] == f"http://allowed.test:{allowed.port}"
     assert echo.cookies[0] == "srv=1; js=2"  # the server's cookie and the script's
     assert not web.events("policy_refused")
+
+
+async def page_text(ctx, url):
+    """The handler of these tests: the page's HTML once the network is idle."""
+    page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
+    return {"text": page.text}
 
 
 REFUSED = """<html><body><p id=out></p><script>
@@ -110,11 +112,7 @@ def test_browser_websocket_to_forbidden_host_never_connects(web, allowed, forbid
     ws_url = f"ws://forbidden.test:{forbidden.port}/ws"
     allowed.routes["/p"] = kit.html(REFUSED.replace("WS_URL", ws_url))
 
-    async def get(ctx, url):
-        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
-        return {"text": page.text}
-
-    text = web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/p").data["text"]
+    text = web.run(page_text, kit.local(), url=f"http://allowed.test:{allowed.port}/p").data["text"]
     assert '<p id="out">closed:1008</p>' in text  # never open
     assert forbidden.count() == 0
     [event] = [e for e in web.events("policy_refused") if e.data["url"] == ws_url]
@@ -129,12 +127,8 @@ def test_browser_websocket_on_private_address_needs_opt_in(web, allowed, echo, k
     ws_url = f"ws://public.test:{echo.port}/ws"
     allowed.routes["/p"] = kit.html(REFUSED.replace("WS_URL", ws_url))
 
-    async def get(ctx, url):
-        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
-        return {"text": page.text}
-
     cfg = kit.local(allowed_domains=[], allow_private_network=False)
-    text = web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/p").data["text"]
+    text = web.run(page_text, cfg, url=f"http://allowed.test:{allowed.port}/p").data["text"]
     assert '<p id="out">closed:1008</p>' in text
     [event] = [e for e in web.events("policy_refused") if e.data["url"] == ws_url]
     assert event.data["rule"] == "private_network"
@@ -145,12 +139,8 @@ def test_browser_websocket_plain_ws_refused_under_require_https(web, secure, ech
     ws_url = f"ws://allowed.test:{echo.port}/echo"
     secure.routes["/p"] = kit.html(REFUSED.replace("WS_URL", ws_url))
 
-    async def get(ctx, url):
-        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
-        return {"text": page.text}
-
     cfg = kit.local(require_https=True)
-    text = web.run(get, cfg, url=f"https://allowed.test:{secure.port}/p").data["text"]
+    text = web.run(page_text, cfg, url=f"https://allowed.test:{secure.port}/p").data["text"]
     assert '<p id="out">closed:1008</p>' in text
     assert echo.connections == 0
     [event] = [e for e in web.events("policy_refused") if e.data["url"] == ws_url]
@@ -170,12 +160,8 @@ def test_browser_wss_checks_the_certificate_against_the_host_name(web, secure, _
         )
         secure.routes["/p"] = kit.html(body)
 
-        async def get(ctx, url):
-            page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
-            return {"text": page.text}
-
         cfg = kit.local(require_https=True)
-        text = web.run(get, cfg, url=f"https://allowed.test:{secure.port}/p").data["text"]
+        text = web.run(page_text, cfg, url=f"https://allowed.test:{secure.port}/p").data["text"]
         assert "got:tls" in text
         assert srv.connections == 1
     finally:
