@@ -89,9 +89,9 @@ class _Slot:
                 if self._pid is None:
                     self._handshake()
                 ok, value = self._call(args)
-            except (OSError, EOFError, pickle.PickleError) as exc:
+            except Exception as exc:  # whatever broke, the caller must hear back
                 self._stop()
-                ok, value = False, f"extraction process failed: {exc}"
+                ok, value = False, f"extraction process failed: {type(exc).__name__}: {exc}"
             if ok:
                 loop.call_soon_threadsafe(_settle, fut, value, None)
             else:
