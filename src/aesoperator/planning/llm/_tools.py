@@ -191,10 +191,18 @@ class BrowserActions:
                 f"still on {self.page.url}"
             )
 
-    async def _recover(self) -> bool:
+    async def _recover(self, net_error: bool = False) -> bool:
         """After a refused or failed navigation, go back to the page we were on (True)."""
         if self.tab is not None:  # the error page commits after goto has already raised
             await self.tab.settled(min(self.timeout_ms / 1000, 5.0))
+        if net_error and not self.page.url.startswith("chrome-error://"):
+            # The navigation failed on the network: Chromium's error page is on its way even
+            # if no commit has been seen yet; going on without it, a later observation would
+            # land on the error page instead of the page we say we are still on.
+            with contextlib.suppress(Exception):
+                await self.page.wait_for_url(
+                    lambda u: u.startswith("chrome-error://"), wait_until="commit", timeout=1000
+                )
         if not self.page.url.startswith("chrome-error://"):
             return False
         if self.tab is not None and self.tab.limit_hit:
@@ -223,7 +231,7 @@ class BrowserActions:
             return await self._do(name, args, obs)
         except PlaywrightError as exc:
             msg = self.redactor.text(exc.message.split("\n")[0])
-            await self._recover()
+            await self._recover(net_error="net::ERR_" in exc.message)
             if "ERR_BLOCKED_BY_CLIENT" in msg:
                 msg += " (refused by the task's policy)"
             raise ToolFailed(f"{name} failed: {msg}; still on {self.page.url}") from None
