@@ -323,3 +323,20 @@ def test_time_limit_ends_reading_but_still_reports(aesop: Aesoperator, site: Any
     assert result.data["stopped_for_time"] is True
     assert 0 < result.pages_visited < 200
     assert "stopped early" in result.content and result.data["sources"]
+
+
+@pytest.mark.parametrize(
+    ("url", "skipped"),
+    [
+        ("http://x.org/search", True),  # the bare search form: nothing to read
+        ("http://x.org/search/", True),
+        ("http://x.org/search?q=batteries", False),  # a listing of results: a hub
+        ("http://x.org/research/batteries.html", False),
+        ("http://x.org/login", True),
+        ("http://x.org/a/page.html", False),
+    ],
+)
+def test_low_value_url_rules(url: str, skipped: bool) -> None:
+    from aesoperator.skills.research._crawl import skip_url
+
+    assert skip_url(url) is skipped

@@ -69,9 +69,16 @@ class Query:
         return sum(w for t, w in self.weights.items() if t in text_terms) / self.total
 
 
+_EMPTY_SEARCH = re.compile(r"/search/?$", re.I)
+
+
 def skip_url(url: str) -> bool:
-    """Logins, legal pages and static assets: never worth a page of the budget."""
-    return bool(_SKIP_PATH.search(urlsplit(url).path))
+    """Logins, legal pages, static assets and an empty search form: never worth a page of the
+    budget (a search *with* a query is a listing, kept)."""
+    parts = urlsplit(url)
+    return bool(_SKIP_PATH.search(parts.path)) or (
+        not parts.query and bool(_EMPTY_SEARCH.search(parts.path))
+    )
 
 
 def is_hub_url(url: str) -> bool:
