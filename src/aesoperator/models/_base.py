@@ -108,6 +108,13 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 
+def cost_of(usage: Usage, price: tuple[float, float] | None) -> float:
+    """US dollars for ``usage`` at ``price`` (USD per million input and output tokens)."""
+    if price is None:
+        return 0.0
+    return (usage.input_tokens * price[0] + usage.output_tokens * price[1]) / 1e6
+
+
 def price_of(model: str) -> tuple[float, float] | None:
     """The price of ``model``; dated variants (``gpt-4o-2024-08-06``) match their family."""
     best = ""

@@ -13,7 +13,16 @@ import os
 from typing import Any
 
 from ..errors import UserError
-from ._base import Message, ModelError, ModelResponse, ToolCall, ToolSpec, Usage, price_of
+from ._base import (
+    Message,
+    ModelError,
+    ModelResponse,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    cost_of,
+    price_of,
+)
 
 _VISION_HINTS = ("gpt-4o", "gpt-4.1", "claude", "o4", "llava", "vision", "gemma3")
 
@@ -23,9 +32,7 @@ class _Priced:
     _price: tuple[float, float] | None
 
     def cost(self, usage: Usage) -> float:
-        if self._price is None:
-            return 0.0
-        return (usage.input_tokens * self._price[0] + usage.output_tokens * self._price[1]) / 1e6
+        return cost_of(usage, self._price)
 
 
 def _missing(extra: str, module: str) -> UserError:

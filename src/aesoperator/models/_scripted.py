@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._base import Message, ModelError, ModelResponse, ToolCall, ToolSpec, Usage
+from ._base import Message, ModelError, ModelResponse, ToolCall, ToolSpec, Usage, cost_of
 
 Reply = ToolCall | list[ToolCall] | str
 Step = Reply | Callable[[str], Reply]
@@ -112,9 +112,7 @@ class ScriptedModel:
         raise ModelError(f"not a ScriptedModel spec: {spec!r}")
 
     def cost(self, usage: Usage) -> float:
-        if self.price is None:
-            return 0.0
-        return (usage.input_tokens * self.price[0] + usage.output_tokens * self.price[1]) / 1e6
+        return cost_of(usage, self.price)
 
     async def complete(
         self,
