@@ -690,10 +690,7 @@ class WebSession:
         try:
             self._check_url(url, navigation)
         except PolicyViolation as exc:
-            self._refused(url, exc, source="browser", resource_type=rtype)
-            if navigation:
-                self._nav_outcome[normalise_url(url)] = exc
-            await _quiet(route.abort("blockedbyclient"))
+            await self._refuse_routed(route, url, exc, rtype, navigation)
             return
         if rtype in self._cfg.block_resources:
             await _quiet(route.abort("blockedbyclient"))
@@ -724,10 +721,7 @@ class WebSession:
                 navigation=navigation, count=rtype in _COUNTED_TYPES,
             )  # fmt: skip
         except PolicyViolation as exc:
-            self._refused(url, exc, source="browser", resource_type=rtype)
-            if navigation:
-                self._nav_outcome[normalise_url(url)] = exc
-            await _quiet(route.abort("blockedbyclient"))
+            await self._refuse_routed(route, url, exc, rtype, navigation)
             return
         except Exception as exc:
             if navigation:
@@ -745,6 +739,16 @@ class WebSession:
         if navigation and resp.url != url:
             body = _with_base(body, resp.url)
         await _quiet(route.fulfill(status=resp.status, headers=answer, body=body))
+
+    async def _refuse_routed(
+        self, route: Route, url: str, exc: PolicyViolation, rtype: str, navigation: bool
+    ) -> None:
+        """A page's request the policy refused: recorded, remembered for ``fetch`` when it was
+        the document, and never sent."""
+        self._refused(url, exc, source="browser", resource_type=rtype)
+        if navigation:
+            self._nav_outcome[normalise_url(url)] = exc
+        await _quiet(route.abort("blockedbyclient"))
 
     async def _browser_hop(
         self, url: str, method: str, headers: dict[str, str], body: bytes | None, *,
