@@ -18,16 +18,15 @@ import pickle
 import queue
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from ._extract_worker import recv_message, send_message
 from .extract import Extracted
 
-_HEADER = struct.Struct("!I")
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -99,30 +98,13 @@ class _Slot:
 
     def _handshake(self) -> None:
         if self._sock is not None and self._pid is None:
-            self._pid = int(self._read())
+            self._pid = int(recv_message(self._sock))
             self._pool.warm.set()
-
-    def _read(self) -> Any:
-        assert self._sock is not None
-        head = self._recv(_HEADER.size)
-        return pickle.loads(self._recv(_HEADER.unpack(head)[0]))
-
-    def _recv(self, size: int) -> bytes:
-        assert self._sock is not None
-        buf = bytearray(size)
-        view, got = memoryview(buf), 0
-        while got < size:
-            n = self._sock.recv_into(view[got:])
-            if n == 0:
-                raise EOFError("the extraction process exited")
-            got += n
-        return bytes(buf)
 
     def _call(self, args: tuple[Any, ...]) -> tuple[bool, Any]:
         assert self._sock is not None
-        data = pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL)
-        self._sock.sendall(_HEADER.pack(len(data)) + data)
-        result: tuple[bool, Any] = self._read()
+        send_message(self._sock, args)
+        result: tuple[bool, Any] = recv_message(self._sock)
         return result
 
     def _stop(self) -> None:

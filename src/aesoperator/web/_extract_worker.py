@@ -20,6 +20,7 @@ import signal
 import socket
 import struct
 import sys
+from typing import Any
 
 _HEADER = struct.Struct("!I")
 
@@ -29,39 +30,43 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _recv(sock: socket.socket, size: int) -> bytes | None:
+def _recv(sock: socket.socket, size: int) -> bytes:
     buf = bytearray(size)
     view, got = memoryview(buf), 0
     while got < size:
         n = sock.recv_into(view[got:])
         if n == 0:
-            return None
+            raise EOFError("the other end closed the connection")
         got += n
     return bytes(buf)
 
 
-def _send(sock: socket.socket, value: object) -> None:
+def send_message(sock: socket.socket, value: object) -> None:
+    """One message: a 4-byte big-endian length, then the pickle (both directions use it)."""
     out = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     sock.sendall(_HEADER.pack(len(out)) + out)
+
+
+def recv_message(sock: socket.socket) -> Any:
+    """The next message; ``EOFError`` when the other end has closed."""
+    size: int = _HEADER.unpack(_recv(sock, _HEADER.size))[0]
+    return pickle.loads(_recv(sock, size))
 
 
 def _serve(sock: socket.socket) -> None:
     from .extract import extract_page
 
-    _send(sock, os.getpid())
+    send_message(sock, os.getpid())
     while True:
-        head = _recv(sock, _HEADER.size)
-        if head is None:
+        try:
+            page, url, content_type = recv_message(sock)
+        except EOFError:
             return
-        body = _recv(sock, _HEADER.unpack(head)[0])
-        if body is None:
-            return
-        page, url, content_type = pickle.loads(body)
         try:
             reply: tuple[bool, object] = (True, extract_page(page, url, content_type))
         except Exception as exc:  # reported to the caller, which extracts on a thread instead
             reply = (False, f"{type(exc).__name__}: {exc}")
-        _send(sock, reply)
+        send_message(sock, reply)
 
 
 def main() -> None:
