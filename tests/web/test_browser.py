@@ -286,3 +286,25 @@ def test_http_navigation_is_not_upgraded_to_https(web, kit, monkeypatch):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_redirected_fetch_lands_the_page_at_the_final_url(web, allowed, kit):
+    # To another origin: the page must run as the final one (its location, its same-origin
+    # fetch), and each hop is fetched once.
+    final = f"http://127.0.0.1:{allowed.port}/new"
+    allowed.routes["/old"] = lambda _h: (301, {"location": final}, b"")
+    allowed.routes["/new"] = kit.html(
+        "<p id=out>waiting</p><script>fetch('/api').then(r => r.text()).then(t => {"
+        " document.getElementById('out').textContent = location.href + ' ' + t; });</script>"
+    )
+    allowed.routes["/api"] = lambda _h: (200, {"content-type": "text/plain"}, b"answered")
+
+    async def get(ctx, url):
+        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
+        return {"url": page.url, "status": page.status, "text": page.text}
+
+    result = web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/old")
+    assert result.data["url"] == final and result.data["status"] == 200
+    assert f"{final} answered" in result.data["text"]
+    assert [len(allowed.hits(p)) for p in ("/old", "/new", "/api")] == [1, 1, 1]
+    assert result.pages_visited == 1

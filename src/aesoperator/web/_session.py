@@ -99,6 +99,17 @@ class _Response:
     body: bytes
 
 
+@dataclass(frozen=True)
+class _Redirected:
+    """Our fetch's navigation was redirected to ``url`` (every hop checked)."""
+
+    url: str
+
+
+# What became of a document navigation: its status and headers, the error, or a redirect.
+_NavOutcome = tuple[int, list[tuple[str, str]]] | BaseException | _Redirected
+
+
 @dataclass
 class _Cached:
     """A static subresource as it is given to the page again (headers ready to fulfil)."""
@@ -197,8 +208,12 @@ class WebSession:
         self._tab_state: dict[Any, str] = {}
         # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
         self._subresources: dict[str, _Cached] = {}
-        # What became of each document navigation the route saw: a status or the error.
-        self._nav_outcome: dict[str, tuple[int, list[tuple[str, str]]] | BaseException] = {}
+        # What became of each document navigation the route saw: a status, the error, or the
+        # final URL of a redirect followed for one of our fetches.
+        self._nav_outcome: dict[str, _NavOutcome] = {}
+        # The final response of such a redirect, by final URL, kept for the tab's second
+        # navigation (to that URL), which the route answers from here without sending again.
+        self._replies: dict[str, _Response] = {}
         # Per tab: its WebSockets are routed to us (done before the tab loads anything).
         self._ws_routed: dict[Any, asyncio.Future[None]] = {}
         self._websockets: set[Any] = set()  # open server connections relayed to a page
@@ -696,6 +711,7 @@ class WebSession:
             await _quiet(route.abort("blockedbyclient"))
             return
         extra = False
+        kind = "other"
         if navigation:
             kind = self._main_frame_navigation(request)
             if kind == "idle":
@@ -714,9 +730,10 @@ class WebSession:
         from ._browser import forwardable_headers, fulfil_headers
 
         cacheable = request.method == "GET" and rtype in _CACHED_TYPES
+        reply = self._replies.pop(normalise_url(url), None) if kind == "ours" else None
         try:
             headers = request.headers  # no round trip to the driver (cookies: see module doc)
-            resp = await self._browser_hop(
+            resp = reply or await self._browser_hop(
                 url, request.method, forwardable_headers(headers), request.post_data_buffer,
                 navigation=navigation, count=rtype in _COUNTED_TYPES,
             )  # fmt: skip
@@ -728,6 +745,15 @@ class WebSession:
                 self._nav_outcome[normalise_url(url)] = exc
             await _quiet(route.abort("failed"))
             return
+        if kind == "ours" and resp.url != url and request.method == "GET":
+            # Our fetch was redirected. Answering the first URL with the final page would
+            # leave the page at the wrong URL (its origin, location, relative fetches), and a
+            # redirect answer would send Chromium to the network for the next hop. So: stop
+            # here; _browser_fetch navigates the tab to the final URL, answered from _replies.
+            self._replies[normalise_url(resp.url)] = resp
+            self._nav_outcome[normalise_url(url)] = _Redirected(resp.url)
+            await _quiet(route.abort("aborted"))
+            return
         if navigation:
             self._nav_outcome[normalise_url(url)] = (resp.status, resp.headers)
         if extra:
@@ -737,6 +763,8 @@ class WebSession:
             self._subresources[url] = _Cached(resp.status, answer, resp.body)
         body = resp.body
         if navigation and resp.url != url:
+            # A page's own navigation (a form post answered with 303...) that was redirected:
+            # the document stays at the first URL, its relative links resolve to the final one.
             body = _with_base(body, resp.url)
         await _quiet(route.fulfill(status=resp.status, headers=answer, body=body))
 
@@ -755,7 +783,8 @@ class WebSession:
         navigation: bool, count: bool,
     ) -> _Response:  # fmt: skip
         # Chromium does not route the hops of a redirect it follows itself, so redirects are
-        # followed here (each hop checked) and the final response is given to the page.
+        # followed here (each hop checked) and the final response is given to the page (or,
+        # for our own fetch, kept for the tab's navigation to the final URL: see _route).
         headers = dict(headers)
         headers.setdefault("user-agent", self._user_agent)
         resp = await self._send_hops(
@@ -839,16 +868,34 @@ class WebSession:
         sent[0] += 1  # the navigation may leave from now on; the page stays spent
         reusable = False
         try:
-            timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left) * 1000
             status: int | None = None
             headers: dict[str, str] = {}
+            target = url
+
+            async def go(to: str) -> Any:
+                left = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
+                return await tab.goto(to, wait_until=wait_until, timeout=max(100.0, left * 1000))
+
             try:
-                resp = await tab.goto(url, wait_until=wait_until, timeout=max(100.0, timeout_ms))
+                try:
+                    resp = await go(url)
+                except PlaywrightError:
+                    redirected = self._nav_outcome.get(normalise_url(url))
+                    if not isinstance(redirected, _Redirected):
+                        raise
+                    # Redirected (every hop checked): load the final URL, answered from what
+                    # the hops already fetched; still the same page of the budget.
+                    target = redirected.url
+                    if "#" in url and "#" not in target:
+                        target += url[url.index("#") :]  # a redirect keeps the fragment
+                    self._tab_state[tab] = "expect"
+                    resp = await go(target)
             except PlaywrightError as exc:
-                outcome = self._nav_outcome.get(normalise_url(url))
+                self._replies.pop(normalise_url(target), None)
+                outcome = self._nav_outcome.get(normalise_url(target))
                 if isinstance(outcome, BaseException):
                     raise outcome from None  # the policy or the network stopped the document
-                if outcome is None:
+                if outcome is None or isinstance(outcome, _Redirected):
                     raise FetchError(
                         f"{url}: browser navigation failed: {exc.message}",
                         url=url,
@@ -862,7 +909,7 @@ class WebSession:
             else:
                 status = resp.status if resp is not None else 200
                 # The headers we answered the document with: no round trip to the driver.
-                known = self._nav_outcome.get(normalise_url(url))
+                known = self._nav_outcome.get(normalise_url(target))
                 if isinstance(known, tuple):
                     headers = {k.lower(): v for k, v in known[1]}
                 elif resp is not None:
