@@ -8,6 +8,7 @@ failure into a :class:`ModelError` that says which provider, which status and wh
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 from typing import Any
@@ -27,12 +28,46 @@ from ._base import (
 _VISION_HINTS = ("gpt-4o", "gpt-4.1", "claude", "o4", "llava", "vision", "gemma3")
 
 
-class _Priced:
-    name: str
-    _price: tuple[float, float] | None
+class _Provider:
+    """What both providers share: credentials from arguments or the environment, the price,
+    and one SDK client made on first use."""
+
+    provider: str
+    _sdk_module: str  # the package, which is also the extra that installs it
+    _sdk_class: str
+
+    def __init__(
+        self, model: str, base_url: str | None, api_key: str | None,
+        price: tuple[float, float] | None, local_hint: str,
+    ) -> None:  # fmt: skip
+        env = self.provider.upper()
+        self.name = model
+        self.base_url = base_url or os.environ.get(f"{env}_BASE_URL") or None
+        key = api_key or os.environ.get(f"{env}_API_KEY")
+        if not key:
+            if self.base_url is None:
+                raise UserError(
+                    f"model '{self.provider}:{model}' needs an API key: set {env}_API_KEY"
+                    + local_hint
+                )
+            key = "not-needed"  # local servers ignore it; the SDK insists on one
+        self._key = key
+        self._price = price if price is not None else price_of(model)
+        self._client: Any = None
 
     def cost(self, usage: Usage) -> float:
         return cost_of(usage, self._price)
+
+    def _sdk(self, max_retries: int) -> Any:
+        if self._client is None:
+            try:
+                module = importlib.import_module(self._sdk_module)
+            except ImportError:
+                raise _missing("llm", self._sdk_module) from None
+            self._client = getattr(module, self._sdk_class)(
+                api_key=self._key, base_url=self.base_url, max_retries=max_retries
+            )
+        return self._client
 
 
 def _missing(extra: str, module: str) -> UserError:
@@ -59,10 +94,11 @@ def _fail(provider: str, model: str, exc: Exception) -> ModelError:
     return ModelError(f"{provider} model {model!r} failed: {what}: {body}; {hint}")
 
 
-class OpenAIModel(_Priced):
+class OpenAIModel(_Provider):
     """OpenAI chat completions, or any compatible server (Ollama, vLLM, LM Studio, llama.cpp)."""
 
     provider = "openai"
+    _sdk_module, _sdk_class = "openai", "AsyncOpenAI"
 
     def __init__(
         self,
@@ -73,31 +109,12 @@ class OpenAIModel(_Priced):
         price: tuple[float, float] | None = None,
         vision: bool | None = None,
     ) -> None:
-        self.name = model
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            if self.base_url is None:
-                raise UserError(
-                    f"model 'openai:{model}' needs an API key: set OPENAI_API_KEY, or give a "
-                    "base_url for a local OpenAI-compatible server ('openai:MODEL?base_url=...')"
-                )
-            key = "not-needed"  # local servers ignore it; the SDK insists on one
-        self._key = key
-        self._price = price if price is not None else price_of(model)
+        super().__init__(
+            model, base_url, api_key, price,
+            ", or give a base_url for a local OpenAI-compatible server "
+            "('openai:MODEL?base_url=...')",
+        )  # fmt: skip
         self.vision = vision if vision is not None else any(h in model for h in _VISION_HINTS)
-        self._client: Any = None
-
-    def _sdk(self, max_retries: int) -> Any:
-        if self._client is None:
-            try:
-                import openai
-            except ImportError:
-                raise _missing("llm", "openai") from None
-            self._client = openai.AsyncOpenAI(
-                api_key=self._key, base_url=self.base_url, max_retries=max_retries
-            )
-        return self._client
 
     async def complete(
         self,
@@ -165,10 +182,11 @@ def _openai_message(m: Message) -> dict[str, Any]:
     }
 
 
-class AnthropicModel(_Priced):
+class AnthropicModel(_Provider):
     """Anthropic messages API."""
 
     provider = "anthropic"
+    _sdk_module, _sdk_class = "anthropic", "AsyncAnthropic"
 
     def __init__(
         self,
@@ -180,31 +198,9 @@ class AnthropicModel(_Priced):
         vision: bool | None = None,
         max_tokens: int = 4096,
     ) -> None:
-        self.name = model
-        self.base_url = base_url or os.environ.get("ANTHROPIC_BASE_URL") or None
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            if self.base_url is None:
-                raise UserError(
-                    f"model 'anthropic:{model}' needs an API key: set ANTHROPIC_API_KEY"
-                )
-            key = "not-needed"
-        self._key = key
-        self._price = price if price is not None else price_of(model)
+        super().__init__(model, base_url, api_key, price, "")
         self.vision = True if vision is None else vision
         self.max_tokens = max_tokens
-        self._client: Any = None
-
-    def _sdk(self, max_retries: int) -> Any:
-        if self._client is None:
-            try:
-                import anthropic
-            except ImportError:
-                raise _missing("llm", "anthropic") from None
-            self._client = anthropic.AsyncAnthropic(
-                api_key=self._key, base_url=self.base_url, max_retries=max_retries
-            )
-        return self._client
 
     async def complete(
         self,
