@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from aesoperator import Aesoperator, Plan, Task, TaskConfig, UserError, ValidationError
+from serving import QuietHandler, running
 
 
-class _Site(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
+class _Site(QuietHandler):
     def do_GET(self) -> None:
         self.server.hits += 1  # type: ignore[attr-defined]
         body = (
@@ -24,22 +21,16 @@ class _Site(BaseHTTPRequestHandler):
             b"empty. Upgrading takes one command and keeps every setting.</p></article>"
             b"<a href='/older'>older notes</a></body></html>"
         )
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, body)
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Any]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     server.hits = 0  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     server.url = f"http://127.0.0.1:{server.server_address[1]}/notes"  # type: ignore[attr-defined]
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running(server):
+        yield server
 
 
 LOCAL = TaskConfig(allowed_domains=["127.0.0.1"], allow_private_network=True, max_pages=5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from _datahelpers import run
 
 from aesoperator import Aesoperator, PolicyViolation
+from serving import running
 
 CSV = b"date,customer,amount\n2024-01-02,Ann,10.50\n2024-02-03,Bob,20.00\n"
 
@@ -49,23 +49,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def _serve(host: str) -> Iterator[_Server]:
-    server = _Server(host)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture(scope="module")
 def allowed() -> Iterator[_Server]:
-    yield from _serve("127.0.0.1")
+    with running(_Server("127.0.0.1")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def forbidden() -> Iterator[_Server]:
-    yield from _serve("127.0.0.2")
+    with running(_Server("127.0.0.2")) as server:
+        yield server
 
 
 def test_csv_and_gzip_over_http(inline: Aesoperator, allowed: _Server) -> None:

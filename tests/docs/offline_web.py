@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import trustme
+
+from serving import QuietHandler, running
 
 HOSTS = (
     "wikipedia.org", "en.wikipedia.org", "arxiv.org", "export.arxiv.org", "nature.com",
@@ -113,21 +113,9 @@ def _page(title: str, date: str, text: str, links: list[tuple[str, str]] = ()) -
     )
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_version = "offline-web/1"
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: str, kind: str = "text/html; charset=utf-8") -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -144,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
         if path == "/robots.txt":
-            return self._send(200, "User-agent: *\nAllow: /\n", "text/plain")
+            return self.reply(200, "User-agent: *\nAllow: /\n", "text/plain")
         site = host.removeprefix("www.")
         if site.endswith("wikipedia.org"):
             return self._wikipedia(path, query, scheme, host)
@@ -158,10 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
                 f"{escape(slug.replace('-', ' '))}</a>"
                 for slug in QC
             )
-            return self._send(200, f"<html><body>{links}</body></html>")
+            return self.reply(200, f"<html><body>{links}</body></html>")
         if site == "example.com":
-            return self._send(200, _page("Example Domain", "2024-01-01", "Example page."))
-        return self._send(404, "<h1>Not found</h1>")
+            return self.reply(200, _page("Example Domain", "2024-01-01", "Example page."))
+        return self.reply(404, "<h1>Not found</h1>")
 
     def _wikipedia(self, path: str, query: dict[str, list[str]], scheme: str, host: str) -> None:
         if path == "/w/api.php":
@@ -171,17 +159,17 @@ class _Handler(BaseHTTPRequestHandler):
                 for t, (_, text) in AI.items()
                 if any(w in text.lower() for w in words)
             ]
-            return self._send(200, json.dumps({"query": {"search": hits}}), "application/json")
+            return self.reply(200, json.dumps({"query": {"search": hits}}), "application/json")
         if path.startswith("/wiki/"):
             title = path.removeprefix("/wiki/")
             for key, (date, text) in AI.items():
                 if quote(key) == title or key == title.replace(" ", "_"):
                     links = [(f"/wiki/{quote(k)}", k.replace("_", " ")) for k in AI if k != key]
-                    return self._send(200, _page(key.replace("_", " "), date, text, links))
+                    return self.reply(200, _page(key.replace("_", " "), date, text, links))
         if path == "/":
             links = "".join(f'<a href="/wiki/{quote(k)}">{k}</a> ' for k in AI)
-            return self._send(200, f"<html><body>{links}</body></html>")
-        return self._send(404, "<h1>Not found</h1>")
+            return self.reply(200, f"<html><body>{links}</body></html>")
+        return self.reply(404, "<h1>Not found</h1>")
 
     def _arxiv(self, path: str, query: dict[str, list[str]], host: str) -> None:
         if path == "/api/query":
@@ -194,28 +182,28 @@ class _Handler(BaseHTTPRequestHandler):
             feed = (
                 f'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'
             )
-            return self._send(200, feed, "application/atom+xml")
+            return self.reply(200, feed, "application/atom+xml")
         if path.startswith("/abs/"):
             i = int(path[-3]) if path[-3].isdigit() else 0
             slug, (date, text) = list(QC.items())[i % len(QC)]
-            return self._send(200, _page(slug.replace("-", " "), date, text))
-        return self._send(404, "<h1>Not found</h1>")
+            return self.reply(200, _page(slug.replace("-", " "), date, text))
+        return self.reply(404, "<h1>Not found</h1>")
 
     def _journal(self, path: str, scheme: str, host: str) -> None:
         base = f"{scheme}://{host}"
         if path == "/sitemap.xml":
             locs = "".join(f"<url><loc>{base}/articles/{s}</loc></url>" for s in QC)
-            return self._send(200, f"<urlset>{locs}</urlset>", "application/xml")
+            return self.reply(200, f"<urlset>{locs}</urlset>", "application/xml")
         if path.startswith("/articles/"):
             slug = path.removeprefix("/articles/")
             if slug in QC:
                 date, text = QC[slug]
                 links = [(f"/articles/{s}", s.replace("-", " ")) for s in QC if s != slug]
-                return self._send(200, _page(slug.replace("-", " ").title(), date, text, links))
+                return self.reply(200, _page(slug.replace("-", " ").title(), date, text, links))
         if path in ("/", "/search"):
             links = "".join(f'<a href="/articles/{s}">{s.replace("-", " ")}</a> ' for s in QC)
-            return self._send(200, f"<html><body><h1>{host}</h1>{links}</body></html>")
-        return self._send(404, "<h1>Not found</h1>")
+            return self.reply(200, f"<html><body><h1>{host}</h1>{links}</body></html>")
+        return self.reply(404, "<h1>Not found</h1>")
 
 
 @dataclass
@@ -232,8 +220,7 @@ def offline_web(tmp: Path) -> Iterator[OfflineWeb]:
     ca_file = tmp / "offline-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     stats = Stats()
-    servers: list[ThreadingHTTPServer] = []
-    try:
+    with ExitStack() as servers:
         for port, tls in ((80, False), (443, True)):
             server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
             server.daemon_threads = True
@@ -242,14 +229,9 @@ def offline_web(tmp: Path) -> Iterator[OfflineWeb]:
                 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 cert.configure_cert(ctx)
                 server.socket = ctx.wrap_socket(server.socket, server_side=True)
-            servers.append(server)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.enter_context(running(server))
         env = {
             "AESOP_TRUSTED_HOSTS": ",".join(f"{h}=127.0.0.1" for h in HOSTS),
             "SSL_CERT_FILE": str(ca_file),
         }
         yield OfflineWeb(stats, env)
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()

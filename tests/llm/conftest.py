@@ -8,7 +8,6 @@ Anthropic protocol.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +23,7 @@ from llm_webapp import ShopServer
 from llm_webapp import serve as serve_shop
 
 from aesoperator import Aesoperator
+from serving import running
 
 
 class Counting(ThreadingHTTPServer):
@@ -82,12 +82,8 @@ def model(model_server: ModelServer) -> ModelServer:
 
 @pytest.fixture
 def forbidden() -> Iterator[Counting]:
-    srv = Counting()
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with running(Counting(), poll_interval=0.05) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aesoperator.models import ToolCall
+from serving import running
 
 
 @dataclass
@@ -172,13 +173,5 @@ class _Handler(BaseHTTPRequestHandler):
 Script = list[Item | Callable[[str], Item]]
 
 
-@contextmanager
-def serve() -> Iterator[ModelServer]:
-    srv = ModelServer()
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def serve() -> AbstractContextManager[ModelServer]:
+    return running(ModelServer(), poll_interval=0.05)

@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from aesoperator import Aesoperator
+from serving import running
 
 
 @dataclass
@@ -111,8 +112,7 @@ class Site:
         self.body = b"<html><body>All systems operational</body></html>"
         self.script: Callable[[int, bytes], tuple[int, bytes]] | None = None
         self.port = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = contextlib.ExitStack()
         self.start()
 
     @property
@@ -129,17 +129,12 @@ class Site:
             return len(self.requests)
 
     def start(self) -> None:
-        self._server = _Server((self.host, self.port), self)
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        server = self._serving.enter_context(running(_Server((self.host, self.port), self)))
+        self.port = int(server.server_address[1])
 
     def stop(self) -> None:
         """Close the listening socket: connections are refused until ``start()``."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._serving.close()
 
     def wait_requests(self, n: int, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import socket
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from aesoperator import Aesoperator
+from serving import QuietHandler, running
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
@@ -39,20 +38,13 @@ def _bait_page(forbidden: str) -> str:
     )
 
 
-class _Counter(BaseHTTPRequestHandler):
+class _Counter(QuietHandler):
     hits: list[str]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         self.server.hits.append(self.path)  # type: ignore[attr-defined]
         body = b"<html><body><p>Quantum computing hardware secrets.</p></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, body, "text/html")
 
 
 class Forbidden:
@@ -62,23 +54,17 @@ class Forbidden:
         self.server = ThreadingHTTPServer(("127.0.0.2", 0), _Counter)
         self.server.hits = []  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.2:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def hits(self) -> list[str]:
         return self.server.hits  # type: ignore[attr-defined,no-any-return]
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture(scope="session")
 def forbidden() -> Iterator[Forbidden]:
     server = Forbidden()
-    yield server
-    server.close()
+    with running(server.server):
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,8 @@ each against a local server that speaks the real wire format, at a configured ba
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -14,6 +13,7 @@ import pytest
 
 from aesoperator import Aesoperator, Task, TaskConfig
 from aesoperator.errors import ValidationError
+from serving import QuietHandler, running
 
 ARTICLES = {
     "Quantum_error_correction": "Quantum error correction protects quantum information from "
@@ -37,18 +37,7 @@ not yet beat the physical error rate.</summary></entry>
 </feed>"""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: str, kind: str = "text/html; charset=utf-8") -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         srv: Any = self.server
         srv.hits.append(self.path)
@@ -62,31 +51,31 @@ class _Handler(BaseHTTPRequestHandler):
                 for t, text in ARTICLES.items()
                 if any(w in text.lower() for w in words)
             ]
-            self._send(200, json.dumps({"query": {"search": hits}}), "application/json")
+            self.reply(200, json.dumps({"query": {"search": hits}}), "application/json")
         elif parts.path.startswith("/wiki/"):
             title = parts.path[len("/wiki/") :]
             text = ARTICLES.get(title)
             if text is None:
-                self._send(404, "<h1>Not found</h1>")
+                self.reply(404, "<h1>Not found</h1>")
             else:
-                self._send(
+                self.reply(
                     200,
                     f"<html><head><title>{title} - Wiki</title></head><body>"
                     f"<article><h1>{title}</h1><p>{text}</p></article></body></html>",
                 )
         elif parts.path == "/api/query":
-            self._send(200, ATOM.format(base=base), "application/atom+xml")
+            self.reply(200, ATOM.format(base=base), "application/atom+xml")
         elif parts.path == "/html/":
             links = "".join(
                 f'<a class="result__a" href="//duckduckgo.test/l/?uddg={quote(u, safe="")}">r</a>'
                 for u in (f"{base}/wiki/Qubit", f"{srv.forbidden}/secret", f"{base}/wiki/Cooking")
             )
-            self._send(200, f"<html><body><a href='/html/?q=next'>next</a>{links}</body></html>")
+            self.reply(200, f"<html><body><a href='/html/?q=next'>next</a>{links}</body></html>")
         elif parts.path == "/sitemap.xml":
             locs = "".join(f"<url><loc>{base}/wiki/{t}</loc></url>" for t in ARTICLES)
-            self._send(200, f"<urlset>{locs}</urlset>", "application/xml")
+            self.reply(200, f"<urlset>{locs}</urlset>", "application/xml")
         else:
-            self._send(404, "<h1>Not found</h1>")
+            self.reply(404, "<h1>Not found</h1>")
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +83,9 @@ def api(forbidden: Any) -> Iterator[Any]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.hits = []  # type: ignore[attr-defined]
     server.forbidden = forbidden.url  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running(server):
+        yield server
 
 
 def _research(aesop: Aesoperator, search: Any, **inputs: Any) -> Any:

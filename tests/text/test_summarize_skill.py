@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from aesoperator import Aesoperator, Task, TaskConfig
 from aesoperator.errors import ValidationError
 from aesoperator.text.sentences import split_sentences
+from serving import QuietHandler, running
 
 _WS = re.compile(r"\s+")
 ARTICLE = (
@@ -34,31 +34,20 @@ def aesop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aesoperator]:
     client.close()
 
 
-class _Article(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Article(QuietHandler):
     def do_GET(self) -> None:
         body = (
             "<html><head><title>Wind</title></head><body><nav><a href='/'>Home</a></nav>"
             f"<article><h1>Wind power</h1><p>{ARTICLE}</p></article>"
             "<footer>Copyright footer text</footer></body></html>"
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        )
+        self.reply(200, body)
 
 
 @pytest.fixture(scope="module")
 def article_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Article)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/wind.html"
-    server.shutdown()
-    server.server_close()
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), _Article)) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}/wind.html"
 
 
 def _run(aesop: Aesoperator, **inputs: Any) -> Any:

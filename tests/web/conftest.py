@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from aesoperator import Aesoperator, Task, TaskConfig
+from serving import running
 
 Reply = tuple[int, dict[str, str], bytes]
 Route = Callable[["Handler"], Reply]
@@ -99,25 +100,16 @@ def html(body: str, status: int = 200, **headers: str) -> Route:
     return lambda _h: (status, {"content-type": "text/html; charset=utf-8", **headers}, data)
 
 
-def _start(host: str) -> Iterator[Server]:
-    srv = Server(host)
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-
-
 @pytest.fixture
 def allowed() -> Iterator[Server]:
-    yield from _start("127.0.0.1")
+    with running(Server("127.0.0.1"), poll_interval=0.05) as srv:
+        yield srv
 
 
 @pytest.fixture
 def forbidden() -> Iterator[Server]:
-    yield from _start("127.0.0.2")
+    with running(Server("127.0.0.2"), poll_interval=0.05) as srv:
+        yield srv
 
 
 @dataclass
@@ -210,11 +202,8 @@ def secure(_tls: Any) -> Iterator[Server]:
     """An HTTPS server for ``allowed.test`` on 127.0.0.1, with a certificate from a test CA."""
     srv = Server("127.0.0.1")
     srv.socket = _tls.wrap_socket(srv.socket, server_side=True)
-    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with running(srv, poll_interval=0.05):
+        yield srv
 
 
 _COUNTING_SERVER = """

@@ -251,28 +251,20 @@ def test_http_navigation_is_not_upgraded_to_https(web, kit, monkeypatch):
     # Chromium reads only its last --disable-features; ours once dropped Playwright's list,
     # which turned HTTPS-Upgrades on: http:// on port 80 was tried as https:// first, and the
     # fallback to http:// looked like a second navigation (a second page of the budget).
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import ThreadingHTTPServer
 
-    class Handler(BaseHTTPRequestHandler):
+    from serving import QuietHandler, running
+
+    class Handler(QuietHandler):
         def do_GET(self):
-            body = b"<p>plain http</p>"
-            self.send_response(200)
-            self.send_header("content-type", "text/html")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args):
-            pass
+            self.reply(200, b"<p>plain http</p>", "text/html")
 
     try:
         srv = ThreadingHTTPServer(("127.0.0.1", 80), Handler)
     except OSError:
         pytest.skip("port 80 is not available (HTTPS-Upgrades only applies to default ports)")
-    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-    monkeypatch.setenv("AESOP_HOSTS", "upgrade.example.org=127.0.0.1")
-    try:
+    with running(srv, poll_interval=0.05):
+        monkeypatch.setenv("AESOP_HOSTS", "upgrade.example.org=127.0.0.1")
 
         async def get(ctx, url):
             page = await ctx.web.fetch(url, mode="browser")
@@ -283,9 +275,6 @@ def test_http_navigation_is_not_upgraded_to_https(web, kit, monkeypatch):
         assert result.data["url"] == "http://upgrade.example.org/p"
         assert "plain http" in result.data["text"]
         assert result.pages_visited == 1
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def test_a_redirected_fetch_lands_the_page_at_the_final_url(web, allowed, kit):

@@ -1,0 +1,39 @@
+"""Local test servers, started and stopped one way (many test files had their own copy)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+from socketserver import BaseServer
+from typing import Any, TypeVar
+
+S = TypeVar("S", bound=BaseServer)
+
+
+@contextmanager
+def running(server: S, poll_interval: float = 0.5) -> Iterator[S]:
+    """Serve on a daemon thread for the block; then shut down and close, so no port is left."""
+    threading.Thread(target=server.serve_forever, args=(poll_interval,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A handler that logs nothing (pytest output stays clean) and sends a body in one call."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, body: bytes | str, kind: str = "text/html; charset=utf-8") -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
