@@ -334,8 +334,15 @@ def _has_short_rows(raw: pl.DataFrame, piece: bytes, separator: str) -> bool:
 
     polars fills missing fields as it fills empty ones, so count instead: every complete record
     has ``width - 1`` separators outside quotes, and records with too many fields already made
-    polars fail. Separators inside quotes are those left inside the parsed values.
+    polars fail. Separators inside quotes are those left inside the parsed values. A short
+    record leaves the last column empty, so a chunk with a value in every last field has none
+    (and the count, a scan of the whole chunk under the GIL, is skipped).
     """
+    if raw.width == 0:
+        return False
+    last = pl.col(raw.columns[-1])
+    if not raw.select((last.is_null() | (last == "")).any()).item():
+        return False
     outside = piece.count(separator.encode())
     if b'"' in piece:
         inside = raw.select(
@@ -575,11 +582,7 @@ def compute(
     frames.clear()  # the caller's list too: filtered copies below must not double the memory
     quality: dict[str, Any] = {"rows_loaded": df.height, "duplicates_dropped": 0}
     if "__h" in df.columns:
-        distinct = df.get_column("__h").n_unique()
-        if distinct < df.height:
-            quality["duplicates_dropped"] = df.height - distinct
-            df = df.filter(pl.col("__h").is_first_distinct())
-        df = df.drop("__h")
+        df, quality["duplicates_dropped"] = _drop_duplicates(df)
     check()
     if "order_id" in df.columns and not spec.sql_metrics and not spec.group_by:
         df = _order_codes(df)
@@ -697,6 +700,25 @@ def compute(
     return headline, tables, quality
 
 
+def _drop_duplicates(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``df`` without ``__h`` (a hash of the whole row) and its repeated rows (the first of
+    each kept), and how many were dropped.
+
+    Duplicates are few: a parallel group-by finds the repeated hashes, and only their rows are
+    looked at in order. ``is_first_distinct`` over the whole column does the same in one
+    thread, ~4x slower at 10 M rows.
+    """
+    h = df.get_column("__h")
+    repeated = df.lazy().group_by("__h").len().filter(pl.col("len") > 1).collect()
+    df = df.drop("__h")
+    if repeated.height == 0:
+        return df, 0
+    at = h.is_in(repeated.get_column("__h").implode()).arg_true()
+    drop = at.filter(~h.gather(at).is_first_distinct())
+    row = pl.int_range(pl.len(), dtype=pl.get_index_type())
+    return df.filter(~row.is_in(drop.implode())), len(drop)
+
+
 def _order_codes(df: pl.DataFrame) -> pl.DataFrame:
     """Order ids as 64-bit hashes, when that is provably one code per id.
 
@@ -706,7 +728,11 @@ def _order_codes(df: pl.DataFrame) -> pl.DataFrame:
     """
     ids = df.get_column("order_id")
     codes = ids.hash(seed=11).set(ids.is_null(), None)
-    if codes.n_unique() != ids.n_unique():
+    # Both counts in one query: the query engine counts in parallel (Series.n_unique does not,
+    # ~2x slower on 10 M strings).
+    both = pl.DataFrame({"code": codes, "id": ids}).lazy()
+    n_codes, n_ids = both.select(pl.all().n_unique()).collect().row(0)
+    if n_codes != n_ids:
         return df
     return df.with_columns(codes.alias("order_id"))
 
