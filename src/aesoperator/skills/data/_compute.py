@@ -208,13 +208,21 @@ def csv_chunks(src: Source, size: int, check: Check) -> Iterator[tuple[bytes, in
                 if carry.strip():
                     yield carry, offset
                 return
-            buf = carry + block
-            cut = _cut(buf)
-            if cut == 0 and len(buf) < 8 * size:
-                carry = buf  # a record longer than a chunk, or an open quote: read on
-                continue
-            cut = cut or len(buf)
-            piece, carry = buf[:cut], buf[cut:]
+            # Where the last whole record of the block ends. With no quote in the carried
+            # partial record, the block alone decides it, and the piece is built with one copy
+            # (fresh 50 MB buffers cost page faults: two copies were half the reading time).
+            cut = 0 if b'"' in carry else _cut(block)
+            if cut:
+                piece = b"".join((carry, memoryview(block)[:cut]))
+                carry = block[cut:]
+            else:
+                buf = carry + block
+                cut = _cut(buf)
+                if cut == 0 and len(buf) < 8 * size:
+                    carry = buf  # a record longer than a chunk, or an open quote: read on
+                    continue
+                cut = cut or len(buf)
+                piece, carry = buf[:cut], buf[cut:]
             yield piece, offset
             offset += len(piece)
 
