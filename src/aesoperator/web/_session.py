@@ -876,6 +876,7 @@ class WebSession:
                 left = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
                 return await tab.goto(to, wait_until=wait_until, timeout=max(100.0, left * 1000))
 
+            self._nav_outcome.pop(normalise_url(url), None)  # only this navigation's counts
             try:
                 try:
                     resp = await go(url)
