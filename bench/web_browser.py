@@ -37,9 +37,9 @@ _ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 def _our_flags() -> list[str]:
     """Our Chromium switches, minus the ones that keep it off the network by itself."""
-    from aesoperator.web._browser import _ARGS as OURS
+    from aesoperator.web._browser import chromium_args
 
-    return [a for a in OURS if not a.startswith("--host-resolver-rules")]
+    return [a for a in chromium_args() if not a.startswith("--host-resolver-rules")]
 
 
 async def _raw(urls: list[str], tabs: int, args: list[str]) -> float:
