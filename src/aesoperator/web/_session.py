@@ -40,6 +40,7 @@ from .policy import Policy, normalise_url, refusal
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Request, Route, WebSocketRoute
+    from playwright.async_api import Page as Tab
 
     from ..runtime.context import TaskContext
 
@@ -665,8 +666,7 @@ class WebSession:
         with contextlib.suppress(Exception):
             page_url = tab.url
             if page_url.startswith(("http://", "https://")):
-                p_scheme, p_rest = page_url.split("://", 1)
-                headers["origin"] = f"{p_scheme}://{p_rest.split('/', 1)[0]}"
+                headers["origin"] = _origin(page_url)
         # Chromium's jar has the servers' cookies and the ones scripts wrote (one round trip,
         # once per WebSocket).
         http_url = ("https" if secure else "http") + norm[len(scheme) :]
@@ -802,11 +802,21 @@ class WebSession:
             tab = self._idle_tabs.pop()
             if not tab.is_closed():
                 return tab
-        tab = await context.new_page()
+        tab = await self._new_tab()
         self._own_tabs.add(tab)
-        await self._tab_ready(tab)
         await self._block_by_extension(context, tab)
         return tab
+
+    async def _new_tab(self) -> Tab:
+        """A tab of this execution's context whose WebSockets are routed, before it loads."""
+        tab = await (await self._browser_context()).new_page()
+        await self._tab_ready(tab)
+        return tab
+
+    async def _goto(self, tab: Any, url: str, wait_until: Any) -> Any:
+        """``tab.goto`` within the request timeout and what is left of the task's time."""
+        left = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
+        return await tab.goto(url, wait_until=wait_until, timeout=max(100.0, left * 1000))
 
     async def _block_by_extension(self, context: BrowserContext, tab: Any) -> None:
         # Blocked resource types would cost a full route each (driver, Request and Route
@@ -871,15 +881,10 @@ class WebSession:
             status: int | None = None
             headers: dict[str, str] = {}
             target = url
-
-            async def go(to: str) -> Any:
-                left = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
-                return await tab.goto(to, wait_until=wait_until, timeout=max(100.0, left * 1000))
-
             self._nav_outcome.pop(normalise_url(url), None)  # only this navigation's counts
             try:
                 try:
-                    resp = await go(url)
+                    resp = await self._goto(tab, url, wait_until)
                 except PlaywrightError:
                     redirected = self._nav_outcome.get(normalise_url(url))
                     if not isinstance(redirected, _Redirected):
@@ -890,7 +895,7 @@ class WebSession:
                     if "#" in url and "#" not in target:
                         target += url[url.index("#") :]  # a redirect keeps the fragment
                     self._tab_state[tab] = "expect"
-                    resp = await go(target)
+                    resp = await self._goto(tab, target, wait_until)
             except PlaywrightError as exc:
                 self._replies.pop(normalise_url(target), None)
                 outcome = self._nav_outcome.get(normalise_url(target))
@@ -933,10 +938,7 @@ class WebSession:
         rate limit, robots.txt). Page budgeting of its navigations is the caller's: reserve with
         ``ctx.budget.try_reserve_page()``. Close the tab when done (``aclose`` also does).
         """
-        context = await self._browser_context()
-        tab = await context.new_page()
-        await self._tab_ready(tab)
-        return tab
+        return await self._new_tab()
 
     def _admit(self, url: str, action: str) -> None:
         """What every navigation the task asks for needs first: not cancelled, allowed by the
@@ -956,12 +958,9 @@ class WebSession:
         """A PNG of ``url`` rendered in the browser (counts as one page)."""
         self._admit(url, "screenshot")
         with self._ctx.action("screenshot", url=url):
-            context = await self._browser_context()
-            tab = await context.new_page()
+            tab = await self._new_tab()
             try:
-                await self._tab_ready(tab)
-                timeout_ms = min(self._cfg.request_timeout_seconds, self._ctx.budget.time_left)
-                resp = await tab.goto(url, wait_until="load", timeout=max(100.0, timeout_ms * 1000))
+                resp = await self._goto(tab, url, "load")
                 png = await tab.screenshot(full_page=full_page, type="png")
             finally:
                 with contextlib.suppress(Exception):
