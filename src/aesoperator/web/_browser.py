@@ -242,10 +242,10 @@ async def open_pinned_websocket(
     environment and cannot follow a redirect (it refuses to with a given socket); TLS still
     sends ``host`` as SNI and checks the certificate against it; the Host header is ``url``'s.
     """
-    import ssl
-
     from websockets.asyncio.client import connect
     from websockets.typing import Subprotocol
+
+    from ._http import verified_context
 
     loop = asyncio.get_running_loop()
     error: Exception | None = None
@@ -262,7 +262,7 @@ async def open_pinned_websocket(
                 continue
             try:
                 return await connect(
-                    url, sock=sock, ssl=ssl.create_default_context() if secure else None,
+                    url, sock=sock, ssl=verified_context() if secure else None,
                     server_hostname=host if secure else None, proxy=None, open_timeout=None,
                     subprotocols=[Subprotocol(p) for p in protocols] or None,
                     additional_headers=headers, user_agent_header=user_agent,

@@ -47,6 +47,14 @@ def _ensure_certificates(ctx: ssl.SSLContext) -> None:
             _loaded.add(id(ctx))
 
 
+def verified_context() -> ssl.SSLContext:
+    """The process's client TLS context with the trusted certificates loaded (what
+    ``ssl.create_default_context()`` gives, built once), for connections made outside httpx."""
+    ctx = _tls_context(http2=False)
+    _ensure_certificates(ctx)
+    return ctx
+
+
 class _Stream(httpcore.AsyncNetworkStream):
     """A connection whose TLS upgrade first makes sure the context trusts the system's CAs.
 
