@@ -84,6 +84,7 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.execute("PRAGMA secure_delete=ON")  # deleted values are zeroed, not left
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 self._conn.execute(stmt)
@@ -406,6 +407,10 @@ class Store:
     def mem_clear(self, namespace: str) -> None:
         with self._tx() as cur:
             cur.execute("DELETE FROM memory WHERE namespace = ?", (namespace,))
+            cleared = cur.rowcount > 0
+        if cleared:  # the WAL's older frames still hold the values: empty it (a secret may be one)
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def default_data_dir() -> Path:
