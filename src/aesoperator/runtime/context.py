@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._redact import Redactor
 from ..errors import PageLimitExceeded, TaskCancelled, TaskError, TimeLimitExceeded, UserError
 from ..execution import Alert, Artifact, Output
 from ..task import Task, TaskConfig
@@ -118,37 +119,43 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
-def _redacting(send: Send, secrets: dict[str, str]) -> Send:
-    """Wrap ``send`` so that no secret value (plain or URL-encoded) leaves in a message.
+# What the runtime itself puts in a message (ids, states, counts, times): never redacted, so
+# a secret that happens to equal one cannot break the message. Everything else is redacted.
+_RUNTIME_VALUES = frozenset(
+    {"type", "id", "phase", "index", "state", "status", "value", "ok", "attempts", "parent",
+     "execution_id", "started_at", "finished_at", "at", "pages_visited", "duration_seconds",
+     "size", "severity", "transient"}
+)  # fmt: skip
+_MODELS = ("result", "error", "alert")  # pydantic dumps: their keys are field names
+_MODEL_LISTS = ("files", "actions", "alerts")
 
-    Everything the runtime stores or shows passes here: events, actions, pages, results.
+
+def _clean_fields(
+    redactor: Redactor, fields: dict[str, Any], models: tuple[str, ...]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in _RUNTIME_VALUES:
+            out[key] = value
+        elif key in models and isinstance(value, dict):
+            out[key] = _clean_fields(redactor, value, _MODEL_LISTS)
+        elif key in models and isinstance(value, list):
+            out[key] = [
+                _clean_fields(redactor, v, ()) if isinstance(v, dict) else redactor.value(v)
+                for v in value
+            ]
+        else:
+            out[key] = redactor.value(value)
+    return out
+
+
+def redact_message(redactor: Redactor, msg: dict[str, Any]) -> dict[str, Any]:
+    """``msg`` with every secret, in any form, replaced by ``[secret:NAME]``.
+
+    Everything the runtime stores or shows passes here: events, actions, pages, results,
+    errors. Keys of the task's own dicts are redacted too; the runtime's own fields are not.
     """
-    from urllib.parse import quote, quote_plus
-
-    pairs: list[tuple[str, str]] = []
-    for name, value in secrets.items():
-        if len(value) < 3:  # too short to replace without mangling ordinary text
-            continue
-        for form in {value, quote(value, safe=""), quote_plus(value)}:
-            pairs.append((form, f"[secret:{name}]"))
-    pairs.sort(key=lambda p: -len(p[0]))
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            for secret, mark in pairs:
-                if secret in value:
-                    value = value.replace(secret, mark)
-            return value
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        return value
-
-    def send_clean(msg: dict[str, Any]) -> None:
-        send(clean(msg))
-
-    return send_clean
+    return _clean_fields(redactor, msg, _MODELS) if redactor.active else msg
 
 
 class TaskContext:
@@ -168,12 +175,16 @@ class TaskContext:
         subtask_runner: Callable[[TaskContext, Task], Awaitable[TaskResult]] | None = None,
         functions: dict[str, Callable[..., Any]] | None = None,
         secrets: dict[str, str] | None = None,
+        parent_secrets: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.execution_id = execution_id
         self.task = task
         self.memory = memory
         self.budget = budget
-        self._send = _redacting(send, secrets) if secrets else send
+        # A sub-task also redacts its parent's secrets: the parent may have passed one on.
+        self._redactor = Redactor((*(secrets or {}).items(), *parent_secrets))
+        self._raw_send = send
+        self._send: Send = self._send_clean if self._redactor.active else send
         self._artifacts_dir = artifacts_dir
         self._loop = loop
         self._cancel = cancel_event or threading.Event()
@@ -189,6 +200,9 @@ class TaskContext:
         self._progress = 0.0
         self.files: list[Artifact] = []
         self.usage: dict[str, Any] = {}
+
+    def _send_clean(self, msg: dict[str, Any]) -> None:
+        self._raw_send(redact_message(self._redactor, msg))
 
     # -- what the task is -------------------------------------------------------------------
     @property
@@ -331,7 +345,9 @@ class TaskContext:
         ``retry_delay_seconds``; policy, validation and limit errors are never retried.
         """
         cfg = self.config
-        index = self._start_action(name, {"args": [repr(a)[:200] for a in args]})
+        # Redacted before it is cut short: a cut could leave half a secret unrecognisable.
+        shown = [self._redactor.text(repr(a))[:200] for a in args]
+        index = self._start_action(name, {"args": shown})
         attempt = 0
         while True:
             attempt += 1

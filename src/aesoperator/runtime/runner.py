@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import (
+    ErrorInfo,
     NoPlannerError,
     PageLimitExceeded,
     TaskCancelled,
@@ -33,7 +34,7 @@ from ..planning import router
 from ..store.memory import Memory, namespace_for
 from ..store.sqlite import Store
 from ..task import Task
-from .context import Budget, Send, TaskContext
+from .context import Budget, Send, TaskContext, redact_message
 
 
 def new_id() -> str:
@@ -166,6 +167,7 @@ class Runner:
             subtask_runner=lambda c, t: self._subtask(job, c, t),
             functions=job.registry.functions,
             secrets=secrets if secrets is not None else job.secrets,
+            parent_secrets=parent._redactor.pairs if parent is not None else (),
         )
         started_at = utcnow()
         t0 = time.monotonic()
@@ -217,18 +219,19 @@ class Runner:
         if task.memory_scope == "session":
             store.mem_clear(scope_ns)
         keep_result = state == "completed" or bool(output.content or output.data)
-        ctx._send(  # through the redaction of secrets
-            {
-                "type": "finished",
-                "id": eid,
-                "state": state,
-                "result": result.model_dump(mode="json") if keep_result else None,
-                "error": error.model_dump(mode="json") if error else None,
-            }
-        )
-        if error is not None and parent is not None:
-            raise from_info(error, execution_id=eid)
-        return result
+        finished = redact_message(ctx._redactor, {
+            "type": "finished", "id": eid, "state": state,
+            "result": result.model_dump(mode="json"),
+            "error": error.model_dump(mode="json") if error else None,
+        })  # fmt: skip
+        # A parent task gets what the store gets: the result and error with secrets redacted.
+        shown = TaskResult.model_validate(finished["result"]) if ctx._redactor.active else result
+        if not keep_result:
+            finished["result"] = None
+        recorder(finished)
+        if finished["error"] is not None and parent is not None:
+            raise from_info(ErrorInfo.model_validate(finished["error"]), execution_id=eid)
+        return shown
 
     async def _call_planner(self, ctx: TaskContext, job: Job, kind: str, name: str) -> Any:
         if kind == "handler":
@@ -295,13 +298,17 @@ class Runner:
         child = task.model_copy(update={"config": cfg})
         planner = router.choose(child, job.registry.handlers, llm_configured=bool(job.llm))
         child_id = new_id()
+        # The child's record is stored: it keeps no secret of the parent's in its inputs.
+        record = child.model_dump(mode="json")
+        record["inputs"] = parent._redactor.value(record["inputs"])
+        record["description"] = parent._redactor.text(record["description"])[:10_000]
         self._send(
             {
                 "type": "subtask",
                 "id": child_id,
                 "parent": parent.execution_id,
                 "name": child.name,
-                "task": child.model_dump_json(),
+                "task": json.dumps(record),
             }
         )
         budget = Budget(
