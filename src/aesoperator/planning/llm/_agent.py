@@ -15,7 +15,7 @@ from ...models import Message, Model, ModelError, ModelResponse, ToolCall, ToolS
 from ._browser import Tab
 from ._functions import function_spec, wants_ctx
 from ._observe import CHARS_PER_TOKEN, Observation, observe
-from ._secrets import Redactor
+from ._secrets import RedactingModel, Redactor
 from ._tools import BROWSER_TOOLS, ELEMENT_TOOLS, Acted, BrowserActions, ToolFailed, label
 from ._trace import TRACE_FILE, Trace, input_placeholders
 
@@ -77,8 +77,9 @@ class Agent:
 
     def __init__(self, ctx: TaskContext, model: Model) -> None:
         self.ctx = ctx
-        self.model = model
-        self.redactor = Redactor(ctx.secrets)
+        # Also the secrets of a parent task: it may have passed one on in the inputs.
+        self.redactor = Redactor(ctx.secrets, ctx._redactor.pairs)
+        self.model = RedactingModel(model, self.redactor)
         self.tab = Tab(ctx, self.redactor)
         self.trace = Trace(task=ctx.task.name, inputs=self.redactor.value(dict(ctx.inputs)))
         self.history: list[Message] = []
@@ -203,7 +204,8 @@ class Agent:
         t0 = time.perf_counter()
         await self.tab.settled(5.0)  # a navigation still in flight: observe its document
         self.obs = await observe(self.tab.page)
-        body = fence(self.redactor.text(self.obs.render(OBSERVATION_TOKENS)))
+        shown = self.redactor.observation(self.obs)
+        body = fence(self.redactor.text(shown.render(OBSERVATION_TOKENS)))
         self.observe_ms = (time.perf_counter() - t0) * 1000
         notes = "".join(f"\nNote: {n}" for n in self.notes)
         self.notes.clear()
@@ -278,7 +280,8 @@ class Agent:
         if call.arguments is None:
             self._answer(
                 call,
-                f"error: the arguments of {call.name} are not a JSON object: {call.raw[:200]!r}",
+                f"error: the arguments of {call.name} are not a JSON object: "
+                f"{self.redactor.text(call.raw)[:200]!r}",
             )
             return "malformed"
         missing = [
