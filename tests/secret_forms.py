@@ -2,7 +2,7 @@
 
 ``leaks`` does not share code with the redaction it checks: it decodes what it is given
 (percent-encoding, ``+``, HTML references, JSON/Python escapes, base64 at every alignment,
-nested twice) and looks for the plain value.
+nested or mixed, three deep) and looks for the plain value.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import base64
 import binascii
 import html
 import json
+import random
 import re
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
@@ -72,7 +73,7 @@ def _unescape(text: str) -> str:
 
 def _decodings(text: str) -> set[str]:
     found = {text}
-    for _ in range(2):
+    for _ in range(3):
         for t in list(found):
             found |= {unquote(t), unquote_plus(t), html.unescape(t), _unescape(t)}
     return found
@@ -107,3 +108,37 @@ def leaks_in_json_lines(text: str, secret: str) -> list[str]:
     except ValueError:
         docs = [json.loads(line) for line in text.splitlines() if line.strip()]
         return leaks(docs, secret)
+
+
+_ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    " @/+&=%?#;:,.!~*'\"<>()[]{}\\|^`$-_\nüé€ßж中😀"
+)
+
+
+def random_secret(rng: random.Random) -> str:
+    return "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(6, 24)))
+
+
+def _char_form(c: str, rng: random.Random) -> str:
+    choice = rng.randrange(6)
+    data = c.encode()
+    if choice == 1:
+        return "".join(f"%{b:02X}" for b in data)
+    if choice == 2:
+        return "".join(f"%{b:02x}" for b in data)
+    if choice == 3:
+        return f"&#{ord(c)};" if rng.random() < 0.5 else f"&#x{ord(c):X};"
+    if choice == 4 and ord(c) < 0x10000:
+        return f"\\u{ord(c):04x}"
+    return c
+
+
+def random_forms(secret: str, rng: random.Random) -> list[str]:
+    """``secret`` with each character encoded its own way, and whole-value encodings."""
+    mixed = ["".join(_char_form(c, rng) for c in secret) for _ in range(4)]
+    prefix = bytes(rng.randrange(256) for _ in range(rng.randrange(3)))
+    data = prefix + secret.encode() + bytes(rng.randrange(256) for _ in range(rng.randrange(3)))
+    b64 = base64.b64encode(data).decode()
+    return [*mixed, quote_plus(secret), json.dumps(secret), json.dumps(json.dumps(secret)),
+            b64, b64.rstrip("="), base64.urlsafe_b64encode(data).decode().rstrip("=")]  # fmt: skip

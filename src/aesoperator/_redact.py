@@ -54,8 +54,7 @@ def _char(c: str, backslashes: int) -> str:
     """
     cp = ord(c)
     data = c.encode("utf-8", "surrogatepass")
-    raw = re.escape(c) * (backslashes if c == "\\" else 1)
-    forms = [raw, "".join("%(?:25){0,3}" + _hex(b) for b in data)]
+    forms = ["".join("%(?:25){0,3}" + _hex(b) for b in data)]
     if c == " ":
         forms.append(r"\+")
     esc = r"\\{1,7}"  # one backslash, or up to 7 where JSON is nested in JSON
@@ -70,6 +69,9 @@ def _char(c: str, backslashes: int) -> str:
     forms += [f"&#0*{cp};", f"&#[xX]0*{_hex(cp, 1)};"]
     if cp in _NAMES:
         forms.append(f"&{_NAMES[cp]};")
+    # Raw last: an encoded form starting with the same character ("&#38;" for "&") is
+    # taken whole when it is there, not left behind after the raw one.
+    forms.append(re.escape(c) * (backslashes if c == "\\" else 1))
     return "(?:" + "|".join(forms) + ")"
 
 

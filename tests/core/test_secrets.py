@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from aesoperator import Aesoperator, Task, TaskConfig
-from secret_forms import ODD, encoded, leaks, leaks_in_json_lines
+from secret_forms import ODD, encoded, leaks, leaks_in_json_lines, random_forms, random_secret
 from serving import QuietHandler, running
 
 
@@ -124,3 +125,27 @@ def test_session_memory_that_held_a_secret_leaves_no_trace_in_the_sqlite_files(
         files = [tmp_path / "aesoperator.sqlite3", tmp_path / "aesoperator.sqlite3-wal"]
         found = [f.name for f in files if f.exists() and secret.encode() in f.read_bytes()]
         assert found == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fuzz_random_secrets_in_mixed_encodings_are_redacted(
+    inline: Aesoperator, seed: int
+) -> None:
+    rng = random.Random(seed)
+    secrets = {f"s{i}": random_secret(rng) for i in range(10)}
+    forms = {name: random_forms(value, rng) for name, value in secrets.items()}
+    # A hostile page's worth of backslashes, escapes and quotes: redaction stays linear.
+    noise = "\\" * 50_000 + "%25" * 10_000 + "\\u00" * 5_000
+
+    @inline.handler("fuzzed")
+    def fuzzed(ctx: Any) -> Any:
+        for name, values in forms.items():
+            ctx.emit("forms", name=name, values=values, keyed={v: 1 for v in values})
+        ctx.emit("noise", text=noise)
+        return forms
+
+    result = inline.execute_task(Task(name="fuzzed", secrets=secrets))
+    events = [e.model_dump(mode="json") for e in inline.get_events(result.execution_id)]
+    for name, value in secrets.items():
+        assert leaks([events, result.model_dump(mode="json")], value) == [], name
+    assert all(v == f"[secret:{k}]" for k, vs in result.data.items() for v in vs[:4])
