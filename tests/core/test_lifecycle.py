@@ -21,6 +21,7 @@ from aesoperator import (
     TaskState,
     UserError,
 )
+from waiting import eventually
 
 
 def _uniq(prefix: str) -> str:
@@ -64,7 +65,7 @@ def test_progress_never_decreases_and_current_action_is_visible(aesop: Aesoperat
         ctx.progress(60)
         ctx.progress(30)  # ignored: progress only moves forward
         with ctx.action("waiting for the gate"):
-            for _ in range(400):
+            for _ in range(3000):
                 if ctx.memory.get("go"):
                     break
                 await asyncio.sleep(0.01)
@@ -73,11 +74,10 @@ def test_progress_never_decreases_and_current_action_is_visible(aesop: Aesoperat
     execution = aesop.execute_task_async(Task(name=name))
     updates: list[Any] = []
     execution.on_progress(updates.append)
-    deadline = time.monotonic() + 10
-    status = execution.status()
-    while status.current_action != "waiting for the gate" and time.monotonic() < deadline:
-        time.sleep(0.01)
-        status = execution.status()
+    status = eventually(
+        lambda: (s := execution.status()).current_action == "waiting for the gate" and s,
+        what="the action is visible",
+    )
     assert status.state == "running" and status.progress == 60
     assert status.current_action == "waiting for the gate"
     # session memory is the execution's own namespace: poke it through the store directly
@@ -86,9 +86,8 @@ def test_progress_never_decreases_and_current_action_is_visible(aesop: Aesoperat
     Memory(aesop._store, f"exec:{execution.id}").set("go", True)
     result = execution.result(timeout=10)
     assert result.content == "ok"
-    deadline = time.monotonic() + 5  # callbacks run on their own thread
-    while (not updates or updates[-1].state != "completed") and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # callbacks run on their own thread
+    eventually(lambda: updates and updates[-1].state == "completed", what="the last callback")
     values = [u.progress for u in updates]
     assert values == sorted(values) and values[-1] == 100
 
@@ -146,9 +145,13 @@ def test_cancel_pending_and_running(aesop: Aesoperator) -> None:
         await asyncio.sleep(60)
 
     running = [aesop.execute_task_async(Task(name=name)) for _ in range(3)]
-    time.sleep(0.3)  # two run (pool of two), one waits as pending
-    states = sorted(e.status().state.value for e in running)
-    assert states == ["pending", "running", "running"]
+    # two run (pool of two), one waits as pending
+    eventually(
+        lambda: (
+            sorted(e.status().state.value for e in running) == ["pending", "running", "running"]
+        ),
+        what="two running, one pending",
+    )
     for execution in running:
         assert execution.cancel()
     for execution in running:
@@ -265,18 +268,19 @@ def test_current_action_label_without_recording_steps(inline: Aesoperator) -> No
     @inline.handler("labels")
     async def labels(ctx: Any) -> int:
         with ctx.action("watch"):
-            for i in range(40):
+            for i in range(3000):  # until the caller has seen a label
+                if ctx.memory.get("seen"):
+                    break
                 ctx.set_current_action(f"check #{i}")
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.3)  # long enough for the label to be stored
             return len(ctx.inputs)
 
     execution = inline.execute_task_async(Task(name="labels"))
-    seen = set()
-    while not execution.status().state.finished:
-        seen.add(execution.status().current_action)
-        time.sleep(0.02)
-    assert any(s and s.startswith("check #") for s in seen)
-    result = execution.result()
+    eventually(lambda: (execution.status().current_action or "").startswith("check #"),
+               what="a label is stored")  # fmt: skip
+    from aesoperator.store.memory import Memory
+
+    Memory(inline._store, f"exec:{execution.id}").set("seen", True)
+    result = execution.result(timeout=10)
     assert [a.name for a in result.actions] == ["watch"]  # labels are not steps
     assert not [e for e in inline.get_events(execution.id) if "check #" in str(e.data)]
