@@ -358,15 +358,20 @@ class Aesoperator:
                 futures.pop(execution_id, None)
             return fut
 
+    def _on_runtime(self, method: str, *args: Any) -> Any:
+        """Call a supervisor method on its loop; None if the runtime is not running (closed)."""
+        with self._lock:
+            supervisor, loop = (None, None) if self._closed else (self._supervisor, self._loop)
+        if supervisor is None or loop is None:
+            return None
+        return asyncio.run_coroutine_threadsafe(
+            _call(getattr(supervisor, method), *args), loop
+        ).result()
+
     def _add_callback(self, execution_id: str, kind: str, fn: Callable[[Any], Any]) -> None:
         if not callable(fn):
             raise UserError(f"on_{kind} expects a function, got {fn!r}")
-        supervisor, loop = self._supervisor, self._loop
-        added = False
-        if supervisor is not None and loop is not None:
-            added = asyncio.run_coroutine_threadsafe(
-                _call(supervisor.add_callback, execution_id, kind, fn), loop
-            ).result()
+        added = self._on_runtime("add_callback", execution_id, kind, fn)
         if not added and kind == "alert":  # already finished, or run elsewhere: replay stored
             for alert in self._store.alerts(execution_id):
                 self._callbacks.submit(fn, alert)
@@ -450,6 +455,8 @@ class Aesoperator:
             loop.call_soon_threadsafe(loop.stop)
             if thread is not None:
                 thread.join(5)
+                if not thread.is_alive():
+                    loop.close()
         self._callbacks.shutdown(wait=False)
 
 
