@@ -101,6 +101,7 @@ class Execution:
         return _result_or_raise(status)
 
     def cancel(self) -> bool:
+        """True if the execution ends ``cancelled`` because of this call (see ``cancel_task``)."""
         return self._client.cancel_task(self.id)
 
     def on_progress(self, fn: Callable[[TaskStatus], Any]) -> Callable[[TaskStatus], Any]:
@@ -386,22 +387,26 @@ class Aesoperator:
         return Execution(self, execution_id, status.name)
 
     def cancel_task(self, execution_id: str) -> bool:
-        """Cancel an execution; it ends as ``cancelled`` within about a second.
+        """Cancel an execution: True if it ends ``cancelled`` because of this call.
 
-        Works for executions run by other processes on the same data directory too.
-        False if it had already finished.
+        True means the cancel was accepted before the execution ended, and then it ends
+        ``cancelled`` (within about a second; a task completing at that very moment still
+        ends ``cancelled``, its result kept): the store decides which came first, atomically.
+        False if it had already ended, in whatever state. Works for executions run by other
+        processes on the same data directory too.
         """
-        status = self._store.status(execution_id, with_alerts=False)
-        if status.state.finished:
+        self._store.status(execution_id, with_alerts=False)  # NotFoundError for unknown ids
+        if not self._store.request_cancel(execution_id):
             return False
-        supervisor, loop = self._supervisor, self._loop
-        if supervisor is not None and loop is not None:
-            mine = asyncio.run_coroutine_threadsafe(
-                _call(supervisor.cancel, execution_id), loop
-            ).result()
-            if mine:
-                return True
-        return self._store.request_cancel(execution_id)
+        mine = self._on_runtime("cancel", execution_id)  # ours: cancel it now, not at a poll
+        owner = dict(self._store.unfinished()).get(execution_id)
+        if not mine and owner is not None and not _owner_alive(owner):
+            # Its process died after this client opened: nobody else would ever end it.
+            with contextlib.suppress(NotFoundError, RuntimeError):
+                self._store.transition(
+                    execution_id, TaskState.CANCELLED, error=to_info(TaskCancelled("cancelled"))
+                )
+        return True
 
     def list_tasks(
         self, *, state: str | TaskState | None = None, name: str | None = None, limit: int = 50
@@ -429,7 +434,10 @@ class Aesoperator:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _recover(self) -> None:
-        """Executions left ``pending``/``running`` by a process that is gone become failed."""
+        """Executions left ``pending``/``running`` by a process that is gone become failed.
+
+        Their session memory goes with them, and any a killed process left behind.
+        """
         for execution_id, owner in self._store.unfinished():
             if owner == self._owner or _owner_alive(owner):
                 continue
@@ -441,6 +449,7 @@ class Aesoperator:
             )
             with contextlib.suppress(NotFoundError, RuntimeError):
                 self._store.transition(execution_id, TaskState.FAILED, error=error)
+        self._store.clear_ended_sessions()
 
     def close(self) -> None:
         """Cancel what is still running, stop the workers, release the store."""

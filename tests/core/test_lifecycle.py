@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -284,3 +286,61 @@ def test_current_action_label_without_recording_steps(inline: Aesoperator) -> No
     result = execution.result(timeout=10)
     assert [a.name for a in result.actions] == ["watch"]  # labels are not steps
     assert not [e for e in inline.get_events(execution.id) if "check #" in str(e.data)]
+
+
+def test_cancel_is_true_exactly_when_the_execution_ends_cancelled(aesop: Aesoperator) -> None:
+    name = _uniq("stubborn")
+
+    @aesop.handler(name)
+    async def stubborn(ctx: Any, delay: float) -> str:
+        # Swallows the cancellation and completes: the race of a task ending as it is
+        # cancelled, made certain instead of rare.
+        with ctx.action("working"):
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                return "completed anyway"
+        return "done"
+
+    execution = aesop.execute_task_async(Task(name=name, inputs={"delay": 60}))
+    eventually(lambda: execution.status().current_action == "working", what="running")
+    assert execution.cancel()
+    with pytest.raises(TaskCancelled):
+        execution.result(timeout=10)
+    assert execution.status().state == "cancelled"
+
+    rng = random.Random(12)  # a storm at every moment: pending, running, ending, ended
+    storm = [
+        aesop.execute_task_async(Task(name=name, inputs={"delay": rng.uniform(0, 0.03)}))
+        for _ in range(30)
+    ]
+    answers = []
+    for execution in storm:
+        time.sleep(rng.uniform(0, 0.02))
+        answers.append(execution.cancel())
+    for execution, cancelled in zip(storm, answers, strict=True):
+        state = execution.wait(30).state
+        assert state == ("cancelled" if cancelled else "completed"), (cancelled, state)
+
+
+def test_cancel_from_another_client_is_kept_when_the_task_completes_first(
+    aesop: Aesoperator, tmp_path: Path
+) -> None:
+    name, gate = _uniq("gated"), tmp_path / "go"
+
+    @aesop.handler(name)
+    async def gated(ctx: Any, gate: str) -> str:
+        with ctx.action("waiting"):
+            for _ in range(3000):
+                if Path(gate).exists():
+                    break
+                with contextlib.suppress(asyncio.CancelledError):  # keeps going, completes
+                    await asyncio.sleep(0.01)
+        return "completed"
+
+    execution = aesop.execute_task_async(Task(name=name, inputs={"gate": str(gate)}))
+    eventually(lambda: execution.status().current_action == "waiting", what="running")
+    with Aesoperator(data_dir=aesop.data_dir, isolation="inline") as other:
+        assert other.cancel_task(execution.id)  # another process's execution: via the store
+    gate.touch()  # it completes now, most likely before the owner has polled the request
+    assert execution.wait(10).state == "cancelled"

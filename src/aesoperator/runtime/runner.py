@@ -214,8 +214,6 @@ class Runner:
             duration_seconds=round(time.monotonic() - t0, 6),
             usage=ctx.usage,
         )
-        if task.memory_scope == "session":
-            store.mem_clear(scope_ns)
         keep_result = state == "completed" or bool(output.content or output.data)
         ctx._send(  # through the redaction of secrets
             {

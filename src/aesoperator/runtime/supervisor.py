@@ -140,7 +140,7 @@ class Supervisor:
         # Write-behind: state changes of one loop turn go to SQLite in one transaction, and
         # futures resolve only after it, so a waiter always reads the final state.
         self._ops: list[tuple[str, tuple[Any, ...]]] = []
-        self._post: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._ended: list[Record] = []
         self._flush_scheduled = False
 
     # -- start and stop ----------------------------------------------------------------------
@@ -160,8 +160,8 @@ class Supervisor:
         self._ops.append((name, args))
         self._schedule_flush()
 
-    def _after_flush(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._post.append((fn, args))
+    def _after_flush(self, rec: Record) -> None:
+        self._ended.append(rec)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -173,13 +173,17 @@ class Supervisor:
     def _flush(self) -> None:
         self._flush_scheduled = False
         ops, self._ops = self._ops, []
-        post, self._post = self._post, []
+        ended, self._ended = self._ended, []
+        stored: dict[str, TaskState] = {}
         try:
-            self.store.apply(ops)
+            stored = self.store.apply(ops)
         except Exception:
             log.exception("aesoperator: could not write execution state")
-        for fn, args in post:
-            fn(*args)
+        for rec in ended:
+            # The store has the last word: a cancel accepted first makes a completion cancelled.
+            rec.state = stored.get(rec.id, rec.state)
+            _resolve(rec.future)
+            self._notify_progress(rec)
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -510,8 +514,7 @@ class Supervisor:
             for child in [r for r in self._records.values() if r.parent == rec.id]:
                 self._finish(child, state if state is not TaskState.COMPLETED else
                              TaskState.FAILED, None, error)  # fmt: skip
-        self._after_flush(_resolve, rec.future)
-        self._notify_progress(rec)
+        self._after_flush(rec)  # waiters wake, and callbacks hear of it, once it is stored
 
     def _notify_progress(self, rec: Record) -> None:
         if not rec.progress_cbs:
