@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -20,6 +21,7 @@ from aesoperator import (
     TaskCancelled,
     TaskConfig,
     TaskResult,
+    UserError,
 )
 from waiting import eventually
 
@@ -279,3 +281,49 @@ def test_an_abandoned_handler_thread_cannot_write_session_memory_back(inline: Ae
     eventually(lambda: refused, what="the abandoned thread's write refused")
     assert "has ended" in refused[0]
     assert _session_keys(inline.data_dir, execution.id) == []
+
+
+def test_incr_and_update_are_atomic_across_worker_processes(tmp_path: Path) -> None:
+    workers, n = 3, 120
+
+    with Aesoperator(data_dir=tmp_path, pool_size=workers) as client:
+
+        @client.handler("counter")
+        def count(ctx: Any, tag: int, n: int) -> int | float:
+            for i in range(n):
+                ctx.memory.incr("count")
+                entry = f"{tag}:{i}"
+                ctx.memory.update("seen", lambda seen, e=entry: [*seen, e], default=[])
+            return ctx.memory.incr("count", by=0)
+
+        client.warmup()
+        task = [Task(name="counter", inputs={"tag": t, "n": n}, memory_scope="permanent")
+                for t in range(workers)]  # fmt: skip
+        executions = [client.execute_task_async(t) for t in task]
+        for execution in executions:
+            execution.result(timeout=120)
+        with contextlib.closing(sqlite3.connect(tmp_path / "aesoperator.sqlite3")) as db:
+            stored = dict(db.execute("SELECT key, value_json FROM memory"))
+        assert json.loads(stored["count"]) == workers * n
+        seen = json.loads(stored["seen"])
+        assert len(seen) == len(set(seen)) == workers * n
+
+
+def test_incr_and_update_refuse_bad_use_and_leave_the_value(inline: Aesoperator) -> None:
+    memory = inline.memory
+    assert memory.incr("hits") == 1 and memory.incr("hits", by=2.5) == 3.5
+    memory.set("name", "ada")
+    with pytest.raises(TypeError, match=r"memory.incr\('name'\): the stored value is a str"):
+        memory.incr("name")
+    with pytest.raises(TypeError, match=r"by=...\): got True; use an int or a float"):
+        memory.incr("hits", by=True)
+    with pytest.raises(TypeError, match=r"memory.update\('name', ...\): a set value"):
+        memory.update("name", lambda v: {v})
+    with pytest.raises(ZeroDivisionError):
+        memory.update("hits", lambda v: v / 0)
+    with pytest.raises(UserError, match=r"must only compute the new value"):
+        memory.update("hits", lambda v: memory.set("other", v))
+    with pytest.raises(TypeError, match=r"fn must be callable"):
+        memory.update("hits", 3)  # type: ignore[arg-type]
+    assert (memory.get("name"), memory.get("hits"), memory.get("other")) == ("ada", 3.5, None)
+    assert memory.update("names", lambda v: [*v, "bo"], default=[]) == ["bo"]

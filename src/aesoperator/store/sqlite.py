@@ -13,13 +13,13 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ErrorInfo, NotFoundError, TaskCancelled, to_info
+from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, to_info
 from ..execution import TRANSITIONS, Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
 
 _SCHEMA = """
@@ -110,6 +110,11 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
+            if self._conn.in_transaction:  # only this thread can be in one: it holds the lock
+                raise UserError(
+                    "memory.update: the function wrote memory itself; it must only compute "
+                    "the new value from the old one and return it"
+                )
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -427,6 +432,19 @@ class Store:
     def mem_set(self, namespace: str, key: str, value_json: str) -> None:
         with self._tx() as cur:
             _upsert(cur, namespace, key, value_json)
+
+    def mem_update(self, namespace: str, key: str, fn: Callable[[str | None], str]) -> None:
+        """Read, compute and write one key in one write transaction (``BEGIN IMMEDIATE``).
+
+        No other thread or process can write in between, so concurrent updates never lose
+        one another's changes. ``fn`` gets the stored JSON (None if absent) and returns the
+        new JSON; it runs while the database is locked for writing, so it must be quick.
+        """
+        with self._tx() as cur:
+            row = cur.execute(
+                "SELECT value_json FROM memory WHERE namespace = ? AND key = ?", (namespace, key)
+            ).fetchone()
+            _upsert(cur, namespace, key, fn(row[0] if row else None))
 
     def mem_delete(self, namespace: str, key: str) -> bool:
         with self._tx() as cur:
