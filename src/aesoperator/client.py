@@ -101,6 +101,7 @@ class Execution:
         return _result_or_raise(status)
 
     def cancel(self) -> bool:
+        """True if the execution ends ``cancelled`` because of this call (see ``cancel_task``)."""
         return self._client.cancel_task(self.id)
 
     def on_progress(self, fn: Callable[[TaskStatus], Any]) -> Callable[[TaskStatus], Any]:
@@ -358,15 +359,20 @@ class Aesoperator:
                 futures.pop(execution_id, None)
             return fut
 
+    def _on_runtime(self, method: str, *args: Any) -> Any:
+        """Call a supervisor method on its loop; None if the runtime is not running (closed)."""
+        with self._lock:
+            supervisor, loop = (None, None) if self._closed else (self._supervisor, self._loop)
+        if supervisor is None or loop is None:
+            return None
+        return asyncio.run_coroutine_threadsafe(
+            _call(getattr(supervisor, method), *args), loop
+        ).result()
+
     def _add_callback(self, execution_id: str, kind: str, fn: Callable[[Any], Any]) -> None:
         if not callable(fn):
             raise UserError(f"on_{kind} expects a function, got {fn!r}")
-        supervisor, loop = self._supervisor, self._loop
-        added = False
-        if supervisor is not None and loop is not None:
-            added = asyncio.run_coroutine_threadsafe(
-                _call(supervisor.add_callback, execution_id, kind, fn), loop
-            ).result()
+        added = self._on_runtime("add_callback", execution_id, kind, fn)
         if not added and kind == "alert":  # already finished, or run elsewhere: replay stored
             for alert in self._store.alerts(execution_id):
                 self._callbacks.submit(fn, alert)
@@ -381,22 +387,26 @@ class Aesoperator:
         return Execution(self, execution_id, status.name)
 
     def cancel_task(self, execution_id: str) -> bool:
-        """Cancel an execution; it ends as ``cancelled`` within about a second.
+        """Cancel an execution: True if it ends ``cancelled`` because of this call.
 
-        Works for executions run by other processes on the same data directory too.
-        False if it had already finished.
+        True means the cancel was accepted before the execution ended, and then it ends
+        ``cancelled`` (within about a second; a task completing at that very moment still
+        ends ``cancelled``, its result kept): the store decides which came first, atomically.
+        False if it had already ended, in whatever state. Works for executions run by other
+        processes on the same data directory too.
         """
-        status = self._store.status(execution_id, with_alerts=False)
-        if status.state.finished:
+        self._store.status(execution_id, with_alerts=False)  # NotFoundError for unknown ids
+        if not self._store.request_cancel(execution_id):
             return False
-        supervisor, loop = self._supervisor, self._loop
-        if supervisor is not None and loop is not None:
-            mine = asyncio.run_coroutine_threadsafe(
-                _call(supervisor.cancel, execution_id), loop
-            ).result()
-            if mine:
-                return True
-        return self._store.request_cancel(execution_id)
+        mine = self._on_runtime("cancel", execution_id)  # ours: cancel it now, not at a poll
+        owner = dict(self._store.unfinished()).get(execution_id)
+        if not mine and owner is not None and not _owner_alive(owner):
+            # Its process died after this client opened: nobody else would ever end it.
+            with contextlib.suppress(NotFoundError, RuntimeError):
+                self._store.transition(
+                    execution_id, TaskState.CANCELLED, error=to_info(TaskCancelled("cancelled"))
+                )
+        return True
 
     def list_tasks(
         self, *, state: str | TaskState | None = None, name: str | None = None, limit: int = 50
@@ -424,7 +434,10 @@ class Aesoperator:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _recover(self) -> None:
-        """Executions left ``pending``/``running`` by a process that is gone become failed."""
+        """Executions left ``pending``/``running`` by a process that is gone become failed.
+
+        Their session memory goes with them, and any a killed process left behind.
+        """
         for execution_id, owner in self._store.unfinished():
             if owner == self._owner or _owner_alive(owner):
                 continue
@@ -436,6 +449,7 @@ class Aesoperator:
             )
             with contextlib.suppress(NotFoundError, RuntimeError):
                 self._store.transition(execution_id, TaskState.FAILED, error=error)
+        self._store.clear_ended_sessions()
 
     def close(self) -> None:
         """Cancel what is still running, stop the workers, release the store."""
@@ -450,6 +464,8 @@ class Aesoperator:
             loop.call_soon_threadsafe(loop.stop)
             if thread is not None:
                 thread.join(5)
+                if not thread.is_alive():
+                    loop.close()
         self._callbacks.shutdown(wait=False)
 
 

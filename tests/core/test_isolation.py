@@ -22,31 +22,26 @@ from aesoperator import (
     TimeLimitExceeded,
     WorkerCrashed,
 )
+from waiting import eventually
 
 
 def _name(prefix: str) -> str:
     return f"{prefix}_{time.monotonic_ns()}"
 
 
-def _wait_running(execution: Any, timeout: float = 10) -> None:
-    end = time.monotonic() + timeout
-    while execution.status().state != "running":
-        assert time.monotonic() < end, "execution never started"
-        time.sleep(0.01)
-
-
-def test_cancel_of_a_handler_stuck_in_blocking_code(aesop: Aesoperator) -> None:
+def test_cancel_of_a_handler_stuck_in_blocking_code(aesop: Aesoperator, tmp_path: Path) -> None:
     name = _name("stuck")
+    inside = tmp_path / "inside"
 
     @aesop.handler(name)
-    def stuck(ctx: Any) -> None:
+    def stuck(ctx: Any, inside: str) -> None:
+        Path(inside).touch()
         while True:  # ignores ctx entirely, like a hung C call would
             time.sleep(0.5)
 
-    execution = aesop.execute_task_async(Task(name=name))
-    _wait_running(execution)
-    time.sleep(0.1)
-    execution.cancel()
+    execution = aesop.execute_task_async(Task(name=name, inputs={"inside": str(inside)}))
+    eventually(inside.exists, what="the handler is in its blocking loop")
+    assert execution.cancel()
     with pytest.raises(TaskCancelled):
         execution.result(timeout=10)
     status = execution.status()
@@ -116,16 +111,14 @@ def test_memory_limit_counts_child_processes_and_kills_them(
     with pytest.raises(MemoryLimitExceeded):
         execution.result(timeout=30)
     child_pid = int(pid_file.read_text())
-    end = time.monotonic() + 5
-    while psutil.pid_exists(child_pid) and time.monotonic() < end:
+
+    def gone() -> bool:
         try:
-            if psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE:
-                break
+            return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
         except psutil.Error:
-            break
-        time.sleep(0.05)
-    alive = psutil.pid_exists(child_pid) and psutil.Process(child_pid).status() != "zombie"
-    assert not alive, "the handler's child process outlived the memory kill"
+            return True
+
+    eventually(gone, timeout=5, what="the handler's child process ends with the memory kill")
 
 
 @pytest.mark.parametrize(

@@ -216,8 +216,6 @@ class Runner:
             duration_seconds=round(time.monotonic() - t0, 6),
             usage=ctx.usage,
         )
-        if task.memory_scope == "session":
-            store.mem_clear(scope_ns)
         keep_result = state == "completed" or bool(output.content or output.data)
         finished = redact_message(ctx._redactor, {
             "type": "finished", "id": eid, "state": state,

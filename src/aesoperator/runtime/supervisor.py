@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cloudpickle
 import psutil
@@ -44,6 +44,7 @@ from .protocol import pack, unpack
 from .runner import CancelToken, Job, Registry, Runner
 
 log = logging.getLogger("aesoperator.runtime")
+T = TypeVar("T")
 
 CANCEL_GRACE_S = 1.0  # cooperative cancel first; after this the worker is killed
 TIME_GRACE_S = 1.5  # past max_duration_seconds, before the hard kill
@@ -139,7 +140,7 @@ class Supervisor:
         # Write-behind: state changes of one loop turn go to SQLite in one transaction, and
         # futures resolve only after it, so a waiter always reads the final state.
         self._ops: list[tuple[str, tuple[Any, ...]]] = []
-        self._post: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._ended: list[Record] = []
         self._flush_scheduled = False
 
     # -- start and stop ----------------------------------------------------------------------
@@ -159,8 +160,8 @@ class Supervisor:
         self._ops.append((name, args))
         self._schedule_flush()
 
-    def _after_flush(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._post.append((fn, args))
+    def _after_flush(self, rec: Record) -> None:
+        self._ended.append(rec)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -172,13 +173,17 @@ class Supervisor:
     def _flush(self) -> None:
         self._flush_scheduled = False
         ops, self._ops = self._ops, []
-        post, self._post = self._post, []
+        ended, self._ended = self._ended, []
+        stored: dict[str, TaskState] = {}
         try:
-            self.store.apply(ops)
+            stored = self.store.apply(ops)
         except Exception:
             log.exception("aesoperator: could not write execution state")
-        for fn, args in post:
-            fn(*args)
+        for rec in ended:
+            # The store has the last word: a cancel accepted first makes a completion cancelled.
+            rec.state = stored.get(rec.id, rec.state)
+            _resolve(rec.future)
+            self._notify_progress(rec)
 
     def _spawn_task(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -201,15 +206,22 @@ class Supervisor:
                 self._kill(rec.worker, TaskState.CANCELLED, to_info(TaskCancelled("client closed")))
         for worker in list(self._workers):
             worker.send({"type": "shutdown"})
-            _killpg(worker.pid)
+            _end(worker)
+        end = time.monotonic() + 2  # each read loop reaps its worker: no process left behind
+        while self._workers and time.monotonic() < end:
+            await asyncio.sleep(0.01)
         if self.inline and "aesoperator.web._browser" in sys.modules:
             # Inline tasks share this process's Chromium: close it with the client.
             from ..web import shutdown_browser
 
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(shutdown_browser(), 5)
-        for task in list(self._tasks):
+        self._flush()  # the last states are stored before the loop stops
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        if tasks:  # let them end here, rather than be destroyed pending at exit
+            await asyncio.wait(tasks, timeout=1)
 
     # -- workers ------------------------------------------------------------------------------
     async def _spawn(self) -> None:
@@ -219,8 +231,9 @@ class Supervisor:
         # polars' allocator (jemalloc) keeps freed pages for seconds by default, so a worker's
         # RSS would overstate what a data task holds; return them within half a second.
         env.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
+        argv = [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())],
+            [*argv, str(os.getpid())],  # our pid: the worker checks it still has us as parent
             pass_fds=(child.fileno(),),
             start_new_session=True,  # its own process group: one killpg ends its browser too
             env=env,
@@ -233,6 +246,8 @@ class Supervisor:
             worker.ps = psutil.Process(proc.pid)
         self._workers.append(worker)
         self._spawn_task(self._read_loop(worker, reader))
+        if self._closing:  # shutdown began while it started: its read loop reaps it
+            _killpg(proc.pid)
 
     async def _read_loop(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
         try:
@@ -248,8 +263,15 @@ class Supervisor:
         await self._worker_gone(worker)
 
     async def _worker_gone(self, worker: _Worker) -> None:
-        loop = asyncio.get_running_loop()
-        code = await loop.run_in_executor(None, worker.proc.wait)
+        # Its socket closed: it is exiting, or (hostile code) it closed the socket and lives
+        # on, which ends it too. Polled, not waited for in a thread: at interpreter exit no
+        # executor takes new work, and this runs then too.
+        polls = 0
+        while (code := worker.proc.poll()) is None:
+            if polls == 100:
+                _end(worker)
+            polls += 1
+            await asyncio.sleep(0.01)
         _killpg(worker.pid)  # anything it left behind in its group (a browser) goes too
         with contextlib.suppress(Exception):
             worker.writer.close()
@@ -355,7 +377,9 @@ class Supervisor:
 
     def _inline_send(self, msg: dict[str, Any]) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._on_message, None, msg)
+        # RuntimeError: the client is closed; a handler thread abandoned then may still report.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_message, None, msg)
 
     # -- cancellation ---------------------------------------------------------------------------
     def cancel(self, execution_id: str, reason: str = "cancel") -> bool:
@@ -441,7 +465,7 @@ class Supervisor:
             self._write("alert", rec.id, alert.model_dump_json())
             self._write("event", rec.id, "alert", alert.model_dump(mode="json"), _iso())
             for fn in list(rec.alert_cbs):
-                self._callbacks.submit(_safe_call, fn, alert)
+                self._callback(fn, alert)
         elif kind == "event":
             self._write("event", rec.id, msg["kind"], msg["data"], _iso())
 
@@ -490,8 +514,7 @@ class Supervisor:
             for child in [r for r in self._records.values() if r.parent == rec.id]:
                 self._finish(child, state if state is not TaskState.COMPLETED else
                              TaskState.FAILED, None, error)  # fmt: skip
-        self._after_flush(_resolve, rec.future)
-        self._notify_progress(rec)
+        self._after_flush(rec)  # waiters wake, and callbacks hear of it, once it is stored
 
     def _notify_progress(self, rec: Record) -> None:
         if not rec.progress_cbs:
@@ -501,7 +524,12 @@ class Supervisor:
             current_action=rec.current_action, created_at=utcnow(),
         )  # fmt: skip
         for fn in list(rec.progress_cbs):
-            self._callbacks.submit(_safe_call, fn, snapshot)
+            self._callback(fn, snapshot)
+
+    def _callback(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        # RuntimeError: the interpreter is exiting, and no thread runs callbacks any more.
+        with contextlib.suppress(RuntimeError):
+            self._callbacks.submit(_safe_call, fn, arg)
 
     def add_callback(self, execution_id: str, kind: str, fn: Callable[[Any], Any]) -> bool:
         """Register an on_progress/on_alert callback; alerts so far are replayed to it."""
@@ -511,7 +539,7 @@ class Supervisor:
         if kind == "alert":
             rec.alert_cbs.append(fn)
             for alert in rec.alerts:
-                self._callbacks.submit(_safe_call, fn, alert)
+                self._callback(fn, alert)
         else:
             rec.progress_cbs.append(fn)
         return True
@@ -547,7 +575,12 @@ class Supervisor:
             if now - last_cancel >= CANCEL_POLL_S:
                 last_cancel = now
                 ids = [r.id for r in self._records.values() if r.parent is None]
-                for eid in await asyncio.to_thread(self.store.cancel_requests, ids):
+                try:
+                    requested = await _blocking(self.store.cancel_requests, ids)
+                except Exception:  # a database locked for long: the limits must hold anyway
+                    log.exception("aesoperator: could not read cancel requests")
+                    requested = []
+                for eid in requested:
                     self.cancel(eid)
 
     def _force_end(self, rec: Record) -> None:
@@ -562,7 +595,7 @@ class Supervisor:
         busy = [w for w in self._workers if w.busy and w.busy in self._records]
         if not busy:
             return
-        usage = await asyncio.to_thread(lambda: [(w, _tree_memory(w)) for w in busy])
+        usage = await _blocking(lambda: [(w, _tree_memory(w)) for w in busy])
         for worker, used in usage:
             rec = self._records.get(worker.busy or "")
             if rec is None or rec.state.finished:
@@ -574,6 +607,19 @@ class Supervisor:
                     f"max_memory_mb={limit}; raise the limit or process less at once"
                 )
                 self._kill(worker, TaskState.FAILED, to_info(error))
+
+
+async def _blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking work off the loop; on it, once the interpreter is exiting.
+
+    From then on ``concurrent.futures`` refuses new work, and the runtime still has to end
+    its executions and reap its workers (the ``atexit`` close of a script that never closed).
+    """
+    try:
+        fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    except RuntimeError:  # "cannot schedule new futures after (interpreter) shutdown"
+        return fn(*args)
+    return await fut
 
 
 def _by_value_if_unimportable(fn: Any) -> None:
@@ -622,6 +668,13 @@ def _tree_memory(worker: _Worker) -> int:
         with contextlib.suppress(psutil.Error, AttributeError):
             pss += proc.memory_full_info().pss
     return pss or rss
+
+
+def _end(worker: _Worker) -> None:
+    """Kill a worker: its group, and itself should it have left the group (setsid)."""
+    _killpg(worker.pid)
+    with contextlib.suppress(OSError):
+        worker.proc.kill()
 
 
 def _killpg(pid: int) -> None:

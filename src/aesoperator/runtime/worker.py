@@ -26,33 +26,42 @@ from .protocol import Channel
 from .runner import CancelToken, Job, Registry, Runner
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int | None) -> None:
     # Linux: get SIGKILL when the supervisor dies, so no worker (or its browser) is orphaned.
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)  # it died before the line above took effect: nobody will send us work
 
 
 def main() -> None:
     fd = int(sys.argv[1])
-    _die_with_parent()
+    _die_with_parent(int(sys.argv[2]) if len(sys.argv) > 2 else None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
     channel = Channel(socket.socket(fileno=fd))
+
+    def send(msg: dict[str, Any]) -> None:
+        try:
+            channel.send(msg)
+        except OSError:  # the supervisor has gone (it is exiting): nobody is left to report to
+            os._exit(0)
+
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="worker-loop", daemon=True).start()
-    runner = Runner(channel.send, loop)
+    runner = Runner(send, loop)
     registry = Registry()
     handlers_version = ""
     current: dict[str, tuple[CancelToken, Any]] = {}
-    channel.send({"type": "ready", "pid": os.getpid()})
+    send({"type": "ready", "pid": os.getpid()})
 
     def finished(eid: str) -> None:
         current.pop(eid, None)
         if runner.stuck_threads and any(t.is_alive() for t in runner.stuck_threads):
             # A handler thread ignored cancellation; this process is no longer clean.
-            channel.send({"type": "retire", "reason": "a handler thread did not stop"})
+            send({"type": "retire", "reason": "a handler thread did not stop"})
             os._exit(0)
-        channel.send({"type": "idle"})
+        send({"type": "idle"})
 
     while True:
         msg = channel.recv()

@@ -2,16 +2,20 @@
 
 Namespaces: ``global`` (``aesop.memory`` outside a task), ``task:<name>`` (a task with
 ``memory_scope="permanent"``: kept across executions and processes) and ``exec:<id>``
-(``memory_scope="session"``: the execution's own, cleared when it ends).
+(``memory_scope="session"``: the execution's own, cleared when it ends, however it ends).
+
+Every method is one SQLite statement or transaction, so each is atomic on its own; a ``get``
+then a ``set`` is not (another process may write in between): ``update`` and ``incr`` are
+the read-modify-writes that are.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .sqlite import Store
+from .sqlite import SESSION_PREFIX, Store
 
 _MISSING = object()
 
@@ -28,14 +32,44 @@ class Memory:
         return default if raw is None else json.loads(raw)
 
     def set(self, key: str, value: Any) -> None:
-        try:
-            raw = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"memory.set({key!r}, ...): a {type(value).__name__} value cannot be stored "
-                f"({exc}); store JSON values: str, int, float, bool, None, list or dict"
-            ) from None
-        self._store.mem_set(self.namespace, _key(key), raw)
+        self._store.mem_set(self.namespace, _key(key), _dumps("set", key, value))
+
+    def update(self, key: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
+        """Replace the value with ``fn(value)`` atomically, across threads and processes.
+
+        ``fn`` gets the current value (``default`` if the key is absent) and returns the new
+        one, which is stored and returned. No write from elsewhere can come in between, so
+        concurrent updates never lose one another's changes. ``fn`` runs while the store is
+        locked for writing: keep it a quick function of the value (it must not use memory).
+
+        >>> memory.update("seen", lambda urls: sorted({*urls, url}), default=[])  # doctest: +SKIP
+        """
+        if not callable(fn):
+            raise TypeError(f"memory.update({key!r}, fn): fn must be callable, got {fn!r}")
+        new: list[Any] = []
+
+        def apply(raw: str | None) -> str:
+            new[:] = [fn(default if raw is None else json.loads(raw))]
+            return _dumps("update", key, new[0])
+
+        self._store.mem_update(self.namespace, _key(key), apply)
+        return new[0]
+
+    def incr(self, key: str, by: int | float = 1) -> int | float:
+        """Add ``by`` to a number (an absent key counts as 0) atomically; return the sum."""
+        if isinstance(by, bool) or not isinstance(by, int | float):
+            raise TypeError(f"memory.incr({key!r}, by=...): got {by!r}; use an int or a float")
+
+        def add(value: Any) -> int | float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(
+                    f"memory.incr({key!r}): the stored value is a {type(value).__name__} "
+                    f"({value!r:.60}), not a number; set a number first or use memory.update"
+                )
+            return value + by
+
+        result: int | float = self.update(key, add, default=0)
+        return result
 
     def delete(self, key: str) -> bool:
         return self._store.mem_delete(self.namespace, _key(key))
@@ -68,6 +102,16 @@ class Memory:
         return f"Memory({self.namespace!r}, keys={self.keys()!r})"
 
 
+def _dumps(method: str, key: str, value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"memory.{method}({key!r}, ...): a {type(value).__name__} value cannot be stored "
+            f"({exc}); store JSON values: str, int, float, bool, None, list or dict"
+        ) from None
+
+
 def _key(key: Any) -> str:
     if not isinstance(key, str) or not key:
         raise TypeError(f"memory keys are non-empty strings, got {key!r}")
@@ -75,4 +119,4 @@ def _key(key: Any) -> str:
 
 
 def namespace_for(task_name: str, scope: str, execution_id: str) -> str:
-    return f"task:{task_name}" if scope == "permanent" else f"exec:{execution_id}"
+    return f"task:{task_name}" if scope == "permanent" else SESSION_PREFIX + execution_id

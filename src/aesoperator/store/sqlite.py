@@ -1,8 +1,10 @@
 """The embedded store: executions, their timeline, alerts and memory in one SQLite file (WAL).
 
 Safe across threads (one connection guarded by a lock per ``Store``) and processes (WAL, a
-busy time-out, short transactions). Every state change goes through :meth:`Store.transition`,
-which refuses illegal transitions so that a finished execution is never overwritten.
+busy time-out, short transactions). Every state change goes through ``_op_state`` (for
+:meth:`Store.transition` and the supervisor's batches), which refuses illegal transitions so
+that a finished execution is never overwritten, turns any end of an execution whose cancel was
+accepted into ``cancelled``, and has its session memory cleared.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ErrorInfo, NotFoundError
+from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, to_info
 from ..execution import TRANSITIONS, Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
 
 _SCHEMA = """
@@ -64,6 +66,15 @@ CREATE TABLE IF NOT EXISTS memory (
 
 _INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)"
 _TERMINAL = tuple(s.value for s in TaskState if s.finished)
+SESSION_PREFIX = "exec:"  # + execution id: the namespace of an execution's session memory
+# A write to a session namespace is refused once its execution has ended (a handler thread
+# abandoned after a cancel may still run): what the end cleared stays cleared.
+_UPSERT_MEMORY = (
+    "INSERT INTO memory (namespace, key, value_json, updated_at) SELECT ?, ?, ?, ?"
+    " WHERE NOT EXISTS (SELECT 1 FROM executions WHERE id = ? AND state IN (?, ?, ?))"
+    " ON CONFLICT(namespace, key) DO UPDATE SET value_json = excluded.value_json,"
+    " updated_at = excluded.updated_at"
+)
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -78,6 +89,7 @@ class Store:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "aesoperator.sqlite3"
         self._lock = threading.RLock()
+        self._ended: list[str] = []  # executions ended by the open transaction (_op_state)
         self._conn = sqlite3.connect(
             self.path, timeout=30, check_same_thread=False, isolation_level=None
         )
@@ -99,15 +111,23 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
+            if self._conn.in_transaction:  # only this thread can be in one: it holds the lock
+                raise UserError(
+                    "memory.update: the function wrote memory itself; it must only compute "
+                    "the new value from the old one and return it"
+                )
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
+                self._ended.clear()
                 raise
             else:
+                ended, self._ended = self._ended, []
                 cur.execute("COMMIT")
+                self._clear_sessions(ended)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -116,7 +136,7 @@ class Store:
             return list(cur.execute(sql, args))
 
     # -- batched writes ---------------------------------------------------------------------
-    def apply(self, ops: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def apply(self, ops: list[tuple[str, tuple[Any, ...]]]) -> dict[str, TaskState]:
         """Apply many writes in one transaction (the supervisor's write-behind buffer).
 
         Ops: ``("create", (id, name, task_json, owner, parent_id, at))``,
@@ -124,9 +144,12 @@ class Store:
         ``("progress", (id, progress | None, action, set_action))``,
         ``("event", (id, kind, data, at))``, ``("alert", (id, alert_json))``.
         A state op only moves an execution along a legal transition; others are skipped.
+        Returns the state each execution ended in, for those that ended here (a cancel
+        accepted before may have turned a completion into ``cancelled``).
         """
         if not ops:
-            return
+            return {}
+        ended: dict[str, TaskState] = {}
         # Between two create/state ops (the only ones whose order matters to the others),
         # events go in one executemany, in order, and the progress updates of an execution
         # collapse into one (the highest progress, the last action): a busy crawl sends a few
@@ -166,10 +189,13 @@ class Store:
                     )
                 elif name == "state":
                     settle()
-                    self._op_state(cur, *args)
+                    state = self._op_state(cur, *args)
+                    if state is not None and state.finished:
+                        ended[args[0]] = state
                 else:
                     raise ValueError(f"unknown store op {name!r}")
             settle()
+        return ended
 
     def _op_state(
         self,
@@ -180,7 +206,17 @@ class Store:
         result_json: str | None,
         owner: str | None,
         at: str,
-    ) -> bool:
+    ) -> TaskState | None:
+        """One transition; the state written, or None if the execution could not move so."""
+        if new.finished and new is not TaskState.CANCELLED:
+            row = cur.execute(
+                "SELECT cancel_requested FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
+            if row is not None and row[0]:
+                # A cancel was accepted (cancel_task returned True) before this end was
+                # written: the caller was promised ``cancelled``, whatever the task did since.
+                new = TaskState.CANCELLED
+                error_json = to_info(TaskCancelled("cancelled")).model_dump_json()
         sources = [old.value for old, targets in TRANSITIONS.items() if new in targets]
         sets = ["state = ?"]
         args: list[Any] = [new.value]
@@ -207,13 +243,15 @@ class Store:
             (*args, execution_id, *sources),
         )
         if cur.rowcount == 0:
-            return False
+            return None
+        if new.finished:
+            self._ended.append(execution_id)  # its session memory is cleared once committed
         error = json.loads(error_json) if error_json else None
         cur.execute(
             "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
             (execution_id, at, "state", json.dumps({"state": new.value, "error": error})),
         )
-        return True
+        return new
 
     def _op_progress(
         self,
@@ -274,7 +312,7 @@ class Store:
                 return False
             if new not in TRANSITIONS[old]:
                 raise RuntimeError(f"illegal transition {old} -> {new} for {execution_id}")
-            return self._op_state(
+            moved = self._op_state(
                 cur,
                 execution_id,
                 new,
@@ -283,8 +321,14 @@ class Store:
                 owner,
                 utcnow().isoformat(),
             )
+            return moved is not None
 
     def request_cancel(self, execution_id: str) -> bool:
+        """Accept a cancel: True if the execution had not ended, and it now ends ``cancelled``.
+
+        The flag and every end of an execution are written under SQLite's write lock, so one
+        of them comes first: a True here means the end is written as ``cancelled``.
+        """
         with self._tx() as cur:
             cur.execute(
                 "UPDATE executions SET cancel_requested = 1"
@@ -388,12 +432,20 @@ class Store:
 
     def mem_set(self, namespace: str, key: str, value_json: str) -> None:
         with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO memory (namespace, key, value_json, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(namespace, key) DO UPDATE SET value_json = excluded.value_json,"
-                " updated_at = excluded.updated_at",
-                (namespace, key, value_json, utcnow().isoformat()),
-            )
+            _upsert(cur, namespace, key, value_json)
+
+    def mem_update(self, namespace: str, key: str, fn: Callable[[str | None], str]) -> None:
+        """Read, compute and write one key in one write transaction (``BEGIN IMMEDIATE``).
+
+        No other thread or process can write in between, so concurrent updates never lose
+        one another's changes. ``fn`` gets the stored JSON (None if absent) and returns the
+        new JSON; it runs while the database is locked for writing, so it must be quick.
+        """
+        with self._tx() as cur:
+            row = cur.execute(
+                "SELECT value_json FROM memory WHERE namespace = ? AND key = ?", (namespace, key)
+            ).fetchone()
+            _upsert(cur, namespace, key, fn(row[0] if row else None))
 
     def mem_delete(self, namespace: str, key: str) -> bool:
         with self._tx() as cur:
@@ -411,6 +463,45 @@ class Store:
         if cleared:  # the WAL's older frames still hold the values: empty it (a secret may be one)
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _clear_sessions(self, execution_ids: list[str]) -> None:
+        """Session memory goes with its execution: cleared once its end is committed.
+
+        Through ``mem_clear``, the one function that clears a namespace. A write to the
+        namespace after the end is refused (``_upsert``), so nothing can come back.
+        """
+        if not execution_ids:
+            return
+        names = tuple(SESSION_PREFIX + eid for eid in execution_ids)
+        marks = ",".join("?" * len(names))
+        rows = self._query(
+            f"SELECT DISTINCT namespace FROM memory WHERE namespace IN ({marks})", names
+        )
+        for row in rows:
+            self.mem_clear(row["namespace"])
+
+    def clear_ended_sessions(self) -> None:
+        """Clear what a process killed between an end's commit and its clearing left behind."""
+        rows = self._query(
+            # The range is every namespace that starts with SESSION_PREFIX (';' follows ':').
+            "SELECT DISTINCT namespace FROM memory WHERE namespace >= ? AND namespace < ?"
+            " AND substr(namespace, ?) IN (SELECT id FROM executions WHERE state IN (?, ?, ?))",
+            (SESSION_PREFIX, SESSION_PREFIX[:-1] + ";", len(SESSION_PREFIX) + 1, *_TERMINAL),
+        )
+        for row in rows:
+            self.mem_clear(row["namespace"])
+
+
+def _upsert(cur: sqlite3.Cursor, namespace: str, key: str, value_json: str) -> None:
+    owner = namespace.removeprefix(SESSION_PREFIX) if namespace.startswith(SESSION_PREFIX) else None
+    cur.execute(
+        _UPSERT_MEMORY, (namespace, key, value_json, utcnow().isoformat(), owner, *_TERMINAL)
+    )
+    if cur.rowcount == 0:
+        raise TaskCancelled(
+            f"memory key {key!r}: execution {owner} has ended; its session memory was cleared "
+            "with it and takes no more writes"
+        )
 
 
 def default_data_dir() -> Path:
