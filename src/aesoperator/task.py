@@ -117,12 +117,18 @@ class TaskConfig(_Validated):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     # Resource limits
-    max_pages: int = Field(100, ge=1, description="Maximum pages the task may fetch, exactly.")
+    max_pages: int = Field(
+        default=100, ge=1, description="Maximum pages the task may fetch, exactly."
+    )
     max_duration_seconds: float = Field(
-        3600, gt=0, description="Wall-clock limit; past it the execution fails (monitors complete)."
+        default=3600,
+        gt=0,
+        description="Wall-clock limit; past it the execution fails (monitors complete).",
     )
     max_memory_mb: int = Field(
-        1024, ge=16, description="Memory limit (RSS) of the execution's whole process tree, in MB."
+        default=1024,
+        ge=16,
+        description="Memory limit (RSS) of the execution's whole process tree, in MB.",
     )
 
     # Access controls
@@ -133,21 +139,28 @@ class TaskConfig(_Validated):
     blocked_domains: list[str] = Field(
         default_factory=list, description="Domains never reached, subdomains included. Wins."
     )
-    require_https: bool = Field(False, description="Refuse every plain-http request.")
+    require_https: bool = Field(default=False, description="Refuse every plain-http request.")
     allow_private_network: bool = Field(
-        False,
+        default=False,
         description="Allow loopback, private, link-local and metadata addresses (off: refused).",
     )
-    respect_robots_txt: bool = Field(True, description="Obey robots.txt and its crawl-delay.")
+    respect_robots_txt: bool = Field(
+        default=True, description="Obey robots.txt and its crawl-delay."
+    )
 
     # Browser settings
-    viewport_width: int = Field(1280, ge=100, le=10000, description="Browser viewport width.")
-    viewport_height: int = Field(720, ge=100, le=10000, description="Browser viewport height.")
+    viewport_width: int = Field(
+        default=1280, ge=100, le=10000, description="Browser viewport width."
+    )
+    viewport_height: int = Field(
+        default=720, ge=100, le=10000, description="Browser viewport height."
+    )
     user_agent: str | None = Field(
-        None, min_length=1, description="User-Agent header; None uses Aesoperator's own."
+        default=None, min_length=1, description="User-Agent header; None uses Aesoperator's own."
     )
     fetch_mode: FetchMode = Field(
-        "auto", description="'http', 'browser', or 'auto' (HTTP first, browser when needed)."
+        default="auto",
+        description="'http', 'browser', or 'auto' (HTTP first, browser when needed).",
     )
     block_resources: list[ResourceType] = Field(
         default_factory=lambda: list(_DEFAULT_BLOCKED),
@@ -155,25 +168,33 @@ class TaskConfig(_Validated):
     )
 
     # Retry behavior
-    max_retries: int = Field(3, ge=0, le=100, description="Retries of a transient failure.")
+    max_retries: int = Field(default=3, ge=0, le=100, description="Retries of a transient failure.")
     retry_delay_seconds: float = Field(
-        1.0, ge=0, description="First retry delay; doubles on each attempt (with jitter)."
+        default=1.0, ge=0, description="First retry delay; doubles on each attempt (with jitter)."
     )
 
     # Rate limiting
     requests_per_second: float | None = Field(
-        None, gt=0, description="Hard ceiling on requests per second for the execution."
+        default=None, gt=0, description="Hard ceiling on requests per second for the execution."
     )
-    concurrent_requests: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
-    request_timeout_seconds: float = Field(30, gt=0, description="Time-out of one request.")
+    concurrent_requests: int = Field(
+        default=4, ge=1, le=256, description="Requests in flight at once."
+    )
+    request_timeout_seconds: float = Field(default=30, gt=0, description="Time-out of one request.")
     max_response_bytes: int = Field(
-        20 * 1024 * 1024, ge=1024, description="Largest response body read, in bytes."
+        default=20 * 1024 * 1024, ge=1024, description="Largest response body read, in bytes."
     )
 
     # LLM budgets (free-form tasks)
-    max_steps: int = Field(50, ge=1, description="Maximum planner steps of an LLM-driven task.")
-    max_llm_tokens: int | None = Field(None, ge=1, description="Token budget for model calls.")
-    max_cost_usd: float | None = Field(None, gt=0, description="Cost budget for model calls.")
+    max_steps: int = Field(
+        default=50, ge=1, description="Maximum planner steps of an LLM-driven task."
+    )
+    max_llm_tokens: int | None = Field(
+        default=None, ge=1, description="Token budget for model calls."
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="Cost budget for model calls."
+    )
 
     @field_validator("allowed_domains", "blocked_domains", mode="before")
     @classmethod
@@ -237,26 +258,27 @@ class Task(_Validated):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
         description="Identifier of the task; routes it to a handler or skill.",
     )
-    description: str = Field("", max_length=10_000, description="What the task does.")
+    description: str = Field(default="", max_length=10_000, description="What the task does.")
     config: TaskConfig = Field(default_factory=TaskConfig, description="Limits and settings.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="JSON-able parameters.")
     memory_scope: MemoryScope = Field(
-        "session",
+        default="session",
         description="'session': memory of this execution only; 'permanent': kept per task name.",
     )
     skill: str | None = Field(
-        None, description="Force a built-in skill ('research', 'summarize', 'data', 'monitor')."
+        default=None,
+        description="Force a built-in skill ('research', 'summarize', 'data', 'monitor').",
     )
     planner: PlannerChoice = Field(
-        "auto", description="'auto' (handler, then skill, then LLM) or force one kind."
+        default="auto", description="'auto' (handler, then skill, then LLM) or force one kind."
     )
     plan: Plan | None = Field(
-        None,
+        default=None,
         description="Explicit steps (actions with arguments) to run instead of planning; "
         "a list of steps is accepted.",
     )
     output_schema: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description="JSON schema (or a pydantic model class) the result's data must match.",
     )
     secrets: dict[str, SecretStr] = Field(
