@@ -7,9 +7,9 @@ with a message that names the field, the value given and what is allowed.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from typing import Any, Literal, NoReturn
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from ._bounds import NotJSON, shape_problem, short_repr, to_json
 from .errors import ValidationError
 from .planning.plan import Plan
 
@@ -46,10 +47,7 @@ def _describe(error: dict[str, Any], model: str) -> str:
         return f"{field}: required field is missing"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return f"{field}: got {shown}; {msg}"
+    return f"{field}: got {short_repr(value)}; {msg}"
 
 
 def _raise_clean(exc: PydanticValidationError, model: str) -> NoReturn:
@@ -63,12 +61,21 @@ def normalize_domain(value: str, field: str) -> str:
 
     Accepts ``example.org``, ``Example.ORG.``, ``*.example.org`` (same as ``example.org``,
     which already covers subdomains), IDN names (stored as punycode), IPv4/IPv6 literals and
-    ``localhost``. Refuses URLs, schemes, paths, ports and user-info.
+    ``localhost``. Refuses URLs, schemes, paths, ports and user-info; the message suggests the
+    bare domain found in the value when there is one.
     """
     raw = value
-    fix = f"use a bare domain such as 'wikipedia.org' in {field}"
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"a domain must be a non-empty string; {fix}")
+        raise ValueError(
+            f"a domain must be a non-empty string; use a bare domain such as 'wikipedia.org' "
+            f"in {field}"
+        )
+    hint = _suggest(value)
+    fix = (
+        f"use {hint!r} in {field}"
+        if hint
+        else f"use a bare domain such as 'wikipedia.org' in {field}"
+    )
     value = value.strip()
     if "://" in value or value.lower().startswith(("http:", "https:")):
         raise ValueError(f"{raw!r} is a URL, not a domain; {fix}")
@@ -82,6 +89,10 @@ def normalize_domain(value: str, field: str) -> str:
         pass
     if ":" in value:
         raise ValueError(f"{raw!r} has a port; domains apply to every port, {fix}")
+    return _host(value, raw, fix)
+
+
+def _host(value: str, raw: str, fix: str) -> str:
     value = value.lower().rstrip(".")
     if value.startswith("*."):
         value = value[2:]
@@ -95,8 +106,38 @@ def normalize_domain(value: str, field: str) -> str:
     return ascii_name
 
 
+def _suggest(value: str) -> str | None:
+    """The bare domain a user most likely meant by ``value`` (a URL, host:port...), if any."""
+    text = value.strip()
+    try:
+        host = urlsplit(text if "://" in text else "//" + text.lstrip("/")).hostname or ""
+        if ":" in host:
+            return str(ipaddress.ip_address(host))
+        _host(host, host, "")  # valid?
+    except ValueError:
+        return None
+    return host.rstrip(".").removeprefix("*.")
+
+
 class _Validated(BaseModel):
     """Raises our ``ValidationError`` (field, value, fix) instead of pydantic's."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        # Before anything walks the values recursively (pydantic, json, repr): a list nested
+        # 100,000 deep would raise RecursionError there instead of a clear error here.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, dict | list | tuple):
+                    problem = shape_problem(value)
+                    if problem is not None:
+                        where = f"{cls.__name__}.{key}"
+                        raise ValidationError(
+                            f"invalid {cls.__name__}: {where}: {problem}",
+                            errors=[{"loc": (key,), "type": "bounds", "msg": problem}],
+                        )
+        return data
 
     @model_validator(mode="wrap")
     @classmethod
@@ -200,7 +241,8 @@ class TaskConfig(_Validated):
     @classmethod
     def _domains(cls, value: Any, info: Any) -> Any:
         if isinstance(value, str):
-            raise ValueError(f"must be a list of domains, e.g. [{value!r}]")
+            hosts = [h for h in map(_suggest, value.split(",")) if h] or ["wikipedia.org"]
+            raise ValueError(f"must be a list of domains, e.g. {hosts!r}")
         if not isinstance(value, list | tuple):
             raise ValueError("must be a list of domains such as ['wikipedia.org']")
         out: list[str] = []
@@ -306,9 +348,12 @@ class Task(_Validated):
     @classmethod
     def _json_inputs(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            to_json(value, "inputs")
+        except NotJSON as exc:
             raise ValueError(
-                f"inputs must be JSON-serialisable (str, numbers, bools, None, lists, dicts): {exc}"
+                "inputs must be JSON-serialisable (str, numbers, bools, None, lists, dicts): "
+                + exc.reason
             ) from None
+        except ValueError as exc:  # too big
+            raise ValueError(str(exc).removeprefix("inputs: ")) from None
         return value
