@@ -1,12 +1,16 @@
-"""Hostile values get a clear error naming the field or key, never a RecursionError or a hang."""
+"""Hostile values get a clear error naming the field or key, never a RecursionError or a hang.
+
+Also artifact names (``ctx.add_file``) and ``result.save_report`` targets.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aesoperator import Aesoperator, Task, TaskConfig, ValidationError
+from aesoperator import Aesoperator, Task, TaskConfig, UserError, ValidationError
 
 
 def nested(depth: int, leaf: Any = 1) -> Any:
@@ -72,3 +76,74 @@ def test_memory_refuses_unstorable_values_by_key(inline: Aesoperator) -> None:
     with pytest.raises(TypeError, match=r"memory.set\('n', ...\): a set value cannot be stored"):
         inline.memory.set("n", {1, 2})
     assert inline.memory.keys() == []
+
+
+def run_handler(aesop: Aesoperator, fn: Any, name: str) -> Any:
+    aesop.handler(name)(fn)
+    return aesop.execute_task(Task(name=name))
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("x" * 256, "a part of 256 bytes; file systems allow 255"),
+        ("é" * 128, "a part of 256 bytes"),
+        ("a\x00b", "control characters"),
+        ("../x", "'..' part"),
+        ("a/../../x", "'..' part"),
+        ("/etc/passwd", "absolute path"),
+        ("a//b", "an empty"),
+        ("a/", "an empty"),
+        (".", "'.' or '..' part"),
+        ("a\\..\\x", "backslash"),
+        ("a\ud800", "not valid Unicode"),
+        ("/".join(["d" * 200] * 6), "the limit is 1024"),
+    ],
+)
+def test_add_file_refuses_names_that_cannot_be_one_file(
+    inline: Aesoperator, name: str, error: str
+) -> None:
+    def handler(ctx: Any) -> str:
+        ctx.add_file(name, "data")
+        return "kept"
+
+    with pytest.raises(UserError) as info:
+        run_handler(inline, handler, "bad_name")
+    assert error in str(info.value)
+    artifacts = inline.data_dir / "artifacts"
+    assert not any(p.is_file() for p in artifacts.rglob("*")) if artifacts.exists() else True
+
+
+def test_add_file_keeps_folders_apart(inline: Aesoperator) -> None:
+    def handler(ctx: Any) -> str:
+        ctx.add_file("a/x.txt", "from a")
+        ctx.add_file("b/x.txt", "from b")
+        ctx.add_file("b/x.txt", "from b, again")  # the same name replaces the file
+        ctx.add_file("x" * 255, "longest name")
+        return "done"
+
+    result = run_handler(inline, handler, "folders")
+    files = {f.name: Path(f.path) for f in result.files}
+    assert sorted(files) == ["a/x.txt", "b/x.txt", "x" * 255]
+    assert files["a/x.txt"].read_text() == "from a"
+    assert files["b/x.txt"].read_text() == "from b, again"
+    assert files["a/x.txt"].parent.parent == files["b/x.txt"].parent.parent
+    assert result.files[0].media_type == "text/plain"
+
+
+def test_save_report_onto_its_own_artifact_or_a_directory(inline: Aesoperator) -> None:
+    def handler(ctx: Any) -> str:
+        ctx.add_file("report.html", "<p>own</p>")
+        return "the content"
+
+    result = run_handler(inline, handler, "reporting")
+    own = Path(result.files[0].path)
+    assert result.save_report(own) == own  # nothing to do: it is already there
+    assert own.read_text() == "<p>own</p>"
+    folder = own.parent
+    with pytest.raises(UserError, match=r"is a directory; give a file path such as .*report"):
+        result.save_report(folder)
+    with pytest.raises(UserError, match="is a directory"):
+        result.save_report(str(folder / "new") + "/")
+    with pytest.raises(UserError, match=r"save_report\('/sys/aesop/r.md'\)"):
+        result.save_report("/sys/aesop/r.md")  # cannot be written, even by root
