@@ -19,7 +19,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import psutil
 
@@ -224,7 +224,11 @@ class Aesoperator:
 
         return register
 
-    def function(self, fn: F | None = None, *, name: str | None = None) -> Any:
+    @overload
+    def function(self, fn: F, /) -> F: ...
+    @overload
+    def function(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+    def function(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
         """Register a function the LLM planner may call as a tool (schema from type hints).
 
         >>> @aesop.function                       # doctest: +SKIP

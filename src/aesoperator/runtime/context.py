@@ -227,7 +227,7 @@ class TaskContext:
         return self.task.inputs
 
     # -- reporting ----------------------------------------------------------------------------
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, /, **data: Any) -> None:
         """Add an entry to the execution's timeline."""
         self._send({"type": "event", "id": self.execution_id, "kind": kind, "data": data})
 
@@ -249,7 +249,7 @@ class TaskContext:
             }
         )
 
-    def action(self, name: str, **details: Any) -> _ActionScope:
+    def action(self, name: str, /, **details: Any) -> _ActionScope:
         """Record a step: ``with ctx.action("fetch", url=u): ...`` sets ``current_action``."""
         return _ActionScope(self, name, details)
 
@@ -367,8 +367,10 @@ class TaskContext:
             await asyncio.sleep(min(left, 0.05))
 
     # -- steps with retries ----------------------------------------------------------------------
-    async def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def step(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` as a recorded step, retrying transient failures per ``TaskConfig``.
+
+        ``name`` and ``fn`` are positional-only, so ``fn``'s own arguments may use those names.
 
         ``fn`` may be sync (run in a thread) or async. Retries use exponential backoff from
         ``retry_delay_seconds``; policy, validation and limit errors are never retried.
