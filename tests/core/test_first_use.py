@@ -56,3 +56,25 @@ def test_the_module_client_registers_functions_and_parameters_may_be_called_name
     lines = proc.stdout.splitlines()
     assert lines[:2] == ["hello ada!", "bob/f"]
     assert lines[2] == "[{'kind': 'a kind', 'name': 'bob'}]"
+
+
+def test_a_missing_llm_extra_names_the_install_command(tmp_path: Path) -> None:
+    # The `openai` SDK made unimportable, as when `aesoperator[llm]` was not installed.
+    proc = run_script(
+        tmp_path,
+        """
+        import sys
+        sys.modules["openai"] = None
+        from aesoperator import Aesoperator, Task, UserError
+
+        llm = "openai:gpt-4.1-mini?base_url=http://127.0.0.1:9/v1"
+        with Aesoperator(data_dir="data", isolation="inline", llm=llm) as aesop:
+            try:
+                aesop.execute_task(Task(name="free_form", description="find the price"))
+            except UserError as exc:
+                print(type(exc).__name__, exc)
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "pip install 'aesoperator[llm]'" in proc.stdout
+    assert "'openai' package is needed" in proc.stdout

@@ -54,11 +54,13 @@ class _Provider:
         self._key = key
         self._price = price if price is not None else price_of(model)
         self._client: Any = None
+        self._module: Any = None
 
     def cost(self, usage: Usage) -> float:
         return cost_of(usage, self._price)
 
-    def _sdk(self, max_retries: int) -> Any:
+    def _sdk(self, max_retries: int) -> tuple[Any, Any]:
+        """The SDK module and its client; a missing SDK names the extra that installs it."""
         if self._client is None:
             try:
                 module = importlib.import_module(self._sdk_module)
@@ -67,7 +69,8 @@ class _Provider:
             self._client = getattr(module, self._sdk_class)(
                 api_key=self._key, base_url=self.base_url, max_retries=max_retries
             )
-        return self._client
+            self._module = module
+        return self._module, self._client
 
 
 def _missing(extra: str, module: str) -> UserError:
@@ -125,9 +128,7 @@ class OpenAIModel(_Provider):
         timeout: float,
         max_retries: int,
     ) -> ModelResponse:
-        import openai
-
-        client = self._sdk(max_retries)
+        openai, client = self._sdk(max_retries)
         wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
         for m in messages:
             wire.append(_openai_message(m))
@@ -211,9 +212,7 @@ class AnthropicModel(_Provider):
         timeout: float,
         max_retries: int,
     ) -> ModelResponse:
-        import anthropic
-
-        client = self._sdk(max_retries)
+        anthropic, client = self._sdk(max_retries)
         wire: list[dict[str, Any]] = []
         for m in messages:
             role, blocks = _anthropic_blocks(m)
