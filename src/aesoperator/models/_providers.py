@@ -127,12 +127,18 @@ class OpenAIModel(_Provider):
         *,
         timeout: float,
         max_retries: int,
+        max_output_tokens: int | None = None,
     ) -> ModelResponse:
         openai, client = self._sdk(max_retries)
         wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
         for m in messages:
             wire.append(_openai_message(m))
         kwargs: dict[str, Any] = {"model": self.name, "messages": wire}
+        if max_output_tokens is not None:
+            # OpenAI's own name (the only one its reasoning models take); compatible servers
+            # (Ollama, vLLM, llama.cpp, LM Studio) all read the older one.
+            key = "max_completion_tokens" if self.base_url is None else "max_tokens"
+            kwargs[key] = max_output_tokens
         if tools:
             kwargs["tools"] = [
                 {"type": "function",
@@ -211,6 +217,7 @@ class AnthropicModel(_Provider):
         *,
         timeout: float,
         max_retries: int,
+        max_output_tokens: int | None = None,
     ) -> ModelResponse:
         anthropic, client = self._sdk(max_retries)
         wire: list[dict[str, Any]] = []
@@ -221,7 +228,8 @@ class AnthropicModel(_Provider):
             else:
                 wire.append({"role": role, "content": blocks})
         kwargs: dict[str, Any] = {
-            "model": self.name, "system": system, "messages": wire, "max_tokens": self.max_tokens,
+            "model": self.name, "system": system, "messages": wire,
+            "max_tokens": min(self.max_tokens, max_output_tokens or self.max_tokens),
         }  # fmt: skip
         if tools:
             kwargs["tools"] = [
