@@ -237,7 +237,7 @@ _EXAMPLE = {"inputs": "topic: ai", "config": "max_pages: 10"}
 def _kind(value: Any) -> str:
     if value is None:
         return "empty (null)"
-    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", bytes: "binary"}
     return names.get(type(value), f"a {type(value).__name__}")
 
 

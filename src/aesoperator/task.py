@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -144,6 +144,22 @@ class _Validated(BaseModel):
     def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         try:
             return handler(data)
+        except PydanticValidationError as exc:
+            _raise_clean(exc, cls.__name__)
+
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        context: Any | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """As pydantic's, but JSON that cannot be parsed (nested past pydantic's limit of 200
+        levels, say) is our ``ValidationError`` too."""
+        try:
+            return super().model_validate_json(json_data, strict=strict, context=context, **kwargs)
         except PydanticValidationError as exc:
             _raise_clean(exc, cls.__name__)
 

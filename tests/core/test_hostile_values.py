@@ -43,6 +43,15 @@ def test_the_bounds_hold_for_every_field_and_the_config() -> None:
         TaskConfig(blocked_domains=nested(2000))
 
 
+def test_task_json_nested_past_the_parser_limit_is_our_validation_error() -> None:
+    deep = '{"name": "x", "inputs": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"
+    with pytest.raises(ValidationError, match="recursion limit exceeded"):
+        Task.model_validate_json(deep)
+    within_parser = '{"name": "x", "inputs": {"a": ' + "[" * 100 + "]" * 100 + "}}"
+    with pytest.raises(ValidationError, match=r"Task.inputs: nested 101 deep"):
+        Task.model_validate_json(within_parser)
+
+
 def test_inputs_that_refer_to_themselves_or_are_too_big_are_refused() -> None:
     loop: list[Any] = []
     loop.append(loop)
