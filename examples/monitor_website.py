@@ -1,6 +1,6 @@
 """TASKS.md's monitoring task, run offline against a local HTTPS site that has an outage.
 
-    python examples/monitor_website.py [--seconds 12] [--out monitor_report.html]
+    python examples/monitor_website.py [--seconds 12] [--out PATH]
 
 The site stands in for ``https://example.com``: a local server with a certificate for
 ``example.com`` (from a throw-away CA made here; its certificate expires in 20 days, so the
@@ -11,7 +11,8 @@ loopback addresses with ``allow_private_network=True``. The URL carries the serv
 The site answers, fails with HTTP 503 for a while, then recovers. The monitor (two checks a
 second) alerts once when it goes down and once when it recovers; the handler runs in this
 process while the checks run in a worker process. At the end it prints the summary and writes
-an HTML report (latency chart, incidents, certificate).
+an HTML report (latency chart, incidents, certificate) to ``--out``, by default into a new
+temporary directory (never into the working tree), and prints its path.
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=12)
-    ap.add_argument("--out", default="monitor_report.html")
+    ap.add_argument("--out", help="where to write the HTML report (default: a temp dir)")
     args = ap.parse_args()
+    out = Path(args.out or Path(tempfile.mkdtemp(prefix="aesop-monitor-")) / "report.html")
 
     with tempfile.TemporaryDirectory(prefix="aesop-monitor-") as tmp:
         ca, cert, key = make_certs(Path(tmp), "example.com", days=20)
@@ -167,7 +169,7 @@ def main() -> None:
     print()
     print(result.summary)
     print(result.content)
-    print("report:", result.save_report(Path(args.out)))
+    print("report:", result.save_report(out))
 
 
 if __name__ == "__main__":

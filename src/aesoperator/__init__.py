@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import Aesoperator, Execution
@@ -22,11 +22,14 @@ if TYPE_CHECKING:
         FetchError,
         Interrupted,
         LimitExceeded,
+        LoopDetected,
         MemoryLimitExceeded,
+        ModelError,
         NoPlannerError,
         NotFoundError,
         PageLimitExceeded,
         PolicyViolation,
+        ReplayError,
         TaskCancelled,
         TaskError,
         TaskFailed,
@@ -38,7 +41,27 @@ if TYPE_CHECKING:
     from .execution import Alert, Event, Output, TaskResult, TaskState, TaskStatus
     from .planning.plan import Plan, Step
     from .runtime.context import TaskContext
+    from .store.memory import Memory
     from .task import Task, TaskConfig
+
+    # The module is a client: each public method of ``Aesoperator`` is a function here, with
+    # the method's own signature (made at run time by ``__getattr__`` below; a test checks
+    # that this list and the class agree).
+    _client = Aesoperator()
+    cancel_task = _client.cancel_task
+    close = _client.close
+    execute_task = _client.execute_task
+    execute_task_async = _client.execute_task_async
+    function = _client.function
+    get_alerts = _client.get_alerts
+    get_events = _client.get_events
+    get_execution = _client.get_execution
+    get_task_status = _client.get_task_status
+    handler = _client.handler
+    list_tasks = _client.list_tasks
+    replay = _client.replay
+    warmup = _client.warmup
+    memory: Memory
 
 # The public names load on first use (PEP 562): ``import aesoperator.web.extract`` in an
 # extraction process, or ``aesoperator.runtime.worker``, should not pay for the client and
@@ -47,10 +70,10 @@ _LAZY = {
     "Aesoperator": "client",
     "Execution": "client",
     **dict.fromkeys(
-        ["AesoperatorError", "FetchError", "Interrupted", "LimitExceeded",
-         "MemoryLimitExceeded", "NoPlannerError", "NotFoundError", "PageLimitExceeded",
-         "PolicyViolation", "TaskCancelled", "TaskError", "TaskFailed", "TimeLimitExceeded",
-         "UserError", "ValidationError", "WorkerCrashed"],
+        ["AesoperatorError", "FetchError", "Interrupted", "LimitExceeded", "LoopDetected",
+         "MemoryLimitExceeded", "ModelError", "NoPlannerError", "NotFoundError",
+         "PageLimitExceeded", "PolicyViolation", "ReplayError", "TaskCancelled", "TaskError",
+         "TaskFailed", "TimeLimitExceeded", "UserError", "ValidationError", "WorkerCrashed"],
         "errors",
     ),
     **dict.fromkeys(
@@ -74,13 +97,16 @@ __all__ = [
     "FetchError",
     "Interrupted",
     "LimitExceeded",
+    "LoopDetected",
     "MemoryLimitExceeded",
+    "ModelError",
     "NoPlannerError",
     "NotFoundError",
     "Output",
     "PageLimitExceeded",
     "Plan",
     "PolicyViolation",
+    "ReplayError",
     "Step",
     "Task",
     "TaskCancelled",
@@ -96,53 +122,23 @@ __all__ = [
     "ValidationError",
     "WorkerCrashed",
     "cancel_task",
+    "close",
     "default_client",
     "execute_task",
     "execute_task_async",
+    "function",
     "get_alerts",
     "get_events",
+    "get_execution",
     "get_task_status",
     "handler",
     "list_tasks",
+    "replay",
+    "warmup",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
 _default: Aesoperator | None = None
 _default_lock = threading.Lock()
-
-
-def execute_task(task: Task, *, timeout: float | None = None) -> TaskResult:
-    return default_client().execute_task(task, timeout=timeout)
-
-
-def execute_task_async(task: Task) -> Execution:
-    return default_client().execute_task_async(task)
-
-
-def get_task_status(execution_id: str) -> TaskStatus:
-    return default_client().get_task_status(execution_id)
-
-
-def cancel_task(execution_id: str) -> bool:
-    return default_client().cancel_task(execution_id)
-
-
-def list_tasks(
-    *, state: str | None = None, name: str | None = None, limit: int = 50
-) -> list[TaskStatus]:
-    return default_client().list_tasks(state=state, name=name, limit=limit)
-
-
-def get_events(execution_id: str) -> list[Event]:
-    return default_client().get_events(execution_id)
-
-
-def get_alerts(execution_id: str) -> list[Alert]:
-    return default_client().get_alerts(execution_id)
-
-
-def handler(name: str) -> Callable[[F], F]:
-    return default_client().handler(name)
 
 
 def default_client() -> Aesoperator:
@@ -156,17 +152,55 @@ def default_client() -> Aesoperator:
         return _default
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        from importlib import import_module
+def _client_methods() -> list[str]:
+    """The public methods of ``Aesoperator``: each is also a function of this module."""
+    from .client import Aesoperator
 
-        value = getattr(import_module(f".{module}", __name__), name)
+    return sorted(
+        name
+        for name, value in vars(Aesoperator).items()
+        if not name.startswith("_") and callable(value)
+    )
+
+
+def _forward(name: str) -> Callable[..., Any]:
+    """``aesoperator.<name>``: the default client's method, looked up at each call (the
+    default client may be replaced), with the method's signature and docstring."""
+    import functools
+    import inspect
+
+    from .client import Aesoperator
+
+    method = getattr(Aesoperator, name)
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(default_client(), name)(*args, **kwargs)
+
+    signature = inspect.signature(method)
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=list(signature.parameters.values())[1:]  # without self
+    )
+    call.__module__ = __name__
+    return call
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, so an unknown name is an error there
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is not None:
+            from importlib import import_module
+
+            value = getattr(import_module(f".{module}", __name__), name)
+        elif name == "memory":  # the default client's global memory, made on first use
+            return default_client().memory
+        elif not name.startswith("_") and name in _client_methods():
+            value = _forward(name)
+        else:
+            raise AttributeError(f"module 'aesoperator' has no attribute {name!r}")
         globals()[name] = value  # later lookups skip this function
         return value
-    if name == "memory":  # the default client's global memory, made on first use
-        return default_client().memory
-    raise AttributeError(f"module 'aesoperator' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

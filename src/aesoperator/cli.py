@@ -7,19 +7,23 @@ Failures print one readable line on stderr and exit non-zero.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
 
+from . import __version__
+from ._bounds import MAX_BYTES, MAX_DEPTH
 from .client import Aesoperator
 from .errors import AesoperatorError, TaskCancelled, UserError
 from .execution import TaskResult, TaskStatus
-from .task import Task
+from .task import Task, TaskConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -36,9 +40,31 @@ DataDir = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _say(line: str) -> None:
+    """One line on stderr, whatever it holds (a lone surrogate from a non-UTF-8 argument...)."""
+    line = " ".join(line.split())
+    typer.echo(line.encode("utf-8", "backslashreplace").decode("utf-8"), err=True)
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"aesop: error: {message}", err=True)
+    _say(f"aesop: error: {message}")
     raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aesop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Aesoperator: run tasks on the web with hard limits."""
 
 
 def _client(data_dir: Path | None, imports: list[str] | None = None) -> Aesoperator:
@@ -57,14 +83,29 @@ def _client(data_dir: Path | None, imports: list[str] | None = None) -> Aesopera
             except ImportError as exc:
                 client.close()
                 _fail(f"--import {module!r}: {exc}", 2)
+            except (Exception, SystemExit) as exc:  # the module's own code failed
+                client.close()
+                _fail(f"--import {module!r}: importing it raised {type(exc).__name__}: {exc}", 2)
     return client
 
 
-def _parse_value(raw: str) -> Any:
+def _parse_value(raw: str, where: str) -> Any:
+    """``raw`` as JSON, or as plain text when it is not JSON."""
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
+    except RecursionError:
+        _fail(f"{where}: nested too deep; the limit is {MAX_DEPTH} levels", 2)
+    except ValueError:  # an integer of more than 4300 digits: Python refuses to read it
+        _fail(f"{where}: a number too long to read; quote it to pass it as text", 2)
+
+
+_LIST_FIELDS = {
+    name
+    for name, field in TaskConfig.model_fields.items()
+    if typing.get_origin(field.annotation) is list
+}
 
 
 def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
@@ -73,8 +114,87 @@ def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             _fail(f"{flag} {item!r}: write it as KEY=VALUE (VALUE may be JSON)", 2)
-        out[key] = _parse_value(value)
+        parsed = _parse_value(value, f"{flag} {key}")
+        if flag == "--config" and key in _LIST_FIELDS and isinstance(parsed, str):
+            # -c allowed_domains=a.org,b.org: a list without JSON quoting
+            parsed = [part.strip() for part in parsed.split(",") if part.strip()]
+        out[key] = parsed
     return out
+
+
+# A task file is at most the task's inputs (bounded to MAX_BYTES as JSON) plus the rest.
+MAX_TASK_FILE = MAX_BYTES + 2**20
+
+
+class _TaskLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader minus implicit dates: a task file holds JSON values, and
+    ``start_date: 2023-01-01`` means the text."""
+
+
+_TaskLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _check_events(text: str, where: str) -> None:
+    """Refuse aliases and deep nesting before anything is built.
+
+    Nested aliases make a 500-byte file expand to gigabytes (a "billion laughs"), and each
+    level of nesting is a level of recursion when the document is built.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_TaskLoader):
+        at = f"{where}, line {event.start_mark.line + 1}" if event.start_mark else where
+        if isinstance(event, yaml.AliasEvent):
+            _fail(
+                f"{at}: YAML aliases (*{event.anchor}) are "
+                "not allowed in task files; write the value out",
+                2,
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH + 1:  # the task's mapping is the first level
+                _fail(
+                    f"{at}: nested more than {MAX_DEPTH} "
+                    "levels deep; the limit keeps a file from exhausting the parser",
+                    2,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _read_task_file(task_file: Path) -> Any:
+    where = f"task file {str(task_file)!r}"
+    try:
+        with task_file.open("rb") as f:
+            data = f.read(MAX_TASK_FILE + 1)
+    except OSError as exc:
+        _fail(f"{where}: {exc.strerror or exc}", 2)
+    if len(data) > MAX_TASK_FILE:
+        _fail(f"{where}: larger than {MAX_TASK_FILE // 2**20} MiB; pass large data as files", 2)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        _fail(
+            f"{where} is not UTF-8 text (byte {data[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start}); save it as UTF-8",
+            2,
+        )
+    try:
+        if text.lstrip().startswith("{"):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                pass  # a YAML flow mapping, or broken JSON: the YAML parser says where
+        _check_events(text, where)
+        return yaml.load(text, Loader=_TaskLoader)  # a safe loader
+    except yaml.YAMLError as exc:
+        _fail(f"{where} is not valid YAML/JSON: {exc}", 2)
+    except RecursionError:
+        _fail(f"{where}: nested too deep; the limit is {MAX_DEPTH} levels", 2)
+    except ValueError:  # an integer of more than 4300 digits: Python refuses to read it
+        _fail(f"{where}: a number too long to read; quote it to pass it as text", 2)
 
 
 def _load_task(
@@ -86,16 +206,18 @@ def _load_task(
 ) -> Task:
     spec: dict[str, Any] = {}
     if task_file is not None:
-        try:
-            text = task_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            _fail(f"task file {str(task_file)!r}: {exc.strerror or exc}", 2)
-        try:
-            loaded = yaml.safe_load(text)  # YAML is a superset of JSON
-        except yaml.YAMLError as exc:
-            _fail(f"task file {str(task_file)!r} is not valid YAML/JSON: {exc}".replace("\n", " "))
+        loaded = _read_task_file(task_file)
+        where = f"task file {str(task_file)!r}"
         if not isinstance(loaded, dict):
-            _fail(f"task file {str(task_file)!r} must hold a mapping with at least 'name'", 2)
+            _fail(f"{where} must hold a mapping with at least 'name', not {_kind(loaded)}", 2)
+        for key in ("inputs", "config"):
+            if key in loaded and not isinstance(loaded[key], dict):
+                _fail(
+                    f"{where}: '{key}' must be a mapping of names to values, not "
+                    f"{_kind(loaded[key])}; write e.g. '{key}: {{{_EXAMPLE[key]}}}' or leave "
+                    "it out",
+                    2,
+                )
         spec = loaded
     if name:
         spec["name"] = name
@@ -107,6 +229,16 @@ def _load_task(
     if skill:
         spec["skill"] = skill
     return Task.model_validate(spec)
+
+
+_EXAMPLE = {"inputs": "topic: ai", "config": "max_pages: 10"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", bytes: "binary"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _print_result(result: TaskResult, as_json: bool) -> None:
@@ -123,6 +255,8 @@ def _print_result(result: TaskResult, as_json: bool) -> None:
         f"{len(result.actions)} actions",
         err=True,
     )
+    for art in result.files:
+        typer.echo(f"file: {art.name}: {art.path}", err=True)
 
 
 def _watch(client: Aesoperator, execution_id: str) -> TaskStatus:
@@ -169,21 +303,30 @@ def run(
     run_async: Annotated[
         bool, typer.Option("--async", help="Start in the background; print the id.")
     ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Save the report here (format from the extension)."),
+    ] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Run a task from a file or flags."""
     task = _load_task(task_file, name, input_, config, skill)
     if run_async:
+        if out is not None:
+            _fail("--out needs the result: run without --async to save the report", 2)
         execution_id = _start_detached(task, data_dir, imports or [])
-        typer.echo(execution_id)
+        typer.echo(json.dumps({"id": execution_id}) if as_json else execution_id)
         return
     client = _client(data_dir, imports)
     try:
         execution = client.execute_task_async(task)
         if watch:
             _watch(client, execution.id)
-        _print_result(execution.result(), as_json)
+        result = execution.result()
+        _print_result(result, as_json)
+        if out is not None:
+            typer.echo(f"report: {result.save_report(out)}", err=True)
     finally:
         client.close()
 
@@ -287,7 +430,9 @@ def list_(
 
 @app.command()
 def cancel(
-    execution_id: Annotated[str, typer.Argument(help="Execution id.")], data_dir: DataDir = None
+    execution_id: Annotated[str, typer.Argument(help="Execution id.")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Cancel an execution (also one started by another process)."""
     client = _client(data_dir)
@@ -296,13 +441,18 @@ def cancel(
             state = client.get_task_status(execution_id).state.value
             _fail(f"execution {execution_id} already finished ({state})")
         deadline = time.monotonic() + 5
+        state = "cancel requested"
         while time.monotonic() < deadline:
             st = client.get_task_status(execution_id)
             if st.state.finished:
-                typer.echo(f"{execution_id} {st.state.value}")
-                return
+                state = st.state.value
+                break
             time.sleep(0.05)
-        typer.echo(f"{execution_id} cancel requested")
+        typer.echo(
+            json.dumps({"id": execution_id, "state": state})
+            if as_json
+            else f"{execution_id} {state}"
+        )
     finally:
         client.close()
 
@@ -338,8 +488,10 @@ TaskOpt = Annotated[
 
 
 @memory_app.command("get")
-def memory_get(key: str, task: TaskOpt = None, data_dir: DataDir = None) -> None:
-    """Print a value as JSON (exit 1 when missing)."""
+def memory_get(
+    key: str, task: TaskOpt = None, data_dir: DataDir = None, as_json: AsJson = False
+) -> None:
+    """Print a value as JSON (exit 1 when missing); --json changes nothing here."""
     client, mem = _memory(data_dir, task)
     value = mem.get(key, None)
     missing = key not in mem
@@ -355,42 +507,66 @@ def memory_set(
     value: Annotated[str, typer.Argument(help="JSON value (plain text is stored as a string).")],
     task: TaskOpt = None,
     data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Store a value."""
+    parsed = _parse_value(value, f"memory set {key}")
     client, mem = _memory(data_dir, task)
-    mem.set(key, _parse_value(value))
-    client.close()
+    try:
+        mem.set(key, parsed)
+    finally:
+        client.close()
+    if as_json:
+        typer.echo(json.dumps({"key": key, "value": parsed}, ensure_ascii=False))
 
 
 @memory_app.command("list")
-def memory_list(task: TaskOpt = None, data_dir: DataDir = None) -> None:
+def memory_list(task: TaskOpt = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """List the keys."""
     client, mem = _memory(data_dir, task)
-    for key in mem:
-        typer.echo(key)
+    keys = mem.keys()
     client.close()
+    if as_json:
+        typer.echo(json.dumps(keys, ensure_ascii=False))
+        return
+    for key in keys:
+        typer.echo(key)
 
 
 @memory_app.command("delete")
-def memory_delete(key: str, task: TaskOpt = None, data_dir: DataDir = None) -> None:
+def memory_delete(
+    key: str, task: TaskOpt = None, data_dir: DataDir = None, as_json: AsJson = False
+) -> None:
     """Delete a key."""
     client, mem = _memory(data_dir, task)
     found = mem.delete(key)
     client.close()
     if not found:
         _fail(f"no memory key {key!r}")
+    if as_json:
+        typer.echo(json.dumps({"key": key, "deleted": True}, ensure_ascii=False))
 
 
 def main() -> None:
+    """Run the CLI: a failure is one ``aesop: ...`` line on stderr and exit 1, or 2 for the
+    caller's mistake (usage, validation, an unusable data directory)."""
     try:
         app()
     except TaskCancelled as exc:
-        typer.echo(f"aesop: cancelled: {exc}", err=True)
+        _say(f"aesop: cancelled: {exc}")
         sys.exit(1)
     except (AesoperatorError, TypeError) as exc:
         kind = "error" if isinstance(exc, UserError) else type(exc).__name__
-        typer.echo(f"aesop: {kind}: {' '.join(str(exc).split())}", err=True)
+        _say(f"aesop: {kind}: {exc}")
         sys.exit(2 if isinstance(exc, UserError) else 1)
+    except KeyboardInterrupt:
+        _say("aesop: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("AESOP_DEBUG"):
+            raise
+        _say(f"aesop: {type(exc).__name__}: {exc} (AESOP_DEBUG=1 shows the traceback)")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

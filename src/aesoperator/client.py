@@ -13,13 +13,14 @@ import concurrent.futures
 import contextlib
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import psutil
 
@@ -57,6 +58,28 @@ def _owner_alive(owner: str | None) -> bool:
         return abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.01
     except (psutil.Error, ValueError):
         return False
+
+
+def _open_store(data_dir: Path) -> Store:
+    """The data directory's store, or a ``UserError`` that says what is wrong with it."""
+    try:
+        return Store(data_dir)
+    except sqlite3.DatabaseError as exc:
+        db = data_dir / "aesoperator.sqlite3"
+        if not db.is_file():
+            raise UserError(
+                f"data_dir {str(data_dir)!r}: cannot open {str(db)!r} ({exc})"
+            ) from None
+        raise UserError(
+            f"data_dir {str(data_dir)!r}: {str(db)!r} is not a readable Aesoperator database "
+            f"({exc}); it was left as it is: move it away, or use another data_dir"
+        ) from None
+    except OSError as exc:
+        why = "a file, not a directory" if data_dir.is_file() else exc.strerror or str(exc)
+        raise UserError(
+            f"data_dir {str(data_dir)!r} cannot be used ({why}); give a writable "
+            "directory (Aesoperator(data_dir=...), --data-dir or AESOP_DATA_DIR)"
+        ) from None
 
 
 class Execution:
@@ -181,7 +204,7 @@ class Aesoperator:
         self.isolation: Isolation = isolation
         self.pool_size = size
         self.llm = llm or os.environ.get("AESOP_LLM") or None
-        self._store = Store(self.data_dir)
+        self._store = _open_store(self.data_dir)
         self._owner = _owner()
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._functions: dict[str, Callable[..., Any]] = {}
@@ -225,7 +248,11 @@ class Aesoperator:
 
         return register
 
-    def function(self, fn: F | None = None, *, name: str | None = None) -> Any:
+    @overload
+    def function(self, fn: F, /) -> F: ...
+    @overload
+    def function(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+    def function(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
         """Register a function the LLM planner may call as a tool (schema from type hints).
 
         >>> @aesop.function                       # doctest: +SKIP

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -131,19 +132,38 @@ class TaskResult(BaseModel):
         otherwise ``.md``/``.txt`` get ``content``, ``.json`` the whole result, ``.html`` a
         self-contained page, and a produced file with the same extension is copied.
         """
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        from .errors import UserError
+
+        target = Path(path).expanduser()
+        if target.is_dir() or str(path).endswith(("/", os.sep)):
+            raise UserError(
+                f"save_report: {str(path)!r} is a directory; give a file path such as "
+                f"{str(target / ('report' + self._report_suffix()))!r}"
+            )
+        for art in self.files:  # asked to save a file onto itself: it is already there
+            if target.exists() and Path(art.path).exists() and target.samefile(art.path):
+                return target
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._write(target)
+        except OSError as exc:
+            raise UserError(f"save_report({str(path)!r}): {exc.strerror or exc}") from None
+        return target
+
+    def _write(self, target: Path) -> None:
+        from .errors import UserError
+
         suffix = target.suffix.lower()
         if self.planner.startswith("skill:"):
             from .planning.router import skill_report_writer
 
             writer = skill_report_writer(self.planner.removeprefix("skill:"))
             if writer is not None and writer(self, target):
-                return target
+                return
         for art in self.files:
             if Path(art.name).suffix.lower() == suffix and Path(art.path).exists():
                 shutil.copyfile(art.path, target)
-                return target
+                return
         if suffix in (".md", ".markdown", ".txt", ""):
             target.write_text(self.content or self.summary or _pretty(self.data), encoding="utf-8")
         elif suffix == ".json":
@@ -159,13 +179,17 @@ class TaskResult(BaseModel):
                 encoding="utf-8",
             )
         else:
-            from .errors import UserError
-
             raise UserError(
                 f"save_report: no writer for {suffix!r} files of a {self.planner} result; "
                 "use .md, .json or .html"
             )
-        return target
+
+    def _report_suffix(self) -> str:
+        """The extension of the execution's own report, else ``.md``."""
+        for art in self.files:
+            if Path(art.name).stem == "report" and Path(art.name).suffix:
+                return Path(art.name).suffix
+        return ".md"
 
     def __str__(self) -> str:
         head = self.summary or self.content or _pretty(self.data)

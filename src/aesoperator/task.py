@@ -7,9 +7,9 @@ with a message that names the field, the value given and what is allowed.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from ._bounds import NotJSON, shape_problem, short_repr, to_json
 from .errors import ValidationError
 from .planning.plan import Plan
 
@@ -46,10 +47,7 @@ def _describe(error: dict[str, Any], model: str) -> str:
         return f"{field}: required field is missing"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return f"{field}: got {shown}; {msg}"
+    return f"{field}: got {short_repr(value)}; {msg}"
 
 
 def _raise_clean(exc: PydanticValidationError, model: str) -> NoReturn:
@@ -63,12 +61,21 @@ def normalize_domain(value: str, field: str) -> str:
 
     Accepts ``example.org``, ``Example.ORG.``, ``*.example.org`` (same as ``example.org``,
     which already covers subdomains), IDN names (stored as punycode), IPv4/IPv6 literals and
-    ``localhost``. Refuses URLs, schemes, paths, ports and user-info.
+    ``localhost``. Refuses URLs, schemes, paths, ports and user-info; the message suggests the
+    bare domain found in the value when there is one.
     """
     raw = value
-    fix = f"use a bare domain such as 'wikipedia.org' in {field}"
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"a domain must be a non-empty string; {fix}")
+        raise ValueError(
+            f"a domain must be a non-empty string; use a bare domain such as 'wikipedia.org' "
+            f"in {field}"
+        )
+    hint = _suggest(value)
+    fix = (
+        f"use {hint!r} in {field}"
+        if hint
+        else f"use a bare domain such as 'wikipedia.org' in {field}"
+    )
     value = value.strip()
     if "://" in value or value.lower().startswith(("http:", "https:")):
         raise ValueError(f"{raw!r} is a URL, not a domain; {fix}")
@@ -82,6 +89,10 @@ def normalize_domain(value: str, field: str) -> str:
         pass
     if ":" in value:
         raise ValueError(f"{raw!r} has a port; domains apply to every port, {fix}")
+    return _host(value, raw, fix)
+
+
+def _host(value: str, raw: str, fix: str) -> str:
     value = value.lower().rstrip(".")
     if value.startswith("*."):
         value = value[2:]
@@ -95,14 +106,60 @@ def normalize_domain(value: str, field: str) -> str:
     return ascii_name
 
 
+def _suggest(value: str) -> str | None:
+    """The bare domain a user most likely meant by ``value`` (a URL, host:port...), if any."""
+    text = value.strip()
+    try:
+        host = urlsplit(text if "://" in text else "//" + text.lstrip("/")).hostname or ""
+        if ":" in host:
+            return str(ipaddress.ip_address(host))
+        _host(host, host, "")  # valid?
+    except ValueError:
+        return None
+    return host.rstrip(".").removeprefix("*.")
+
+
 class _Validated(BaseModel):
     """Raises our ``ValidationError`` (field, value, fix) instead of pydantic's."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        # Before anything walks the values recursively (pydantic, json, repr): a list nested
+        # 100,000 deep would raise RecursionError there instead of a clear error here.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, dict | list | tuple):
+                    problem = shape_problem(value)
+                    if problem is not None:
+                        where = f"{cls.__name__}.{key}"
+                        raise ValidationError(
+                            f"invalid {cls.__name__}: {where}: {problem}",
+                            errors=[{"loc": (key,), "type": "bounds", "msg": problem}],
+                        )
+        return data
 
     @model_validator(mode="wrap")
     @classmethod
     def _clean_errors(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         try:
             return handler(data)
+        except PydanticValidationError as exc:
+            _raise_clean(exc, cls.__name__)
+
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        context: Any | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """As pydantic's, but JSON that cannot be parsed (nested past pydantic's limit of 200
+        levels, say) is our ``ValidationError`` too."""
+        try:
+            return super().model_validate_json(json_data, strict=strict, context=context, **kwargs)
         except PydanticValidationError as exc:
             _raise_clean(exc, cls.__name__)
 
@@ -117,12 +174,18 @@ class TaskConfig(_Validated):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     # Resource limits
-    max_pages: int = Field(100, ge=1, description="Maximum pages the task may fetch, exactly.")
+    max_pages: int = Field(
+        default=100, ge=1, description="Maximum pages the task may fetch, exactly."
+    )
     max_duration_seconds: float = Field(
-        3600, gt=0, description="Wall-clock limit; past it the execution fails (monitors complete)."
+        default=3600,
+        gt=0,
+        description="Wall-clock limit; past it the execution fails (monitors complete).",
     )
     max_memory_mb: int = Field(
-        1024, ge=16, description="Memory limit (RSS) of the execution's whole process tree, in MB."
+        default=1024,
+        ge=16,
+        description="Memory limit (RSS) of the execution's whole process tree, in MB.",
     )
 
     # Access controls
@@ -133,21 +196,28 @@ class TaskConfig(_Validated):
     blocked_domains: list[str] = Field(
         default_factory=list, description="Domains never reached, subdomains included. Wins."
     )
-    require_https: bool = Field(False, description="Refuse every plain-http request.")
+    require_https: bool = Field(default=False, description="Refuse every plain-http request.")
     allow_private_network: bool = Field(
-        False,
+        default=False,
         description="Allow loopback, private, link-local and metadata addresses (off: refused).",
     )
-    respect_robots_txt: bool = Field(True, description="Obey robots.txt and its crawl-delay.")
+    respect_robots_txt: bool = Field(
+        default=True, description="Obey robots.txt and its crawl-delay."
+    )
 
     # Browser settings
-    viewport_width: int = Field(1280, ge=100, le=10000, description="Browser viewport width.")
-    viewport_height: int = Field(720, ge=100, le=10000, description="Browser viewport height.")
+    viewport_width: int = Field(
+        default=1280, ge=100, le=10000, description="Browser viewport width."
+    )
+    viewport_height: int = Field(
+        default=720, ge=100, le=10000, description="Browser viewport height."
+    )
     user_agent: str | None = Field(
-        None, min_length=1, description="User-Agent header; None uses Aesoperator's own."
+        default=None, min_length=1, description="User-Agent header; None uses Aesoperator's own."
     )
     fetch_mode: FetchMode = Field(
-        "auto", description="'http', 'browser', or 'auto' (HTTP first, browser when needed)."
+        default="auto",
+        description="'http', 'browser', or 'auto' (HTTP first, browser when needed).",
     )
     block_resources: list[ResourceType] = Field(
         default_factory=lambda: list(_DEFAULT_BLOCKED),
@@ -155,31 +225,40 @@ class TaskConfig(_Validated):
     )
 
     # Retry behavior
-    max_retries: int = Field(3, ge=0, le=100, description="Retries of a transient failure.")
+    max_retries: int = Field(default=3, ge=0, le=100, description="Retries of a transient failure.")
     retry_delay_seconds: float = Field(
-        1.0, ge=0, description="First retry delay; doubles on each attempt (with jitter)."
+        default=1.0, ge=0, description="First retry delay; doubles on each attempt (with jitter)."
     )
 
     # Rate limiting
     requests_per_second: float | None = Field(
-        None, gt=0, description="Hard ceiling on requests per second for the execution."
+        default=None, gt=0, description="Hard ceiling on requests per second for the execution."
     )
-    concurrent_requests: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
-    request_timeout_seconds: float = Field(30, gt=0, description="Time-out of one request.")
+    concurrent_requests: int = Field(
+        default=4, ge=1, le=256, description="Requests in flight at once."
+    )
+    request_timeout_seconds: float = Field(default=30, gt=0, description="Time-out of one request.")
     max_response_bytes: int = Field(
-        20 * 1024 * 1024, ge=1024, description="Largest response body read, in bytes."
+        default=20 * 1024 * 1024, ge=1024, description="Largest response body read, in bytes."
     )
 
     # LLM budgets (free-form tasks)
-    max_steps: int = Field(50, ge=1, description="Maximum planner steps of an LLM-driven task.")
-    max_llm_tokens: int | None = Field(None, ge=1, description="Token budget for model calls.")
-    max_cost_usd: float | None = Field(None, gt=0, description="Cost budget for model calls.")
+    max_steps: int = Field(
+        default=50, ge=1, description="Maximum planner steps of an LLM-driven task."
+    )
+    max_llm_tokens: int | None = Field(
+        default=None, ge=1, description="Token budget for model calls."
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="Cost budget for model calls."
+    )
 
     @field_validator("allowed_domains", "blocked_domains", mode="before")
     @classmethod
     def _domains(cls, value: Any, info: Any) -> Any:
         if isinstance(value, str):
-            raise ValueError(f"must be a list of domains, e.g. [{value!r}]")
+            hosts = [h for h in map(_suggest, value.split(",")) if h] or ["wikipedia.org"]
+            raise ValueError(f"must be a list of domains, e.g. {hosts!r}")
         if not isinstance(value, list | tuple):
             raise ValueError("must be a list of domains such as ['wikipedia.org']")
         out: list[str] = []
@@ -237,26 +316,27 @@ class Task(_Validated):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
         description="Identifier of the task; routes it to a handler or skill.",
     )
-    description: str = Field("", max_length=10_000, description="What the task does.")
+    description: str = Field(default="", max_length=10_000, description="What the task does.")
     config: TaskConfig = Field(default_factory=TaskConfig, description="Limits and settings.")
     inputs: dict[str, Any] = Field(default_factory=dict, description="JSON-able parameters.")
     memory_scope: MemoryScope = Field(
-        "session",
+        default="session",
         description="'session': memory of this execution only; 'permanent': kept per task name.",
     )
     skill: str | None = Field(
-        None, description="Force a built-in skill ('research', 'summarize', 'data', 'monitor')."
+        default=None,
+        description="Force a built-in skill ('research', 'summarize', 'data', 'monitor').",
     )
     planner: PlannerChoice = Field(
-        "auto", description="'auto' (handler, then skill, then LLM) or force one kind."
+        default="auto", description="'auto' (handler, then skill, then LLM) or force one kind."
     )
     plan: Plan | None = Field(
-        None,
+        default=None,
         description="Explicit steps (actions with arguments) to run instead of planning; "
         "a list of steps is accepted.",
     )
     output_schema: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description="JSON schema (or a pydantic model class) the result's data must match.",
     )
     secrets: dict[str, SecretStr] = Field(
@@ -284,9 +364,12 @@ class Task(_Validated):
     @classmethod
     def _json_inputs(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            to_json(value, "inputs")
+        except NotJSON as exc:
             raise ValueError(
-                f"inputs must be JSON-serialisable (str, numbers, bools, None, lists, dicts): {exc}"
+                "inputs must be JSON-serialisable (str, numbers, bools, None, lists, dicts): "
+                + exc.reason
             ) from None
+        except ValueError as exc:  # too big
+            raise ValueError(str(exc).removeprefix("inputs: ")) from None
         return value

@@ -1,13 +1,17 @@
+import inspect
+
 import aesoperator
+from aesoperator import Aesoperator, errors
 
 PINNED = {
     "AesoperatorError", "Aesoperator", "Alert", "Event", "Execution", "FetchError",
-    "Interrupted", "LimitExceeded", "MemoryLimitExceeded", "NoPlannerError", "NotFoundError",
-    "Output", "PageLimitExceeded", "Plan", "PolicyViolation", "Step", "Task", "TaskCancelled",
-    "TaskConfig", "TaskContext", "TaskError", "TaskFailed", "TaskResult", "TaskState", "TaskStatus",
-    "TimeLimitExceeded", "UserError", "ValidationError", "WorkerCrashed", "cancel_task",
-    "default_client", "execute_task", "execute_task_async", "get_alerts", "get_events",
-    "get_task_status", "handler", "list_tasks",
+    "Interrupted", "LimitExceeded", "LoopDetected", "MemoryLimitExceeded", "ModelError",
+    "NoPlannerError", "NotFoundError", "Output", "PageLimitExceeded", "Plan", "PolicyViolation",
+    "ReplayError", "Step", "Task", "TaskCancelled", "TaskConfig", "TaskContext", "TaskError",
+    "TaskFailed", "TaskResult", "TaskState", "TaskStatus", "TimeLimitExceeded", "UserError",
+    "ValidationError", "WorkerCrashed", "cancel_task", "close", "default_client", "execute_task",
+    "execute_task_async", "function", "get_alerts", "get_events", "get_execution",
+    "get_task_status", "handler", "list_tasks", "replay", "warmup",
 }  # fmt: skip
 
 
@@ -16,3 +20,31 @@ def test_public_names_are_pinned() -> None:
     assert set(aesoperator.__all__) == PINNED
     for name in PINNED:
         assert hasattr(aesoperator, name), name
+
+
+def test_every_public_error_is_exported() -> None:
+    public = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.AesoperatorError)
+    }
+    assert {"ModelError", "LoopDetected", "ReplayError"} <= public
+    assert public <= set(aesoperator.__all__)
+    for name in public:
+        assert getattr(aesoperator, name) is getattr(errors, name)
+
+
+def test_the_module_is_a_client_with_every_public_method() -> None:
+    # `import aesoperator as aesop` then `aesop.<method>`: the README uses the module so.
+    methods = {
+        name
+        for name, value in vars(Aesoperator).items()
+        if not name.startswith("_") and callable(value)
+    }
+    assert {"function", "replay", "handler", "execute_task"} <= methods
+    assert methods <= set(aesoperator.__all__)
+    for name in methods:
+        fn = getattr(aesoperator, name)
+        method = inspect.signature(getattr(Aesoperator, name))
+        assert inspect.signature(fn).parameters.keys() == method.parameters.keys() - {"self"}
+        assert fn.__doc__ == getattr(Aesoperator, name).__doc__

@@ -41,8 +41,17 @@ def test_config_errors_name_field_and_value(kwargs: dict, field: str, shown: str
 
 
 def test_domain_errors_say_how_to_fix() -> None:
-    with pytest.raises(ValidationError, match=r"bare domain such as 'wikipedia.org'"):
+    # The fix is derived from the value: the domain that was meant, not the value echoed.
+    with pytest.raises(ValidationError, match=r"a URL, not a domain; use 'en.wikipedia.org' in"):
         TaskConfig(allowed_domains=["https://en.wikipedia.org/wiki/AI"])
+    with pytest.raises(ValidationError, match=r"must be a list of domains, e.g. \['x.org'\]"):
+        TaskConfig(allowed_domains="https://x.org/a")
+    with pytest.raises(ValidationError, match=r"e.g. \['a.org', 'b.org'\]"):
+        TaskConfig(blocked_domains="a.org, https://B.org/x")
+    with pytest.raises(ValidationError, match=r"has a port; .* use 'x.org' in allowed_domains"):
+        TaskConfig(allowed_domains=["x.org:8080"])
+    with pytest.raises(ValidationError, match=r"bare domain such as 'wikipedia.org'"):
+        TaskConfig(allowed_domains=["https:///"])  # nothing to derive a domain from
 
 
 def test_unknown_field_says_remove_or_check_spelling() -> None:

@@ -55,6 +55,10 @@ class ModelServer(ThreadingHTTPServer):
         self.bodies: list[bytes] = []
         self.paths: list[str] = []
         self.usage: Usage | None = None  # fixed usage per reply, else estimated
+        # "bytes": bill like the most expensive tokenizer, one token per UTF-8 byte of every
+        # string sent (plus 4 per message) and of the reply, the reply cut at the max tokens
+        # the request allows, as providers do.
+        self.tokenizer = "chars/4"
         self.lock = threading.Lock()
         self.model = "gpt-4.1-mini"
 
@@ -68,6 +72,7 @@ class ModelServer(ThreadingHTTPServer):
             self.bodies.clear()
             self.paths.clear()
             self.usage = None
+            self.tokenizer = "chars/4"
 
     def requests(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -89,6 +94,28 @@ def last_user_text(body: dict[str, Any], anthropic: bool) -> str:
         if texts:
             return "\n".join(texts)
     return ""
+
+
+def _string_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, dict):
+        return sum(_string_bytes(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_string_bytes(v) for v in value)
+    return 0
+
+
+def billed_bytes(body: dict[str, Any], text: str, calls: list[Any]) -> Usage:
+    """A worst-case tokenizer: one token per UTF-8 byte, the reply capped as asked."""
+    prompt = _string_bytes(body) + 4 * len(body.get("messages", []))
+    reply = len(text.encode("utf-8")) + sum(
+        len(json.dumps(c.arguments if isinstance(c, ToolCall) else c.raw, ensure_ascii=False)
+            .encode("utf-8"))
+        for c in calls
+    )  # fmt: skip
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    return Usage(prompt, min(reply, cap) if cap else reply)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -123,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             calls = list(item) if isinstance(item, list) else [item]
         usage = srv.usage or Usage(len(raw) // 4, 20)
+        if srv.tokenizer == "bytes":
+            usage = billed_bytes(body, text, calls)
         if anthropic:
             blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
             for i, c in enumerate(calls):

@@ -55,14 +55,59 @@ def test_token_budget(aesop: Aesoperator, shop: ShopServer, model: ModelServer) 
     model.usage = Usage(5000, 10)
     exc, _ = run_failing(aesop, Task(name="tokens", config=local(max_llm_tokens=8000)))
     assert isinstance(exc, LimitExceeded)
-    assert "max_llm_tokens=8000 exceeded (10020 tokens used in 2 model calls)" in str(exc)
-    assert len(model.bodies) == 2
+    # The second prompt (bounded at a token per byte) cannot fit in what is left: not sent.
+    assert "max_llm_tokens=8000 would be exceeded by the next model call" in str(exc)
+    assert "after 5010 used in 1 calls" in str(exc)
+    assert len(model.bodies) == 1
+
+    # A provider that bills more than the call could cost is caught after the call.
+    model.reset(wander(shop))
+    model.usage = Usage(9000, 10)
+    exc, _ = run_failing(aesop, Task(name="tokens", config=local(max_llm_tokens=8000)))
+    assert isinstance(exc, LimitExceeded)
+    assert "max_llm_tokens=8000 exceeded (9010 tokens used in 1 model calls)" in str(exc)
+    assert len(model.bodies) == 1
 
     # A prompt that alone would break the budget is not sent at all.
     model.reset(wander(shop))
     exc, _ = run_failing(aesop, Task(name="tiny", config=local(max_llm_tokens=50)))
     assert isinstance(exc, LimitExceeded) and "would be exceeded by the next model call" in str(exc)
     assert model.bodies == []
+
+
+WIDE_TEXT = "量子计算🙂" * 1500  # 6 characters, 16 UTF-8 bytes: 4 characters a token is far off
+
+
+@pytest.mark.parametrize("client", ["aesop", "anthropic_aesop"])
+def test_token_guard_never_underestimates_wide_text(
+    request: pytest.FixtureRequest, model: ModelServer, client: str
+) -> None:
+    # The task's inputs go into the prompt: 24,000 UTF-8 bytes in 9,000 characters. Billed a
+    # token per byte, the first call alone is over the budget: it must not be sent.
+    aesop: Aesoperator = request.getfixturevalue(client)
+    model.reset([call("finish", result="done")])
+    model.tokenizer = "bytes"
+    task = Task(name="wide", inputs={"notes": WIDE_TEXT}, config=local(max_llm_tokens=12_000))
+    exc, eid = run_failing(aesop, task)
+    assert isinstance(exc, LimitExceeded)
+    assert "max_llm_tokens=12000 would be exceeded by the next model call" in str(exc)
+    assert model.bodies == []
+    assert aesop.get_task_status(eid).state == "failed"
+
+
+def test_token_guard_caps_the_reply_to_what_the_budget_has_left(
+    aesop: Aesoperator, model: ModelServer
+) -> None:
+    # The prompt fits, and the model answers at length (40,000 bytes of emoji): the reply is
+    # capped by the provider at what is left, so the call stays within max_llm_tokens.
+    model.reset([call("finish", result="🙂" * 10_000)])
+    model.tokenizer = "bytes"
+    budget = 60_000
+    task = Task(name="wide", inputs={"notes": WIDE_TEXT}, config=local(max_llm_tokens=budget))
+    result = aesop.execute_task(task, timeout=60)
+    assert result.usage["input_tokens"] + result.usage["output_tokens"] <= budget
+    sent = model.requests()[0]
+    assert 0 < sent["max_tokens"] <= budget - result.usage["input_tokens"]
 
 
 @pytest.mark.browser

@@ -84,7 +84,10 @@ class Model(Protocol):
         *,
         timeout: float,
         max_retries: int,
-    ) -> ModelResponse: ...
+        max_output_tokens: int | None = None,
+    ) -> ModelResponse:
+        """One model call. ``max_output_tokens`` caps the reply (the task's token budget)."""
+        ...
 
     def cost(self, usage: Usage) -> float:
         """US dollars for ``usage`` (0.0 when the price is unknown)."""

@@ -54,11 +54,13 @@ class _Provider:
         self._key = key
         self._price = price if price is not None else price_of(model)
         self._client: Any = None
+        self._module: Any = None
 
     def cost(self, usage: Usage) -> float:
         return cost_of(usage, self._price)
 
-    def _sdk(self, max_retries: int) -> Any:
+    def _sdk(self, max_retries: int) -> tuple[Any, Any]:
+        """The SDK module and its client; a missing SDK names the extra that installs it."""
         if self._client is None:
             try:
                 module = importlib.import_module(self._sdk_module)
@@ -67,7 +69,8 @@ class _Provider:
             self._client = getattr(module, self._sdk_class)(
                 api_key=self._key, base_url=self.base_url, max_retries=max_retries
             )
-        return self._client
+            self._module = module
+        return self._module, self._client
 
 
 def _missing(extra: str, module: str) -> UserError:
@@ -124,14 +127,18 @@ class OpenAIModel(_Provider):
         *,
         timeout: float,
         max_retries: int,
+        max_output_tokens: int | None = None,
     ) -> ModelResponse:
-        import openai
-
-        client = self._sdk(max_retries)
+        openai, client = self._sdk(max_retries)
         wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
         for m in messages:
             wire.append(_openai_message(m))
         kwargs: dict[str, Any] = {"model": self.name, "messages": wire}
+        if max_output_tokens is not None:
+            # OpenAI's own name (the only one its reasoning models take); compatible servers
+            # (Ollama, vLLM, llama.cpp, LM Studio) all read the older one.
+            key = "max_completion_tokens" if self.base_url is None else "max_tokens"
+            kwargs[key] = max_output_tokens
         if tools:
             kwargs["tools"] = [
                 {"type": "function",
@@ -210,10 +217,9 @@ class AnthropicModel(_Provider):
         *,
         timeout: float,
         max_retries: int,
+        max_output_tokens: int | None = None,
     ) -> ModelResponse:
-        import anthropic
-
-        client = self._sdk(max_retries)
+        anthropic, client = self._sdk(max_retries)
         wire: list[dict[str, Any]] = []
         for m in messages:
             role, blocks = _anthropic_blocks(m)
@@ -222,7 +228,8 @@ class AnthropicModel(_Provider):
             else:
                 wire.append({"role": role, "content": blocks})
         kwargs: dict[str, Any] = {
-            "model": self.name, "system": system, "messages": wire, "max_tokens": self.max_tokens,
+            "model": self.name, "system": system, "messages": wire,
+            "max_tokens": min(self.max_tokens, max_output_tokens or self.max_tokens),
         }  # fmt: skip
         if tools:
             kwargs["tools"] = [

@@ -122,6 +122,7 @@ class ScriptedModel:
         *,
         timeout: float,
         max_retries: int,
+        max_output_tokens: int | None = None,
     ) -> ModelResponse:
         self.requests.append(list(messages))
         if self._next >= len(self.steps):
@@ -140,7 +141,10 @@ class ScriptedModel:
                 calls.append(ToolCall(c.id or f"call_{self._next}_{i}", c.name, c.arguments, c.raw))
         size = len(system) + sum(len(m.text) for m in messages)
         out = len(text) + sum(len(c.raw) for c in calls)
-        return ModelResponse(text, calls, Usage(size // 4 + 1, out // 4 + 1), self.name)
+        out_tokens = out // 4 + 1
+        if max_output_tokens is not None:
+            out_tokens = min(out_tokens, max_output_tokens)
+        return ModelResponse(text, calls, Usage(size // 4 + 1, out_tokens), self.name)
 
 
 def _dump(step: Reply) -> Any:

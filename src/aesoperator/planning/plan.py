@@ -44,7 +44,7 @@ class Step(BaseModel):
     action: str = Field(..., min_length=1, description="Built-in action or registered function.")
     args: dict[str, Any] = Field(default_factory=dict, description="JSON arguments.")
     save_as: str | None = Field(
-        None, pattern=r"^[A-Za-z_]\w*$", description="Keep the output under this name."
+        default=None, pattern=r"^[A-Za-z_]\w*$", description="Keep the output under this name."
     )
 
 

@@ -86,6 +86,12 @@ def choose(task: Task, handlers: dict[str, Any], llm_configured: bool) -> tuple[
         return "llm", ""
     if forced == "llm" and REPLAY_INPUT in task.inputs:
         return "llm", ""  # a replay runs the recorded trace: no model needed
+    for name in MATCH_ORDER if forced in ("auto", "skill") else ():
+        # A task named for a skill but lacking its input: name the input.
+        missing = getattr(skill_module(name), "missing", None)
+        hint = missing(task) if missing is not None else None
+        if hint:
+            raise NoPlannerError(hint)
     raise NoPlannerError(
         f"No planner can serve task {task.name!r}: register a handler with "
         f"@aesop.handler({task.name!r}), use a built-in skill (Task(skill=...), one of "

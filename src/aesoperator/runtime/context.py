@@ -158,6 +158,33 @@ def redact_message(redactor: Redactor, msg: dict[str, Any]) -> dict[str, Any]:
     return _clean_fields(redactor, msg, _MODELS) if redactor.active else msg
 
 
+def _artifact_parts(name: object) -> list[str]:
+    """The folders and file name of an artifact name, refusing anything that could escape."""
+    fix = "use a relative name such as 'report.html' or 'pages/1.html'"
+    if not isinstance(name, str) or not name:
+        raise UserError(f"add_file: the name must be a non-empty str, got {name!r}; {fix}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise UserError(f"add_file({name!r}): control characters (NUL, newline...) in it; {fix}")
+    if name.startswith("/") or "\\" in name:
+        raise UserError(f"add_file({name!r}): an absolute path or a backslash; {fix}")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UserError(f"add_file({name!r}): not valid Unicode; {fix}") from None
+    parts = name.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise UserError(f"add_file({name!r}): an empty, '.' or '..' part; {fix}")
+        if len(part.encode("utf-8")) > 255:
+            raise UserError(
+                f"add_file({name[:40]!r}...): a part of {len(part.encode('utf-8'))} bytes; "
+                "file systems allow 255 bytes per name: shorten it"
+            )
+    if size > 1024:
+        raise UserError(f"add_file({name[:40]!r}...): {size} bytes; the limit is 1024: shorten it")
+    return parts
+
+
 class TaskContext:
     """The ``ctx`` argument of handlers and skills."""
 
@@ -214,7 +241,7 @@ class TaskContext:
         return self.task.inputs
 
     # -- reporting ----------------------------------------------------------------------------
-    def emit(self, kind: str, **data: Any) -> None:
+    def emit(self, kind: str, /, **data: Any) -> None:
         """Add an entry to the execution's timeline."""
         self._send({"type": "event", "id": self.execution_id, "kind": kind, "data": data})
 
@@ -236,7 +263,7 @@ class TaskContext:
             }
         )
 
-    def action(self, name: str, **details: Any) -> _ActionScope:
+    def action(self, name: str, /, **details: Any) -> _ActionScope:
         """Record a step: ``with ctx.action("fetch", url=u): ...`` sets ``current_action``."""
         return _ActionScope(self, name, details)
 
@@ -290,22 +317,38 @@ class TaskContext:
     def add_file(
         self, name: str, data: bytes | str | Path, media_type: str | None = None
     ) -> Artifact:
-        """Keep a file as an artifact of the execution; it appears in ``result.files``."""
-        safe = Path(name).name
-        if not safe or safe in (".", ".."):
-            raise UserError(f"add_file: {name!r} is not a file name")
-        self._artifacts_dir.mkdir(parents=True, exist_ok=True)
-        target = self._artifacts_dir / safe
-        if isinstance(data, Path):
-            target.write_bytes(data.read_bytes())
-        elif isinstance(data, str):
-            target.write_text(data, encoding="utf-8")
-        else:
-            target.write_bytes(data)
+        """Keep a file as an artifact of the execution; it appears in ``result.files``.
+
+        ``name`` is a relative path: ``report.html`` or ``pages/1.html`` (folders are kept, so
+        ``a/x`` and ``b/x`` are two files). Adding a name again replaces that file.
+        """
+        parts = _artifact_parts(name)
+        if not isinstance(data, bytes | bytearray | memoryview | str | Path):
+            raise UserError(
+                f"add_file({name!r}): data is a {type(data).__name__}; give bytes, str or a Path"
+            )
+        root = self._artifacts_dir.resolve()
+        target = root.joinpath(*parts)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Even if a folder of the artifacts was made a link elsewhere, write only inside.
+            if not target.parent.resolve().is_relative_to(root) or target.is_symlink():
+                raise UserError(f"add_file({name!r}): the path leads outside the artifacts")
+            if isinstance(data, Path):
+                target.write_bytes(data.read_bytes())
+            elif isinstance(data, str):
+                target.write_text(data, encoding="utf-8")
+            else:
+                target.write_bytes(data)
+        except OSError as exc:
+            raise UserError(f"add_file({name!r}): {exc.strerror or exc}") from None
+        safe = "/".join(parts)
         art = Artifact(
             name=safe,
             path=str(target),
-            media_type=media_type or mimetypes.guess_type(safe)[0] or "application/octet-stream",
+            media_type=media_type
+            or mimetypes.guess_type(parts[-1])[0]
+            or "application/octet-stream",
             size=target.stat().st_size,
         )
         self.files = [f for f in self.files if f.name != safe] + [art]
@@ -338,8 +381,10 @@ class TaskContext:
             await asyncio.sleep(min(left, 0.05))
 
     # -- steps with retries ----------------------------------------------------------------------
-    async def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def step(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` as a recorded step, retrying transient failures per ``TaskConfig``.
+
+        ``name`` and ``fn`` are positional-only, so ``fn``'s own arguments may use those names.
 
         ``fn`` may be sync (run in a thread) or async. Retries use exponential backoff from
         ``retry_delay_seconds``; policy, validation and limit errors are never retried.

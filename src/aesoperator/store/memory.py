@@ -15,6 +15,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._bounds import shape_problem, short_repr, to_json
+from ..errors import ValidationError
 from .sqlite import SESSION_PREFIX, Store
 
 _MISSING = object()
@@ -32,6 +34,10 @@ class Memory:
         return default if raw is None else json.loads(raw)
 
     def set(self, key: str, value: Any) -> None:
+        """Store ``value``: JSON, at most 64 levels deep and 16 MiB, valid Unicode.
+
+        ``TypeError`` for a value that is not JSON, ``ValidationError`` for one out of bounds.
+        """
         self._store.mem_set(self.namespace, _key(key), _dumps("set", key, value))
 
     def update(self, key: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
@@ -84,7 +90,11 @@ class Memory:
         self._store.mem_clear(self.namespace)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._store.mem_get(self.namespace, key) is not None
+        return (
+            isinstance(key, str)
+            and shape_problem(key) is None  # an unstorable key is in no namespace
+            and self._store.mem_get(self.namespace, key) is not None
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -103,18 +113,19 @@ class Memory:
 
 
 def _dumps(method: str, key: str, value: Any) -> str:
+    """``value`` as JSON; ``TypeError`` if it is not JSON, ``ValidationError`` if out of bounds."""
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"memory.{method}({key!r}, ...): a {type(value).__name__} value cannot be stored "
-            f"({exc}); store JSON values: str, int, float, bool, None, list or dict"
-        ) from None
+        return to_json(value, f"memory.{method}({short_repr(key)}, ...)")
+    except ValueError as exc:  # out of bounds (not JSON is a TypeError, raised as it is)
+        raise ValidationError(str(exc)) from None
 
 
 def _key(key: Any) -> str:
     if not isinstance(key, str) or not key:
-        raise TypeError(f"memory keys are non-empty strings, got {key!r}")
+        raise TypeError(f"memory keys are non-empty strings, got {short_repr(key)}")
+    problem = shape_problem(key)  # a lone surrogate cannot be stored as UTF-8
+    if problem is not None:
+        raise ValidationError(f"memory key {short_repr(key)}: {problem}")
     return key
 
 

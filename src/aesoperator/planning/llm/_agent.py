@@ -13,8 +13,9 @@ from ...errors import LimitExceeded, LoopDetected, PageLimitExceeded, UserError
 from ...execution import Output
 from ...models import Message, Model, ModelError, ModelResponse, ToolCall, ToolSpec, Usage
 from ._browser import Tab
+from ._budget import output_cap, prompt_bound
 from ._functions import function_spec, wants_ctx
-from ._observe import CHARS_PER_TOKEN, Observation, observe
+from ._observe import Observation, observe
 from ._secrets import RedactingModel, Redactor
 from ._tools import BROWSER_TOOLS, ELEMENT_TOOLS, Acted, BrowserActions, ToolFailed, label
 from ._trace import TRACE_FILE, Trace, input_placeholders
@@ -216,12 +217,13 @@ class Agent:
     ) -> ModelResponse:
         ctx = self.ctx
         ctx.check_cancelled()
-        self._precheck(system, messages, tools)
+        cap = self._precheck(system, messages, tools)
         timeout = max(1.0, min(MODEL_TIMEOUT, ctx.budget.time_left))
         t0 = time.perf_counter()
         reply = await self.model.complete(
-            system, messages, tools, timeout=timeout, max_retries=ctx.config.max_retries
-        )
+            system, messages, tools, timeout=timeout, max_retries=ctx.config.max_retries,
+            max_output_tokens=cap,
+        )  # fmt: skip
         elapsed = time.perf_counter() - t0
         cost = self.model.cost(reply.usage)
         self.calls += 1
@@ -253,23 +255,20 @@ class Agent:
             )
         return reply
 
-    def _precheck(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> None:
-        """Refuse a call whose prompt alone would break a budget: no money spent on it."""
+    def _precheck(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> int | None:
+        """Refuse a call whose prompt alone would break a budget: no money spent on it.
+
+        Returns the cap on the call's output that keeps it within ``max_llm_tokens``.
+        """
         cfg = self.ctx.config
-        chars = len(system) + sum(len(m.text) for m in messages)
-        chars += sum(len(t.description) + len(json.dumps(t.parameters)) for t in tools)
-        prompt = Usage(chars // CHARS_PER_TOKEN, 0)
-        if cfg.max_llm_tokens is not None and self.usage.total + prompt.total > cfg.max_llm_tokens:
-            raise LimitExceeded(
-                f"max_llm_tokens={cfg.max_llm_tokens} would be exceeded by the next model call "
-                f"(~{prompt.total} prompt tokens after {self.usage.total} used in {self.calls} "
-                "calls); raise TaskConfig.max_llm_tokens"
-            )
+        prompt = Usage(prompt_bound(system, messages, tools, self.model.name), 0)
+        cap = output_cap(cfg.max_llm_tokens, self.usage.total, prompt.total, self.calls)
         if cfg.max_cost_usd is not None and self.cost + self.model.cost(prompt) > cfg.max_cost_usd:
             raise LimitExceeded(
                 f"max_cost_usd={cfg.max_cost_usd:g} would be exceeded by the next model call "
                 f"(${self.cost:.6f} spent in {self.calls} calls); raise TaskConfig.max_cost_usd"
             )
+        return cap
 
     async def _one_call(self, call: ToolCall, step: int) -> Any:
         """Run one tool call; its result is appended to the history as a tool message."""

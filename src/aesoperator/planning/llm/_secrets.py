@@ -74,10 +74,16 @@ class RedactingModel:
         *,
         timeout: float,
         max_retries: int,
+        max_output_tokens: int | None = None,
     ) -> ModelResponse:
         clean = [self.redactor.message(m) for m in messages]
         return await self.model.complete(
-            self.redactor.text(system), clean, tools, timeout=timeout, max_retries=max_retries
+            self.redactor.text(system),
+            clean,
+            tools,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_output_tokens=max_output_tokens,
         )
 
     def cost(self, usage: Usage) -> float:

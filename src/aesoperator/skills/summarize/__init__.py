@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ...runtime.context import TaskContext
     from ...task import Task
 
-__all__ = ["matches", "run"]
+__all__ = ["matches", "missing", "run"]
 
 _NAMES = ("summarize", "summarise", "summary")
 
@@ -22,9 +22,22 @@ def matches(task: Task) -> bool:
     """``skill="summarize"``, or a task named ``summarize`` / ``summarize_*`` with ``text``."""
     if task.skill == "summarize":
         return True
+    return _named(task) and "text" in task.inputs
+
+
+def missing(task: Task) -> str | None:
+    """What a task named for this skill lacks (said instead of "no planner can serve")."""
+    if not _named(task) or "text" in task.inputs:
+        return None
+    return (
+        f"Task {task.name!r} is served by the built-in summarize skill, which needs a 'text' "
+        "input: the text, a list of texts, or URLs (inputs={'text': ...}; CLI: -i text=...)"
+    )
+
+
+def _named(task: Task) -> bool:
     name = task.name.lower()
-    named = name in _NAMES or name.startswith(tuple(f"{n}{sep}" for n in _NAMES for sep in "_-."))
-    return named and "text" in task.inputs
+    return name in _NAMES or name.startswith(tuple(f"{n}{sep}" for n in _NAMES for sep in "_-."))
 
 
 async def run(ctx: TaskContext) -> Any:
