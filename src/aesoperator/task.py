@@ -52,8 +52,12 @@ def _describe(error: dict[str, Any], model: str) -> str:
 
 def _raise_clean(exc: PydanticValidationError, model: str) -> NoReturn:
     errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
+    for e in errors:  # an error about a secret never echoes its value
+        if "secrets" in e.get("loc", ()):
+            e["input"] = "[hidden]"
     lines = [_describe(e, model) for e in errors]
-    raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=errors)
+    # from None: the pydantic error, chained, would print the values (secrets among them)
+    raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=errors) from None
 
 
 def normalize_domain(value: str, field: str) -> str:
@@ -345,6 +349,21 @@ class Task(_Validated):
         description="Values the task may type into pages by placeholder; never stored, "
         "never shown to a model, redacted from events and results.",
     )
+
+    @field_validator("secrets")
+    @classmethod
+    def _redactable_secrets(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # A value too short to redact without mangling ordinary text would leak silently.
+        from ._redact import MIN_LENGTH
+
+        for name, secret in value.items():
+            if len(secret.get_secret_value()) < MIN_LENGTH:
+                raise ValueError(
+                    f"secrets[{name!r}] is shorter than {MIN_LENGTH} characters, too short to "
+                    "redact from events, results and model requests; use a longer value, or "
+                    "pass it in inputs if it is not secret"
+                )
+        return value
 
     @field_validator("plan", mode="before")
     @classmethod

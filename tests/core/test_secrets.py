@@ -149,3 +149,22 @@ def test_fuzz_random_secrets_in_mixed_encodings_are_redacted(
     for name, value in secrets.items():
         assert leaks([events, result.model_dump(mode="json")], value) == [], name
     assert all(v == f"[secret:{k}]" for k, vs in result.data.items() for v in vs[:4])
+
+
+@pytest.mark.parametrize("value", ["12", "x", ""])
+def test_a_secret_too_short_to_redact_is_refused_without_echoing_it(value: str) -> None:
+    from aesoperator import ValidationError
+
+    with pytest.raises(ValidationError, match=r"secrets\['pin'\] is shorter than 3") as info:
+        Task(name="login", secrets={"pin": value})
+    assert f"'{value}'" not in str(info.value)
+
+
+def test_an_invalid_secret_is_never_echoed_even_in_a_traceback() -> None:
+    # The pydantic error carries the input; chained under ours it would print it.
+    script = "from aesoperator import Task\nTask(name='x', secrets={'pw': 918273645})\n"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert "ValidationError" in proc.stderr and "secrets.pw" in proc.stderr
+    assert "918273645" not in proc.stderr
