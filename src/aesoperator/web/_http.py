@@ -15,6 +15,7 @@ import httpcore
 import httpx
 
 from ..errors import PolicyViolation
+from ._decode import ACCEPT_ENCODING
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
@@ -173,7 +174,9 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
 
 def make_client(resolve: Resolve, *, max_connections: int, timeout: float) -> httpx.AsyncClient:
     # trust_env=False: a proxy from the environment would be a second path to the network.
+    # Offer only the codings _decode bounds (httpx would offer whatever it can import).
     return httpx.AsyncClient(
+        headers={"accept-encoding": ACCEPT_ENCODING},
         transport=PinnedTransport(resolve, max_connections=max_connections),
         follow_redirects=False,
         trust_env=False,

@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 import httpx
 
 from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
+from ._decode import BadEncoding, Decoder, TooLarge
 from ._http import make_client
 from ._limits import HostGate, RateLimiter
 from .extract import Extracted, Link, decode_body, extract_links, extract_page
@@ -370,14 +371,17 @@ class WebSession:
                     try:
                         declared = resp.headers.get("content-length", "")
                         if declared.isdigit() and int(declared) > cfg.max_response_bytes:
-                            raise _TooLarge(url)
+                            raise TooLarge(url)
+                        # Decoded here, not by httpx: each layer of Content-Encoding in
+                        # bounded pieces, every layer counted (see _decode).
+                        decoder = Decoder(
+                            resp.headers.get_list("content-encoding", split_commas=True),
+                            cfg.max_response_bytes,
+                        )
                         chunks: list[bytes] = []
-                        size = 0
-                        async for chunk in resp.aiter_bytes():
-                            size += len(chunk)
-                            if size > cfg.max_response_bytes:
-                                raise _TooLarge(url)
-                            chunks.append(chunk)
+                        async for raw in resp.aiter_raw():
+                            chunks.extend(decoder.feed(raw))
+                        chunks.extend(decoder.finish())
                     finally:
                         await resp.aclose()
             except TimeoutError:
@@ -386,12 +390,14 @@ class WebSession:
                     url=url,
                     transient=True,
                 ) from None
-            except _TooLarge:
+            except TooLarge:
                 raise FetchError(
                     f"{url}: response larger than max_response_bytes={cfg.max_response_bytes}; "
                     "raise TaskConfig.max_response_bytes to read it",
                     url=url,
                 ) from None
+            except BadEncoding as exc:
+                raise FetchError(f"{url}: {exc}", url=url) from None
             except httpx.TransportError as exc:
                 raise FetchError(
                     f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
@@ -1053,10 +1059,6 @@ def _hrefs(html: str, url: str) -> list[str]:
         if absolute.startswith(("http://", "https://")):
             out.append(absolute)
     return out
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _quiet(awaitable: Any) -> None:
