@@ -1,7 +1,7 @@
 """Hostile servers against the fetcher, through the public API: compression bombs (stacked
-codings too), endless or stalled responses, absurd headers. Each is bounded: bombs are built
-at test time from a few kilobytes, servers stop when the client goes or after a few
-seconds."""
+codings too), endless or stalled responses, absurd headers, lying charsets. Each is bounded:
+bombs are built at test time from a few kilobytes, servers stop when the client goes or after
+a few seconds."""
 
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def _run(client: Aesoperator, cfg: TaskConfig, url: str, **kw: Any) -> Any:
 
     async def fetch(ctx, url, kw):  # nested: pickled by value for the worker process
         page = await ctx.web.fetch(url, **kw)
-        return {"status": page.status, "size": len(page.body), "text": page.text[:300]}
+        return {"status": page.status, "size": len(page.body), "text": page.text[:300],
+                "encoding": page.encoding, "charset_refused": page.charset_refused}  # fmt: skip
 
     name = f"hostile_{next(_ids)}"
     client.handler(name)(fetch)
@@ -309,3 +310,51 @@ def test_hostile_servers_end_in_a_fetch_error(web, kit, case):
     finally:
         server.close()
     assert server.sent < 64 * _MB  # the client hung up long before the servers' own caps
+
+
+# -- charsets -----------------------------------------------------------------------------------
+_UTF7 = b"<html><body><p>+ADw-script+AD4-alert(1)+ADw-/script+AD4-</p></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("header", "meta", "refused"),
+    [
+        ("text/html; charset=utf-7", "", "utf-7"),
+        ("text/html; charset=UTF7", "", "UTF7"),
+        ("text/html; charset=unicode-1-1-utf-7", "", "unicode-1-1-utf-7"),
+        ("text/html; charset=csUnicode11UTF7", "", "csUnicode11UTF7"),
+        ("text/html", "<meta charset='utf-7'>", "utf-7"),
+        (
+            "text/html",
+            '<meta http-equiv="Content-Type" content="text/html;charset=utf-7">',
+            "utf-7",
+        ),
+        # Python codecs no browser has: escapes that make markup, or no text encoding at all.
+        ("text/html; charset=unicode_escape", "", "unicode_escape"),
+        ("text/html; charset=rot13", "", "rot13"),
+        ("text/html; charset=zlib", "", "zlib"),
+        ("text/html", "<meta charset=undefined>", "undefined"),
+        ("text/html; charset=no-such-charset", "", "no-such-charset"),
+    ],
+)
+def test_charsets_browsers_refuse_are_refused(web, allowed, kit, header, meta, refused):
+    body = meta.encode() + _UTF7 + rb"\u003cscript>"
+    allowed.routes["/p"] = lambda _h: (200, {"content-type": header}, body)
+    page = _run(web.aesop, kit.local(), f"http://allowed.test:{allowed.port}/p")
+    assert "<script>" not in page["text"]
+    assert "+ADw-script+AD4-" in page["text"] and r"\u003cscript>" in page["text"]
+    assert page["charset_refused"] == refused and page["encoding"] == "utf-8"
+
+
+def test_charsets_browsers_know_are_used(web, allowed, kit):
+    text = "<p>Привет, мир</p>"
+    allowed.routes["/koi"] = lambda _h: (200, {"content-type": "text/html; charset=koi8-r"},
+                                         text.encode("koi8-r"))  # fmt: skip
+    # A label of the web's standard that Python spells otherwise.
+    allowed.routes["/thai"] = lambda _h: (200, {"content-type": "text/html; charset=windows-874"},
+                                          "<p>สวัสดี</p>".encode("cp874"))  # fmt: skip
+    base = f"http://allowed.test:{allowed.port}"
+    koi = _run(web.aesop, kit.local(), base + "/koi")
+    thai = _run(web.aesop, kit.local(), base + "/thai")
+    assert (koi["text"], koi["encoding"], koi["charset_refused"]) == (text, "koi8-r", None)
+    assert (thai["text"], thai["encoding"]) == ("<p>สวัสดี</p>", "cp874")

@@ -36,7 +36,7 @@ from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
 from ._decode import BadEncoding, Decoder, TooLarge
 from ._http import make_client
 from ._limits import HostGate, RateLimiter
-from .extract import Extracted, Link, decode_body, extract_links, extract_page
+from .extract import Extracted, Link, decode_body, decode_text, extract_links, extract_page
 from .policy import Policy, normalise_url, refusal
 
 if TYPE_CHECKING:
@@ -74,7 +74,10 @@ class Page:
     ``headers`` have lower-case names; ``content_type`` is the bare media type
     (``"text/html"``); ``text`` is the decoded body (``encoding`` says how), empty for
     non-text content; ``fetched_with`` is ``"http"`` or ``"browser"`` (in the browser,
-    ``text`` is the DOM after scripts ran).
+    ``text`` is the DOM after scripts ran). ``charset_refused`` is the declared charset that
+    was not used (``utf-7``, ``unicode_escape``, a name no browser knows): it is ignored, as
+    browsers ignore it, and ``text`` decoded as if none were declared (HTTP mode; Chromium
+    does the same by itself).
     """
 
     url: str
@@ -87,6 +90,7 @@ class Page:
     text: str
     fetched_with: Literal["http", "browser"]
     elapsed_ms: float
+    charset_refused: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -521,14 +525,14 @@ class WebSession:
         resp = await self._send_hops(url, navigation=True, robots=True, browser=False, sent=sent)
         headers = {k.lower(): v for k, v in resp.headers}
         mime = _mime(headers)
-        text, encoding = ("", None)
+        text, encoding, refused = "", None, None
         if _is_text(mime):
-            text, enc = decode_body(resp.body, headers.get("content-type"))
-            encoding = enc
+            text, encoding, refused = decode_text(resp.body, headers.get("content-type"))
         elapsed = (time.perf_counter() - start) * 1000
         return Page(url=resp.url, requested_url=url, status=resp.status, headers=headers,
                     content_type=mime, encoding=encoding, body=resp.body, text=text,
-                    fetched_with="http", elapsed_ms=elapsed)  # fmt: skip
+                    fetched_with="http", elapsed_ms=elapsed,
+                    charset_refused=refused)  # fmt: skip
 
     async def extract(self, page: Page) -> Extracted:
         """Main text, title, date, language, links and markdown, computed off the event loop.
