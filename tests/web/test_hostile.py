@@ -1,7 +1,7 @@
 """Hostile servers against the fetcher, through the public API: compression bombs (stacked
-codings too), endless or stalled responses, absurd headers, lying charsets. Each is bounded:
-bombs are built at test time from a few kilobytes, servers stop when the client goes or after
-a few seconds."""
+codings too), endless or stalled responses, absurd headers, lying charsets, names that never
+resolve. Each is bounded: bombs are built at test time from a few kilobytes, servers stop when
+the client goes or after a few seconds."""
 
 from __future__ import annotations
 
@@ -358,3 +358,21 @@ def test_charsets_browsers_know_are_used(web, allowed, kit):
     thai = _run(web.aesop, kit.local(), base + "/thai")
     assert (koi["text"], koi["encoding"], koi["charset_refused"]) == (text, "koi8-r", None)
     assert (thai["text"], thai["encoding"]) == ("<p>สวัสดี</p>", "cp874")
+
+
+# -- DNS ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["http", pytest.param("browser", marks=pytest.mark.browser)])
+def test_a_name_that_does_not_resolve_is_retried_then_a_transient_fetch_error(web, kit, mode):
+    url = "http://no-such-host.invalid/"  # .invalid never resolves (RFC 6761)
+
+    async def get(ctx, url, mode):
+        await ctx.web.fetch(url, mode=mode)
+
+    cfg = kit.local(max_retries=2, retry_delay_seconds=0.01, allowed_domains=[])
+    with pytest.raises(
+        FetchError, match=r"no-such-host\.invalid:80: the name does not resolve"
+    ) as info:
+        web.run(get, cfg, url=url, mode=mode)
+    assert info.value.transient
+    assert len(web.events("retry")) == 2
+    assert web.events("policy_refused") == []

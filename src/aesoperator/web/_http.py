@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import httpcore
 import httpx
 
-from ..errors import PolicyViolation
+from ..errors import FetchError, PolicyViolation
 from ._decode import ACCEPT_ENCODING
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
@@ -140,7 +140,7 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         if error is None:  # pragma: no cover - resolve never returns an empty list
-            raise PolicyViolation(f"no address for {host}", url=host, rule="dns")
+            raise FetchError(f"no address for {host}", url=host, transient=True)
         raise error
 
     async def connect_unix_socket(

@@ -235,9 +235,7 @@ class WebSession:
             try:
                 answer: list[str] | PolicyViolation = await self.policy.resolve(host, port)
             except PolicyViolation as exc:
-                if exc.rule == "dns":
-                    raise  # may be a passing failure: do not remember it
-                answer = exc
+                answer = exc  # a name that does not resolve (FetchError) is not remembered
             entry = (now + _DNS_TTL, answer)
             self._dns[key] = entry
         cached = entry[1]
@@ -409,7 +407,19 @@ class WebSession:
         got = list(resp.headers.multi_items())
         return _Response(str(resp.url), resp.status_code, got, b"".join(chunks))
 
-    async def _send_retrying(self, url: str, **kw: Any) -> _Response:
+    async def _send_retrying(
+        self,
+        url: str,
+        *,
+        navigation: bool,
+        robots: bool,
+        browser: bool,
+        sent: list[int] | None,
+        **kw: Any,
+    ) -> tuple[str, _Response]:
+        """One hop: checked (policy, address, robots.txt), then sent; a transient failure of
+        either (a name that does not resolve, a refused connection, a 5xx) is retried.
+        Returns the URL as checked and the response."""
         cfg = self._cfg
         attempt = 0
         while True:
@@ -417,19 +427,26 @@ class WebSession:
             retry_after: float | None = None
             last: _Response | None = None
             try:
-                resp = await self._send_once(url, **kw)
+                try:
+                    norm = await self._check(url, navigation=navigation, robots=robots)
+                except PolicyViolation as exc:
+                    self._refused(url, exc, source="browser" if browser else "http")
+                    raise
+                if sent is not None:
+                    sent[0] += 1
+                resp = await self._send_once(norm, browser=browser, **kw)
             except FetchError as exc:
                 if not exc.transient or attempt > cfg.max_retries:
                     raise
                 error = str(exc)
             else:
                 if resp.status not in _RETRY_STATUSES:
-                    return resp
+                    return norm, resp
                 retry_after = _retry_after(dict(resp.headers).get("retry-after"))
                 if retry_after is not None and resp.status in (429, 503):
-                    self._hosts.back_off(self.policy.host_port(url)[1], retry_after)
+                    self._hosts.back_off(self.policy.host_port(norm)[1], retry_after)
                 if attempt > cfg.max_retries:
-                    return resp
+                    return norm, resp
                 last = resp
                 error = f"HTTP {resp.status}"
             delay = cfg.retry_delay_seconds * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
@@ -437,7 +454,7 @@ class WebSession:
                 delay = max(delay, retry_after)
             if delay > self._ctx.budget.time_left:
                 if last is not None:
-                    return last  # the server's own answer beats a time-out of ours
+                    return norm, last  # the server's own answer beats a time-out of ours
                 raise FetchError(f"{url}: {error}; no time left to retry", url=url, transient=True)
             self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error)
             await self._ctx.sleep(delay)
@@ -458,16 +475,9 @@ class WebSession:
         """Follow redirects ourselves so that every hop passes the policy."""
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            try:
-                current = await self._check(current, navigation=navigation, robots=robots)
-            except PolicyViolation as exc:
-                self._refused(current, exc, source="browser" if browser else "http")
-                raise
-            if sent is not None:
-                sent[0] += 1
-            resp = await self._send_retrying(
-                current, method=method, headers=headers, content=content, browser=browser,
-                count=count,
+            current, resp = await self._send_retrying(
+                current, navigation=navigation, robots=robots, browser=browser, sent=sent,
+                method=method, headers=headers, content=content, count=count,
             )  # fmt: skip
             location = dict(resp.headers).get("location")
             if resp.status in (301, 302, 303, 307, 308) and location:
