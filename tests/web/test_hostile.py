@@ -1,7 +1,7 @@
 """Hostile servers against the fetcher, through the public API: compression bombs (stacked
-codings too), endless or stalled responses, absurd headers, lying charsets, names that never
-resolve. Each is bounded: bombs are built at test time from a few kilobytes, servers stop when
-the client goes or after a few seconds."""
+codings too), endless or stalled responses, absurd headers, lying charsets, Retry-After
+abuse, names that never resolve. Each is bounded: bombs are built at test time from a few
+kilobytes, servers stop when the client goes or after a few seconds."""
 
 from __future__ import annotations
 
@@ -358,6 +358,89 @@ def test_charsets_browsers_know_are_used(web, allowed, kit):
     thai = _run(web.aesop, kit.local(), base + "/thai")
     assert (koi["text"], koi["encoding"], koi["charset_refused"]) == (text, "koi8-r", None)
     assert (thai["text"], thai["encoding"]) == ("<p>สวัสดี</p>", "cp874")
+
+
+# -- Retry-After ----------------------------------------------------------------------------------
+def _limited(server, path: str, value: str, status: int = 429) -> None:
+    """``path`` answers ``status`` with ``Retry-After: value`` once, then 200."""
+    calls: list[int] = []
+
+    def route(_h):
+        calls.append(1)
+        if len(calls) == 1:
+            return status, {"retry-after": value, "content-type": "text/plain"}, b"slow down"
+        return 200, {"content-type": "text/plain"}, b"ok"
+
+    server.routes[path] = route
+
+
+@pytest.mark.parametrize("value", ["999999", "9" * 5000, "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_huge_retry_after_fails_the_next_request_fast(web, allowed, kit, value):
+    _limited(allowed, "/r", value)
+
+    async def twice(ctx, url):
+        first = (await ctx.web.fetch(url)).status  # the server's answer: no time to wait
+        try:
+            await ctx.web.fetch(url)
+        except FetchError as exc:
+            return [first, str(exc)]
+
+    cfg = kit.local(max_retries=2, retry_delay_seconds=0.01, max_duration_seconds=20)
+    first, error = web.run(twice, cfg, url=f"http://allowed.test:{allowed.port}/r").data
+    assert first == 429
+    assert f"Retry-After: {value}"[:60] in error and "allowed.test asks to wait" in error
+    assert "of max_duration_seconds=20 are left" in error
+    assert len(allowed.hits("/r")) == 1  # the second request never left
+
+
+@pytest.mark.parametrize("value", ["-5", "1.5", "soon", "²", "", "Fri, 31 Feb 2024 99:00:00 GMT"])
+def test_unusable_retry_after_values_fall_back_to_the_backoff(web, allowed, kit, value):
+    _limited(allowed, "/r", value, status=503)
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url)).status
+
+    cfg = kit.local(max_retries=1, retry_delay_seconds=0.01)
+    assert web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/r").data == 200
+    (retry,) = web.events("retry")
+    assert retry.data["delay"] < 1 and retry.data.get("retry_after", "") == value
+    assert web.events("host_wait") == []
+
+
+def test_a_retry_after_wait_is_in_the_timeline(web, allowed, kit):
+    _limited(allowed, "/r", "1")
+
+    async def twice(ctx, url):
+        first = (await ctx.web.fetch(url)).status  # no retries: the 429 is the answer
+        return [first, (await ctx.web.fetch(url)).status]  # waits for the host's turn
+
+    cfg = kit.local(max_retries=0)
+    assert web.run(twice, cfg, url=f"http://allowed.test:{allowed.port}/r").data == [429, 200]
+    (wait,) = web.events("host_wait")
+    assert wait.data["host"] == "allowed.test" and wait.data["reason"] == "Retry-After: 1"
+    assert 0 < wait.data["seconds"] <= 1
+    first, second = (r.at for r in allowed.hits("/r"))
+    assert second - first >= 0.95
+
+
+def test_a_huge_crawl_delay_fails_the_next_request_fast(web, allowed, kit):
+    allowed.routes["/robots.txt"] = lambda _h: (
+        200, {"content-type": "text/plain"}, b"User-agent: *\nCrawl-delay: 999999\n"
+    )  # fmt: skip
+    allowed.routes["/p"] = kit.html("<p>p</p>")
+
+    async def twice(ctx, url):
+        first = (await ctx.web.fetch(url)).status
+        try:
+            await ctx.web.fetch(url)
+        except FetchError as exc:
+            return [first, str(exc)]
+
+    cfg = kit.local(respect_robots_txt=True, max_duration_seconds=20)
+    first, error = web.run(twice, cfg, url=f"http://allowed.test:{allowed.port}/p").data
+    assert first == 200 and "(robots.txt Crawl-delay: 999999)" in error
+    assert [e.data["seconds"] for e in web.events("crawl_delay")] == [999999]
+    assert len(allowed.hits("/p")) == 1
 
 
 # -- DNS ------------------------------------------------------------------------------------------

@@ -147,18 +147,24 @@ def _is_text(mime: str) -> bool:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """The seconds a ``Retry-After`` value asks for: delay-seconds or an HTTP-date (RFC 9110).
+    None for anything else (negative, fractional, garbage): the usual backoff applies. An
+    absurd value is kept (even ``inf``): the host gate refuses to wait longer than time left."""
+    value = (value or "").strip()
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
+    from datetime import UTC
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # an HTTP-date is always GMT
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def needs_browser(page: Page) -> bool:
@@ -332,6 +338,8 @@ class WebSession:
         delay = parser.crawl_delay(self._user_agent)
         if delay:
             self._hosts.set_delay(host, float(delay))
+            # Said once here; the waits it causes between requests are not each recorded.
+            self._ctx.emit("crawl_delay", host=host, seconds=float(delay))
         return parser
 
     async def _send_once(
@@ -347,7 +355,7 @@ class WebSession:
         """One request on the wire, within the host gate, concurrency and rate limits."""
         cfg = self._cfg
         host = self.policy.host_port(url)[1]
-        await self._hosts.wait(host)
+        await self._wait_for_host(url, host)
         async with self._sem:
             slot = await self._rate.acquire() if count else None
             self._ctx.check_cancelled()
@@ -407,6 +415,24 @@ class WebSession:
         got = list(resp.headers.multi_items())
         return _Response(str(resp.url), resp.status_code, got, b"".join(chunks))
 
+    async def _wait_for_host(self, url: str, host: str) -> None:
+        """The host gate, failing fast when the wait it asks for outlasts the execution."""
+
+        def too_long(wait: float, why: str) -> None:
+            left = self._ctx.budget.time_left
+            if wait >= left:
+                raise FetchError(
+                    f"{url}: not sent: {host} asks to wait {wait:,.0f} s more ({why}), "
+                    f"but {left:,.1f} s of max_duration_seconds="
+                    f"{self._cfg.max_duration_seconds:g} are left",
+                    url=url,
+                )
+            if why.startswith("Retry-After"):  # crawl-delay waits are steady: said once
+                self._ctx.emit("host_wait", url=url, host=host, seconds=round(wait, 3),
+                               reason=why)  # fmt: skip
+
+        await self._hosts.wait(host, too_long)
+
     async def _send_retrying(
         self,
         url: str,
@@ -425,6 +451,7 @@ class WebSession:
         while True:
             attempt += 1
             retry_after: float | None = None
+            header: str | None = None
             last: _Response | None = None
             try:
                 try:
@@ -442,9 +469,11 @@ class WebSession:
             else:
                 if resp.status not in _RETRY_STATUSES:
                     return norm, resp
-                retry_after = _retry_after(dict(resp.headers).get("retry-after"))
+                header = dict(resp.headers).get("retry-after")
+                retry_after = _retry_after(header)
                 if retry_after is not None and resp.status in (429, 503):
-                    self._hosts.back_off(self.policy.host_port(norm)[1], retry_after)
+                    why = f"Retry-After: {header}"[:120]
+                    self._hosts.back_off(self.policy.host_port(norm)[1], retry_after, why)
                 if attempt > cfg.max_retries:
                     return norm, resp
                 last = resp
@@ -456,7 +485,9 @@ class WebSession:
                 if last is not None:
                     return norm, last  # the server's own answer beats a time-out of ours
                 raise FetchError(f"{url}: {error}; no time left to retry", url=url, transient=True)
-            self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error)
+            extra = {} if header is None else {"retry_after": header[:100]}
+            self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error,
+                           **extra)  # fmt: skip
             await self._ctx.sleep(delay)
 
     async def _send_hops(
@@ -694,7 +725,7 @@ class WebSession:
             jar = await tab.context.cookies(http_url)
             if jar:
                 headers["cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
-        await self._hosts.wait(host)
+        await self._wait_for_host(norm, host)
         async with self._sem:
             slot = await self._rate.acquire()
             self._ctx.check_cancelled()
