@@ -378,16 +378,20 @@ def _limited(server, path: str, value: str, status: int = 429) -> None:
 def test_a_huge_retry_after_fails_the_next_request_fast(web, allowed, kit, value):
     _limited(allowed, "/r", value)
 
-    async def twice(ctx, url):
+    allowed.routes["/other"] = kit.html("<p>other host</p>")
+
+    async def twice(ctx, url, other):
         first = (await ctx.web.fetch(url)).status  # the server's answer: no time to wait
         try:
             await ctx.web.fetch(url)
         except FetchError as exc:
-            return [first, str(exc)]
+            # max_pages=2: the request that never left gave its page back.
+            return [first, str(exc), (await ctx.web.fetch(other)).status]
 
-    cfg = kit.local(max_retries=2, retry_delay_seconds=0.01, max_duration_seconds=20)
-    first, error = web.run(twice, cfg, url=f"http://allowed.test:{allowed.port}/r").data
-    assert first == 429
+    cfg = kit.local(max_retries=2, retry_delay_seconds=0.01, max_duration_seconds=20, max_pages=2)
+    first, error, other = web.run(twice, cfg, url=f"http://allowed.test:{allowed.port}/r",
+                                  other=f"http://127.0.0.1:{allowed.port}/other").data  # fmt: skip
+    assert first == 429 and other == 200
     assert f"Retry-After: {value}"[:60] in error and "allowed.test asks to wait" in error
     assert "of max_duration_seconds=20 are left" in error
     assert len(allowed.hits("/r")) == 1  # the second request never left

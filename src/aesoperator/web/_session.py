@@ -352,10 +352,8 @@ class WebSession:
         count: bool = True,
         browser: bool = False,
     ) -> _Response:
-        """One request on the wire, within the host gate, concurrency and rate limits."""
+        """One request on the wire, within concurrency and rate limits (the host gate passed)."""
         cfg = self._cfg
-        host = self.policy.host_port(url)[1]
-        await self._wait_for_host(url, host)
         async with self._sem:
             slot = await self._rate.acquire() if count else None
             self._ctx.check_cancelled()
@@ -459,6 +457,8 @@ class WebSession:
                 except PolicyViolation as exc:
                     self._refused(url, exc, source="browser" if browser else "http")
                     raise
+                # Before the page counts as spent: a wait that cannot be waited out gives it back.
+                await self._wait_for_host(norm, self.policy.host_port(norm)[1])
                 if sent is not None:
                     sent[0] += 1
                 resp = await self._send_once(norm, browser=browser, **kw)
