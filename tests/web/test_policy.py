@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aesoperator import PolicyViolation, TaskConfig
+from aesoperator import FetchError, PolicyViolation, TaskConfig
 from aesoperator.web import Policy
 
 
@@ -120,7 +120,12 @@ def test_resolve_checks_every_address():
     assert asyncio.run(opted.resolve("localhost", 80))[0] in ("127.0.0.1", "::1")
 
 
-def test_resolve_refuses_names_that_do_not_resolve():
-    with pytest.raises(PolicyViolation) as info:
+def test_a_name_that_does_not_resolve_is_a_transient_fetch_error_not_a_refusal():
+    with pytest.raises(
+        FetchError, match=r"no-such-host\.invalid:80: the name does not resolve"
+    ) as info:
         asyncio.run(Policy().resolve("no-such-host.invalid", 80))
-    assert info.value.rule == "dns"
+    assert info.value.transient
+    with pytest.raises(PolicyViolation) as refused:  # a label IDNA refuses is no DNS failure
+        asyncio.run(Policy().resolve("a" * 70 + ".org", 80))
+    assert refused.value.rule == "invalid_url"

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 import httpcore
 import httpx
 
-from ..errors import PolicyViolation
+from ..errors import FetchError, PolicyViolation
+from ._decode import ACCEPT_ENCODING
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
@@ -139,7 +140,7 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         if error is None:  # pragma: no cover - resolve never returns an empty list
-            raise PolicyViolation(f"no address for {host}", url=host, rule="dns")
+            raise FetchError(f"no address for {host}", url=host, transient=True)
         raise error
 
     async def connect_unix_socket(
@@ -173,7 +174,9 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
 
 def make_client(resolve: Resolve, *, max_connections: int, timeout: float) -> httpx.AsyncClient:
     # trust_env=False: a proxy from the environment would be a second path to the network.
+    # Offer only the codings _decode bounds (httpx would offer whatever it can import).
     return httpx.AsyncClient(
+        headers={"accept-encoding": ACCEPT_ENCODING},
         transport=PinnedTransport(resolve, max_connections=max_connections),
         follow_redirects=False,
         trust_env=False,

@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 
 # Requests are counted when their first bytes are written; a server sees them a little later
 # and not always with the same spacing. A window slightly longer than a second keeps the
@@ -63,17 +64,21 @@ class HostGate:
 
     def __init__(self) -> None:
         self._next: dict[str, float] = {}
+        self._why: dict[str, str] = {}  # what set _next: "Retry-After: 120", "Crawl-delay: 5"
         self._delay: dict[str, float] = {}
 
     def set_delay(self, host: str, seconds: float) -> None:
         self._delay[host] = max(0.0, seconds)
 
-    def back_off(self, host: str, seconds: float) -> None:
+    def back_off(self, host: str, seconds: float, why: str) -> None:
         """The host asked us to wait (``Retry-After``): nobody starts a request before then."""
         until = time.monotonic() + max(0.0, seconds)
-        self._next[host] = max(self._next.get(host, 0.0), until)
+        if until > self._next.get(host, 0.0):
+            self._next[host], self._why[host] = until, why
 
-    async def wait(self, host: str) -> None:
+    async def wait(self, host: str, before: Callable[[float, str], None]) -> None:
+        """Wait for the host's turn. ``before(seconds, why)`` is called before each sleep (the
+        wait may grow meanwhile: a 429 to another request); it may raise to give up."""
         while True:
             now = time.monotonic()
             start = self._next.get(host, 0.0)
@@ -81,5 +86,7 @@ class HostGate:
                 delay = self._delay.get(host, 0.0)
                 if delay:
                     self._next[host] = now + delay
+                    self._why[host] = f"robots.txt Crawl-delay: {delay:g}"
                 return
+            before(start - now, self._why.get(host, ""))
             await asyncio.sleep(start - now)

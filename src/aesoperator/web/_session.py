@@ -33,9 +33,10 @@ from urllib.parse import urljoin
 import httpx
 
 from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
+from ._decode import BadEncoding, Decoder, TooLarge
 from ._http import make_client
 from ._limits import HostGate, RateLimiter
-from .extract import Extracted, Link, decode_body, extract_links, extract_page
+from .extract import Extracted, Link, decode_body, decode_text, extract_links, extract_page
 from .policy import Policy, normalise_url, refusal
 
 if TYPE_CHECKING:
@@ -73,7 +74,10 @@ class Page:
     ``headers`` have lower-case names; ``content_type`` is the bare media type
     (``"text/html"``); ``text`` is the decoded body (``encoding`` says how), empty for
     non-text content; ``fetched_with`` is ``"http"`` or ``"browser"`` (in the browser,
-    ``text`` is the DOM after scripts ran).
+    ``text`` is the DOM after scripts ran). ``charset_refused`` is the declared charset that
+    was not used (``utf-7``, ``unicode_escape``, a name no browser knows): it is ignored, as
+    browsers ignore it, and ``text`` decoded as if none were declared (HTTP mode; Chromium
+    does the same by itself).
     """
 
     url: str
@@ -86,6 +90,7 @@ class Page:
     text: str
     fetched_with: Literal["http", "browser"]
     elapsed_ms: float
+    charset_refused: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -142,18 +147,24 @@ def _is_text(mime: str) -> bool:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """The seconds a ``Retry-After`` value asks for: delay-seconds or an HTTP-date (RFC 9110).
+    None for anything else (negative, fractional, garbage): the usual backoff applies. An
+    absurd value is kept (even ``inf``): the host gate refuses to wait longer than time left."""
+    value = (value or "").strip()
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
+    from datetime import UTC
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # an HTTP-date is always GMT
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def needs_browser(page: Page) -> bool:
@@ -230,9 +241,7 @@ class WebSession:
             try:
                 answer: list[str] | PolicyViolation = await self.policy.resolve(host, port)
             except PolicyViolation as exc:
-                if exc.rule == "dns":
-                    raise  # may be a passing failure: do not remember it
-                answer = exc
+                answer = exc  # a name that does not resolve (FetchError) is not remembered
             entry = (now + _DNS_TTL, answer)
             self._dns[key] = entry
         cached = entry[1]
@@ -329,6 +338,8 @@ class WebSession:
         delay = parser.crawl_delay(self._user_agent)
         if delay:
             self._hosts.set_delay(host, float(delay))
+            # Said once here; the waits it causes between requests are not each recorded.
+            self._ctx.emit("crawl_delay", host=host, seconds=float(delay))
         return parser
 
     async def _send_once(
@@ -341,10 +352,8 @@ class WebSession:
         count: bool = True,
         browser: bool = False,
     ) -> _Response:
-        """One request on the wire, within the host gate, concurrency and rate limits."""
+        """One request on the wire, within concurrency and rate limits (the host gate passed)."""
         cfg = self._cfg
-        host = self.policy.host_port(url)[1]
-        await self._hosts.wait(host)
         async with self._sem:
             slot = await self._rate.acquire() if count else None
             self._ctx.check_cancelled()
@@ -370,14 +379,17 @@ class WebSession:
                     try:
                         declared = resp.headers.get("content-length", "")
                         if declared.isdigit() and int(declared) > cfg.max_response_bytes:
-                            raise _TooLarge(url)
+                            raise TooLarge(url)
+                        # Decoded here, not by httpx: each layer of Content-Encoding in
+                        # bounded pieces, every layer counted (see _decode).
+                        decoder = Decoder(
+                            resp.headers.get_list("content-encoding", split_commas=True),
+                            cfg.max_response_bytes,
+                        )
                         chunks: list[bytes] = []
-                        size = 0
-                        async for chunk in resp.aiter_bytes():
-                            size += len(chunk)
-                            if size > cfg.max_response_bytes:
-                                raise _TooLarge(url)
-                            chunks.append(chunk)
+                        async for raw in resp.aiter_raw():
+                            chunks.extend(decoder.feed(raw))
+                        chunks.extend(decoder.finish())
                     finally:
                         await resp.aclose()
             except TimeoutError:
@@ -386,12 +398,14 @@ class WebSession:
                     url=url,
                     transient=True,
                 ) from None
-            except _TooLarge:
+            except TooLarge:
                 raise FetchError(
                     f"{url}: response larger than max_response_bytes={cfg.max_response_bytes}; "
                     "raise TaskConfig.max_response_bytes to read it",
                     url=url,
                 ) from None
+            except BadEncoding as exc:
+                raise FetchError(f"{url}: {exc}", url=url) from None
             except httpx.TransportError as exc:
                 raise FetchError(
                     f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
@@ -399,27 +413,69 @@ class WebSession:
         got = list(resp.headers.multi_items())
         return _Response(str(resp.url), resp.status_code, got, b"".join(chunks))
 
-    async def _send_retrying(self, url: str, **kw: Any) -> _Response:
+    async def _wait_for_host(self, url: str, host: str) -> None:
+        """The host gate, failing fast when the wait it asks for outlasts the execution."""
+
+        def too_long(wait: float, why: str) -> None:
+            left = self._ctx.budget.time_left
+            if wait >= left:
+                raise FetchError(
+                    f"{url}: not sent: {host} asks to wait {wait:,.0f} s more ({why}), "
+                    f"but {left:,.1f} s of max_duration_seconds="
+                    f"{self._cfg.max_duration_seconds:g} are left",
+                    url=url,
+                )
+            if why.startswith("Retry-After"):  # crawl-delay waits are steady: said once
+                self._ctx.emit("host_wait", url=url, host=host, seconds=round(wait, 3),
+                               reason=why)  # fmt: skip
+
+        await self._hosts.wait(host, too_long)
+
+    async def _send_retrying(
+        self,
+        url: str,
+        *,
+        navigation: bool,
+        robots: bool,
+        browser: bool,
+        sent: list[int] | None,
+        **kw: Any,
+    ) -> tuple[str, _Response]:
+        """One hop: checked (policy, address, robots.txt), then sent; a transient failure of
+        either (a name that does not resolve, a refused connection, a 5xx) is retried.
+        Returns the URL as checked and the response."""
         cfg = self._cfg
         attempt = 0
         while True:
             attempt += 1
             retry_after: float | None = None
+            header: str | None = None
             last: _Response | None = None
             try:
-                resp = await self._send_once(url, **kw)
+                try:
+                    norm = await self._check(url, navigation=navigation, robots=robots)
+                except PolicyViolation as exc:
+                    self._refused(url, exc, source="browser" if browser else "http")
+                    raise
+                # Before the page counts as spent: a wait that cannot be waited out gives it back.
+                await self._wait_for_host(norm, self.policy.host_port(norm)[1])
+                if sent is not None:
+                    sent[0] += 1
+                resp = await self._send_once(norm, browser=browser, **kw)
             except FetchError as exc:
                 if not exc.transient or attempt > cfg.max_retries:
                     raise
                 error = str(exc)
             else:
                 if resp.status not in _RETRY_STATUSES:
-                    return resp
-                retry_after = _retry_after(dict(resp.headers).get("retry-after"))
+                    return norm, resp
+                header = dict(resp.headers).get("retry-after")
+                retry_after = _retry_after(header)
                 if retry_after is not None and resp.status in (429, 503):
-                    self._hosts.back_off(self.policy.host_port(url)[1], retry_after)
+                    why = f"Retry-After: {header}"[:120]
+                    self._hosts.back_off(self.policy.host_port(norm)[1], retry_after, why)
                 if attempt > cfg.max_retries:
-                    return resp
+                    return norm, resp
                 last = resp
                 error = f"HTTP {resp.status}"
             delay = cfg.retry_delay_seconds * (2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
@@ -427,9 +483,11 @@ class WebSession:
                 delay = max(delay, retry_after)
             if delay > self._ctx.budget.time_left:
                 if last is not None:
-                    return last  # the server's own answer beats a time-out of ours
+                    return norm, last  # the server's own answer beats a time-out of ours
                 raise FetchError(f"{url}: {error}; no time left to retry", url=url, transient=True)
-            self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error)
+            extra = {} if header is None else {"retry_after": header[:100]}
+            self._ctx.emit("retry", url=url, attempt=attempt, delay=round(delay, 3), error=error,
+                           **extra)  # fmt: skip
             await self._ctx.sleep(delay)
 
     async def _send_hops(
@@ -448,16 +506,9 @@ class WebSession:
         """Follow redirects ourselves so that every hop passes the policy."""
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
-            try:
-                current = await self._check(current, navigation=navigation, robots=robots)
-            except PolicyViolation as exc:
-                self._refused(current, exc, source="browser" if browser else "http")
-                raise
-            if sent is not None:
-                sent[0] += 1
-            resp = await self._send_retrying(
-                current, method=method, headers=headers, content=content, browser=browser,
-                count=count,
+            current, resp = await self._send_retrying(
+                current, navigation=navigation, robots=robots, browser=browser, sent=sent,
+                method=method, headers=headers, content=content, count=count,
             )  # fmt: skip
             location = dict(resp.headers).get("location")
             if resp.status in (301, 302, 303, 307, 308) and location:
@@ -515,14 +566,14 @@ class WebSession:
         resp = await self._send_hops(url, navigation=True, robots=True, browser=False, sent=sent)
         headers = {k.lower(): v for k, v in resp.headers}
         mime = _mime(headers)
-        text, encoding = ("", None)
+        text, encoding, refused = "", None, None
         if _is_text(mime):
-            text, enc = decode_body(resp.body, headers.get("content-type"))
-            encoding = enc
+            text, encoding, refused = decode_text(resp.body, headers.get("content-type"))
         elapsed = (time.perf_counter() - start) * 1000
         return Page(url=resp.url, requested_url=url, status=resp.status, headers=headers,
                     content_type=mime, encoding=encoding, body=resp.body, text=text,
-                    fetched_with="http", elapsed_ms=elapsed)  # fmt: skip
+                    fetched_with="http", elapsed_ms=elapsed,
+                    charset_refused=refused)  # fmt: skip
 
     async def extract(self, page: Page) -> Extracted:
         """Main text, title, date, language, links and markdown, computed off the event loop.
@@ -674,7 +725,7 @@ class WebSession:
             jar = await tab.context.cookies(http_url)
             if jar:
                 headers["cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
-        await self._hosts.wait(host)
+        await self._wait_for_host(norm, host)
         async with self._sem:
             slot = await self._rate.acquire()
             self._ctx.check_cancelled()
@@ -1053,10 +1104,6 @@ def _hrefs(html: str, url: str) -> list[str]:
         if absolute.startswith(("http://", "https://")):
             out.append(absolute)
     return out
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _quiet(awaitable: Any) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-__all__ = ["Extracted", "Link", "decode_body", "extract_links", "extract_page"]
+__all__ = ["Extracted", "Link", "decode_body", "decode_text", "extract_links", "extract_page"]
 
 
 @dataclass(frozen=True)
@@ -79,29 +79,67 @@ def _split_content_type(content_type: str | None) -> tuple[str, str | None]:
     return mime, charset
 
 
-def _valid_codec(name: str | None) -> str | None:
-    if not name:
-        return None
+# The encodings browsers decode (the WHATWG Encoding Standard), as Python's codecs name them.
+# Any other label is ignored, as browsers ignore it: UTF-7 (``+ADw-`` is ``<``), Python's
+# escape codecs (``unicode_escape`` turns ``\u003c`` into ``<``), ISO-2022-KR/CN and HZ (the
+# standard's "replacement"), EBCDIC, and codecs that are no text encoding (rot13, zlib).
+_WEB_ENCODINGS = frozenset(
+    {"utf-8", "utf-16", "utf-16-le", "utf-16-be", "cp866", "iso8859-2", "iso8859-3",
+     "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8", "iso8859-9",
+     "iso8859-10", "iso8859-11", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16",
+     "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874", "tis-620", "cp1250", "cp1251",
+     "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "ascii",
+     "iso8859-1", "gbk", "gb2312", "gb18030", "big5", "big5hkscs", "euc_jp", "iso2022_jp",
+     "shift_jis", "cp932", "euc_kr", "cp949"}
+)  # fmt: skip
+# Labels of the standard that Python does not know, for encodings it has.
+_WEB_ALIASES = {"windows-874": "cp874", "dos-874": "cp874", "x-sjis": "shift_jis",
+                "windows-31j": "cp932", "windows-949": "cp949", "x-gbk": "gbk",
+                "x-euc-jp": "euc_jp", "x-mac-cyrillic": "mac-cyrillic",
+                "unicode-1-1-utf-8": "utf-8"}  # fmt: skip
+
+
+def _web_codec(label: str | None) -> str | None:
+    """The codec a browser would use for ``label``; None if it would ignore the label."""
+    key = (label or "").strip().lower()
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        name = codecs.lookup(_WEB_ALIASES.get(key, key)).name if key else None
+    except (LookupError, ValueError):  # unknown, or a NUL in the name
         return None
+    return name if name in _WEB_ENCODINGS else None
 
 
 def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]:
     """Decode ``body`` to text; return ``(text, encoding)``.
 
     Order: byte-order mark, the header's charset, ``<meta charset>``, strict UTF-8, then
-    charset-normalizer's best guess. Never raises: undecodable bytes become U+FFFD.
+    charset-normalizer's best guess. Never raises: undecodable bytes become U+FFFD. Only
+    the encodings browsers know are used (never UTF-7): see ``decode_text``.
     """
+    text, encoding, _ = decode_text(body, content_type)
+    return text, encoding
+
+
+def decode_text(body: bytes, content_type: str | None = None) -> tuple[str, str, str | None]:
+    """``decode_body``, and the declared charset it refused (``None`` if none was): a label
+    that is no encoding browsers decode (``utf-7``, ``unicode_escape``, an unknown name) is
+    ignored, as browsers ignore it, and the text decoded as if none were declared."""
     for bom, name in _BOMS:
         if body.startswith(bom):
-            return body.decode(name, errors="replace"), name
+            return body.decode(name, errors="replace"), name, None
+    refused: str | None = None
     _, header_charset = _split_content_type(content_type)
-    declared = _valid_codec(header_charset)
+    declared = _web_codec(header_charset)
+    if header_charset and declared is None:
+        refused = header_charset[:100]
     if declared is None:
         match = _META_CHARSET.search(body[:4096])
-        declared = _valid_codec(match.group(1).decode("ascii", "ignore")) if match else None
+        label = match.group(1).decode("ascii", "ignore") if match else None
+        declared = _web_codec(label)
+        if label and declared is None:
+            refused = refused or label[:100]
+        elif declared is not None and declared.startswith("utf-16"):
+            declared = "utf-8"  # read as ASCII, the page cannot be UTF-16 (WHATWG)
     if declared is not None:
         # Pages often declare latin-1 and are windows-1252 (browsers do the same substitution).
         if declared in ("latin-1", "iso8859-1", "ascii", "cp1252"):
@@ -109,22 +147,23 @@ def decode_body(body: bytes, content_type: str | None = None) -> tuple[str, str]
             # Valid multi-byte UTF-8 is almost never real cp1252 text: the declaration lies.
             if not body.isascii():
                 try:
-                    return body.decode("utf-8"), "utf-8"
+                    return body.decode("utf-8"), "utf-8", refused
                 except UnicodeDecodeError:
                     pass
         try:
-            return body.decode(declared), declared
+            return body.decode(declared), declared, refused
         except UnicodeDecodeError:
             pass  # the declaration lies; fall through to detection
     try:
-        return body.decode("utf-8"), "utf-8"
+        return body.decode("utf-8"), "utf-8", refused
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(body[:200_000]).best()
-    name = best.encoding if best is not None else "cp1252"
-    return body.decode(name, errors="replace"), name
+    # Guessed among the web's encodings only: none of them turns ASCII bytes into markup.
+    best = from_bytes(body[:200_000], cp_isolation=sorted(_WEB_ENCODINGS)).best()
+    name = _web_codec(best.encoding if best is not None else None) or "cp1252"
+    return body.decode(name, errors="replace"), name, refused
 
 
 def _is_html(mime: str, head: bytes | str) -> bool:

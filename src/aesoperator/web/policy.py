@@ -10,7 +10,9 @@ connect.
 
 Rules named in ``PolicyViolation.rule``: ``invalid_url``, ``scheme``, ``require_https``,
 ``blocked_domains``, ``allowed_domains``, ``private_network``, ``cloud_metadata``,
-``dns`` (the name does not resolve).
+``dns`` (the resolver answered something that is not an address). A name that does not
+resolve is no refusal: ``resolve`` raises ``FetchError(transient=True)``, retried like a
+refused connection.
 
 For tests and demos, the environment variable ``AESOP_HOSTS`` (``name=ip,name=ip``) works like
 an ``/etc/hosts`` file for this resolver; its answers are checked like any other.
@@ -30,7 +32,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from ..errors import PolicyViolation
+from ..errors import FetchError, PolicyViolation
 from ..task import TaskConfig
 
 __all__ = ["Policy"]
@@ -322,7 +324,8 @@ class Policy:
 
         Every address is checked: private, loopback, link-local and metadata addresses are
         refused unless ``allow_private_network``. A name with any refused address is refused
-        as a whole, so round-robin answers cannot slip one through.
+        as a whole, so round-robin answers cannot slip one through. A name that does not
+        resolve raises ``FetchError(transient=True)``.
         """
         try:
             name = normalise_host(host)
@@ -350,9 +353,15 @@ class Policy:
             loop = asyncio.get_running_loop()
             try:
                 infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError) as exc:
+            except UnicodeError as exc:  # a label the IDNA codec refuses (over 63 characters)
                 raise refusal(
-                    f"refused {label}: the name does not resolve ({exc})", url=label, rule="dns"
+                    f"refused host {host!r}: {exc}", url=label, rule="invalid_url"
+                ) from None
+            except OSError as exc:
+                # Not a refusal: DNS fails for a while (offline, a resolver down) and
+                # then works again, so it may be retried like a refused connection.
+                raise FetchError(
+                    f"{label}: the name does not resolve ({exc})", url=label, transient=True
                 ) from None
             addrs = []
             for info in infos:
@@ -367,5 +376,5 @@ class Policy:
             self._check_ip(ip, label)
             out.append(str(ip))
         if not out:
-            raise refusal(f"refused {label}: no address", url=label, rule="dns")
+            raise FetchError(f"{label}: the name has no address", url=label, transient=True)
         return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ...errors import PolicyViolation
+from ...errors import FetchError, PolicyViolation
 from ._certs import CertInfo, cert_info
 
 _MAX_HEADER_BYTES = 64 * 1024
@@ -290,8 +290,10 @@ async def probe(
             check.ok = True
     except TimeoutError:
         check.reason = f"timed out after {timeout * 1000:.0f} ms during {phase}"
+    except FetchError as exc:  # only the policy's resolver raises it: the name does not resolve
+        check.reason = f"DNS lookup failed: {exc}"
     except PolicyViolation as exc:
-        if exc.rule == "dns":  # the name does not resolve: an outage, not a refusal
+        if exc.rule == "dns":  # the resolver's answer is not an address: an outage too
             check.reason = f"DNS lookup failed: {exc}"
         else:
             check.reason, check.policy_refused = f"refused by policy: {exc}", True

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import PolicyViolation, TaskCancelled, ValidationError
+from ...errors import FetchError, PolicyViolation, TaskCancelled, ValidationError
 from ...execution import Alert, Output
 from ...runtime.context import TaskContext
 from ...web.policy import Policy
@@ -279,8 +279,10 @@ async def run(ctx: TaskContext) -> Output:
         _, host, port = policy.host_port(url)
         try:
             await policy.resolve(host, port)
+        except FetchError:
+            pass  # an unresolvable name is an outage to report, not a refusal
         except PolicyViolation as exc:
-            if exc.rule != "dns":  # an unresolvable name is an outage to report, not a refusal
+            if exc.rule != "dns":  # nor is a resolver's answer that is not an address
                 raise
     spec = replace(spec, urls=tuple(normalised.values()))
     monitor = _Monitor(ctx, spec, policy)
