@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ._extract_worker import recv_message, send_message
+from .._framing import recv_frame, send_frame
 from .extract import Extracted
 
 _PKG_ROOT = str(Path(__file__).resolve().parents[2])
@@ -98,13 +98,13 @@ class _Slot:
 
     def _handshake(self) -> None:
         if self._sock is not None and self._pid is None:
-            self._pid = int(recv_message(self._sock))
+            self._pid = int(recv_frame(self._sock))
             self._pool.warm.set()
 
     def _call(self, args: tuple[Any, ...]) -> tuple[bool, Any]:
         assert self._sock is not None
-        send_message(self._sock, args)
-        result: tuple[bool, Any] = recv_message(self._sock)
+        send_frame(self._sock, args)
+        result: tuple[bool, Any] = recv_frame(self._sock)
         return result
 
     def _stop(self) -> None:

@@ -7,7 +7,7 @@ patterns), then forks one copy per further socket: N slots pay one start-up, and
 share its memory pages. Each copy dies with the process that forked it, and the first with the
 process that started it.
 
-Messages both ways: a 4-byte big-endian length, then a pickle. On start each slot sends its pid.
+Messages both ways: ``aesoperator._framing`` frames. On start each slot sends its pid.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import pickle
 import signal
 import socket
-import struct
 import sys
-from typing import Any
 
-_HEADER = struct.Struct("!I")
+from .._framing import recv_frame, send_frame
 
 
 def _die_with_parent() -> None:
@@ -30,43 +27,20 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _recv(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray(size)
-    view, got = memoryview(buf), 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            raise EOFError("the other end closed the connection")
-        got += n
-    return bytes(buf)
-
-
-def send_message(sock: socket.socket, value: object) -> None:
-    """One message: a 4-byte big-endian length, then the pickle (both directions use it)."""
-    out = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_HEADER.pack(len(out)) + out)
-
-
-def recv_message(sock: socket.socket) -> Any:
-    """The next message; ``EOFError`` when the other end has closed."""
-    size: int = _HEADER.unpack(_recv(sock, _HEADER.size))[0]
-    return pickle.loads(_recv(sock, size))
-
-
 def _serve(sock: socket.socket) -> None:
     from .extract import extract_page
 
-    send_message(sock, os.getpid())
+    send_frame(sock, os.getpid())
     while True:
         try:
-            page, url, content_type = recv_message(sock)
+            page, url, content_type = recv_frame(sock)
         except EOFError:
             return
         try:
             reply: tuple[bool, object] = (True, extract_page(page, url, content_type))
         except Exception as exc:  # reported to the caller, which extracts on a thread instead
             reply = (False, f"{type(exc).__name__}: {exc}")
-        send_message(sock, reply)
+        send_frame(sock, reply)
 
 
 def main() -> None:
