@@ -28,8 +28,8 @@ from .errors import Interrupted, NotFoundError, TaskCancelled, UserError, from_i
 from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
 from .planning import router
 from .planning.plan import check_actions
+from .runtime.backend import Backend, open_backend
 from .runtime.runner import Job, Registry, new_id
-from .runtime.supervisor import Record, Supervisor
 from .store.memory import Memory
 from .store.sqlite import Store, default_data_dir
 from .task import Task
@@ -212,7 +212,7 @@ class Aesoperator:
         self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._supervisor: Supervisor | None = None
+        self._backend: Backend | None = None
         self._callbacks = concurrent.futures.ThreadPoolExecutor(1, "aesop-callbacks")
         self._closed = False
         self.memory = Memory(self._store, "global")
@@ -297,7 +297,7 @@ class Aesoperator:
         kind, name = router.choose(task, registry.handlers, bool(self.llm))
         if task.plan is not None and kind == "plan":
             check_actions(task.plan, registry.functions)  # refuse unknown actions up front
-        supervisor = self._ensure_runtime()
+        backend = self._ensure_runtime()
         execution_id = new_id()
         task_json = task.model_dump_json()
         self._store.create(execution_id, task.name, task_json, self._owner)
@@ -310,11 +310,11 @@ class Aesoperator:
             llm=self.llm,
             secrets={k: v.get_secret_value() for k, v in task.secrets.items()},
         )
-        rec = Record(id=execution_id, task=task, job=job)
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(supervisor.submit, rec)
+        self._loop.call_soon_threadsafe(backend.submit, job, task, done)
         with self._lock:
-            self._futures[execution_id] = rec.future
+            self._futures[execution_id] = done
         return Execution(self, execution_id, task.name)
 
     def replay(
@@ -348,24 +348,24 @@ class Aesoperator:
 
     def warmup(self, timeout: float = 60) -> None:
         """Start the worker pool now and wait until every worker is ready."""
-        supervisor = self._ensure_runtime()
+        backend = self._ensure_runtime()
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(
-            asyncio.wait_for(supervisor.pool_ready.wait(), timeout), self._loop
+            asyncio.wait_for(backend.ready(), timeout), self._loop
         ).result()
 
-    def _ensure_runtime(self) -> Supervisor:
+    def _ensure_runtime(self) -> Backend:
         with self._lock:
             if self._closed:
                 raise UserError("this Aesoperator client is closed; create a new one")
-            if self._supervisor is not None:
-                return self._supervisor
+            if self._backend is not None:
+                return self._backend
             self._futures: dict[str, concurrent.futures.Future[None]] = {}
             loop = asyncio.new_event_loop()
-            supervisor = Supervisor(
+            backend = open_backend(
+                self.isolation,
                 self._store,
                 pool_size=self.pool_size,
-                isolation=self.isolation,
                 owner=self._owner,
                 handlers=self._handlers_snapshot,
                 callbacks=self._callbacks,
@@ -374,9 +374,9 @@ class Aesoperator:
                 target=loop.run_forever, name="aesoperator-runtime", daemon=True
             )
             thread.start()
-            asyncio.run_coroutine_threadsafe(supervisor.start(), loop).result()
-            self._loop, self._thread, self._supervisor = loop, thread, supervisor
-            return supervisor
+            asyncio.run_coroutine_threadsafe(backend.start(), loop).result()
+            self._loop, self._thread, self._backend = loop, thread, backend
+            return backend
 
     def _future(self, execution_id: str) -> concurrent.futures.Future[None] | None:
         with self._lock:
@@ -387,13 +387,13 @@ class Aesoperator:
             return fut
 
     def _on_runtime(self, method: str, *args: Any) -> Any:
-        """Call a supervisor method on its loop; None if the runtime is not running (closed)."""
+        """Call a backend method on its loop; None if the runtime is not running (closed)."""
         with self._lock:
-            supervisor, loop = (None, None) if self._closed else (self._supervisor, self._loop)
-        if supervisor is None or loop is None:
+            backend, loop = (None, None) if self._closed else (self._backend, self._loop)
+        if backend is None or loop is None:
             return None
         return asyncio.run_coroutine_threadsafe(
-            _call(getattr(supervisor, method), *args), loop
+            _call(getattr(backend, method), *args), loop
         ).result()
 
     def _add_callback(self, execution_id: str, kind: str, fn: Callable[[Any], Any]) -> None:
@@ -484,10 +484,10 @@ class Aesoperator:
             if self._closed:
                 return
             self._closed = True
-            supervisor, loop, thread = self._supervisor, self._loop, self._thread
-        if supervisor is not None and loop is not None:
+            backend, loop, thread = self._backend, self._loop, self._thread
+        if backend is not None and loop is not None:
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(supervisor.shutdown(), loop).result(10)
+                asyncio.run_coroutine_threadsafe(backend.shutdown(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             if thread is not None:
                 thread.join(5)

@@ -1,61 +1,182 @@
-"""Messages between the supervisor and its workers: length-prefixed pickles over a socket pair.
+"""Messages between the supervisor and its workers, and the channel that carries them.
 
-The socket is private to the two processes (a ``socketpair`` inherited by the child), so
-pickle's trust model holds: nothing else can write to it.
+Two kinds of message, typed two ways on purpose:
+
+* **Control messages** — once or twice per execution (``Run``, ``Cancel``, ``Shutdown`` to a
+  worker; ``Ready``, ``Idle``, ``Retire``, ``Finished``, ``Subtask`` back) — are frozen
+  dataclasses: the receiver dispatches on their class.
+* **The event stream** — several per page or action (``progress``, ``action``, ``current``,
+  ``page``, ``alert``, ``event``), written by ``TaskContext`` — stays plain dicts, described
+  by the ``TypedDict``s below. A frozen dataclass costs ~25x a dict to pickle (12 µs against
+  0.5 µs measured here) and ~4x to unpickle, and every one of these dicts also goes through
+  secret redaction, which walks dicts. ``type`` tells them apart.
+
+The same objects travel in-process (``isolation="inline"``) and, framed by
+``aesoperator._framing``, over a worker's socket.
 """
 
 from __future__ import annotations
 
-import pickle
 import socket
-import struct
 import threading
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-_HEADER = struct.Struct("!I")
+from .._framing import encode, recv_frame
+
+if TYPE_CHECKING:
+    from .runner import Job
 
 
-def pack(msg: dict[str, Any]) -> bytes:
-    body = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(body)) + body
+# -- supervisor -> worker ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Run ``job`` (sent without its registry). ``handlers_blob`` is the cloudpickled
+    ``Registry``, sent only when the worker does not have ``handlers_version`` yet."""
+
+    job: Job
+    sys_path: list[str]
+    handlers_version: str
+    handlers_blob: bytes | None = None
 
 
-def unpack(body: bytes) -> dict[str, Any]:
-    msg = pickle.loads(body)
-    assert isinstance(msg, dict)
-    return msg
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Stop execution ``id``: ``reason`` is ``"cancel"`` (the caller) or ``"time"`` (limit)."""
+
+    id: str
+    reason: str = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Exit now."""
+
+
+ToWorker = Run | Cancel | Shutdown
+
+
+# -- worker -> supervisor: control ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The worker has started and takes work."""
+
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """The worker's execution has ended (its ``Finished`` was sent first): give it the next."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retire:
+    """The worker exits now (a handler thread outlived its cancel); replace it."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Execution ``id`` ended. ``result``/``error`` are JSON dumps of ``TaskResult``/``ErrorInfo``,
+    secrets already redacted; ``result`` is None when nothing worth keeping came out."""
+
+    id: str
+    state: Literal["completed", "failed", "cancelled"]
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Subtask:
+    """A sub-task ``id`` of ``parent`` starts, run inside the parent's execution."""
+
+    id: str
+    parent: str
+    name: str
+    task: str  # the child Task's JSON, as stored (the parent's secrets redacted)
+
+
+# -- worker -> supervisor: the event stream (plain dicts at run time; see the module doc) --------
+class ProgressMsg(TypedDict):
+    type: Literal["progress"]
+    id: str
+    value: float
+    message: str | None
+
+
+class ActionStartMsg(TypedDict):
+    type: Literal["action"]
+    id: str
+    phase: Literal["start"]
+    index: int
+    name: str
+    details: dict[str, Any]
+
+
+class ActionEndMsg(TypedDict):
+    type: Literal["action"]
+    id: str
+    phase: Literal["end"]
+    index: int
+    ok: bool
+    error: str | None
+    attempts: int
+
+
+class CurrentMsg(TypedDict):
+    type: Literal["current"]
+    id: str
+    label: str | None
+
+
+class PageMsg(TypedDict):
+    """``url`` and ``status``, then whatever the web layer adds about the fetch."""
+
+    type: Literal["page"]
+    id: str
+    url: str
+    status: int | None
+
+
+class AlertMsg(TypedDict):
+    type: Literal["alert"]
+    id: str
+    alert: dict[str, Any]  # an Alert's JSON dump
+
+
+class EventMsg(TypedDict):
+    type: Literal["event"]
+    id: str
+    kind: str
+    data: dict[str, Any]
+
+
+EventStream = (
+    ProgressMsg | ActionStartMsg | ActionEndMsg | CurrentMsg | PageMsg | AlertMsg | EventMsg
+)
+# What a ``Runner`` sends. The stream is typed as the dicts ``TaskContext`` builds.
+ToSupervisor = Ready | Idle | Retire | Finished | Subtask | dict[str, Any]
+Send = Callable[[ToSupervisor], None]
 
 
 class Channel:
-    """Blocking, thread-safe sending end and single-reader receiving end of a socket."""
+    """Blocking, thread-safe sending end and single-reader receiving end of a worker's socket."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._send_lock = threading.Lock()
 
-    def send(self, msg: dict[str, Any]) -> None:
-        data = pack(msg)
+    def send(self, msg: ToSupervisor) -> None:
+        data = encode(msg)  # pickled outside the lock: threads of one execution send too
         with self._send_lock:
             self._sock.sendall(data)
 
-    def recv(self) -> dict[str, Any] | None:
+    def recv(self) -> ToWorker | None:
         """The next message, or None when the other side has gone."""
-        head = self._recv_exact(_HEADER.size)
-        if head is None:
+        try:
+            msg: ToWorker = recv_frame(self._sock)
+        except (EOFError, OSError):
             return None
-        (size,) = _HEADER.unpack(head)
-        body = self._recv_exact(size)
-        return None if body is None else unpack(body)
-
-    def _recv_exact(self, size: int) -> bytes | None:
-        chunks, left = [], size
-        while left:
-            try:
-                chunk = self._sock.recv(min(left, 1 << 20))
-            except OSError:
-                return None
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return msg

@@ -1,7 +1,9 @@
 """Runs one execution: builds its ``ctx``, calls the planner, and reports how it ended.
 
-The same code runs in a worker process and in-process (``isolation="inline"``); only the
-``send`` callable differs. Everything the caller sees comes from the messages sent here.
+``Runner.run(job)`` needs nothing of the host but an event loop and a ``send`` callable: the
+same code runs in a worker process, in-process (``isolation="inline"``), or under any other
+host (a test, a Temporal activity). Everything the caller sees comes from the messages sent
+here (``runtime.protocol``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -34,7 +36,8 @@ from ..planning import router
 from ..store.memory import Memory, namespace_for
 from ..store.sqlite import Store
 from ..task import Task
-from .context import Budget, Send, TaskContext, redact_message
+from .context import Budget, TaskContext, redact_message
+from .protocol import Finished, Send, Subtask
 
 
 def new_id() -> str:
@@ -73,7 +76,7 @@ class _Recorder:
         self.alerts: list[Alert] = []
         self._lock = threading.Lock()
 
-    def __call__(self, msg: dict[str, Any]) -> None:
+    def __call__(self, msg: dict[str, Any]) -> None:  # the event stream of ``TaskContext``
         kind = msg["type"]
         with self._lock:
             if kind == "action":
@@ -131,8 +134,12 @@ class Runner:
             self._stores[data_dir] = Store(Path(data_dir))
         return self._stores[data_dir]
 
-    async def run(self, job: Job, cancel: CancelToken) -> None:
-        """Run ``job`` to its end and send exactly one ``finished`` message for it."""
+    async def run(self, job: Job, cancel: CancelToken | None = None) -> None:
+        """Run ``job`` to its end and send exactly one ``Finished`` message for it.
+
+        Call it on the loop given to the ``Runner``. ``cancel`` stops it cooperatively.
+        """
+        cancel = cancel if cancel is not None else CancelToken()
         cancel.task = asyncio.current_task()
         task = Task.model_validate_json(job.task_json)
         started = time.monotonic()
@@ -174,7 +181,8 @@ class Runner:
         kind, name = planner
         label = f"{kind}:{name}" if name else kind
         ctx.emit("planner", planner=label)
-        state, result, error = "failed", None, None
+        state: Literal["completed", "failed", "cancelled"] = "failed"
+        error = None
         timer = asyncio.timeout(max(0.001, budget.time_left))
         try:
             ctx.check_cancelled()  # a cancel may arrive before the task starts
@@ -217,18 +225,15 @@ class Runner:
             usage=ctx.usage,
         )
         keep_result = state == "completed" or bool(output.content or output.data)
-        finished = redact_message(ctx._redactor, {
-            "type": "finished", "id": eid, "state": state,
+        clean = redact_message(ctx._redactor, {
             "result": result.model_dump(mode="json"),
             "error": error.model_dump(mode="json") if error else None,
         })  # fmt: skip
         # A parent task gets what the store gets: the result and error with secrets redacted.
-        shown = TaskResult.model_validate(finished["result"]) if ctx._redactor.active else result
-        if not keep_result:
-            finished["result"] = None
-        recorder(finished)
-        if finished["error"] is not None and parent is not None:
-            raise from_info(ErrorInfo.model_validate(finished["error"]), execution_id=eid)
+        shown = TaskResult.model_validate(clean["result"]) if ctx._redactor.active else result
+        self._send(Finished(eid, state, clean["result"] if keep_result else None, clean["error"]))
+        if clean["error"] is not None and parent is not None:
+            raise from_info(ErrorInfo.model_validate(clean["error"]), execution_id=eid)
         return shown
 
     async def _call_planner(self, ctx: TaskContext, job: Job, kind: str, name: str) -> Any:
@@ -300,15 +305,7 @@ class Runner:
         record = child.model_dump(mode="json")
         record["inputs"] = parent._redactor.value(record["inputs"])
         record["description"] = parent._redactor.text(record["description"])[:10_000]
-        self._send(
-            {
-                "type": "subtask",
-                "id": child_id,
-                "parent": parent.execution_id,
-                "name": child.name,
-                "task": json.dumps(record),
-            }
-        )
+        self._send(Subtask(child_id, parent.execution_id, child.name, json.dumps(record)))
         budget = Budget(
             cfg.max_pages, time.monotonic() + cfg.max_duration_seconds, parent=parent.budget
         )

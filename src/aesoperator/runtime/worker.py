@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import os
 import signal
@@ -22,8 +23,8 @@ from typing import Any
 
 import cloudpickle
 
-from .protocol import Channel
-from .runner import CancelToken, Job, Registry, Runner
+from .protocol import Cancel, Channel, Idle, Ready, Retire, Run, ToSupervisor
+from .runner import CancelToken, Registry, Runner
 
 
 def _die_with_parent(parent: int | None) -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
     channel = Channel(socket.socket(fileno=fd))
 
-    def send(msg: dict[str, Any]) -> None:
+    def send(msg: ToSupervisor) -> None:
         try:
             channel.send(msg)
         except OSError:  # the supervisor has gone (it is exiting): nobody is left to report to
@@ -53,44 +54,43 @@ def main() -> None:
     registry = Registry()
     handlers_version = ""
     current: dict[str, tuple[CancelToken, Any]] = {}
-    send({"type": "ready", "pid": os.getpid()})
+    send(Ready(os.getpid()))
 
     def finished(eid: str) -> None:
         current.pop(eid, None)
         if runner.stuck_threads and any(t.is_alive() for t in runner.stuck_threads):
             # A handler thread ignored cancellation; this process is no longer clean.
-            send({"type": "retire", "reason": "a handler thread did not stop"})
+            send(Retire("a handler thread did not stop"))
             os._exit(0)
-        send({"type": "idle"})
+        send(Idle())
 
     while True:
         msg = channel.recv()
-        if msg is None or msg["type"] == "shutdown":
-            os._exit(0)
-        kind = msg["type"]
-        if kind == "run":
-            if msg.get("handlers_blob") is not None:
-                registry = cloudpickle.loads(msg["handlers_blob"])
-                handlers_version = msg["handlers_version"]
-            assert msg.get("handlers_version", handlers_version) == handlers_version
-            job = Job(**msg["job"], registry=registry)
+        if isinstance(msg, Run):
+            if msg.handlers_blob is not None:
+                registry = cloudpickle.loads(msg.handlers_blob)
+                handlers_version = msg.handlers_version
+            assert msg.handlers_version == handlers_version
+            job = dataclasses.replace(msg.job, registry=registry)
             if job.cwd:
                 with contextlib.suppress(OSError):
                     os.chdir(job.cwd)
-            for entry in reversed(msg.get("sys_path", [])):
-                if entry not in sys.path:
-                    sys.path.insert(0, entry)
+            for path in reversed(msg.sys_path):
+                if path not in sys.path:
+                    sys.path.insert(0, path)
             token = CancelToken()
             fut = asyncio.run_coroutine_threadsafe(runner.run(job, token), loop)
             current[job.execution_id] = (token, fut)
             fut.add_done_callback(functools.partial(_done, finished, job.execution_id))
-        elif kind == "cancel":
-            entry = current.get(msg["id"])
+        elif isinstance(msg, Cancel):
+            entry = current.get(msg.id)
             if entry is not None:
                 token, _fut = entry
-                token.cancel(msg.get("reason", "cancel"))
+                token.cancel(msg.reason)
                 if token.task is not None:
                     loop.call_soon_threadsafe(token.task.cancel)
+        else:  # Shutdown, or the supervisor has gone
+            os._exit(0)
 
 
 def _done(finished: Callable[[str], None], execution_id: str, _fut: object) -> None:
