@@ -13,7 +13,6 @@ import collections
 import concurrent.futures
 import contextlib
 import importlib.machinery
-import json
 import logging
 import os
 import signal
@@ -38,7 +37,16 @@ from ..errors import (
     to_info,
 )
 from ..execution import Alert, TaskState, TaskStatus, utcnow
-from ..store.sqlite import Store
+from ..store.base import (
+    AlertRecord,
+    Create,
+    CurrentAction,
+    EventRecord,
+    Op,
+    Progress,
+    Store,
+    Transition,
+)
 from ..task import Task
 from .protocol import pack, unpack
 from .runner import CancelToken, Job, Registry, Runner
@@ -139,7 +147,7 @@ class Supervisor:
         self.pool_ready = asyncio.Event()
         # Write-behind: state changes of one loop turn go to SQLite in one transaction, and
         # futures resolve only after it, so a waiter always reads the final state.
-        self._ops: list[tuple[str, tuple[Any, ...]]] = []
+        self._ops: list[Op] = []
         self._ended: list[Record] = []
         self._flush_scheduled = False
 
@@ -156,8 +164,8 @@ class Supervisor:
             await asyncio.gather(*(self._spawn() for _ in range(self.pool_size)))
         self._spawn_task(self._watchdog())
 
-    def _write(self, name: str, *args: Any) -> None:
-        self._ops.append((name, args))
+    def _write(self, op: Op) -> None:
+        self._ops.append(op)
         self._schedule_flush()
 
     def _after_flush(self, rec: Record) -> None:
@@ -329,7 +337,7 @@ class Supervisor:
     def _start(self, rec: Record, worker: _Worker | None) -> None:
         if rec.state is not TaskState.PENDING:
             return
-        self._write("state", rec.id, TaskState.RUNNING, None, None, self.owner, _iso())
+        self._write(Transition(rec.id, TaskState.RUNNING, owner=self.owner))
         rec.state = TaskState.RUNNING
         rec.started = time.monotonic()
         rec.deadline = rec.started + rec.task.config.max_duration_seconds + TIME_GRACE_S
@@ -436,21 +444,21 @@ class Supervisor:
                 self._dispatch()
         elif kind == "progress":
             rec.progress = max(rec.progress, msg["value"])
-            self._write("progress", rec.id, rec.progress, None, False)
+            self._write(Progress(rec.id, rec.progress))
             if msg.get("message"):
                 data = {"progress": rec.progress, "message": msg["message"]}
-                self._write("event", rec.id, "progress", data, _iso())
+                self._write(EventRecord(rec.id, "progress", data))
             self._notify_progress(rec)
         elif kind == "action":
             if msg["phase"] == "start":
                 rec.open_actions[msg["index"]] = _action_label(msg["name"], msg.get("details"))
                 data = {"index": msg["index"], "name": msg["name"], "details": msg.get("details")}
-                self._write("event", rec.id, "action", data, _iso())
+                self._write(EventRecord(rec.id, "action", data))
             else:
                 rec.open_actions.pop(msg["index"], None)
                 data = {k: msg.get(k) for k in ("index", "ok", "error", "attempts")}
-                self._write("event", rec.id, "action_end", data, _iso())
-            self._write("progress", rec.id, None, rec.current_action, True)
+                self._write(EventRecord(rec.id, "action_end", data))
+            self._write(CurrentAction(rec.id, rec.current_action))
             self._notify_progress(rec)
         elif kind == "current":
             label = msg["label"]
@@ -458,23 +466,23 @@ class Supervisor:
             rec.label_dirty = True  # the watchdog stores it, a few times a second at most
         elif kind == "page":
             data = {k: v for k, v in msg.items() if k not in ("type", "id")}
-            self._write("event", rec.id, "page", data, _iso())
+            self._write(EventRecord(rec.id, "page", data))
         elif kind == "alert":
             alert = Alert.model_validate(msg["alert"])
             rec.alerts.append(alert)
-            self._write("alert", rec.id, alert.model_dump_json())
-            self._write("event", rec.id, "alert", alert.model_dump(mode="json"), _iso())
+            self._write(AlertRecord(rec.id, alert))
+            self._write(EventRecord(rec.id, "alert", alert.model_dump(mode="json")))
             for fn in list(rec.alert_cbs):
                 self._callback(fn, alert)
         elif kind == "event":
-            self._write("event", rec.id, msg["kind"], msg["data"], _iso())
+            self._write(EventRecord(rec.id, msg["kind"], msg["data"]))
 
     def _subtask(self, msg: dict[str, Any]) -> None:
         parent = self._records.get(msg["parent"])
         task = Task.model_validate_json(msg["task"])
-        now = _iso()
-        self._write("create", msg["id"], msg["name"], msg["task"], self.owner, msg["parent"], now)
-        self._write("state", msg["id"], TaskState.RUNNING, None, None, self.owner, now)
+        now = utcnow()
+        self._write(Create(msg["id"], msg["name"], msg["task"], self.owner, msg["parent"], now))
+        self._write(Transition(msg["id"], TaskState.RUNNING, owner=self.owner, at=now))
         job = parent.job if parent else Job(msg["id"], msg["task"], ("", ""), "")
         job = Job(**{**job.__dict__, "secrets": {}})  # a record never keeps secrets
         rec = Record(
@@ -482,7 +490,7 @@ class Supervisor:
         )
         self._records[rec.id] = rec
         data = {"execution_id": msg["id"], "name": msg["name"]}
-        self._write("event", msg["parent"], "subtask", data, now)
+        self._write(EventRecord(msg["parent"], "subtask", data, now))
 
     def _finish(
         self,
@@ -500,15 +508,7 @@ class Supervisor:
         rec.open_actions.clear()
         if state is TaskState.COMPLETED:
             rec.progress = 100.0
-        self._write(
-            "state",
-            rec.id,
-            state,
-            error.model_dump_json() if error else None,
-            json.dumps(result) if result is not None else None,
-            None,
-            _iso(),
-        )
+        self._write(Transition(rec.id, state, error=error, result=result))
         self._records.pop(rec.id, None)
         if rec.parent is None:
             for child in [r for r in self._records.values() if r.parent == rec.id]:
@@ -555,7 +555,7 @@ class Supervisor:
                 for rec in self._records.values():
                     if rec.label_dirty and not rec.state.finished:
                         rec.label_dirty = False
-                        self._write("progress", rec.id, None, rec.current_action, True)
+                        self._write(CurrentAction(rec.id, rec.current_action))
                         self._notify_progress(rec)
             for rec in list(self._records.values()):
                 if rec.state is not TaskState.RUNNING or rec.parent is not None:
@@ -706,10 +706,6 @@ def _safe_call(fn: Callable[[Any], Any], arg: Any) -> None:
         fn(arg)
     except Exception:
         log.exception("aesoperator: a callback raised; the execution goes on")
-
-
-def _iso() -> str:
-    return utcnow().isoformat()
 
 
 def _resolve(fut: concurrent.futures.Future[None]) -> None:
