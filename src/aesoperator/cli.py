@@ -476,10 +476,8 @@ def events(
 
 
 def _memory(data_dir: Path | None, task: str | None) -> Any:
-    from .store.memory import Memory
-
     client = _client(data_dir)
-    return client, (Memory(client._store, f"task:{task}") if task else client.memory)
+    return client, (client._memory(f"task:{task}") if task else client.memory)
 
 
 TaskOpt = Annotated[

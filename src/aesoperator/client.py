@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -24,14 +23,23 @@ from typing import Any, Literal, TypeVar, overload
 
 import psutil
 
-from .errors import Interrupted, NotFoundError, TaskCancelled, UserError, from_info, to_info
+from .errors import (
+    ErrorInfo,
+    Interrupted,
+    NotFoundError,
+    TaskCancelled,
+    UserError,
+    from_info,
+    to_info,
+)
 from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
 from .planning import router
 from .planning.plan import check_actions
 from .runtime.backend import Backend, open_backend
 from .runtime.runner import Job, Registry, new_id
+from .store import default_data_dir, open_store
+from .store.lifecycle import recover
 from .store.memory import Memory
-from .store.sqlite import Store, default_data_dir
 from .task import Task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,28 +66,6 @@ def _owner_alive(owner: str | None) -> bool:
         return abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.01
     except (psutil.Error, ValueError):
         return False
-
-
-def _open_store(data_dir: Path) -> Store:
-    """The data directory's store, or a ``UserError`` that says what is wrong with it."""
-    try:
-        return Store(data_dir)
-    except sqlite3.DatabaseError as exc:
-        db = data_dir / "aesoperator.sqlite3"
-        if not db.is_file():
-            raise UserError(
-                f"data_dir {str(data_dir)!r}: cannot open {str(db)!r} ({exc})"
-            ) from None
-        raise UserError(
-            f"data_dir {str(data_dir)!r}: {str(db)!r} is not a readable Aesoperator database "
-            f"({exc}); it was left as it is: move it away, or use another data_dir"
-        ) from None
-    except OSError as exc:
-        why = "a file, not a directory" if data_dir.is_file() else exc.strerror or str(exc)
-        raise UserError(
-            f"data_dir {str(data_dir)!r} cannot be used ({why}); give a writable "
-            "directory (Aesoperator(data_dir=...), --data-dir or AESOP_DATA_DIR)"
-        ) from None
 
 
 class Execution:
@@ -204,7 +190,7 @@ class Aesoperator:
         self.isolation: Isolation = isolation
         self.pool_size = size
         self.llm = llm or os.environ.get("AESOP_LLM") or None
-        self._store = _open_store(self.data_dir)
+        self._store = open_store(self.data_dir)
         self._owner = _owner()
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._functions: dict[str, Callable[..., Any]] = {}
@@ -465,18 +451,20 @@ class Aesoperator:
 
         Their session memory goes with them, and any a killed process left behind.
         """
-        for execution_id, owner in self._store.unfinished():
-            if owner == self._owner or _owner_alive(owner):
-                continue
+
+        def interrupted(owner: str | None) -> ErrorInfo:
             pid = owner.rsplit(":", 2)[1] if owner and owner.count(":") >= 2 else "?"
-            error = to_info(
+            return to_info(
                 Interrupted(
                     f"the process that ran this execution (pid {pid}) exited before it finished"
                 )
             )
-            with contextlib.suppress(NotFoundError, RuntimeError):
-                self._store.transition(execution_id, TaskState.FAILED, error=error)
-        self._store.clear_ended_sessions()
+
+        recover(self._store, lambda o: o == self._owner or _owner_alive(o), interrupted)
+
+    def _memory(self, namespace: str) -> Memory:
+        """Any namespace of this client's memory (the CLI's ``--task``: ``task:<name>``)."""
+        return Memory(self._store, namespace)
 
     def close(self) -> None:
         """Cancel what is still running, stop the workers, release the store."""

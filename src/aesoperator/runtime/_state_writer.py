@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from ..execution import TaskState
-from ..store.sqlite import Store
+from ..store.base import Op, Store
 
 log = logging.getLogger("aesoperator.runtime")
 
@@ -29,13 +28,13 @@ class StateWriter:
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
         self._store = store
         self._loop = loop
-        self._ops: list[tuple[str, tuple[Any, ...]]] = []
+        self._ops: list[Op] = []
         self._after: list[AfterFlush] = []
         self._scheduled = False
 
-    def write(self, name: str, *args: Any) -> None:
-        """Queue ``Store.apply`` operation ``name`` (``create``, ``state``, ``event``...)."""
-        self._ops.append((name, args))
+    def write(self, op: Op) -> None:
+        """Queue one typed store operation (``Create``, ``Transition``, ``EventRecord``...)."""
+        self._ops.append(op)
         if not self._scheduled:
             self._schedule()
 

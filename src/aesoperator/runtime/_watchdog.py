@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import MemoryLimitExceeded, TimeLimitExceeded, to_info
 from ..execution import TaskState
+from ..store.base import CurrentAction
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -56,7 +57,7 @@ class Watchdog:
                 for rec in sup.records.values():
                     if rec.label_dirty and not rec.state.finished:
                         rec.label_dirty = False
-                        sup.writer.write("progress", rec.id, None, rec.current_action, True)
+                        sup.writer.write(CurrentAction(rec.id, rec.current_action))
                         sup.notify_progress(rec)
             for rec in list(sup.records.values()):
                 if rec.state is not TaskState.RUNNING or rec.parent is not None:

@@ -13,7 +13,7 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from ..store.sqlite import Store
+from ..store.base import Store
 from ..task import Task
 from .runner import Job, Registry
 

@@ -26,6 +26,7 @@ from ..task import Task, TaskConfig
 
 if TYPE_CHECKING:
     from ..execution import TaskResult
+    from ..store.base import ArtifactStore
     from ..store.memory import Memory
     from ..web import WebSession
 
@@ -196,7 +197,7 @@ class TaskContext:
         send: Send,
         memory: Memory,
         budget: Budget,
-        artifacts_dir: Path,
+        artifacts: ArtifactStore,
         loop: asyncio.AbstractEventLoop,
         cancel_event: threading.Event | None = None,
         subtask_runner: Callable[[TaskContext, Task], Awaitable[TaskResult]] | None = None,
@@ -212,7 +213,9 @@ class TaskContext:
         self._redactor = Redactor((*(secrets or {}).items(), *parent_secrets))
         self._raw_send = send
         self._send: Send = self._send_clean if self._redactor.active else send
-        self._artifacts_dir = artifacts_dir
+        # Where this execution's files go; other executions' (a replayed trace) through it too.
+        self._artifacts = artifacts
+        self._artifacts_dir = artifacts.artifacts_dir(execution_id)
         self._loop = loop
         self._cancel = cancel_event or threading.Event()
         self._subtask_runner = subtask_runner

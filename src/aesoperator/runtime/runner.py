@@ -16,7 +16,6 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -33,8 +32,8 @@ from ..errors import (
 )
 from ..execution import ActionRecord, Alert, Output, TaskResult, utcnow
 from ..planning import router
+from ..store import Store, open_store
 from ..store.memory import Memory, namespace_for
-from ..store.sqlite import Store
 from ..task import Task
 from .context import Budget, TaskContext, redact_message
 from .protocol import Finished, Send, Subtask
@@ -131,7 +130,7 @@ class Runner:
 
     def _store(self, data_dir: str) -> Store:
         if data_dir not in self._stores:
-            self._stores[data_dir] = Store(Path(data_dir))
+            self._stores[data_dir] = open_store(data_dir)
         return self._stores[data_dir]
 
     async def run(self, job: Job, cancel: CancelToken | None = None) -> None:
@@ -168,7 +167,7 @@ class Runner:
             send=recorder,
             memory=Memory(store, scope_ns),
             budget=budget,
-            artifacts_dir=store.artifacts_dir(eid),
+            artifacts=store,
             loop=self._loop,
             cancel_event=cancel,
             subtask_runner=lambda c, t: self._subtask(job, c, t),

@@ -15,7 +15,6 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -24,7 +23,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ErrorInfo, TaskCancelled, to_info
 from ..execution import Alert, TaskState, TaskStatus, utcnow
-from ..store.sqlite import Store
+from ..store.base import (
+    AlertRecord,
+    Create,
+    CurrentAction,
+    EventRecord,
+    Progress,
+    Store,
+    Transition,
+)
 from ..task import Task
 from ._state_writer import StateWriter
 from ._watchdog import CANCEL_GRACE_S, Watchdog
@@ -217,7 +224,7 @@ class Supervisor:
     def _start(self, rec: Record) -> None:
         if rec.state is not TaskState.PENDING:
             return
-        self.writer.write("state", rec.id, TaskState.RUNNING, None, None, self.owner, _iso())
+        self.writer.write(Transition(rec.id, TaskState.RUNNING, owner=self.owner))
         rec.state = TaskState.RUNNING
         rec.started = time.monotonic()
         rec.deadline = rec.started + rec.task.config.max_duration_seconds + TIME_GRACE_S
@@ -250,21 +257,21 @@ class Supervisor:
         kind = msg["type"]
         if kind == "progress":
             rec.progress = max(rec.progress, msg["value"])
-            write("progress", rec.id, rec.progress, None, False)
+            write(Progress(rec.id, rec.progress))
             if msg.get("message"):
                 data = {"progress": rec.progress, "message": msg["message"]}
-                write("event", rec.id, "progress", data, _iso())
+                write(EventRecord(rec.id, "progress", data))
             self.notify_progress(rec)
         elif kind == "action":
             if msg["phase"] == "start":
                 rec.open_actions[msg["index"]] = _action_label(msg["name"], msg.get("details"))
                 data = {"index": msg["index"], "name": msg["name"], "details": msg.get("details")}
-                write("event", rec.id, "action", data, _iso())
+                write(EventRecord(rec.id, "action", data))
             else:
                 rec.open_actions.pop(msg["index"], None)
                 data = {k: msg.get(k) for k in ("index", "ok", "error", "attempts")}
-                write("event", rec.id, "action_end", data, _iso())
-            write("progress", rec.id, None, rec.current_action, True)
+                write(EventRecord(rec.id, "action_end", data))
+            write(CurrentAction(rec.id, rec.current_action))
             self.notify_progress(rec)
         elif kind == "current":
             label = msg["label"]
@@ -272,29 +279,29 @@ class Supervisor:
             rec.label_dirty = True  # the watchdog stores it, a few times a second at most
         elif kind == "page":
             data = {k: v for k, v in msg.items() if k not in ("type", "id")}
-            write("event", rec.id, "page", data, _iso())
+            write(EventRecord(rec.id, "page", data))
         elif kind == "alert":
             alert = Alert.model_validate(msg["alert"])
             rec.alerts.append(alert)
-            write("alert", rec.id, alert.model_dump_json())
-            write("event", rec.id, "alert", alert.model_dump(mode="json"), _iso())
+            write(AlertRecord(rec.id, alert))
+            write(EventRecord(rec.id, "alert", alert.model_dump(mode="json")))
             for fn in list(rec.alert_cbs):
                 self._callback(fn, alert)
         elif kind == "event":
-            write("event", rec.id, msg["kind"], msg["data"], _iso())
+            write(EventRecord(rec.id, msg["kind"], msg["data"]))
 
     def _subtask(self, msg: Subtask) -> None:
         parent = self.records.get(msg.parent)
         task = Task.model_validate_json(msg.task)
-        now = _iso()
-        self.writer.write("create", msg.id, msg.name, msg.task, self.owner, msg.parent, now)
-        self.writer.write("state", msg.id, TaskState.RUNNING, None, None, self.owner, now)
+        now = utcnow()
+        self.writer.write(Create(msg.id, msg.name, msg.task, self.owner, msg.parent, now))
+        self.writer.write(Transition(msg.id, TaskState.RUNNING, owner=self.owner, at=now))
         job = parent.job if parent else Job(msg.id, msg.task, ("", ""), "")
         job = dataclasses.replace(job, secrets={})  # a record never keeps secrets
         rec = Record(id=msg.id, task=task, job=job, state=TaskState.RUNNING, parent=msg.parent)
         self.records[rec.id] = rec
         data = {"execution_id": msg.id, "name": msg.name}
-        self.writer.write("event", msg.parent, "subtask", data, now)
+        self.writer.write(EventRecord(msg.parent, "subtask", data, now))
 
     def finish(
         self,
@@ -312,15 +319,7 @@ class Supervisor:
         rec.open_actions.clear()
         if state is TaskState.COMPLETED:
             rec.progress = 100.0
-        self.writer.write(
-            "state",
-            rec.id,
-            state,
-            error.model_dump_json() if error else None,
-            json.dumps(result) if result is not None else None,
-            None,
-            _iso(),
-        )
+        self.writer.write(Transition(rec.id, state, error=error, result=result))
         self.records.pop(rec.id, None)
         if rec.parent is None:
             for child in [r for r in self.records.values() if r.parent == rec.id]:
@@ -365,7 +364,3 @@ def _safe_call(fn: Callable[[Any], Any], arg: Any) -> None:
         fn(arg)
     except Exception:
         log.exception("aesoperator: a callback raised; the execution goes on")
-
-
-def _iso() -> str:
-    return utcnow().isoformat()

@@ -1,0 +1,67 @@
+"""Persistence behind one seam: :func:`open_store` and the protocols in :mod:`.base`.
+
+``open_store`` takes a URL — ``sqlite:///path/to/data-dir`` (or ``.../file.sqlite3``) — or
+a plain path of a data directory, the default being ``$AESOP_DATA_DIR`` or
+``~/.aesoperator``. A new store is a module implementing :class:`.base.Store` that passes
+``tests/store/test_contract.py``, and a scheme here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import UserError
+from .base import ArtifactStore, ExecutionStore, MemoryStore, Store
+from .sqlite import default_data_dir
+
+__all__ = [
+    "ArtifactStore",
+    "ExecutionStore",
+    "MemoryStore",
+    "Store",
+    "default_data_dir",
+    "open_store",
+]
+
+SCHEMES = ("sqlite",)
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.DOTALL)
+_DB_SUFFIXES = (".sqlite3", ".sqlite", ".db")  # a sqlite:// URL naming a file, not a folder
+
+
+def open_store(url: str | os.PathLike[str] | None = None) -> Store:
+    """The store at ``url``: ``sqlite:///path`` or a data directory's path (default: as today).
+
+    ``sqlite:///dir`` is a data directory (database file and artifacts in it, as a plain path);
+    ``sqlite:///dir/name.sqlite3`` (or ``.sqlite``, ``.db``) is that database file, with the
+    artifacts beside it. Any other scheme is a ``UserError`` that lists the known ones.
+    """
+    from .sqlite import open_sqlite
+
+    if url is None:
+        return open_sqlite(default_data_dir())
+    if isinstance(url, os.PathLike):
+        return open_sqlite(Path(url).expanduser())
+    if not isinstance(url, str) or not url:
+        raise UserError(f"store: got {url!r}; give a data directory or a sqlite:/// URL")
+    match = _URL.match(url)
+    if match is None:
+        return open_sqlite(Path(url).expanduser())
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme == "sqlite":
+        if not rest or rest == "/":
+            raise UserError(f"store {url!r}: no path; use sqlite:///path/to/data-dir")
+        path = Path(rest).expanduser()
+        if path.suffix in _DB_SUFFIXES:
+            return open_sqlite(path.parent, path)
+        return open_sqlite(path)
+    later = (
+        " (postgresql:// comes with the many-machines work)"
+        if scheme in ("postgres", "postgresql")
+        else ""
+    )
+    raise UserError(
+        f"store {url!r}: unknown scheme {scheme + '://'!r}; known: "
+        f"{', '.join(s + '://' for s in SCHEMES)} or a plain path of a data directory{later}"
+    )

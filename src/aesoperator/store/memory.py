@@ -4,9 +4,9 @@ Namespaces: ``global`` (``aesop.memory`` outside a task), ``task:<name>`` (a tas
 ``memory_scope="permanent"``: kept across executions and processes) and ``exec:<id>``
 (``memory_scope="session"``: the execution's own, cleared when it ends, however it ends).
 
-Every method is one SQLite statement or transaction, so each is atomic on its own; a ``get``
-then a ``set`` is not (another process may write in between): ``update`` and ``incr`` are
-the read-modify-writes that are.
+Every method is one store operation, so each is atomic on its own; a ``get`` then a ``set``
+is not (another process may write in between): ``update`` and ``incr`` are the
+read-modify-writes that are.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 
 from .._bounds import shape_problem, short_repr, to_json
 from ..errors import ValidationError
-from .sqlite import SESSION_PREFIX, Store
+from .base import MemoryStore
+from .lifecycle import session_namespace
 
 _MISSING = object()
 
@@ -25,7 +26,7 @@ _MISSING = object()
 class Memory:
     """A dict-like view of one memory namespace. Values must be JSON-serialisable."""
 
-    def __init__(self, store: Store, namespace: str) -> None:
+    def __init__(self, store: MemoryStore, namespace: str) -> None:
         self._store = store
         self.namespace = namespace
 
@@ -130,4 +131,4 @@ def _key(key: Any) -> str:
 
 
 def namespace_for(task_name: str, scope: str, execution_id: str) -> str:
-    return f"task:{task_name}" if scope == "permanent" else SESSION_PREFIX + execution_id
+    return f"task:{task_name}" if scope == "permanent" else session_namespace(execution_id)

@@ -1,10 +1,10 @@
 """The embedded store: executions, their timeline, alerts and memory in one SQLite file (WAL).
 
-Safe across threads (one connection guarded by a lock per ``Store``) and processes (WAL, a
-busy time-out, short transactions). Every state change goes through ``_op_state`` (for
-:meth:`Store.transition` and the supervisor's batches), which refuses illegal transitions so
-that a finished execution is never overwritten, turns any end of an execution whose cancel was
-accepted into ``cancelled``, and has its session memory cleared.
+One implementation of :class:`aesoperator.store.base.Store`. Safe across threads (one
+connection guarded by a lock per store) and processes (WAL, a busy time-out, short
+transactions: ``BEGIN IMMEDIATE`` takes the write lock up front, so a read-decide-write
+inside one is atomic). What a transition writes is decided by
+:func:`aesoperator.store.lifecycle.decide`; this module only reads and writes rows.
 """
 
 from __future__ import annotations
@@ -13,14 +13,25 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, to_info
-from ..execution import TRANSITIONS, Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError
+from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+from . import lifecycle
+from .base import (
+    AlertRecord,
+    Create,
+    CurrentAction,
+    EventRecord,
+    Op,
+    Progress,
+    Transition,
+)
+from .lifecycle import SESSION_PREFIX, IllegalTransition
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -65,8 +76,8 @@ CREATE TABLE IF NOT EXISTS memory (
 """
 
 _INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)"
-_TERMINAL = tuple(s.value for s in TaskState if s.finished)
-SESSION_PREFIX = "exec:"  # + execution id: the namespace of an execution's session memory
+_TERMINAL = tuple(s.value for s in lifecycle.TERMINAL)
+DB_FILE = "aesoperator.sqlite3"  # in the data directory, beside artifacts/
 # A write to a session namespace is refused once its execution has ended (a handler thread
 # abandoned after a cancel may still run): what the end cleared stays cleared.
 _UPSERT_MEMORY = (
@@ -81,15 +92,37 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class Store:
-    """SQLite-backed persistence for one data directory."""
+def open_sqlite(data_dir: Path, db_file: Path | None = None) -> SQLiteStore:
+    """The store of a data directory, or a ``UserError`` that says what is wrong with it."""
+    try:
+        return SQLiteStore(data_dir, db_file)
+    except sqlite3.DatabaseError as exc:
+        db = db_file or data_dir / DB_FILE
+        if not db.is_file():
+            raise UserError(
+                f"data_dir {str(data_dir)!r}: cannot open {str(db)!r} ({exc})"
+            ) from None
+        raise UserError(
+            f"data_dir {str(data_dir)!r}: {str(db)!r} is not a readable Aesoperator database "
+            f"({exc}); it was left as it is: move it away, or use another data_dir"
+        ) from None
+    except OSError as exc:
+        why = "a file, not a directory" if data_dir.is_file() else exc.strerror or str(exc)
+        raise UserError(
+            f"data_dir {str(data_dir)!r} cannot be used ({why}); give a writable "
+            "directory (Aesoperator(data_dir=...), --data-dir or AESOP_DATA_DIR)"
+        ) from None
 
-    def __init__(self, data_dir: Path) -> None:
+
+class SQLiteStore:
+    """SQLite-backed persistence for one data directory (``db_file`` may live elsewhere)."""
+
+    def __init__(self, data_dir: Path, db_file: Path | None = None) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / "aesoperator.sqlite3"
+        self.path = db_file or data_dir / DB_FILE
         self._lock = threading.RLock()
-        self._ended: list[str] = []  # executions ended by the open transaction (_op_state)
+        self._ended: list[str] = []  # session namespaces to clear once the transaction commits
         self._conn = sqlite3.connect(
             self.path, timeout=30, check_same_thread=False, isolation_level=None
         )
@@ -100,6 +133,9 @@ class Store:
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 self._conn.execute(stmt)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
 
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.data_dir / "artifacts" / execution_id
@@ -136,130 +172,115 @@ class Store:
             return list(cur.execute(sql, args))
 
     # -- batched writes ---------------------------------------------------------------------
-    def apply(self, ops: list[tuple[str, tuple[Any, ...]]]) -> dict[str, TaskState]:
+    def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
         """Apply many writes in one transaction (the supervisor's write-behind buffer).
 
-        Ops: ``("create", (id, name, task_json, owner, parent_id, at))``,
-        ``("state", (id, new_state, error_json, result_json, owner, at))``,
-        ``("progress", (id, progress | None, action, set_action))``,
-        ``("event", (id, kind, data, at))``, ``("alert", (id, alert_json))``.
-        A state op only moves an execution along a legal transition; others are skipped.
-        Returns the state each execution ended in, for those that ended here (a cancel
-        accepted before may have turned a completion into ``cancelled``).
+        A transition the lifecycle refuses is skipped. Returns the state each execution
+        ended in, for those that ended here (a cancel accepted before may have turned a
+        completion into ``cancelled``).
         """
         if not ops:
             return {}
         ended: dict[str, TaskState] = {}
-        # Between two create/state ops (the only ones whose order matters to the others),
-        # events go in one executemany, in order, and the progress updates of an execution
-        # collapse into one (the highest progress, the last action): a busy crawl sends a few
-        # per page, and one statement each was most of the cost of recording it.
+        # Between two create/transition ops (the only ones whose order matters to the
+        # others), events go in one executemany, in order, and the progress updates of an
+        # execution collapse into one (the highest progress, the last action): a busy crawl
+        # sends a few per page, and one statement each was most of the cost of recording it.
         events: list[tuple[str, str, str, str]] = []
-        progress: dict[str, list[Any]] = {}
+        progress: dict[str, float] = {}
+        actions: dict[str, str | None] = {}
         with self._tx() as cur:
 
             def settle() -> None:
                 if events:
                     cur.executemany(_INSERT_EVENT, events)
                     events.clear()
-                for eid, (value, action, set_action) in progress.items():
-                    self._op_progress(cur, eid, value, action, set_action)
+                for eid in {**progress, **actions}:
+                    self._op_progress(cur, eid, progress.get(eid), eid in actions, actions.get(eid))
                 progress.clear()
+                actions.clear()
 
-            for name, args in ops:
-                if name == "event":
-                    eid, kind, data, at = args
-                    events.append((eid, at, kind, json.dumps(data, default=str)))
-                elif name == "progress":
-                    eid, value, action, set_action = args
-                    merged = progress.setdefault(eid, [None, None, False])
-                    if value is not None:
-                        merged[0] = value if merged[0] is None else max(merged[0], value)
-                    if set_action:
-                        merged[1], merged[2] = action, True
-                elif name == "alert":
-                    cur.execute("INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)", args)
-                elif name == "create":
-                    settle()
-                    eid, task_name, task_json, owner, parent_id, at = args
+            for op in ops:
+                if isinstance(op, EventRecord):
+                    data = json.dumps(op.data, default=str)
+                    events.append((op.execution_id, op.at.isoformat(), op.kind, data))
+                elif isinstance(op, Progress):
+                    old = progress.get(op.execution_id)
+                    progress[op.execution_id] = op.value if old is None else max(old, op.value)
+                elif isinstance(op, CurrentAction):
+                    actions[op.execution_id] = op.label
+                elif isinstance(op, AlertRecord):
                     cur.execute(
-                        "INSERT INTO executions (id, name, task_json, state, created_at, owner,"
-                        " parent_id) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
-                        (eid, task_name, task_json, at, owner, parent_id),
+                        "INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)",
+                        (op.execution_id, op.alert.model_dump_json()),
                     )
-                elif name == "state":
+                elif isinstance(op, Create):
                     settle()
-                    state = self._op_state(cur, *args)
+                    self._op_create(cur, op)
+                elif isinstance(op, Transition):
+                    settle()
+                    try:
+                        state = self._op_transition(cur, op)
+                    except (IllegalTransition, NotFoundError):
+                        continue  # one refused op must not lose the batch: it is skipped
                     if state is not None and state.finished:
-                        ended[args[0]] = state
+                        ended[op.execution_id] = state
                 else:
-                    raise ValueError(f"unknown store op {name!r}")
+                    raise TypeError(f"unknown store op {op!r}")
             settle()
         return ended
 
-    def _op_state(
-        self,
-        cur: sqlite3.Cursor,
-        execution_id: str,
-        new: TaskState,
-        error_json: str | None,
-        result_json: str | None,
-        owner: str | None,
-        at: str,
-    ) -> TaskState | None:
-        """One transition; the state written, or None if the execution could not move so."""
-        if new.finished and new is not TaskState.CANCELLED:
-            row = cur.execute(
-                "SELECT cancel_requested FROM executions WHERE id = ?", (execution_id,)
-            ).fetchone()
-            if row is not None and row[0]:
-                # A cancel was accepted (cancel_task returned True) before this end was
-                # written: the caller was promised ``cancelled``, whatever the task did since.
-                new = TaskState.CANCELLED
-                error_json = to_info(TaskCancelled("cancelled")).model_dump_json()
-        sources = [old.value for old, targets in TRANSITIONS.items() if new in targets]
-        sets = ["state = ?"]
-        args: list[Any] = [new.value]
-        if new is TaskState.RUNNING:
-            sets.append("started_at = ?")
-            args.append(at)
-            if owner is not None:
-                sets.append("owner = ?")
-                args.append(owner)
-        if new.finished:
-            sets += ["finished_at = ?", "current_action = NULL"]
-            args.append(at)
-            if new is TaskState.COMPLETED:
-                sets.append("progress = 100")
-        if error_json is not None:
-            sets.append("error_json = ?")
-            args.append(error_json)
-        if result_json is not None:
-            sets.append("result_json = ?")
-            args.append(result_json)
-        marks = ",".join("?" * len(sources))
+    def _op_create(self, cur: sqlite3.Cursor, op: Create) -> None:
         cur.execute(
-            f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state IN ({marks})",
-            (*args, execution_id, *sources),
-        )
-        if cur.rowcount == 0:
+            "INSERT INTO executions (id, name, task_json, state, created_at, owner, parent_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (op.execution_id, op.name, op.task_json, TaskState.PENDING.value, op.at.isoformat(),
+             op.owner, op.parent_id),
+        )  # fmt: skip
+
+    def _op_transition(self, cur: sqlite3.Cursor, op: Transition) -> TaskState | None:
+        """One transition as the lifecycle decides it; the state written, or None if ended."""
+        row = cur.execute(
+            "SELECT state, cancel_requested FROM executions WHERE id = ?", (op.execution_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no execution {op.execution_id!r}")
+        out = lifecycle.decide(TaskState(row[0]), op, cancel_requested=bool(row[1]))
+        if out is None:
             return None
-        if new.finished:
-            self._ended.append(execution_id)  # its session memory is cleared once committed
-        error = json.loads(error_json) if error_json else None
+        sets = ["state = ?"]
+        args: list[Any] = [out.state.value]
+        for column, value in (
+            ("started_at", out.started_at and out.started_at.isoformat()),
+            ("owner", out.owner),
+            ("finished_at", out.finished_at and out.finished_at.isoformat()),
+            ("progress", out.progress),
+            ("error_json", out.error and out.error.model_dump_json()),
+            ("result_json", None if out.result is None else json.dumps(out.result)),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if out.clear_action:
+            sets.append("current_action = NULL")
+        # The state read above cannot have changed: BEGIN IMMEDIATE holds the write lock.
         cur.execute(
-            "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)",
-            (execution_id, at, "state", json.dumps({"state": new.value, "error": error})),
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*args, op.execution_id)
         )
-        return new
+        if out.clear_session is not None:
+            self._ended.append(out.clear_session)  # cleared once committed
+        cur.execute(
+            _INSERT_EVENT, (op.execution_id, op.at.isoformat(), "state", json.dumps(out.event))
+        )
+        return out.state
 
     def _op_progress(
         self,
         cur: sqlite3.Cursor,
         execution_id: str,
         progress: float | None,
-        action: str | None,
         set_action: bool,
+        action: str | None,
     ) -> None:
         sets: list[str] = []
         args: list[Any] = []
@@ -272,8 +293,8 @@ class Store:
             args.append(action)
         if sets:
             cur.execute(
-                f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state = 'running'",
-                (*args, execution_id),
+                f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state = ?",
+                (*args, execution_id, TaskState.RUNNING.value),
             )
 
     # -- executions -------------------------------------------------------------------------
@@ -281,12 +302,7 @@ class Store:
         self, execution_id: str, name: str, task_json: str, owner: str, parent_id: str | None = None
     ) -> None:
         with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO executions (id, name, task_json, state, created_at, owner, parent_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (execution_id, name, task_json, TaskState.PENDING.value, utcnow().isoformat(),
-                 owner, parent_id),
-            )  # fmt: skip
+            self._op_create(cur, Create(execution_id, name, task_json, owner, parent_id))
 
     def transition(
         self,
@@ -299,29 +315,13 @@ class Store:
     ) -> bool:
         """Move an execution to ``new``. False (and no write) if it already finished.
 
-        Raises ``RuntimeError`` for a transition the lifecycle does not allow.
+        ``NotFoundError`` for an unknown id, ``IllegalTransition`` (a ``RuntimeError``) for a
+        transition the lifecycle does not allow.
         """
+        data = result.model_dump(mode="json") if result is not None else None
+        op = Transition(execution_id, new, error=error, result=data, owner=owner)
         with self._tx() as cur:
-            row = cur.execute(
-                "SELECT state FROM executions WHERE id = ?", (execution_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"no execution {execution_id!r}")
-            old = TaskState(row[0])
-            if old.finished:
-                return False
-            if new not in TRANSITIONS[old]:
-                raise RuntimeError(f"illegal transition {old} -> {new} for {execution_id}")
-            moved = self._op_state(
-                cur,
-                execution_id,
-                new,
-                error.model_dump_json() if error else None,
-                result.model_dump_json() if result else None,
-                owner,
-                utcnow().isoformat(),
-            )
-            return moved is not None
+            return self._op_transition(cur, op) is not None
 
     def request_cancel(self, execution_id: str) -> bool:
         """Accept a cancel: True if the execution had not ended, and it now ends ``cancelled``.
@@ -330,12 +330,13 @@ class Store:
         of them comes first: a True here means the end is written as ``cancelled``.
         """
         with self._tx() as cur:
-            cur.execute(
-                "UPDATE executions SET cancel_requested = 1"
-                " WHERE id = ? AND state NOT IN (?, ?, ?)",
-                (execution_id, *_TERMINAL),
-            )
-            return cur.rowcount > 0
+            row = cur.execute(
+                "SELECT state FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
+            if row is None or not lifecycle.cancel_accepted(TaskState(row[0])):
+                return False
+            cur.execute("UPDATE executions SET cancel_requested = 1 WHERE id = ?", (execution_id,))
+            return True
 
     def cancel_requests(self, ids: list[str]) -> list[str]:
         if not ids:
@@ -420,7 +421,10 @@ class Store:
         return [Alert.model_validate_json(r["data_json"]) for r in rows]
 
     def unfinished(self) -> list[tuple[str, str | None]]:
-        rows = self._query("SELECT id, owner FROM executions WHERE state IN ('pending', 'running')")
+        live = tuple(s.value for s in lifecycle.UNFINISHED)
+        rows = self._query(
+            f"SELECT id, owner FROM executions WHERE state IN ({','.join('?' * len(live))})", live
+        )
         return [(r["id"], r["owner"]) for r in rows]
 
     # -- memory -----------------------------------------------------------------------------
@@ -464,15 +468,15 @@ class Store:
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _clear_sessions(self, execution_ids: list[str]) -> None:
+    def _clear_sessions(self, namespaces: list[str]) -> None:
         """Session memory goes with its execution: cleared once its end is committed.
 
         Through ``mem_clear``, the one function that clears a namespace. A write to the
         namespace after the end is refused (``_upsert``), so nothing can come back.
         """
-        if not execution_ids:
+        if not namespaces:
             return
-        names = tuple(SESSION_PREFIX + eid for eid in execution_ids)
+        names = tuple(namespaces)
         marks = ",".join("?" * len(names))
         rows = self._query(
             f"SELECT DISTINCT namespace FROM memory WHERE namespace IN ({marks})", names
@@ -493,7 +497,7 @@ class Store:
 
 
 def _upsert(cur: sqlite3.Cursor, namespace: str, key: str, value_json: str) -> None:
-    owner = namespace.removeprefix(SESSION_PREFIX) if namespace.startswith(SESSION_PREFIX) else None
+    owner = lifecycle.session_execution(namespace)
     cur.execute(
         _UPSERT_MEMORY, (namespace, key, value_json, utcnow().isoformat(), owner, *_TERMINAL)
     )
@@ -502,6 +506,9 @@ def _upsert(cur: sqlite3.Cursor, namespace: str, key: str, value_json: str) -> N
             f"memory key {key!r}: execution {owner} has ended; its session memory was cleared "
             "with it and takes no more writes"
         )
+
+
+Store = SQLiteStore  # the name this class had before the Store protocol (store/base.py)
 
 
 def default_data_dir() -> Path:

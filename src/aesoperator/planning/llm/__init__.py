@@ -85,8 +85,7 @@ async def _replay_from_inputs(ctx: TaskContext, spec: str | None) -> Output:
     source = str(ctx.inputs[REPLAY_INPUT])
     if not source.isalnum():
         raise NotFoundError(f"inputs.{REPLAY_INPUT}: got {source!r}; use an execution id")
-    # Artifacts of every execution live side by side in the data directory.
-    path = ctx._artifacts_dir.parent / source / TRACE_FILE
+    path = ctx._artifacts.artifacts_dir(source) / TRACE_FILE
     if not path.exists():
         raise NotFoundError(
             f"inputs.{REPLAY_INPUT}: execution {source!r} has no recorded LLM trace to replay"

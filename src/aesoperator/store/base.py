@@ -1,0 +1,217 @@
+"""The store seam: what the client, the supervisor and the workers need from persistence.
+
+Three small protocols, one per concern — executions and their timeline, memory, artifacts —
+and :class:`Store`, all three together, which is what :func:`aesoperator.store.open_store`
+returns. Writes of the execution timeline are typed operations (:data:`Op`) applied in
+batches, so a store can put a loop turn's worth of them in one transaction.
+
+The rules of the lifecycle (which transitions are legal, what an end implies) are not here
+nor in any SQL: they are in :mod:`aesoperator.store.lifecycle`, which every store calls.
+A store passes the contract suite in ``tests/store/test_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ErrorInfo
+from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+
+# -- typed write operations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """A new execution, ``pending``."""
+
+    execution_id: str
+    name: str
+    task_json: str
+    owner: str | None
+    parent_id: str | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Move an execution to ``state`` (see :func:`aesoperator.store.lifecycle.decide`).
+
+    ``owner`` is recorded when it starts running; ``error``/``result`` when given.
+    """
+
+    execution_id: str
+    state: TaskState
+    error: ErrorInfo | None = None
+    result: Mapping[str, Any] | None = None  # a TaskResult as JSON data
+    owner: str | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Raise the progress of a running execution (it never goes down)."""
+
+    execution_id: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentAction:
+    """What a running execution is doing now (None: nothing said)."""
+
+    execution_id: str
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One entry of the execution's timeline; stored in the order applied."""
+
+    execution_id: str
+    kind: str
+    data: Mapping[str, Any]
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert raised by the execution (its ``alert`` event is a separate EventRecord)."""
+
+    execution_id: str
+    alert: Alert
+
+
+Op = Create | Transition | Progress | CurrentAction | EventRecord | AlertRecord
+
+
+# -- protocols ----------------------------------------------------------------------------------
+
+
+class ExecutionStore(Protocol):
+    """Executions, their lifecycle, timeline, alerts and cancel requests."""
+
+    def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
+        """Apply ``ops`` in order, in one transaction.
+
+        A transition the lifecycle refuses is skipped (the write-behind batch of the
+        supervisor cannot raise for one op). Returns the state each execution ended in, for
+        those that ended in this batch (a cancel accepted before may have turned a
+        completion into ``cancelled``).
+        """
+        ...
+
+    def create(
+        self, execution_id: str, name: str, task_json: str, owner: str, parent_id: str | None = None
+    ) -> None:
+        """Record a new ``pending`` execution."""
+        ...
+
+    def transition(
+        self,
+        execution_id: str,
+        new: TaskState,
+        *,
+        error: ErrorInfo | None = None,
+        result: TaskResult | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """Move an execution to ``new``: False (and no write) if it had already ended.
+
+        ``NotFoundError`` for an unknown id; ``IllegalTransition`` (a ``RuntimeError``) for
+        a move the lifecycle does not allow.
+        """
+        ...
+
+    def request_cancel(self, execution_id: str) -> bool:
+        """Accept a cancel: True if the execution had not ended; it then ends ``cancelled``.
+
+        The request and every end are ordered atomically: after a True, whatever end is
+        written is written as ``cancelled``.
+        """
+        ...
+
+    def cancel_requests(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` with a cancel request (the owner polls this)."""
+        ...
+
+    def task_json(self, execution_id: str) -> str:
+        """The task an execution was created with, as stored (``NotFoundError`` if none)."""
+        ...
+
+    def status(self, execution_id: str, *, with_alerts: bool = True) -> TaskStatus:
+        """One execution's status (``NotFoundError`` if none)."""
+        ...
+
+    def list_executions(
+        self, *, state: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[TaskStatus]:
+        """Executions, newest first, optionally filtered by state and task name."""
+        ...
+
+    def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
+        """The execution's timeline after ``seq`` ``after``, in the order written."""
+        ...
+
+    def alerts(self, execution_id: str) -> list[Alert]:
+        """The execution's alerts, in the order raised."""
+        ...
+
+    def unfinished(self) -> list[tuple[str, str | None]]:
+        """``(id, owner)`` of every execution still ``pending`` or ``running``."""
+        ...
+
+    def clear_ended_sessions(self) -> None:
+        """Clear session memory a crash left behind after its execution ended."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's connections; the object is not used afterwards."""
+        ...
+
+
+class MemoryStore(Protocol):
+    """JSON text under string keys, in namespaces (see :mod:`aesoperator.store.memory`).
+
+    Every method is atomic on its own. A write to the session namespace of an execution
+    that has ended raises ``TaskCancelled``: what its end cleared stays cleared.
+    """
+
+    def mem_get(self, namespace: str, key: str) -> str | None:
+        """The stored JSON, or None."""
+        ...
+
+    def mem_set(self, namespace: str, key: str, value_json: str) -> None:
+        """Store ``value_json`` under ``key``."""
+        ...
+
+    def mem_update(self, namespace: str, key: str, fn: Callable[[str | None], str]) -> None:
+        """Read, compute ``fn(old)`` and write, with no other write in between (any process)."""
+        ...
+
+    def mem_delete(self, namespace: str, key: str) -> bool:
+        """Remove ``key``: True if it was there."""
+        ...
+
+    def mem_keys(self, namespace: str) -> list[str]:
+        """The keys of a namespace, sorted."""
+        ...
+
+    def mem_clear(self, namespace: str) -> None:
+        """Remove every key of a namespace, leaving no copy of the values behind."""
+        ...
+
+
+class ArtifactStore(Protocol):
+    """Where the files of each execution live (today a local or shared directory)."""
+
+    def artifacts_dir(self, execution_id: str) -> Path:
+        """The directory of ``execution_id``'s files (created by whoever writes one)."""
+        ...
+
+
+class Store(ExecutionStore, MemoryStore, ArtifactStore, Protocol):
+    """Everything one deployment persists: what :func:`open_store` returns."""
