@@ -14,16 +14,26 @@ def eventually(
 ) -> T:
     """Poll ``condition`` until it returns something truthy, and return that.
 
+    The condition may also ``assert``: an ``AssertionError`` means "not yet", and the last one
+    is what fails the test on expiry (so its message can show the state it saw).
+
     ``timeout`` only bounds a failing test (it says nothing about how fast things are); on
-    expiry the assertion names ``what`` and the last value seen.
+    expiry the assertion names ``what`` and the last value or assertion seen.
     """
     end = time.monotonic() + timeout
     while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(
-                f"not true within {timeout:g}s: {what or condition!r} (last: {value!r})"
-            )
+        try:
+            value = condition()
+        except AssertionError as exc:
+            if time.monotonic() >= end:
+                raise AssertionError(
+                    f"not true within {timeout:g}s: {what or condition!r} ({exc})"
+                ) from exc
+        else:
+            if value:
+                return value
+            if time.monotonic() >= end:
+                raise AssertionError(
+                    f"not true within {timeout:g}s: {what or condition!r} (last: {value!r})"
+                )
         time.sleep(interval)

@@ -38,11 +38,11 @@ if TYPE_CHECKING:
         ValidationError,
         WorkerCrashed,
     )
-    from .execution import Alert, Event, Output, TaskResult, TaskState, TaskStatus
-    from .planning.plan import Plan, Step
+    from .execution import Event, TaskState, TaskStatus
+    from .results import Alert, Output, TaskResult
     from .runtime.context import TaskContext
     from .store.memory import Memory
-    from .task import Task, TaskConfig
+    from .task import Plan, Step, Task, TaskConfig
 
     # The module is a client: each public method of ``Aesoperator`` is a function here, with
     # the method's own signature (made at run time by ``__getattr__`` below; a test checks
@@ -76,14 +76,10 @@ _LAZY = {
          "TaskFailed", "TimeLimitExceeded", "UserError", "ValidationError", "WorkerCrashed"],
         "errors",
     ),
-    **dict.fromkeys(
-        ["Alert", "Event", "Output", "TaskResult", "TaskState", "TaskStatus"], "execution"
-    ),
-    "Plan": "planning.plan",
-    "Step": "planning.plan",
+    **dict.fromkeys(["Event", "TaskState", "TaskStatus"], "execution"),
+    **dict.fromkeys(["Alert", "Output", "TaskResult"], "results"),
+    **dict.fromkeys(["Plan", "Step", "Task", "TaskConfig"], "task"),
     "TaskContext": "runtime.context",
-    "Task": "task",
-    "TaskConfig": "task",
 }  # fmt: skip
 
 __version__ = "0.1.0"

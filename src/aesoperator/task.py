@@ -1,6 +1,7 @@
-"""``Task`` and ``TaskConfig``: what to do and the hard limits it runs under.
+"""``Task`` and ``TaskConfig``: what to do and the hard limits it runs under; ``Plan`` and
+``Step``: a task's explicit steps (``planning/plan.py`` runs them).
 
-Both are immutable pydantic models. Invalid values raise :class:`aesoperator.ValidationError`
+All are immutable pydantic models. Invalid values raise :class:`aesoperator.ValidationError`
 with a message that names the field, the value given and what is allowed.
 """
 
@@ -24,7 +25,6 @@ from pydantic import ValidationError as PydanticValidationError
 
 from ._bounds import NotJSON, shape_problem, short_repr, to_json
 from .errors import ValidationError
-from .planning.plan import Plan
 
 MemoryScope = Literal["session", "permanent"]
 FetchMode = Literal["auto", "http", "browser"]
@@ -166,6 +166,26 @@ class _Validated(BaseModel):
             return super().model_validate_json(json_data, strict=strict, context=context, **kwargs)
         except PydanticValidationError as exc:
             _raise_clean(exc, cls.__name__)
+
+
+class Step(BaseModel):
+    """One action of a plan (see ``aesoperator.planning.plan`` for how plans run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str = Field(..., min_length=1, description="Built-in action or registered function.")
+    args: dict[str, Any] = Field(default_factory=dict, description="JSON arguments.")
+    save_as: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_]\w*$", description="Keep the output under this name."
+    )
+
+
+class Plan(BaseModel):
+    """Steps run in order; the last step's output is the task's result."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: list[Step] = Field(..., min_length=1)
 
 
 class TaskConfig(_Validated):

@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from waiting import eventually
 
 HANDLERS = """
 import time
@@ -91,13 +92,13 @@ def test_async_status_events_list_and_cancel(cli) -> None:  # type: ignore[no-un
     started = cli("run", "--import", "my_handlers", "-n", "slow", "--async")
     assert started.returncode == 0, started.stderr
     execution_id = started.stdout.strip()
-    deadline = time.monotonic() + 30
-    while True:  # the detached runner goes on after `run --async` returned
+
+    def running() -> bool:  # the detached runner goes on after `run --async` returned
         status = json.loads(cli("status", execution_id, "--json").stdout)
-        if status["state"] == "running" and status["progress"] > 0:
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.1)
+        assert status["state"] == "running" and status["progress"] > 0, status
+        return True
+
+    eventually(running, timeout=30, interval=0.1, what="the detached run under way")
     listed = cli("list", "--state", "running")
     assert execution_id in listed.stdout
     cancelled = cli("cancel", execution_id)

@@ -48,3 +48,28 @@ def test_the_module_is_a_client_with_every_public_method() -> None:
         method = inspect.signature(getattr(Aesoperator, name))
         assert inspect.signature(fn).parameters.keys() == method.parameters.keys() - {"self"}
         assert fn.__doc__ == getattr(Aesoperator, name).__doc__
+
+
+def test_the_type_checkers_view_of_the_module_lists_the_same_methods() -> None:
+    # For type checkers, __init__.py spells the module's functions out (`execute_task =
+    # _client.execute_task`); at run time they are made from the class. Both lists must agree.
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(aesoperator.__file__).read_text(encoding="utf-8"))
+    spelled = {
+        node.targets[0].id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Attribute)
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "_client"
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id == node.value.attr
+    }
+    methods = {
+        name
+        for name, value in vars(Aesoperator).items()
+        if not name.startswith("_") and callable(value)
+    }
+    assert spelled == methods

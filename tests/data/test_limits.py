@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from aesoperator import (
     TaskState,
     TimeLimitExceeded,
 )
+from waiting import eventually
 
 
 def _wide_csv(path: Path, rows: int, width: int) -> Path:
@@ -76,6 +76,11 @@ def _data_threads() -> list[str]:
     return found
 
 
+def _no_data_thread() -> bool:
+    assert _data_threads() == []
+    return True
+
+
 def test_cancel_mid_file_leaves_no_thread(inline: Aesoperator, big_csv: Path) -> None:
     # A small memory limit means small chunks: many chances to stop.
     task = Task(
@@ -84,9 +89,10 @@ def test_cancel_mid_file_leaves_no_thread(inline: Aesoperator, big_csv: Path) ->
         config=TaskConfig(max_memory_mb=128),
     )
     execution = inline.execute_task_async(task)
-    deadline = time.monotonic() + 30
-    while execution.status().progress <= 10 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    # Polled often: the window to catch (10% < progress < 85%) is short on a fast machine.
+    eventually(
+        lambda: execution.status().progress > 10, timeout=30, interval=0.005, what="progress > 10%"
+    )
     status = execution.status()
     assert status.state == TaskState.RUNNING and 10 < status.progress < 85, status
     execution.cancel()
@@ -95,10 +101,7 @@ def test_cancel_mid_file_leaves_no_thread(inline: Aesoperator, big_csv: Path) ->
     with pytest.raises(TaskCancelled):
         execution.result()
     # The work stopped: no thread is still inside the skill shortly after.
-    end = time.monotonic() + 5
-    while _data_threads() and time.monotonic() < end:
-        time.sleep(0.02)
-    assert _data_threads() == []
+    eventually(_no_data_thread, timeout=5, interval=0.02)
     actions = [e.data["name"] for e in inline.get_events(execution.id) if e.kind == "action"]
     assert "read_file" in actions and "report" not in actions
 
@@ -116,7 +119,4 @@ def test_time_limit_stops_a_long_read(inline: Aesoperator, big_csv: Path) -> Non
     # It stopped where it was: far from reading the 40 files.
     actions = [e.data["name"] for e in inline.get_events(execution.id) if e.kind == "action"]
     assert 0 < actions.count("read_file") < 40 and "report" not in actions
-    end = time.monotonic() + 5
-    while _data_threads() and time.monotonic() < end:
-        time.sleep(0.02)
-    assert _data_threads() == []
+    eventually(_no_data_thread, timeout=5, interval=0.02)

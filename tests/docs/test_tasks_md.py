@@ -40,7 +40,9 @@ import aesoperator as aesop
 
 EPILOGUE = """
 # ---- epilogue: not part of TASKS.md ----
-import json, openpyxl
+import json, openpyxl, sys
+sys.path.insert(0, {tests!r})
+from waiting import eventually
 print("CHECK data planner:", result.planner)
 print("CHECK summary planner:", summary.planner)
 print("CHECK polled state:", status.state, status.progress)
@@ -48,10 +50,10 @@ print("CHECK memory:", json.dumps(visited))
 print("CHECK summary length:", len(summary.content))
 wb = openpyxl.load_workbook("sales_analysis.xlsx")
 print("CHECK workbook sheets:", json.dumps(wb.sheetnames))
-deadline = time.monotonic() + 60
-while not aesop.get_alerts(execution.id) and time.monotonic() < deadline:
-    time.sleep(0.2)
-time.sleep(0.5)  # let the callback thread print
+# Callbacks run one at a time, in order: once this one has an alert, handle_alert has printed.
+delivered = []
+execution.on_alert(delivered.append)
+eventually(lambda: delivered, timeout=60, interval=0.05, what="an alert delivered")
 print("CHECK monitor state before cancel:", execution.status().state)
 execution.cancel()
 final = execution.wait(15)
@@ -106,7 +108,8 @@ def test_every_snippet_runs_as_written(tmp_path: Path) -> None:
     script = PRELUDE + "".join(
         f"\n# ---- TASKS.md snippet {i + 1} ----\n{body}" for i, body in enumerate(snippets)
     )
-    (tmp_path / "tasks_md.py").write_text(script + textwrap.dedent(EPILOGUE))
+    epilogue = textwrap.dedent(EPILOGUE).format(tests=str(ROOT / "tests"))
+    (tmp_path / "tasks_md.py").write_text(script + epilogue)
     _sales(tmp_path / "sales_q1.csv", date(2024, 1, 1), 400, 1)
     _sales(tmp_path / "sales_q2.csv", date(2024, 4, 1), 500, 2)
     try:

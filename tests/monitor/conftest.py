@@ -21,6 +21,7 @@ import trustme
 
 from aesoperator import Aesoperator
 from serving import running
+from waiting import eventually
 
 
 @dataclass
@@ -137,11 +138,12 @@ class Site:
         self._serving.close()
 
     def wait_requests(self, n: int, timeout: float = 10.0) -> None:
-        end = time.monotonic() + timeout
-        while self.count() < n:
-            if time.monotonic() > end:
-                raise AssertionError(f"{self.url} saw {self.count()} requests, expected {n}")
-            time.sleep(0.01)
+        def enough() -> bool:
+            seen = self.count()
+            assert seen >= n, f"{self.url} saw {seen} requests, expected {n}"
+            return True
+
+        eventually(enough, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from aesoperator import Aesoperator, Task, TaskConfig
 from aesoperator.errors import FetchError, TaskCancelled, ValidationError
 from aesoperator.web.extract import extract_page
+from waiting import eventually
 
 _WS = re.compile(r"\s+")
 
@@ -294,12 +294,12 @@ def test_cancel_mid_crawl_leaves_clean_cancelled_state(any_client: Aesoperator, 
             inputs={"topic": "batteries", "search": {"provider": "site", "base_url": site.url}},
         )
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pages = [e for e in aesop.get_events(execution.id) if e.kind == "page"]
-        if len(pages) >= 6:
-            break
-        time.sleep(0.05)
+    eventually(
+        lambda: len([e for e in aesop.get_events(execution.id) if e.kind == "page"]) >= 6,
+        timeout=60,
+        interval=0.05,
+        what="six pages crawled before the cancel",
+    )
     assert execution.cancel()
     status = execution.wait(timeout=30)
     assert status.state == "cancelled"

@@ -25,35 +25,14 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ..errors import UserError, ValidationError
-from ..execution import Output
+from ..results import Output
+from ..task import Plan, Step, Task
 
 if TYPE_CHECKING:
     from ..runtime.context import TaskContext
 
 _REF = re.compile(r"\$\{([A-Za-z_][\w]*(?:\.[\w-]+)*)\}")
-
-
-class Step(BaseModel):
-    """One action of a plan."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: str = Field(..., min_length=1, description="Built-in action or registered function.")
-    args: dict[str, Any] = Field(default_factory=dict, description="JSON arguments.")
-    save_as: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_]\w*$", description="Keep the output under this name."
-    )
-
-
-class Plan(BaseModel):
-    """Steps run in order; the last step's output is the task's result."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: list[Step] = Field(..., min_length=1)
 
 
 async def _fetch(ctx: TaskContext, url: str, mode: str | None = None) -> dict[str, Any]:
@@ -104,15 +83,11 @@ async def _memory_set(ctx: TaskContext, key: str, value: Any) -> Any:
 
 
 async def _summarize(ctx: TaskContext, text: str | list[str], max_length: int = 1000) -> str:
-    from ..task import Task
-
     child = Task(name="summarize", inputs={"text": text, "max_length": max_length})
     return (await ctx.run_subtask(child)).content
 
 
 async def _subtask(ctx: TaskContext, task: dict[str, Any]) -> dict[str, Any]:
-    from ..task import Task
-
     result = await ctx.run_subtask(Task.model_validate(task))
     return {"content": result.content, "summary": result.summary, "data": result.data}
 

@@ -1,11 +1,7 @@
 """Which planner serves a task: a user handler, a built-in skill, or the LLM planner.
 
-Built-in skills live in ``aesoperator.skills.<name>``; each such package is cheap to import
-and exposes::
-
-    def matches(task: Task) -> bool            # does this skill serve the task?
-    async def run(ctx: TaskContext) -> Any     # Output, str, or any JSON-able value
-    def save_report(result: TaskResult, path: Path) -> bool   # optional; False = fall back
+Built-in skills are found through ``aesoperator.skills._registry`` (what each skill package
+exposes is described there).
 
 Order: the task's own ``plan`` when it has one, a handler registered for the task's name, then
 ``task.skill`` when forced, then the first built-in skill whose ``matches`` says yes, then the
@@ -14,45 +10,16 @@ LLM planner when a model is set.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NoPlannerError, UserError
+from ..skills._registry import MATCH_ORDER, SKILLS, skill_module, skill_report_writer
 from .llm import REPLAY_INPUT
 
 if TYPE_CHECKING:
-    from ..execution import TaskResult
     from ..task import Task
 
-SKILLS: dict[str, str] = {
-    "monitor": "aesoperator.skills.monitor",
-    "data": "aesoperator.skills.data",
-    "summarize": "aesoperator.skills.summarize",
-    "research": "aesoperator.skills.research",
-}
-# Most specific first: a monitor or data task may also carry text inputs.
-MATCH_ORDER = ("monitor", "data", "summarize", "research")
-
-
-def skill_module(name: str) -> ModuleType | None:
-    path = SKILLS.get(name)
-    if path is None:
-        return None
-    try:
-        return importlib.import_module(path)
-    except ModuleNotFoundError as exc:
-        if exc.name and path.startswith(exc.name):
-            return None  # skill not installed in this build
-        raise
-
-
-def skill_report_writer(name: str) -> Callable[[TaskResult, Path], bool] | None:
-    module = skill_module(name)
-    writer = getattr(module, "save_report", None) if module else None
-    return writer if callable(writer) else None
+__all__ = ["MATCH_ORDER", "SKILLS", "choose", "skill_module", "skill_report_writer"]
 
 
 def choose(task: Task, handlers: dict[str, Any], llm_configured: bool) -> tuple[str, str]:

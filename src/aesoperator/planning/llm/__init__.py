@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...execution import Output
+    from ...results import Output
     from ...runtime.context import TaskContext
     from ...task import Task, TaskConfig
 

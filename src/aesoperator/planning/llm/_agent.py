@@ -10,8 +10,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ...errors import LimitExceeded, LoopDetected, PageLimitExceeded, UserError
-from ...execution import Output
 from ...models import Message, Model, ModelError, ModelResponse, ToolCall, ToolSpec, Usage
+from ...results import Output
 from ._browser import Tab
 from ._budget import output_cap, prompt_bound
 from ._functions import function_spec, wants_ctx

@@ -14,8 +14,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ReplayError
-from ...execution import Output
 from ...models import Message, Model, ToolSpec
+from ...results import Output
 from ._agent import fence
 from ._browser import Tab
 from ._budget import output_cap, prompt_bound, used_tokens

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ...errors import FetchError, ValidationError
-from ...execution import Output
+from ...results import Output
 from . import _report
 from ._compute import FileQuality, Plan, chunk_bytes, compute, load_file
 from ._infer import Mapping, Profile, infer

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...execution import Output, TaskResult
+    from ...results import Output, TaskResult
     from ...runtime.context import TaskContext
     from ...task import Task
 

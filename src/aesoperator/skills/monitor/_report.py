@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...execution import TaskResult
+    from ...results import TaskResult
 
 _W, _H, _PAD = 760, 220, 40
 

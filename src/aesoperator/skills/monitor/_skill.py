@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import FetchError, PolicyViolation, TaskCancelled, ValidationError
-from ...execution import Alert, Output
+from ...results import Alert, Output
 from ...runtime.context import TaskContext
 from ...web.policy import Policy
 from ._inputs import Spec, parse

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...execution import Alert
+from ...results import Alert
 from ._inputs import Spec
 from ._probe import Check
 from ._stats import Histogram, Series

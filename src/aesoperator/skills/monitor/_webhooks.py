@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ...execution import Alert
+from ...results import Alert
 from ._inputs import Webhook
 from ._probe import PolicyLike, Target, probe
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...execution import TaskResult
+    from ...results import TaskResult
     from ...runtime.context import TaskContext
     from ...task import Task
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...errors import FetchError, PolicyViolation
-from ...execution import Output
+from ...results import Output
 from ._crawl import Crawler, Query, ReadPage
 from ._discover import Seed, discover
 from ._inputs import ResearchInputs, parse_inputs

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ValidationError
-from ...execution import Output
+from ...results import Output
 from ...text.summarize import Format
 
 if TYPE_CHECKING:
