@@ -165,12 +165,14 @@ class WebSession:
                 and page.text
                 and page.content_type in _HTML
             ):
+                push, below = crawler.push, depth + 1
                 if score is None or strategy == "bfs":
+                    level = -float(below)  # bfs: the shallower first
                     for href in hrefs(page.text, page.url):
-                        crawler.push(href, -(depth + 1.0), depth + 1)
+                        push(href, level, below)
                 else:
                     for link in extract_links(page.text, page.url):
-                        crawler.push(link.url, float(score(link)), depth + 1)
+                        push(link.url, float(score(link)), below)
             out.put_nowait(page)
 
         def on_error(url: str, exc: PolicyViolation | FetchError) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["Crawler", "hrefs"]
 
 
-_DROP = ("", "")  # what follow() turned down
+_DROP = "\x00drop"  # the key of what follow() turned down
+_NEW, _HAD = -math.inf, math.inf
 
 
 def _same(url: str) -> str:
@@ -74,9 +76,13 @@ class Crawler:
         self.max_depth = max_depth
         self.taken = 0  # fetches of this crawl that counted (a failed one is given back)
         self._heap: list[tuple[float, int, str, int, str]] = []
+        # Per key: the best score pushed, or _HAD once taken (or marked seen): one lookup
+        # turns down the links every page repeats.
         self._best: dict[str, float] = {}
-        self._seen: set[str] = set()
-        self._judged: dict[str, tuple[str, str]] = {}  # url -> (key, url to fetch) or _DROP
+        self._best[_DROP] = _HAD
+        self._seen: set[str] = set()  # keys taken from the frontier (or marked seen)
+        self._judged: dict[str, str] = {}  # url -> its key, or _DROP
+        self._targets: dict[str, str] = {}  # url -> the URL to fetch, when follow() changed it
         self._seq = 0
         self._inflight = 0
         self._wake = asyncio.Event()
@@ -85,21 +91,28 @@ class Crawler:
     # -- the frontier -----------------------------------------------------------------------
     def push(self, url: str, score: float, depth: int, via: str = "") -> None:
         """Offer ``url`` at ``score`` (higher first) and ``depth``; ``via`` is passed on."""
-        judged = self._judged.get(url)
-        if judged is None:
-            target = self._follow(url)
-            judged = self._judged[url] = _DROP if target is None else (self._key(target), target)
-        key, target = judged
-        if not target:
-            return
-        if key in self._seen or (self.max_depth is not None and depth > self.max_depth):
-            return
-        if self._best.get(key, -1e9) >= score:
+        key = self._judged.get(url)
+        if key is None:
+            key = self._judge(url)
+        if self._best.get(key, _NEW) >= score:
+            return  # turned down, fetched, or waiting with at least this score
+        if self.max_depth is not None and depth > self.max_depth:
             return
         self._best[key] = score
         self._seq += 1
+        target = self._targets.get(url, url)
         heapq.heappush(self._heap, (-score, self._seq, target, depth, via))
         self._wake.set()
+
+    def _judge(self, url: str) -> str:
+        target = self._follow(url)
+        if target is None:
+            key = self._judged[url] = _DROP
+            return key
+        if target != url:
+            self._targets[url] = target
+        key = self._judged[url] = self._key(target)
+        return key
 
     def push_links(self, links: list[Link], parent_score: float, depth: int) -> None:
         """Push each link at ``score(link, parent_score, depth)``."""
@@ -112,15 +125,18 @@ class Crawler:
 
     def mark_seen(self, url: str) -> None:
         """``url``'s page is had (e.g. the final URL of a redirect): never fetch it."""
-        self._seen.add(self._key(url))
+        key = self._key(url)
+        self._seen.add(key)
+        self._best[key] = _HAD
 
     def _pop(self) -> tuple[str, int, str] | None:
         while self._heap:
             _, _, url, depth, via = heapq.heappop(self._heap)
             key = self._key(url)
             if key in self._seen:
-                continue
+                continue  # a lower-scored duplicate of a key already taken
             self._seen.add(key)
+            self._best[key] = _HAD
             return url, depth, via
         return None
 
