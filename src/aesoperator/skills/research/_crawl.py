@@ -1,4 +1,4 @@
-"""Best-first reading under the page budget.
+"""Best-first reading under the page budget, on the web layer's crawler.
 
 A frontier of links scored by relevance to the topic and focus areas (anchor text, URL words,
 surrounding text, and how relevant the linking page was); ``concurrent_requests`` workers fetch
@@ -10,8 +10,7 @@ legal pages, assets) never enter the frontier; index-like pages are read for lin
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
+import functools
 import re
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ...errors import FetchError, PageLimitExceeded, PolicyViolation, TaskError
+from ...errors import FetchError, PolicyViolation, TaskError
 from ...text._tokens import terms
 from ._discover import Seed
 
@@ -158,7 +157,17 @@ def looks_like_hub(ex: Extracted) -> bool:
     return items >= 5 and items > 0.5 * len(lines)  # a listing of teasers
 
 
+def _key(url: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return f"{parts.scheme}://{parts.netloc.lower()}{path}?{parts.query}"
+
+
 class Crawler:
+    """Research's hooks on the web layer's crawler (``aesoperator.web.crawl``): which links to
+    follow (``allowed``, never low-value ones), their score (``link_score``), and what a page
+    is worth once read (extracted, scored by its text, its links pushed with that score)."""
+
     def __init__(
         self,
         ctx: TaskContext,
@@ -169,157 +178,78 @@ class Crawler:
         on_page: Callable[[ReadPage], None],
         max_depth: int = 6,
     ) -> None:
+        from ...web.crawl import Crawler as Engine
+
         self.ctx = ctx
         self.query = query
-        self.known = {self._key(u) for u in known}
-        self.allowed = allowed
+        self.known = {_key(u) for u in known}
         self.on_page = on_page
-        self.max_depth = max_depth
         # The web layer's extraction processes (set once they are up); None: extract on a
         # thread, as a small task does (starting processes costs more than it saves there).
         self.pool_warm: threading.Event | None = None
         duration = ctx.config.max_duration_seconds
         self.time_reserve = min(5.0, 0.25 * duration)
         self._pool_broken = False
-        self._heap: list[tuple[float, int, str, int, str]] = []
-        self._best: dict[str, float] = {}
-        self._seen: set[str] = set()
-        self._judged: dict[str, tuple[str, bool]] = {}  # url -> (key, worth fetching)
-        self._seq = 0
-        self._inflight = 0
-        self._wake = asyncio.Event()
-        self._done = False
         self.result = CrawlResult()
 
-    def _key(self, url: str) -> str:
-        parts = urlsplit(url)
-        path = parts.path or "/"
-        return f"{parts.scheme}://{parts.netloc.lower()}{path}?{parts.query}"
+        def follow(url: str) -> str | None:
+            return None if skip_url(url) or not allowed(url) else url
 
-    def push(self, url: str, score: float, depth: int, via: str = "") -> None:
-        # Navigation and sidebars link the same URLs from every page: judge each URL once.
-        judged = self._judged.get(url)
-        if judged is None:
-            judged = self._judged[url] = (
-                self._key(url),
-                not skip_url(url) and self.allowed(url),
-            )
-        key, wanted = judged
-        if not wanted or key in self._seen or depth > self.max_depth:
-            return
-        if self._best.get(key, -1e9) >= score:
-            return
-        self._best[key] = score
-        self._seq += 1
-        heapq.heappush(self._heap, (-score, self._seq, url, depth, via))
-        self._wake.set()
-
-    def mark_seen(self, url: str) -> None:
-        self._seen.add(self._key(url))
-
-    def push_links(self, links: list[Link], parent_score: float, depth: int) -> None:
-        for link in links:
-            self.push(link.url, link_score(self.query, link, parent_score, depth), depth)
-
-    def _pop(self) -> tuple[str, int, str] | None:
-        while self._heap:
-            _, _, url, depth, via = heapq.heappop(self._heap)
-            key = self._key(url)
-            if key in self._seen:
-                continue
-            self._seen.add(key)
-            return url, depth, via
-        return None
+        self.crawl = Engine(
+            ctx, ctx.web.fetch, on_page=self._read, follow=follow, key=_key,
+            score=functools.partial(link_score, query), on_error=self._failed,
+            skip=self._known if self.known else None, max_depth=max_depth,
+        )  # fmt: skip
 
     async def run(self, seeds: list[Seed], workers: int) -> CrawlResult:
         start = time.perf_counter()
+        crawl = self.crawl
         for seed in seeds:
             if seed.links is not None:
-                self.mark_seen(seed.url)
-                self.push_links(seed.links, 0.5, 1)
+                crawl.mark_seen(seed.url)
+                crawl.push_links(seed.links, 0.5, 1)
             elif seed.via == "sitemap":
                 # A sitemap lists everything: rank its URLs like links (by their words).
                 from ...web.extract import Link
 
-                self.push(
+                crawl.push(
                     seed.url, link_score(self.query, Link(seed.url, ""), 0.0, 1), 1, "sitemap"
                 )
             elif seed.text is None:
                 # Start URLs and search results come first; a home page only when links run out.
-                self.push(seed.url, seed.score if seed.hub else 1.0 + seed.score, 0, seed.via)
-        tasks = [asyncio.create_task(self._worker()) for _ in range(max(1, workers))]
-        try:
-            # Keep the end of max_duration_seconds for writing the report: reads still in
-            # flight at that point are abandoned (their pages were fetched, not used).
-            window = max(0.0, self.ctx.budget.time_left - self.time_reserve)
-            done, pending = await asyncio.wait(
-                tasks, timeout=window, return_when=asyncio.FIRST_EXCEPTION
-            )
-            for task in done:
-                task.result()  # re-raise a worker's failure (cancellation, limits)
-            if pending:
-                self.result.stopped_for_time = True
-                self._finish()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                crawl.push(seed.url, seed.score if seed.hub else 1.0 + seed.score, 0, seed.via)
+        # Keep the end of max_duration_seconds for writing the report: reads still in flight at
+        # that point are abandoned (their pages were fetched, not used).
+        window = max(0.0, self.ctx.budget.time_left - self.time_reserve)
+        self.result.stopped_for_time = await crawl.run(workers, window)
         self.result.elapsed = time.perf_counter() - start
         return self.result
 
-    async def _worker(self) -> None:
-        ctx = self.ctx
-        while not self._done:
-            ctx.check_cancelled()
-            if ctx.budget.pages_left <= 0:
-                self._finish()
-                return
-            item = self._pop()
-            if item is None:
-                if self._inflight == 0:
-                    self._finish()
-                    return
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.2)
-                continue
-            url, depth, via = item
-            if self._key(url) in self.known and not is_hub_url(url) and depth > 0:
-                self.result.skipped_known.append(url)
-                continue
-            self._inflight += 1
-            try:
-                await self._read(url, depth, via)
-            finally:
-                self._inflight -= 1
-                self._wake.set()
+    def _known(self, url: str, depth: int) -> bool:
+        """Read by an earlier run (permanent memory): skipped, unless a start or a hub."""
+        if depth > 0 and _key(url) in self.known and not is_hub_url(url):
+            self.result.skipped_known.append(url)
+            return True
+        return False
 
-    def _finish(self) -> None:
-        self._done = True
-        self._wake.set()
+    def _failed(self, url: str, exc: PolicyViolation | FetchError) -> None:
+        if isinstance(exc, PolicyViolation):
+            self.result.refused.append(url)
+            return
+        self.result.failures.append({"url": url, "error": str(exc), "status": exc.status})
+        if self.result.first_error is None:
+            self.result.first_error = exc
 
     def _push_early_links(self, page: Page, depth: int) -> None:
         if page.text and page.content_type in ("text/html", "application/xhtml+xml"):
             from ...web.extract import extract_links
 
-            self.push_links(extract_links(page.text, page.url), 0.0, depth)
+            self.crawl.push_links(extract_links(page.text, page.url), 0.0, depth)
 
-    async def _read(self, url: str, depth: int, via: str) -> None:
+    async def _read(self, page: Page, depth: int, via: str) -> None:
         ctx = self.ctx
-        try:
-            page = await ctx.web.fetch(url, mode=None)
-        except PageLimitExceeded:
-            self._finish()
-            return
-        except PolicyViolation:
-            self.result.refused.append(url)
-            return
-        except FetchError as exc:
-            self.result.failures.append({"url": url, "error": str(exc), "status": exc.status})
-            if self.result.first_error is None:
-                self.result.first_error = exc
-            return
-        self.mark_seen(page.url)
+        url = page.requested_url
+        self.crawl.mark_seen(page.url)
         if not page.ok:
             self.result.failures.append({"url": url, "error": f"HTTP {page.status}",
                                          "status": page.status})  # fmt: skip
@@ -355,4 +285,4 @@ class Crawler:
         read = ReadPage(page.url, ex, score, hub, depth, via, ex.title, ex.date, ex.text)
         self.result.pages.append(read)
         self.on_page(read)
-        self.push_links(ex.links, score, depth + 1)
+        self.crawl.push_links(ex.links, score, depth + 1)
