@@ -148,6 +148,14 @@ def default_client() -> Aesoperator:
         return _default
 
 
+def _install_default(client: Aesoperator) -> None:
+    """Make ``client`` the module-level client: what modules register with
+    ``aesoperator.handler`` then lands on it (the CLI's ``--import``)."""
+    global _default
+    with _default_lock:
+        _default = client
+
+
 def _client_methods() -> list[str]:
     """The public methods of ``Aesoperator``: each is also a function of this module."""
     from .client import Aesoperator

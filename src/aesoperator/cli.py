@@ -75,7 +75,7 @@ def _client(data_dir: Path | None, imports: list[str] | None = None) -> Aesopera
 
         import aesoperator
 
-        aesoperator._default = client
+        aesoperator._install_default(client)
         sys.path.insert(0, str(Path.cwd()))
         for module in imports:
             try:
