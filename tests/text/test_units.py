@@ -26,6 +26,7 @@ from aesoperator.text.units import (
         "Read https://www.postgresql.org/docs/15/index.html first. It is the manual.",
         "Use formats, e.g. JSON or XML, i.e. text. Binary formats are faster, etc. Pick one.",
         "Mr. Smith wrote it. See Fig. 3 vs. Fig. 4 for the result.",
+        "Its format is detailed in Table 73.3. Upgrade to v2.1.3. Then restart.",
         "It waits... and then it fails. Nobody knows why.",
     ],
 )
@@ -49,6 +50,7 @@ def test_boundaries_survive_abbreviations_identifiers_versions_urls(text: str) -
             "Binary formats are faster, etc. Pick one.",
         ],
         "Mr.": ["Mr. Smith wrote it.", "See Fig. 3 vs. Fig. 4 for the result."],
+        "Its": ["Its format is detailed in Table 73.3.", "Upgrade to v2.1.3.", "Then restart."],
         "It": ["It waits... and then it fails.", "Nobody knows why."],
     }[text.split()[0]]
     assert split_sentences(text) == expected

@@ -41,6 +41,7 @@ _ASIDES = frozenset(
     {"note", "warning", "tip", "caution", "important", "admonition", "seealso", "hint",
      "attention", "danger", "error", "versionadded", "versionchanged", "deprecated"}
 )  # fmt: skip
+_INHERITED = frozenset({"item", "definition", "quote"})
 _NAV_SHARE = 0.6  # a block whose text is mostly link text is navigation
 _PROBE = 60  # characters of a block looked up in the main text
 
@@ -81,7 +82,7 @@ class _Walker:
             if isinstance(tag, str) and tag in _BLOCK_TAGS:
                 self._emit(kind, "".join(run), links)
                 run, links = [], 0
-                self.element(child)
+                self.element(child, kind)
             elif isinstance(tag, str) and not _skipped(child):
                 text = "".join(t for t in child.itertext() if isinstance(t, str))
                 run.append(text)
@@ -92,7 +93,7 @@ class _Walker:
             run.append(child.tail or "")
         self._emit(kind, "".join(run), links)
 
-    def element(self, el: Any) -> None:
+    def element(self, el: Any, parent: Kind = "paragraph") -> None:
         if _skipped(el):
             return
         tag = el.tag
@@ -113,6 +114,8 @@ class _Walker:
             path = list(self.path)
             self.container(el, "paragraph")
             self.path = path
+        elif tag == "p" and parent in _INHERITED:
+            self.container(el, parent)  # a paragraph of a list item is part of the item
         else:
             self.container(el, _KINDS.get(tag, "paragraph"))
 
@@ -142,12 +145,18 @@ def _main_blocks(blocks: list[Block], main_text: str) -> list[Block]:
     """Blocks that trafilatura counted as main content; headings of sections that kept some."""
     main = _normal(main_text.replace("¶", ""))
     kept: list[Block | None] = []
+    at = 0  # blocks come in the main text's order: search on from the last one found
     for block in blocks:
         if block.kind == "heading":
             kept.append(block)
             continue
         probe = _normal(block.text.split(" | ", 1)[0])[:_PROBE]
-        kept.append(block if probe and probe in main else None)
+        found = main.find(probe, at) if probe else -1
+        if found < 0 and probe:
+            found = main.find(probe)
+        if found >= 0:
+            at = found
+        kept.append(block if found >= 0 else None)
     out: list[Block] = []
     for i, maybe in enumerate(kept):
         if maybe is not None and (maybe.kind != "heading" or _has_content(kept, i, maybe.level)):
