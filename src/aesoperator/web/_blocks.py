@@ -62,6 +62,7 @@ class _Walker:
     def __init__(self) -> None:
         self.blocks: list[Block] = []
         self.path: list[tuple[int, str]] = []
+        self.names: tuple[str, ...] = ()  # one tuple per section: pickled once, not per block
 
     def _emit(self, kind: Kind, text: str, links: int = 0, level: int = 0) -> None:
         if not text or text.isspace():
@@ -71,7 +72,7 @@ class _Walker:
             return
         if links > _NAV_SHARE * len(text) and kind != "heading":
             kind = "nav"
-        self.blocks.append(Block(kind, text, tuple(n for _, n in self.path), level))
+        self.blocks.append(Block(kind, text, self.names, level))
 
     def container(self, el: Any, kind: Kind) -> None:
         """Runs of inline content between block children become blocks of ``kind``."""
@@ -102,18 +103,20 @@ class _Walker:
             text = _clean(" ".join(_inline_text(el)))
             if text:
                 self.path[:] = [p for p in self.path if p[0] < level]
+                self.names = tuple(n for _, n in self.path)
                 self._emit("heading", text, level=level)
                 self.path.append((level, text))
+                self.names = tuple(n for _, n in self.path)
         elif tag == "pre":
             text = "".join(el.itertext())
             if text.strip():
-                self.blocks.append(Block("code", text.strip(), tuple(n for _, n in self.path)))
+                self.blocks.append(Block("code", text.strip(), self.names))
         elif tag == "table":
             self.table(el)
         elif tag == "div" and not _ASIDES.isdisjoint((el.get("class") or "").lower().split()):
-            path = list(self.path)
+            path, names = list(self.path), self.names
             self.container(el, "paragraph")
-            self.path = path
+            self.path, self.names = path, names
         elif tag == "p" and parent in _INHERITED:
             self.container(el, parent)  # a paragraph of a list item is part of the item
         else:
