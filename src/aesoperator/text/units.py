@@ -94,9 +94,8 @@ def blocks_from_text(text: str) -> list[Block]:
     path: list[tuple[int, str]] = []
     for para in re.split(r"\n\s*\n", text):
         current: list[str] = []
-        for line in (raw.strip() for raw in para.splitlines()):
-            if not line:
-                continue
+        lines = [raw.strip() for raw in para.splitlines() if raw.strip()]
+        for i, line in enumerate(lines):
             heading = _MD_HEADING.match(line)
             if heading or _BULLET.match(line):
                 _flush(blocks, current, "paragraph", path)
@@ -109,11 +108,23 @@ def blocks_from_text(text: str) -> list[Block]:
                 _flush(blocks, [_BULLET.sub("", line)], "item", path)
             else:
                 current.append(line)
-                # A short line without an end is a title, not a hard-wrapped sentence start.
-                if len(line) < _TITLE_CHARS and not _END.search(line):
+                if _is_title(current, lines[i + 1 : i + 2]):
                     _flush(blocks, current, "paragraph", path)
         _flush(blocks, current, "paragraph", path)
     return blocks
+
+
+def _is_title(current: list[str], following: list[str]) -> bool:
+    """A short first line without an end, before a capitalised line: a title, not the start
+    of a hard-wrapped sentence."""
+    line = current[0]
+    return (
+        len(current) == 1
+        and len(line) < _TITLE_CHARS
+        and not _END.search(line)
+        and bool(following)
+        and following[0][:1].isupper()
+    )
 
 
 def _flush(blocks: list[Block], lines: list[str], kind: Kind, path: list[tuple[int, str]]) -> None:
