@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from aesoperator import Aesoperator, Task, TaskConfig
 from aesoperator.errors import ValidationError
 from aesoperator.text.sentences import split_sentences
+from aesoperator.text.units import is_whole_sentence
 from serving import QuietHandler, running
 
 _WS = re.compile(r"\s+")
@@ -34,8 +35,28 @@ def aesop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aesoperator]:
     client.close()
 
 
+# A reference page: its table, code and hard-wrapped paragraphs must not leak into a summary.
+REFERENCE = """<html><head><title>Numeric Types</title></head><body>
+<div class="navheader"><a href="/prev.html">Prev</a> <a href="/next.html">Next</a></div>
+<div class="sect1"><h2>8.1. Numeric Types</h2>
+<p>Numeric types consist of two-, four-, and eight-byte integers, four- and
+   eight-byte floating-point numbers, and selectable-precision decimals.</p>
+<table><tr><th>Name</th><th>Storage Size</th><th>Description</th></tr>
+<tr><td>smallint</td><td>2 bytes</td>
+<td>small-range integer type for small values.</td></tr></table>
+<p>To declare a column of type numeric use the syntax:</p>
+<pre>CREATE TABLE products (price numeric(10, 2) NOT NULL DEFAULT 0.0);</pre>
+<p>The type integer is the common choice, as it offers
+   the best balance between range, storage size, and performance.  The
+   smallint type is generally only used if disk space is at a premium.</p></div>
+<div class="navfooter"><a href="/">Home</a></div></body></html>"""
+
+
 class _Article(QuietHandler):
     def do_GET(self) -> None:
+        if self.path.startswith("/reference"):
+            self.reply(200, REFERENCE)
+            return
         body = (
             "<html><head><title>Wind</title></head><body><nav><a href='/'>Home</a></nav>"
             f"<article><h1>Wind power</h1><p>{ARTICLE}</p></article>"
@@ -125,6 +146,30 @@ def test_urls_are_read_through_the_web_layer(aesop: Aesoperator, article_url: st
     assert "Copyright" not in result.content and "Home" not in result.content
     for sentence in split_sentences(result.content):
         assert sentence in ARTICLE
+
+
+def test_pages_give_whole_sentences_only(aesop: Aesoperator, article_url: str) -> None:
+    url = article_url.replace("/wind.html", "/reference.html")
+    result = aesop.execute_task(
+        Task(
+            name="summarize_page",
+            config=TaskConfig(allowed_domains=["127.0.0.1"], allow_private_network=True),
+            inputs={"text": [url], "max_length": 1000, "format": "bullets"},
+        )
+    )
+    lines = [line.removeprefix("- ") for line in result.content.splitlines()]
+    assert "The type integer is the common choice, as it offers the best balance between " in (
+        result.content
+    )
+    for line in lines:
+        assert is_whole_sentence(line), line
+        assert "|" not in line and "CREATE TABLE" not in line and "Prev" not in line
+
+
+def test_no_whole_sentence_is_said(aesop: Aesoperator) -> None:
+    result = _run(aesop, text="The type integer is the common choice for numbers.", max_length=20)
+    assert result.content == ""
+    assert "raise max_length" in result.data["note"]
 
 
 def test_urls_obey_the_policy(aesop: Aesoperator, article_url: str) -> None:

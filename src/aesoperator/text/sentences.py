@@ -120,6 +120,10 @@ def _is_boundary(text: str, start: int, end_punct: int, after: int) -> bool:
         return False
     if word.isdigit() and len(word) <= 2 and nxt.isdigit():
         return False
+    # "Table 73.3. The", "v2.1.3. Then": a dotted number ends the sentence; dotted letters
+    # ("U.S.", "e.g.") are abbreviations.
+    if any(c.isdigit() for c in word):
+        return True
     return "." not in word[:-1] or not all(len(p) <= 2 for p in word.split("."))
 
 

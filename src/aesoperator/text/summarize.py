@@ -1,6 +1,11 @@
 """Extractive summaries: LexRank centrality, optional query relevance (BM25), MMR redundancy
 removal, under a hard character budget.
 
+The units are those of ``text.units``: each text is cut into blocks (paragraphs on blank
+lines, list items, markdown headings), sentences are split inside a block, and only whole
+sentences (``is_whole_sentence``) are candidates. A summary is whole sentences or nothing: when
+no whole sentence fits in ``max_length`` the result is empty, never a cut sentence.
+
 >>> text = ("Solar panels turn light into electricity. Panels made of silicon dominate the "
 ...         "market. My cat likes fish. Silicon solar panels got cheaper every year.")
 >>> out = summarize(text, max_length=90)
@@ -19,15 +24,13 @@ from typing import Literal
 from ._tokens import terms
 from .bm25 import BM25
 from .rank import Vectors, lexrank, mmr
-from .sentences import split_sentences
+from .units import blocks_from_text, is_whole_sentence, sentences_of
 
-__all__ = ["Candidate", "rank_sentences", "summarize", "truncate"]
+__all__ = ["Candidate", "rank_sentences", "shortest_sentence", "summarize", "truncate"]
 
 Format = Literal["paragraph", "bullets"]
 _MAX_CANDIDATES = 250  # LexRank is quadratic: pre-select this many sentences
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
-_BULLET = re.compile(r"^(?:[-*•>]|\d+[.)])\s+")
-_HEADING = re.compile(r"^#+\s")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def truncate(text: str, limit: int, ellipsis: str = "…") -> str:
 
 
 def _usable(sentence: str) -> bool:
-    if _HEADING.match(sentence):
+    if not is_whole_sentence(sentence):
         return False
     letters = len(_LETTERS.findall(sentence))
     return letters >= 12 and letters >= 0.5 * len(sentence.replace(" ", ""))
@@ -87,8 +90,8 @@ def _sentences(texts: Sequence[str]) -> list[tuple[int, int, str]]:
     seen: set[str] = set()
     out: list[tuple[int, int, str]] = []
     for source, text in enumerate(texts):
-        for position, raw in enumerate(split_sentences(_plain(text))):
-            sentence = _BULLET.sub("", raw).strip()
+        for position, unit in enumerate(sentences_of(blocks_from_text(_plain(text)))):
+            sentence = unit.text
             key = sentence.lower()
             if key in seen or not _usable(sentence):
                 continue
@@ -177,7 +180,8 @@ def summarize(
     format: Format = "paragraph",
     query: str | None = None,
 ) -> str:
-    """An extractive summary of ``text`` that never exceeds ``max_length`` characters."""
+    """An extractive summary of ``text`` in whole sentences, never over ``max_length``
+    characters; empty when no whole sentence fits (see ``shortest_sentence``)."""
     texts = [text] if isinstance(text, str) else list(text)
     if max_length <= 0:
         return ""
@@ -196,10 +200,12 @@ def summarize(
         if length + extra <= max_length:
             lines.append(prefix + cand.text)
             length += extra
-    if not lines:
-        fallback = rank_sentences(texts, query=query, k=1)
-        if not fallback:
-            joined = " ".join(" ".join(t.split()) for t in texts).strip()
-            return truncate(joined, max_length)
-        return truncate(prefix + fallback[0].text, max_length)
-    return separator.join(lines)[:max_length]
+    # Nothing fits, or no whole sentence at all: an empty summary, never a cut sentence.
+    return separator.join(lines)
+
+
+def shortest_sentence(text: str | Sequence[str]) -> int:
+    """Length of the shortest whole sentence of ``text`` (0 if none): what ``max_length``
+    must allow for a summary not to be empty."""
+    texts = [text] if isinstance(text, str) else list(text)
+    return min((len(s) for _, _, s in _sentences(texts)), default=0)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+from ..text.units import Block
+
 __all__ = ["Extracted", "Link", "decode_body", "decode_text", "extract_links", "extract_page"]
 
 
@@ -42,6 +44,9 @@ class Extracted:
     links: list[Link] = field(default_factory=list)
     content_type: str = "text/html"
     is_html: bool = True
+    # The main content's structure (headings, paragraphs, items, table rows, code...): see
+    # ``aesoperator.text.units`` for the sentences inside them.
+    blocks: list[Block] = field(default_factory=list)
 
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -320,6 +325,7 @@ def _html_lang(tree: Any) -> str | None:
 
 def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
     from ..text.language import detect_language
+    from ..text.units import blocks_from_text
 
     return Extracted(
         url=url,
@@ -331,6 +337,7 @@ def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
         links=[],
         content_type=mime,
         is_html=is_html,
+        blocks=blocks_from_text(text) if text else [],
     )
 
 
@@ -358,6 +365,9 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
     lang = _html_lang(tree)
     title, date = _title(tree), _date(tree, html, url)
     text, markdown = _main_content(tree, url)
+    from ._blocks import page_blocks
+
+    blocks = page_blocks(tree, text)
     if lang is None and text:
         from ..text.language import detect_language
 
@@ -372,6 +382,7 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
         links=links,
         content_type=mime,
         is_html=True,
+        blocks=blocks,
     )
 
 

@@ -58,7 +58,8 @@ def parse(inputs: dict[str, Any]) -> tuple[list[str], int, Format, str | None]:
 
 
 async def summarize_task(ctx: TaskContext) -> Output:
-    from ...text.summarize import summarize
+    from ...text.summarize import shortest_sentence, summarize
+    from ...text.units import candidate_texts
 
     items, max_length, fmt, query = parse(ctx.inputs)
     texts: list[str] = []
@@ -77,7 +78,10 @@ async def summarize_task(ctx: TaskContext) -> Output:
                     extracted = await asyncio.to_thread(
                         extract_page, page.body, page.url, page.headers.get("content-type")
                     )
-            texts.append(extracted.text)
+            # The page's prose blocks, one paragraph each: no sentence crosses a heading, an
+            # item or a table, and code and navigation are left out.
+            prose = candidate_texts(extracted.blocks)
+            texts.append(prose if extracted.blocks else extracted.text)
             sources.append({"url": page.url, "title": extracted.title, "status": page.status})
         else:
             texts.append(item)
@@ -91,6 +95,19 @@ async def summarize_task(ctx: TaskContext) -> Output:
             query=query,
         )
     ctx.progress(100, "summary written")
+    note = ""
+    if not result and any(t.strip() for t in texts):
+        # Whole sentences or nothing: say why it is nothing (the summary itself must hold the
+        # bound, so the reason goes in data and the timeline).
+        shortest = shortest_sentence(texts)
+        note = (
+            f"no whole sentence of the input fits in max_length={max_length}: the shortest "
+            f"has {shortest} characters; raise max_length"
+            if shortest
+            else "the input has no whole sentence to summarise (only headings, lists, tables "
+            "or code); give prose text or pages with paragraphs"
+        )
+        ctx.progress(100, f"empty summary: {note}")
     return Output(
         content=result,
         summary=result,
@@ -100,5 +117,6 @@ async def summarize_task(ctx: TaskContext) -> Output:
             "length": len(result),
             "input_chars": sum(len(t) for t in texts),
             "sources": sources,
+            **({"note": note} if note else {}),
         },
     )
