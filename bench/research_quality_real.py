@@ -47,16 +47,16 @@ def _run_site(
     from aesoperator import Task, TaskConfig
 
     topics = site["topics"][: opts.topics] if opts.topics else site["topics"]
-    missing = [
-        a["path"]
-        for t in topics
-        for a in t["accept"]
-        if not (Path(site["root"]) / a["path"]).is_file()
-    ]
-    if missing:
-        print(f"  warning: {len(missing)} labelled pages not on disk: {missing[:5]}")
     scores: list[TopicScore] = []
-    with DocSite(name) as served:
+    with DocSite(name) as served:  # installs the package first when missing
+        missing = [
+            a["path"]
+            for t in topics
+            for a in t["accept"]
+            if not (served.spec.root / a["path"]).is_file()
+        ]
+        if missing:
+            print(f"  warning: {len(missing)} labelled pages not on disk: {missing[:5]}")
         start = served.url(site["index"])
         print(f"\n{name}: {len(topics)} topics, start URL {start}")
         for i, label in enumerate(topics):
