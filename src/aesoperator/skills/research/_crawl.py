@@ -80,9 +80,23 @@ def skip_url(url: str) -> bool:
     )
 
 
+_PAGE_FILE = re.compile(r"\.(?:html?|php|aspx?)$", re.I)
+# Sphinx and DocBook index pages: the site's own map of its pages, read for their links only.
+_INDEX_FILE = re.compile(
+    r"(?:^|/)(?:genindex(?:-[\w-]+)?|py-modindex|modindex|bookindex|contents|toc)\.html?$", re.I
+)
+
+
 def is_hub_url(url: str) -> bool:
+    """Listings by their URL: a home page, a tag/topic/archive folder, a site index page. A
+    named page inside such a folder (Django's ``/topics/cache.html``) is an article."""
     path = urlsplit(url).path
-    return path in ("", "/") or bool(_HUB_PATH.search(path))
+    if path in ("", "/") or _INDEX_FILE.search(path):
+        return True
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if _PAGE_FILE.search(last) and not last.lower().startswith("index."):
+        return False
+    return bool(_HUB_PATH.search(path))
 
 
 def _link_relevance(query: Query, link: Link) -> float:

@@ -208,7 +208,7 @@ async def research(ctx: TaskContext) -> Output:
             raise first
     ctx.progress(92, "ranking passages")
     fresh = [p for p in pages if p.url not in known] if permanent and known else pages
-    sources, excluded = select_sources(fresh, inp.start_date, inp.max_results)
+    sources, excluded = select_sources(fresh, inp.start_date, inp.max_results, query)
     async with ctx.action("rank_passages", sources=len(sources)):
         report = await asyncio.to_thread(
             _synthesizer(ctx).synthesize, inp.topic, inp.focus_areas, sources, inp.depth
