@@ -230,13 +230,16 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
         return {}
     index = BM25(texts)
     scores = index.scores(list(query.weights), weights=query.weights)
-    idf = {t: index.idf.get(t, 0.0) * w for t, w in query.weights.items()}
+    idf = {
+        t: w * max(index.idf.get(f, 0.0) for f in query.forms[t]) for t, w in query.concepts.items()
+    }
     total_idf = sum(idf.values()) or 1.0
 
     def cover(label: str) -> float:
         # Squared: a title with the topic's common words but not its rare one says little.
         present = set(terms(label))
-        return (sum(v for t, v in idf.items() if t in present) / total_idf) ** 2
+        found = sum(v for t, v in idf.items() if any(f in present for f in query.forms[t]))
+        return (found / total_idf) ** 2
 
     raw: dict[str, float] = {}
     for page, (lo, hi) in zip(pages, spans, strict=True):
