@@ -29,7 +29,7 @@ color:#1f2328;background:#fff}
 h1,h2,h3{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;line-height:1.25}
 h1{font-size:1.7rem;margin-bottom:.3rem}h2{font-size:1.3rem;margin-top:2rem;
 border-bottom:1px solid #d0d7de;padding-bottom:.2rem}h3{font-size:1.08rem;margin-top:1.4rem}
-a{color:#0b57d0}a.cite{text-decoration:none;font-size:.8em;vertical-align:super}
+a{color:#0b57d0}sup{font-size:.75em;line-height:0}a.cite{text-decoration:none}
 li{margin:.3rem 0}code{font-size:.9em;background:#f3f4f6;padding:0 .2rem;border-radius:3px}
 .note{color:#57606a;font-style:italic}ol.sources li:target{background:#fff8c5}
 .lead{font-size:1.05rem}
@@ -57,7 +57,7 @@ def _inline(text: str, sources: set[str]) -> str:
         if not all(n in sources for n in nums):
             return m.group(0)
         refs = ", ".join(f'<a class="cite" href="#source-{n}">{n}</a>' for n in nums)
-        return f"[{refs}]"
+        return f"<sup>[{refs}]</sup>"
 
     out = _LINK.sub(link, out)
     out = _CITE.sub(cite, out)

@@ -69,9 +69,19 @@ _META = re.compile(
 )
 
 
+# A sentence that opens with a plain lower-case word was cut from its start ("of the UID.
+# data must be…"); one that opens with an identifier (``to_python``, ``os.path``) is whole.
+_CUT_START = re.compile(r"^[a-z][a-z’']*(?=[\s,;:]|$)")
+
+
 def _usable(sentence: str) -> bool:
     n = len(sentence.split())
-    return 6 <= n <= 80 and sentence[-1:] in ".!?\"'”’)。！？" and not _META.match(sentence)
+    return (
+        6 <= n <= 80
+        and sentence[-1:] in ".!?\"'”’)。！？"
+        and not _META.match(sentence)
+        and not _CUT_START.match(sentence)
+    )
 
 
 def _linky(sentence: str, anchors: frozenset[str]) -> bool:
