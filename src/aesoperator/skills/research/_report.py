@@ -10,6 +10,7 @@ passages and must stay grounded in them; the default is extractive.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -239,7 +240,7 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
     if not texts:
         return {}
     index = BM25(texts)
-    scores = index.scores(list(query.weights), weights=query.weights)
+    scores = _phrase_boost(texts, index.scores(list(query.weights), weights=query.weights), query)
     idf = {
         t: w * max(index.idf.get(f, 0.0) for f in query.forms[t]) for t, w in query.concepts.items()
     }
@@ -262,6 +263,30 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
         out[page.url] = (
             0.55 * raw[page.url] / top + 0.35 * cover(page.title or "") + 0.1 * cover(url_words)
         )
+    return out
+
+
+def _phrase_boost(texts: list[str], scores: list[float], query: Query) -> list[float]:
+    """Passages where the topic's words stand together ("window functions", not "Windows"
+    and "functions" apart) gain up to half their score."""
+    topic = [t for t, w in query.concepts.items() if w >= 1.0]
+    pairs = list(itertools.pairwise(topic))
+    if not pairs:
+        return scores
+    wanted = {(a, b) for x, y in pairs for a in query.forms[x] for b in query.forms[y]}
+    out = list(scores)
+    for i, text in enumerate(texts):
+        if scores[i] <= 0:
+            continue
+        toks = terms(text)
+        present = set(itertools.pairwise(toks)) & wanted
+        if present:
+            found = sum(
+                1
+                for x, y in pairs
+                if any((a, b) in present for a in query.forms[x] for b in query.forms[y])
+            )
+            out[i] *= 1 + 0.5 * found / len(pairs)
     return out
 
 
