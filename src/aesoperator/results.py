@@ -132,20 +132,31 @@ class TaskResult(BaseModel):
         elif suffix == ".json":
             target.write_text(self.model_dump_json(indent=2), encoding="utf-8")
         elif suffix in (".html", ".htm"):
-            from html import escape
-
-            body = escape(self.content or _pretty(self.data))
-            target.write_text(
-                f"<!doctype html><meta charset='utf-8'><title>{escape(self.task_name)}</title>"
-                f"<h1>{escape(self.task_name)}</h1><p>{escape(self.summary)}</p>"
-                f"<pre style='white-space:pre-wrap'>{body}</pre>",
-                encoding="utf-8",
-            )
+            target.write_text(self._html(), encoding="utf-8")
         else:
             raise UserError(
                 f"save_report: no writer for {suffix!r} files of a {self.planner} result; "
                 "use .md, .json or .html"
             )
+
+    def _html(self) -> str:
+        """The markdown content as a real HTML document (clickable citations, escaped text);
+        a result with data only shows its summary and the data as JSON."""
+        from html import escape
+
+        from ._report_html import markdown_to_html
+
+        heading = next(
+            (ln[2:].strip() for ln in self.content.splitlines() if ln.startswith("# ")), ""
+        )
+        title = heading or self.task_name
+        if self.content.strip():
+            return markdown_to_html(self.content, title=title, summary=self.summary)
+        page = markdown_to_html("", title=title, summary=self.summary)
+        data = _pretty(self.data)
+        if not data:
+            return page
+        return page.replace("</body>", f"<pre>{escape(data)}</pre>\n</body>", 1)
 
     def _report_suffix(self) -> str:
         """The extension of the execution's own report, else ``.md``."""

@@ -41,31 +41,55 @@ _ISO_DAY = re.compile(r"(?<!\d)(?:19|20)\d\d-\d\d-\d\d(?!\d)")
 _URL_WORDS = re.compile(r"[a-z0-9]+")
 
 
+def _forms(term: str) -> tuple[str, ...]:
+    """The term and the form the light stemmer gives its relatives: it maps "caching" and
+    "cached" to ``cach`` but "cache" to ``cache``, "indexes" to ``indexe`` but "index" to
+    ``index``; a query counts both as one concept."""
+    if len(term) < 4:
+        return (term,)
+    return (term, term[:-1]) if term.endswith("e") else (term, term + "e")
+
+
 @dataclass
 class Query:
-    """Weighted query terms: the topic's count fully, focus areas a little less."""
+    """Weighted query terms: the topic's count fully, focus areas a little less.
+
+    ``concepts`` maps each query term to its weight; ``weights`` holds every form of each
+    (for BM25), ``forms`` the forms of each concept (for coverage).
+    """
 
     weights: dict[str, float]
     start_date: str | None = None
     cache: dict[Link, float] = field(default_factory=dict, repr=False)
+    concepts: dict[str, float] = field(default_factory=dict)
+    forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, topic: str, focus_areas: list[str], start_date: str | None = None) -> Query:
-        weights: dict[str, float] = {}
+        concepts: dict[str, float] = {}
         for term in terms(topic):
-            weights[term] = 1.0
+            concepts[term] = 1.0
         for area in focus_areas:
             for term in terms(area):
-                weights.setdefault(term, 0.6)
-        return cls(weights or {t: 1.0 for t in topic.lower().split()}, start_date)
+                concepts.setdefault(term, 0.6)
+        concepts = concepts or {t: 1.0 for t in topic.lower().split()}
+        forms = {t: _forms(t) for t in concepts}
+        weights: dict[str, float] = {}
+        for term, w in concepts.items():
+            for form in forms[term]:
+                weights[form] = max(w, weights.get(form, 0.0))
+        return cls(weights, start_date, concepts=concepts, forms=forms)
 
     @property
     def total(self) -> float:
-        return sum(self.weights.values()) or 1.0
+        return sum(self.concepts.values()) or 1.0
 
     def coverage(self, text_terms: set[str]) -> float:
         """Share (0..1) of the query's weight found in ``text_terms``."""
-        return sum(w for t, w in self.weights.items() if t in text_terms) / self.total
+        found = sum(
+            w for t, w in self.concepts.items() if any(f in text_terms for f in self.forms[t])
+        )
+        return found / self.total
 
 
 _EMPTY_SEARCH = re.compile(r"/search/?$", re.I)
@@ -80,9 +104,23 @@ def skip_url(url: str) -> bool:
     )
 
 
+_PAGE_FILE = re.compile(r"\.(?:html?|php|aspx?)$", re.I)
+# Sphinx and DocBook index pages: the site's own map of its pages, read for their links only.
+_INDEX_FILE = re.compile(
+    r"(?:^|/)(?:genindex(?:-[\w-]+)?|py-modindex|modindex|bookindex|contents|toc)\.html?$", re.I
+)
+
+
 def is_hub_url(url: str) -> bool:
+    """Listings by their URL: a home page, a tag/topic/archive folder, a site index page. A
+    named page inside such a folder (Django's ``/topics/cache.html``) is an article."""
     path = urlsplit(url).path
-    return path in ("", "/") or bool(_HUB_PATH.search(path))
+    if path in ("", "/") or _INDEX_FILE.search(path):
+        return True
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if _PAGE_FILE.search(last) and not last.lower().startswith("index."):
+        return False
+    return bool(_HUB_PATH.search(path))
 
 
 def _link_relevance(query: Query, link: Link) -> float:

@@ -114,6 +114,14 @@ def parse_inputs(inputs: dict[str, Any], config: TaskConfig) -> ResearchInputs:
         )
     if not isinstance(topic, str) or not topic.strip():
         raise _bad("topic", topic, "use a non-empty string such as 'quantum computing'")
+    from ...text._tokens import terms
+
+    if not terms(topic):
+        raise _bad(
+            "topic", topic,
+            "it has only stop words (such as 'the', 'and', 'of'), nothing to rank pages by; "
+            "name the subject, e.g. 'JSON functions' instead of 'what is it'",
+        )  # fmt: skip
     depth = inputs.get("depth", "overview")
     if depth not in ("overview", "technical"):
         raise _bad("depth", depth, "use 'overview' or 'technical'")

@@ -8,10 +8,18 @@ from urllib.parse import urlsplit
 
 from ...errors import FetchError, PolicyViolation
 from ...results import Output
-from ._crawl import Crawler, Query, ReadPage
+from ._crawl import Crawler, CrawlResult, Query, ReadPage
 from ._discover import Seed, discover
 from ._inputs import ResearchInputs, parse_inputs
-from ._report import Extractive, Report, Synthesizer, number_citations, select_sources, to_markdown
+from ._report import (
+    Extractive,
+    Report,
+    Synthesizer,
+    citable,
+    number_citations,
+    select_sources,
+    to_markdown,
+)
 
 if TYPE_CHECKING:
     from ...runtime.context import TaskContext
@@ -21,6 +29,7 @@ if TYPE_CHECKING:
 # 0.3 CPU-s, once for all of them); until they are up, the crawl follows links from a cheap
 # pass over each page, and the pages wait for their extraction.
 _POOL_FROM_PAGES = 8
+_FEW_SOURCES = 1  # fewer cited sources than this: the report says why and what to change
 _MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
 
 
@@ -202,13 +211,10 @@ async def research(ctx: TaskContext) -> Output:
         seconds=round(crawl.elapsed, 3),
     )
     if not pages:
-        first = crawl.first_error or next((e for e in errors if isinstance(e, FetchError)), None)
-        first = first or (errors[0] if errors else None)
-        if first is not None:
-            raise first
+        _raise_nothing_read(ctx, inp, crawl, errors)
     ctx.progress(92, "ranking passages")
     fresh = [p for p in pages if p.url not in known] if permanent and known else pages
-    sources, excluded = select_sources(fresh, inp.start_date, inp.max_results)
+    sources, excluded = select_sources(fresh, inp.start_date, inp.max_results, query)
     async with ctx.action("rank_passages", sources=len(sources)):
         report = await asyncio.to_thread(
             _synthesizer(ctx).synthesize, inp.topic, inp.focus_areas, sources, inp.depth
@@ -233,8 +239,13 @@ async def research(ctx: TaskContext) -> Output:
             f"_Since the last run: {len(report.cited)} new sources cited, "
             f"{len(crawl.skipped_known)} already-read pages skipped._"
         )
-    content = to_markdown(inp.topic, report, notes)
     summary = " ".join(p.text for p in report.summary)
+    if len(report.cited) < _FEW_SOURCES:
+        # Too little to answer the topic: say what was read, why, and what to change.
+        shortfall = explain_shortfall(ctx, inp, query, pages, crawl, len(report.cited))
+        notes.append(shortfall)
+        summary = f"{shortfall} {summary}".strip()
+    content = to_markdown(inp.topic, report, notes)
     findings = [
         {"url": p.source.url, "text": p.text, "section": p.section}
         for p in [*report.summary, *(p for ps in report.sections.values() for p in ps)]
@@ -258,4 +269,69 @@ async def research(ctx: TaskContext) -> Output:
                 "stopped_for_time": crawl.stopped_for_time,
             },
         ),
+    )
+
+
+def _fixes(ctx: TaskContext, inp: ResearchInputs) -> str:
+    fixes = [f"raise max_pages (it was {ctx.config.max_pages})"]
+    fixes.append("start from pages closer to the topic (inputs.start_urls)")
+    if not inp.search:
+        fixes.append("add a discovery provider (inputs.search, e.g. {'provider': 'site'})")
+    return "; ".join(fixes)
+
+
+def _raise_nothing_read(
+    ctx: TaskContext, inp: ResearchInputs, crawl: CrawlResult, errors: list[BaseException]
+) -> None:
+    """No page could be read at all: fail with the cause and what to change."""
+    first = crawl.first_error or next((e for e in errors if isinstance(e, FetchError)), None)
+    first = first or (errors[0] if errors else None)
+    if isinstance(first, FetchError):
+        raise FetchError(
+            f"no page could be read: {first}. Check inputs.start_urls (the address must "
+            "answer with a page) or add a discovery provider (inputs.search)",
+            url=first.url,
+            status=first.status,
+        ) from first
+    if first is not None:
+        raise first
+    if crawl.refused:
+        raise PolicyViolation(
+            f"no page could be read: the task's policy refused all {len(crawl.refused)} "
+            f"(first {crawl.refused[0]}). Allow the site (TaskConfig.allowed_domains; "
+            "respect_robots_txt=False only where the site's terms permit) or start elsewhere "
+            "(inputs.start_urls)",
+            url=crawl.refused[0],
+        )
+
+
+def explain_shortfall(
+    ctx: TaskContext,
+    inp: ResearchInputs,
+    query: Query,
+    pages: list[ReadPage],
+    crawl: CrawlResult,
+    cited: int,
+) -> str:
+    """Why too little relevant material was found, from what the crawl saw."""
+    read = [p for p in pages if p.extracted is not None or p.text]
+    listings = sum(1 for p in read if not citable(p) and len(p.text) >= 80)
+    thin = sum(1 for p in read if len(p.text) < 80)
+    words = ", ".join(sorted(query.concepts)) or inp.topic
+    why = [f"{len(read)} page{'' if len(read) == 1 else 's'} read"]
+    if listings:
+        why.append(f"{listings} of them index or listing pages (followed for links, not cited)")
+    if thin:
+        why.append(f"{thin} with almost no text")
+    off_topic = len(read) - listings - thin
+    if off_topic > 0:
+        why.append(f"{off_topic} that do not discuss the topic's terms ({words}) enough")
+    if crawl.failures:
+        why.append(f"{len(crawl.failures)} failed ({crawl.failures[0]['error']})")
+    if crawl.refused:
+        why.append(f"{len(crawl.refused)} refused by the policy")
+    found = f"{cited} relevant source{'' if cited == 1 else 's'} found"
+    return (
+        f"Too little relevant material: {found} for {inp.topic!r}: {'; '.join(why)}. "
+        f"To find more: {_fixes(ctx, inp)}."
     )

@@ -10,12 +10,13 @@ passages and must stay grounded in them; the default is extractive.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from ...text._tokens import STOPWORDS, stem, terms, words
+from ...text._tokens import terms
 from ...text.bm25 import BM25
 from ...text.rank import Vectors, lexrank, mmr
 from ...text.sentences import split_sentences
@@ -69,9 +70,19 @@ _META = re.compile(
 )
 
 
+# A sentence that opens with a plain lower-case word was cut from its start ("of the UID.
+# data must be…"); one that opens with an identifier (``to_python``, ``os.path``) is whole.
+_CUT_START = re.compile(r"^[a-z][a-z’']*(?=[\s,;:]|$)")
+
+
 def _usable(sentence: str) -> bool:
     n = len(sentence.split())
-    return 6 <= n <= 80 and sentence[-1:] in ".!?\"'”’)。！？" and not _META.match(sentence)
+    return (
+        6 <= n <= 80
+        and sentence[-1:] in ".!?\"'”’)。！？"
+        and not _META.match(sentence)
+        and not _CUT_START.match(sentence)
+    )
 
 
 def _linky(sentence: str, anchors: frozenset[str]) -> bool:
@@ -134,7 +145,7 @@ class Extractive:
             central = lexrank(vectors)
             ctop = max(central) or 1.0
             rel = [
-                0.55 * scores[i] / top + 0.25 * central[j] / ctop + 0.2 * pool[i][1].score
+                0.45 * scores[i] / top + 0.2 * central[j] / ctop + 0.35 * pool[i][1].score
                 for j, i in enumerate(cands)
             ]
             chosen = mmr(
@@ -152,10 +163,12 @@ class Extractive:
                 out.append(Passage(pool[i][0], pool[i][1], round(rel[j], 4), label))
             return out
 
-        report.summary = pick(
+        summary = pick(
             index.scores(list(query.weights), weights=query.weights),
             _SUMMARY.get(depth, 3), None, "summary",
         )  # fmt: skip
+        # The most relevant source speaks first: its citation is [1].
+        report.summary = sorted(summary, key=lambda p: (-p.source.score, -p.score))
         if focus_areas:
             for area in focus_areas:
                 area_terms = set(terms(area))
@@ -165,57 +178,149 @@ class Extractive:
                 scores = index.scores(list(weights), weights=weights)
                 report.sections[area] = pick(scores, k, area_terms or None, area)
         else:
-            for theme, theme_terms in _themes(topic, [s for s, _ in pool], 4):
-                weights = {t: 1.0 for t in theme_terms}
-                scores = index.scores(list(weights), weights=weights)
-                report.sections[theme] = pick(scores, k, theme_terms, theme)
+            # Headings from the sources: each of the best sources is a section under its own
+            # title. (Hook: once extraction gives structural blocks, group by the heading above
+            # each sentence instead, so one long page can give several sections.)
+            weights = dict(query.weights)
+            scores = index.scores(list(weights), weights=weights)
+            for src in sorted(sources, key=lambda s: -s.score)[:_SECTIONS]:
+                own = [sc if pool[i][1] is src else 0.0 for i, sc in enumerate(scores)]
+                picked = pick(own, k, None, heading(src.title))
+                if picked:
+                    report.sections.setdefault(heading(src.title), []).extend(picked)
         return report
 
 
-def _themes(topic: str, sentences: list[str], count: int) -> list[tuple[str, set[str]]]:
-    """Frequent non-topic terms as themes, labelled with their commonest surface form."""
-    topic_terms = set(terms(topic))
-    df: Counter[str] = Counter()
-    surface: dict[str, Counter[str]] = {}
-    for sentence in sentences:
-        seen = set()
-        for w in words(sentence):
-            if w in STOPWORDS or w.isdigit() or len(w) < 4:
-                continue
-            t = stem(w)
-            if t in topic_terms:
-                continue
-            surface.setdefault(t, Counter())[w] += 1
-            seen.add(t)
-        df.update(seen)
-    themes: list[tuple[str, set[str]]] = []
-    for term, freq in df.most_common(40):
-        if freq < 2 or len(themes) >= count:
-            break
-        if any(term in t for _, t in themes):
+_SECTION_NUMBER = re.compile(r"^\s*(?:[A-Z]?\d+(?:\.\d+)*\.?|Chapter \d+\.?|[IVX]+\.)\s+")
+_TITLE_TAIL = re.compile(r"\s+[|\u2013\u2014-]\s+[^|\u2013\u2014-]{2,60}$")
+_SECTIONS = 4
+
+
+def heading(title: str) -> str:
+    """A section heading from a page title: without its chapter number ("9.16. ") or the
+    site's name after a separator ("... | Django documentation")."""
+    text = _SECTION_NUMBER.sub("", title).strip()
+    shorter = _TITLE_TAIL.sub("", text).strip()
+    return shorter or text or title
+
+
+# Pages that list or index other pages, or show source code: they guide the crawl, never cited.
+_NOT_CITED = re.compile(
+    r"/(?:genindex|py-modindex|modindex|bookindex|search|sitemap|contents|toc)(?:-[\w-]+)?"
+    r"\.html?$|/_modules/|/_sources/",
+    re.I,
+)
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_URL_WORD = re.compile(r"[a-z0-9]+")
+_MAX_PASSAGES = 150  # per page: the best passages are usually early; keeps ranking cheap
+_KEEP = 0.5  # cite pages whose relevance is at least this share of the best page's
+
+
+def _passages(text: str) -> list[str]:
+    """Paragraph-sized passages of a page's text."""
+    out = [p.strip() for p in _PARAGRAPH.split(text) if len(p.strip()) >= 20]
+    return out[:_MAX_PASSAGES]
+
+
+def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
+    """Relevance of each page (0..1) by its best passages, not by counts of common words.
+
+    One BM25 index over every page's passages gives the site's own idf, so a term on every
+    page ("function" in a manual of functions) weighs little and the topic's rare term a lot.
+    A page's passage score is its best passage plus half its second best; its title and URL
+    count by the idf-weighted share of the topic's terms they carry (a title such as
+    ``json — Encode and decode the JSON format`` is the best signal a page gives about itself).
+    """
+    spans: list[tuple[int, int]] = []
+    texts: list[str] = []
+    for page in pages:
+        chunk = _passages(page.text)
+        spans.append((len(texts), len(texts) + len(chunk)))
+        texts.extend(chunk)
+    if not texts:
+        return {}
+    index = BM25(texts)
+    scores = _phrase_boost(texts, index.scores(list(query.weights), weights=query.weights), query)
+    idf = {
+        t: w * max(index.idf.get(f, 0.0) for f in query.forms[t]) for t, w in query.concepts.items()
+    }
+    total_idf = sum(idf.values()) or 1.0
+
+    def cover(label: str) -> float:
+        # Squared: a title with the topic's common words but not its rare one says little.
+        present = set(terms(label))
+        found = sum(v for t, v in idf.items() if any(f in present for f in query.forms[t]))
+        return (found / total_idf) ** 2
+
+    raw: dict[str, float] = {}
+    for page, (lo, hi) in zip(pages, spans, strict=True):
+        best = sorted(scores[lo:hi], reverse=True)[:2]
+        raw[page.url] = best[0] + 0.5 * best[1] if len(best) == 2 else sum(best)
+    top = max(raw.values(), default=0.0) or 1.0
+    out: dict[str, float] = {}
+    for page in pages:
+        url_words = " ".join(_URL_WORD.findall(urlsplit(page.url).path.lower()))
+        out[page.url] = (
+            0.55 * raw[page.url] / top + 0.35 * cover(page.title or "") + 0.1 * cover(url_words)
+        )
+    return out
+
+
+def _phrase_boost(texts: list[str], scores: list[float], query: Query) -> list[float]:
+    """Passages where the topic's words stand together ("window functions", not "Windows"
+    and "functions" apart) gain up to half their score."""
+    topic = [t for t, w in query.concepts.items() if w >= 1.0]
+    pairs = list(itertools.pairwise(topic))
+    if not pairs:
+        return scores
+    wanted = {(a, b) for x, y in pairs for a in query.forms[x] for b in query.forms[y]}
+    out = list(scores)
+    for i, text in enumerate(texts):
+        if scores[i] <= 0:
             continue
-        label = surface[term].most_common(1)[0][0]
-        themes.append((label[0].upper() + label[1:], {term}))
-    return themes
+        toks = terms(text)
+        present = set(itertools.pairwise(toks)) & wanted
+        if present:
+            found = sum(
+                1
+                for x, y in pairs
+                if any((a, b) in present for a in query.forms[x] for b in query.forms[y])
+            )
+            out[i] *= 1 + 0.5 * found / len(pairs)
+    return out
+
+
+def citable(page: ReadPage) -> bool:
+    """Articles only: hubs, index pages, source listings and near-empty pages are not cited."""
+    return not (page.hub or len(page.text) < 80 or _NOT_CITED.search(urlsplit(page.url).path))
 
 
 def select_sources(
-    pages: list[ReadPage], start_date: str | None, limit: int
+    pages: list[ReadPage], start_date: str | None, limit: int, query: Query | None = None
 ) -> tuple[list[Source], list[dict[str, object]]]:
-    """Citable sources: relevant, non-hub pages, newest-first ties, date filter applied."""
+    """Citable sources: relevant non-hub pages ranked by their best passages, date filter
+    applied; pages far below the best one are left out (precision over padding)."""
     excluded: list[dict[str, object]] = []
-    sources: list[Source] = []
+    candidates: list[ReadPage] = []
     for page in pages:
-        if page.hub or page.score <= 0.05 or len(page.text) < 80:
+        if not citable(page) or page.score <= 0.05:
             continue
         if start_date and page.date and page.date < start_date:
             excluded.append({"url": page.url, "date": page.date, "reason": "before start_date"})
+            continue
+        candidates.append(page)
+    relevance = rank_pages(candidates, query) if query is not None else {}
+    best = max(relevance.values(), default=0.0)
+    sources: list[Source] = []
+    for page in candidates:
+        score = relevance.get(page.url, page.score)
+        if relevance and score < _KEEP * best:
             continue
         anchors = frozenset(
             link.text for link in (page.extracted.links if page.extracted else []) if link.text
         )
         sources.append(
-            Source(0, page.url, page.title or page.url, page.date, page.score, page.text, anchors)
+            Source(0, page.url, page.title or page.url, page.date, score, page.text, anchors)
         )
     sources.sort(key=lambda s: (-s.score, s.url))
     return sources[:limit], excluded
