@@ -20,6 +20,8 @@ from ...text._tokens import terms
 from ...text.bm25 import BM25
 from ...text.rank import Vectors, lexrank, mmr
 from ...text.sentences import split_sentences
+from ...text.units import candidates as whole_sentences
+from ...text.units import is_whole_sentence
 from ._crawl import Query, ReadPage
 
 _PER_SECTION = {"overview": 3, "technical": 6}
@@ -37,6 +39,9 @@ class Source:
     score: float
     text: str
     anchors: frozenset[str] = frozenset()
+    # Whole sentences cut from the page's structural blocks (none crosses a heading, a list
+    # item or a table cell); empty when extraction gave no blocks: the text is split then.
+    sentences: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,6 +87,7 @@ def _usable(sentence: str) -> bool:
         and sentence[-1:] in ".!?\"'”’)。！？"
         and not _META.match(sentence)
         and not _CUT_START.match(sentence)
+        and is_whole_sentence(sentence)
     )
 
 
@@ -100,7 +106,7 @@ class Extractive:
         pool: list[tuple[str, Source]] = []
         seen: set[str] = set()
         for src in sources:
-            for raw in split_sentences(src.text, lines=True):
+            for raw in src.sentences or split_sentences(src.text, lines=True):
                 sentence = _BULLET.sub("", raw)
                 key = sentence.lower()
                 if key not in seen and _usable(sentence) and not _linky(sentence, src.anchors):
@@ -319,9 +325,12 @@ def select_sources(
         anchors = frozenset(
             link.text for link in (page.extracted.links if page.extracted else []) if link.text
         )
+        blocks = page.extracted.blocks if page.extracted else []
+        sentences = tuple(s.text for s in whole_sentences(blocks))
         sources.append(
-            Source(0, page.url, page.title or page.url, page.date, score, page.text, anchors)
-        )
+            Source(0, page.url, page.title or page.url, page.date, score, page.text, anchors,
+                   sentences)
+        )  # fmt: skip
     sources.sort(key=lambda s: (-s.score, s.url))
     return sources[:limit], excluded
 
