@@ -48,13 +48,13 @@ def challenge(page: Page) -> str | None:
 
 
 def walled_hosts(ctx: TaskContext) -> dict[str, str]:
-    """Host -> reason, for the hosts of this execution found behind a bot wall."""
+    """Host (``host[:port]``) -> reason, for the hosts of this execution behind a bot wall."""
     return _walls.setdefault(ctx.web, {})
 
 
 def note_wall(ctx: TaskContext, page: Page, kind: str) -> str:
     """Record the wall once per host (an event naming the fix); return the reason."""
-    host = urlsplit(page.url).hostname or page.url
+    host = urlsplit(page.url).netloc.lower() or page.url
     walls = walled_hosts(ctx)
     reason = walls.get(host)
     if reason is None:

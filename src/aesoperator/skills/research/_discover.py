@@ -92,8 +92,7 @@ def _fail(found: Discovery, url: str, message: str) -> None:
 
 async def _get(ctx: TaskContext, url: str, found: Discovery, *, api: bool = False) -> Page | None:
     """One page, or None (recorded) when refused, failed or behind a bot wall."""
-    host = urlsplit(url).hostname or ""
-    walled = walled_hosts(ctx).get(host)
+    walled = walled_hosts(ctx).get(urlsplit(url).netloc.lower())
     if walled is not None:
         found.problems.append(walled)
         return None
@@ -370,7 +369,7 @@ async def _duckduckgo(ctx: TaskContext, spec: SearchSpec, query: str, found: Dis
             "another provider (search=['wikipedia'] or ['arxiv'])"
         )
         found.problems.append(reason)
-        ctx.emit("research_bot_wall", host=urlsplit(page.url).hostname, url=page.url,
+        ctx.emit("research_bot_wall", host=urlsplit(page.url).netloc, url=page.url,
                  status=page.status, kind="DuckDuckGo anomaly-modal", fix=reason)  # fmt: skip
         return
     if not page.ok:

@@ -39,7 +39,7 @@ def _allowed(ctx: TaskContext, hosts: set[str] | None) -> Any:
 
     def allowed(url: str) -> bool:
         parts = urlsplit(url)
-        if parts.hostname in walls:
+        if parts.netloc.lower() in walls:
             return False
         key = (parts.scheme, parts.netloc)
         verdict = verdicts.get(key)
