@@ -295,14 +295,13 @@ async def _arxiv(
             f"request every {ARXIV_INTERVAL:g} s per client; try again later"
         )
         return
-    if not page.ok:
-        _fail(found, url, f"{url}: arXiv's API answered HTTP {page.status}")
-        return
     ns = {"a": "http://www.w3.org/2005/Atom"}
     try:
+        # A bad query is answered HTTP 400 with an Atom feed whose one entry is the error.
         root = etree.fromstring(page.body, parser=etree.XMLParser(resolve_entities=False))
     except etree.XMLSyntaxError:
-        _fail(found, url, f"{url}: not an arXiv Atom feed")
+        status = f"HTTP {page.status}" if not page.ok else "not an Atom feed"
+        _fail(found, url, f"{url}: arXiv's API answered {status}")
         return
     entries = root.findall("a:entry", ns)
     for rank, entry in enumerate(entries):
@@ -333,6 +332,8 @@ async def _arxiv(
                     via="arxiv",
                 )
             )
+    if not page.ok and not found.problems:
+        _fail(found, url, f"{url}: arXiv's API answered HTTP {page.status}")
 
 
 def duckduckgo_results(links: list[Link], page_url: str) -> list[str]:
