@@ -153,6 +153,13 @@ class _Handler(QuietHandler):
             return self._send(
                 200, _article(name.replace("-", " "), TEXT["Quantum_error_correction"])
             )
+        if path == "/start":  # an article citing five papers on the walled journal site
+            links = "".join(
+                f'<li><a href="{u}">Quantum error correction paper {i}</a></li>'
+                for i, u in enumerate(srv.links)
+            )
+            body = _article("Quantum error correction", TEXT["Quantum_error_correction"])
+            return self._send(200, body.replace("</article>", f"</article><ul>{links}</ul>"))
         if path == "/":
             return self._send(200, "<html><body><h1>Home</h1></body></html>")
         return self._send(404, "<h1>Not found</h1>")
@@ -198,6 +205,7 @@ class Service:
         self.server.hits = []  # type: ignore[attr-defined]
         self.server.robots = robots  # type: ignore[attr-defined]
         self.server.mode = mode  # type: ignore[attr-defined]
+        self.server.links = []  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.server.url = self.url  # type: ignore[attr-defined]
 
@@ -217,7 +225,7 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
         yield svc
 
 
-def _run(aesop: Aesoperator, search: Any, **inputs: Any) -> Any:
+def _run(aesop: Aesoperator, search: Any, *, workers: int = 4, **inputs: Any) -> Any:
     execution = aesop.execute_task_async(
         Task(
             name="research_real_services",
@@ -228,6 +236,7 @@ def _run(aesop: Aesoperator, search: Any, **inputs: Any) -> Any:
                 max_pages=10,
                 max_retries=0,
                 max_response_bytes=1_000_000,
+                concurrent_requests=workers,
             ),
             inputs={"topic": "quantum error correction", "search": search, **inputs},
         )
@@ -355,3 +364,15 @@ def test_gzip_sitemap_is_decompressed_bounded(aesop: Aesoperator) -> None:
     errors = [e for e in timeline if e.kind == "research_discovered"]
     assert errors and errors[0].data["errors"] >= 1
     assert result.data is not None
+
+
+def test_bot_wall_met_while_crawling_is_not_asked_again(aesop: Aesoperator) -> None:
+    journal, site = Service(WIKI_ROBOTS, "walled"), Service(WIKI_ROBOTS)
+    site.server.links = [f"{journal.url}/doi/10.1000/{i}" for i in range(5)]  # type: ignore[attr-defined]
+    with running(journal.server), running(site.server):
+        result, _, timeline = _run(aesop, [], workers=1, start_urls=[f"{site.url}/start"])
+    walls = [e for e in timeline if e.kind == "research_bot_wall"]
+    assert len(walls) == 1 and walls[0].data["host"] == journal.url.split("//")[1]
+    # One page of the journal was asked for; its four other pages, queued, were skipped.
+    assert len([p for p in journal.paths() if p.startswith("/doi/")]) == 1
+    assert f"{site.url}/start" in {p["url"] for p in result.data["pages_read"]}
