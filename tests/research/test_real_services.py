@@ -105,6 +105,10 @@ class _Handler(QuietHandler):
             return self._send(403, CHALLENGE, extra={"cf-mitigated": "challenge"})
         if path == "/robots.txt":
             return self._send(200, srv.robots, "text/plain")
+        if path == "/w/api.php" and srv.lag:
+            srv.lag = False  # the first API request is asked to wait, as maxlag does
+            lag = {"error": {"code": "maxlag", "info": "Waiting for db1: 7 seconds lagged"}}
+            return self._send(200, json.dumps(lag), "application/json", {"retry-after": "1"})
         if path == "/w/api.php":
             words = query["srsearch"][0].lower().split()
             hits = [
@@ -206,6 +210,7 @@ class Service:
         self.server.robots = robots  # type: ignore[attr-defined]
         self.server.mode = mode  # type: ignore[attr-defined]
         self.server.links = []  # type: ignore[attr-defined]
+        self.server.lag = mode == "lagged"  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.server.url = self.url  # type: ignore[attr-defined]
 
@@ -376,3 +381,11 @@ def test_bot_wall_met_while_crawling_is_not_asked_again(aesop: Aesoperator) -> N
     # One page of the journal was asked for; its four other pages, queued, were skipped.
     assert len([p for p in journal.paths() if p.startswith("/doi/")]) == 1
     assert f"{site.url}/start" in {p["url"] for p in result.data["pages_read"]}
+
+
+@pytest.mark.parametrize("service", [(WIKI_ROBOTS, "lagged")], indirect=True)
+def test_wikipedia_maxlag_is_waited_once(aesop: Aesoperator, service: Service) -> None:
+    result, events, _ = _run(aesop, {"provider": "wikipedia", "base_url": service.url})
+    assert events["research_api_wait"].data["reason"] == "maxlag"
+    assert len([p for p in service.paths() if p == "/w/api.php"]) == 2
+    assert result.data["sources"]
