@@ -230,7 +230,9 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
         yield svc
 
 
-def _run(aesop: Aesoperator, search: Any, *, workers: int = 4, **inputs: Any) -> Any:
+def _run(
+    aesop: Aesoperator, search: Any, *, workers: int = 4, pages: int = 10, **inputs: Any
+) -> Any:
     execution = aesop.execute_task_async(
         Task(
             name="research_real_services",
@@ -238,7 +240,7 @@ def _run(aesop: Aesoperator, search: Any, *, workers: int = 4, **inputs: Any) ->
                 allowed_domains=["127.0.0.1"],
                 allow_private_network=True,
                 respect_robots_txt=True,
-                max_pages=10,
+                max_pages=pages,
                 max_retries=0,
                 max_response_bytes=1_000_000,
                 concurrent_requests=workers,
@@ -389,3 +391,14 @@ def test_wikipedia_maxlag_is_waited_once(aesop: Aesoperator, service: Service) -
     assert events["research_api_wait"].data["reason"] == "maxlag"
     assert len([p for p in service.paths() if p == "/w/api.php"]) == 2
     assert result.data["sources"]
+
+
+@pytest.mark.parametrize("service", [(ARXIV_ROBOTS, "")], indirect=True)
+def test_arxiv_requests_are_spaced(aesop: Aesoperator, service: Service) -> None:
+    # Two queries (the topic, then topic + focus area): the second waits for its slot.
+    _, _, timeline = _run(
+        aesop, {"provider": "arxiv", "base_url": service.url}, pages=24, focus_areas=["decoding"]
+    )
+    assert len([p for p in service.paths() if p == "/api/query"]) == 2
+    waits = [e for e in timeline if e.kind == "research_api_wait"]
+    assert waits and waits[0].data["provider"] == "arxiv"

@@ -21,8 +21,8 @@ Why a provider found nothing is kept in ``Discovery.reason`` for the task's summ
 
 from __future__ import annotations
 
-import asyncio
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 _SEARCH_PATH = "/search?q={query}"  # the most common convention; configurable per provider
 ARXIV_INTERVAL = 3.0  # seconds between two requests to arXiv's API (its terms of use)
 _MAXLAG = 5  # seconds of replication lag Wikimedia may have before it asks us to back off
-_arxiv_last: dict[str, float] = {}  # host -> monotonic time of the last request (process-wide)
-_arxiv_lock = asyncio.Lock()
+# host -> the monotonic time of the next free slot; process-wide (arXiv counts per client), and
+# a thread lock, not an asyncio one: executions run their own event loops, some on threads.
+_arxiv_next: dict[str, float] = {}
+_arxiv_guard = threading.Lock()
 _TERMS = {
     "wikipedia": "API client: robots.txt not consulted for the API; descriptive User-Agent "
     f"with contact, serial requests, maxlag={_MAXLAG}",
@@ -246,11 +248,14 @@ async def _wikipedia(
 
 async def _arxiv_turn(ctx: TaskContext, host: str) -> None:
     """Wait until ``ARXIV_INTERVAL`` has passed since this process last asked ``host``."""
-    async with _arxiv_lock:
-        wait = _arxiv_last.get(host, -ARXIV_INTERVAL) + ARXIV_INTERVAL - time.monotonic()
-        if wait > 0:
-            await ctx.sleep(wait)
-        _arxiv_last[host] = time.monotonic()
+    with _arxiv_guard:  # a slot is reserved here, then waited for outside the lock
+        now = time.monotonic()
+        slot = max(now, _arxiv_next.get(host, now))
+        _arxiv_next[host] = slot + ARXIV_INTERVAL
+    if slot > now:
+        ctx.emit("research_api_wait", provider="arxiv", seconds=round(slot - now, 3),
+                 reason=f"one request every {ARXIV_INTERVAL:g} s")  # fmt: skip
+        await ctx.sleep(slot - now)
 
 
 def arxiv_query(query: str, start_date: str | None, now: datetime | None = None) -> str:
