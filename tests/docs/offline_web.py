@@ -2,16 +2,26 @@
 
 It answers on 127.0.0.1 ports 80 and 443 (TLS with a certificate from a local test CA that
 names every host below) and routes by the ``Host`` header: Wikipedia's search API and
-articles, arXiv's query API and abstracts, nature.com and science.org (sitemap, home page,
-articles), DuckDuckGo's HTML results, and example.com for monitoring. The client side maps
-these names to 127.0.0.1 with ``AESOP_TRUSTED_HOSTS`` and trusts the CA with ``SSL_CERT_FILE``.
+articles, arXiv's query API and abstracts, nature.com (search, a sitemap index with gzip
+children, articles), science.org, DuckDuckGo's HTML results, and example.com for monitoring.
+The client side maps these names to 127.0.0.1 with ``AESOP_TRUSTED_HOSTS`` and trusts the CA
+with ``SSL_CERT_FILE``.
+
+Each service behaves as the real one does where that decides whether a client works: the
+robots.txt rules of Wikipedia (``Disallow: /w/``) and export.arxiv.org (``Disallow: /``);
+arXiv's Atom feed with ``http://arxiv.org/abs/...`` links, its ``submittedDate`` ranges, its
+error entries and (``Stats.arxiv_rate_limited``) its ``Rate exceeded.``; DuckDuckGo's redirect
+links, an ad, and (``Stats.ddg_challenge``) its HTTP 202 bot challenge; science.org behind a
+Cloudflare challenge, as a journal site often is to an automated client.
 
 The article texts are written for these tests.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import ssl
 import time
 from collections.abc import Iterator
@@ -96,6 +106,8 @@ QC = {
 class Stats:
     hits: list[tuple[str, str]] = field(default_factory=list)  # (host, path)
     slow_hosts: dict[str, float] = field(default_factory=dict)
+    ddg_challenge: bool = False
+    arxiv_rate_limited: bool = False
 
     def count(self, host: str) -> int:
         return sum(1 for h, _ in self.hits if h == host)
@@ -113,9 +125,54 @@ def _page(title: str, date: str, text: str, links: list[tuple[str, str]] = ()) -
     )
 
 
+WIKI_ROBOTS = (
+    "User-agent: *\nAllow: /w/api.php?action=mobileview&\nAllow: /w/load.php?\n"
+    "Disallow: /w/\nDisallow: /api/\nDisallow: /wiki/Special:\n"
+)  # reduced from en.wikipedia.org/robots.txt
+CHALLENGE = (
+    "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+    "<div id='cf-chl-widget'>Verifying you are human.</div>"
+    "<script src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1'></script>"
+    "</body></html>"
+)
+DDG_CHALLENGE = (
+    "<html><body><form class='anomaly-modal'><div class='anomaly-modal__title'>Unfortunately, "
+    "bots use DuckDuckGo too.</div></form></body></html>"
+)
+ARXIV_ERROR = (
+    '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
+    "<id>http://arxiv.org/api/errors#query_is_empty</id><title>Error</title>"
+    "<summary>query is empty</summary></entry></feed>"
+)
+
+
+def _robots(host: str, scheme: str) -> str:
+    if host.endswith("wikipedia.org"):
+        return WIKI_ROBOTS
+    if host == "export.arxiv.org":
+        return "User-agent: *\nDisallow: /\n"
+    if host.removeprefix("www.") == "nature.com":
+        return f"User-agent: *\nAllow: /\nSitemap: {scheme}://{host}/sitemap.xml\n"
+    return "User-agent: *\nAllow: /\n"
+
+
 class _Handler(QuietHandler):
     server_version = "offline-web/1"
     protocol_version = "HTTP/1.1"
+
+    def _send(
+        self, status: int, body: bytes | str, kind: str = "text/html; charset=utf-8",
+        extra: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -131,9 +188,11 @@ class _Handler(QuietHandler):
         query = parse_qs(parts.query)
         path = parts.path
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
-        if path == "/robots.txt":
-            return self.reply(200, "User-agent: *\nAllow: /\n", "text/plain")
         site = host.removeprefix("www.")
+        if path == "/robots.txt":
+            return self.reply(200, _robots(host, scheme), "text/plain")
+        if site == "science.org":
+            return self._send(403, CHALLENGE, extra={"cf-mitigated": "challenge"})
         if site.endswith("wikipedia.org"):
             return self._wikipedia(path, query, scheme, host)
         if site.endswith("arxiv.org"):
@@ -141,12 +200,17 @@ class _Handler(QuietHandler):
         if site in ("nature.com", "science.org"):
             return self._journal(path, scheme, host)
         if site.endswith("duckduckgo.com"):
+            if stats.ddg_challenge:
+                return self.reply(202, DDG_CHALLENGE)
+            ad = "https://duckduckgo.com/y.js?ad_domain=ads.example&amp;ad_provider=bingv7aa"
             links = "".join(
-                f'<a class="result__a" href="https://www.nature.com/articles/{slug}">'
-                f"{escape(slug.replace('-', ' '))}</a>"
+                f'<div class="result"><a class="result__a" href="//duckduckgo.com/l/?uddg='
+                f'{quote(f"https://www.nature.com/articles/{slug}", safe="")}&amp;rut=9b1c">'
+                f"{escape(slug.replace('-', ' '))}</a></div>"
                 for slug in QC
             )
-            return self.reply(200, f"<html><body>{links}</body></html>")
+            ads = f'<div class="result result--ad"><a class="result__a" href="{ad}">Ad</a></div>'
+            return self.reply(200, f"<html><body>{ads}{links}</body></html>")
         if site == "example.com":
             return self.reply(200, _page("Example Domain", "2024-01-01", "Example page."))
         return self.reply(404, "<h1>Not found</h1>")
@@ -172,12 +236,28 @@ class _Handler(QuietHandler):
         return self.reply(404, "<h1>Not found</h1>")
 
     def _arxiv(self, path: str, query: dict[str, list[str]], host: str) -> None:
+        stats: Stats = self.server.stats  # type: ignore[attr-defined]
         if path == "/api/query":
-            entries = "".join(
-                f"<entry><id>https://arxiv.org/abs/24{i:02d}.0000{i}v1</id>"
-                f"<published>{date}T00:00:00Z</published><title>{escape(slug)}</title>"
-                f"<summary>{escape(text)}</summary></entry>"
+            if stats.arxiv_rate_limited:
+                return self.reply(503, "Rate exceeded.", "text/plain")
+            search = query.get("search_query", [""])[0]
+            if not search:
+                return self.reply(400, ARXIV_ERROR, "application/atom+xml")
+            since = re.search(r"submittedDate:\[(\d{8})", search)
+            papers = [
+                (i, slug, date, text)
                 for i, (slug, (date, text)) in enumerate(QC.items())
+                if since is None or date.replace("-", "") >= since.group(1)
+            ]
+            entries = "".join(
+                f"<entry><id>http://arxiv.org/abs/24{i:02d}.0000{i}v1</id>"
+                f"<published>{date}T00:00:00Z</published><title>{escape(slug)}</title>"
+                f"<summary>{escape(text)}</summary>"
+                f'<link href="http://arxiv.org/abs/24{i:02d}.0000{i}v1" rel="alternate" '
+                'type="text/html"/>'
+                f'<link title="pdf" href="http://arxiv.org/pdf/24{i:02d}.0000{i}v1" '
+                'rel="related" type="application/pdf"/></entry>'
+                for i, slug, date, text in papers
             )
             feed = (
                 f'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'
@@ -191,9 +271,23 @@ class _Handler(QuietHandler):
 
     def _journal(self, path: str, scheme: str, host: str) -> None:
         base = f"{scheme}://{host}"
-        if path == "/sitemap.xml":
-            locs = "".join(f"<url><loc>{base}/articles/{s}</loc></url>" for s in QC)
-            return self.reply(200, f"<urlset>{locs}</urlset>", "application/xml")
+        if path == "/sitemap.xml":  # an index of gzip children, by year
+            years = sorted({date[:4] for date, _ in QC.values()})
+            maps = "".join(
+                f"<sitemap><loc>{base}/sitemap/{y}.xml.gz</loc><lastmod>{y}-12-31</lastmod>"
+                "</sitemap>"
+                for y in years
+            )
+            return self.reply(200, f"<sitemapindex>{maps}</sitemapindex>", "application/xml")
+        if path.startswith("/sitemap/") and path.endswith(".xml.gz"):
+            year = path.removeprefix("/sitemap/")[:4]
+            locs = "".join(
+                f"<url><loc>{base}/articles/{s}</loc><lastmod>{d}</lastmod></url>"
+                for s, (d, _) in QC.items()
+                if d.startswith(year)
+            )
+            body = gzip.compress(f"<urlset>{locs}</urlset>".encode())
+            return self._send(200, body, "application/gzip")
         if path.startswith("/articles/"):
             slug = path.removeprefix("/articles/")
             if slug in QC:

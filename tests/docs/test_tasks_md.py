@@ -129,10 +129,36 @@ def test_every_snippet_runs_as_written(tmp_path: Path) -> None:
             timeout=300,
             env=env,
         )
+        hits = list(web.stats.hits)
+        # The composition again, with DuckDuckGo answering its bot challenge (HTTP 202) as it
+        # does to many automated clients: the summary must say so, not summarise nothing.
+        web.stats.ddg_challenge = True
+        composed = next(body for body in snippets if "def research_and_summarize" in body)
+        (tmp_path / "composed.py").write_text(
+            PRELUDE
+            + "from aesoperator import Task, TaskConfig\n"
+            + composed
+            + "\nprint('CHECK composed:', summary.content)\n"
+        )
+        env["AESOP_DATA_DIR"] = str(tmp_path / "data-challenged")
+        challenged = subprocess.run(
+            [sys.executable, "composed.py"], cwd=tmp_path, capture_output=True, text=True,
+            timeout=120, env=env,
+        )  # fmt: skip
     finally:
         web_cm.__exit__(None, None, None)
     out = proc.stdout
     print(out)  # shown by pytest on failure
+    print(challenged.stdout, challenged.stderr[-3000:])
+    assert challenged.returncode == 0
+    said = re.search(r"CHECK composed: (.*)", challenged.stdout, re.S)
+    assert said is not None and "DuckDuckGo" in said.group(1) and "challenge" in said.group(1)
+    # The providers reached their APIs despite robots.txt; the walled journal was asked once;
+    # arXiv got the start_date as a submittedDate range; DuckDuckGo's ad was never followed.
+    assert any(h == "export.arxiv.org" and "submittedDate" in p for h, p in hits)
+    walled = [p for h, p in hits if h.endswith("science.org") and p != "/robots.txt"]
+    assert len(walled) == 1, walled
+    assert not any(h == "duckduckgo.com" for h, _ in hits)
     assert proc.returncode == 0, f"stdout:\n{out[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     assert "Task completed with result: TaskResult('research_topic' via skill:research" in out
     assert "State: completed" in out and "Progress: 100.0%" in out

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 __all__ = ["fetch_http"]
 
 
-async def fetch_http(gate: Gate, url: str, sent: list[int]) -> Page:
-    """GET ``url`` (redirects followed, every hop checked). ``sent[0]`` counts the requests
-    that left, so the caller knows whether the page of the budget was spent."""
+async def fetch_http(gate: Gate, url: str, sent: list[int], *, robots: bool = True) -> Page:
+    """GET ``url`` (redirects followed, every hop checked; robots.txt too unless ``robots`` is
+    False, an API request). ``sent[0]`` counts the requests that left, so the caller knows
+    whether the page of the budget was spent."""
     start = time.perf_counter()
-    resp = await gate.send(url, navigation=True, robots=True, browser=False, sent=sent)
+    resp = await gate.send(url, navigation=True, robots=robots, browser=False, sent=sent)
     headers = {k.lower(): v for k, v in resp.headers}
     mime = mime_of(headers)
     text, encoding, refused = "", None, None

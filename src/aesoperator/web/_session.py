@@ -70,11 +70,15 @@ class WebSession:
         *,
         mode: Mode | None = None,
         wait_until: Literal["load", "domcontentloaded", "networkidle"] = "load",
+        robots: bool = True,
     ) -> Page:
         """Fetch one page (one unit of ``max_pages``, redirects included) and record it.
 
         ``mode`` defaults to ``TaskConfig.fetch_mode``. ``wait_until`` applies in the browser:
         ``"networkidle"`` also waits for the page's own requests (XHR, late navigations).
+        ``robots=False`` is for an API client (a search provider), not a crawler: robots.txt
+        is not consulted, HTTP only, and every other rule (policy, budget, rate, per-host
+        gate) still holds. The caller follows that API's own terms and says so.
 
         Raises ``PolicyViolation`` when the policy refuses the URL or a redirect hop,
         ``PageLimitExceeded`` when the budget is spent, ``FetchError`` when the network fails.
@@ -82,6 +86,8 @@ class WebSession:
         mode = mode or self._cfg.fetch_mode
         if mode not in ("auto", "http", "browser"):
             raise UserError(f"fetch(mode=...): got {mode!r}; use 'auto', 'http' or 'browser'")
+        if not robots and mode != "http":
+            raise UserError("fetch(robots=False) is for API requests: use mode='http'")
         self._admit(url, "fetch")
         sent = [0]
         with self._owner.action("fetch", url=url, mode=mode):
@@ -89,7 +95,7 @@ class WebSession:
                 if mode == "browser":
                     page = await self._tabs.fetch(url, sent, wait_until)
                 else:
-                    page = await fetch_http(self._gate, url, sent)
+                    page = await fetch_http(self._gate, url, sent, robots=robots)
                     if mode == "auto" and needs_browser(page):
                         self._owner.emit("auto_browser", url=url, reason="page needs scripts")
                         page = await self._tabs.fetch(url, sent, wait_until)

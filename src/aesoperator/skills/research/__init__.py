@@ -5,6 +5,12 @@ Inputs: ``topic`` (required), ``depth`` (``overview`` | ``technical``), ``focus_
 ``start_date`` (ISO date), ``max_results``, ``start_urls``, ``search`` (provider name, or
 ``{"provider": ..., "base_url": ...}``, or a list of them). Limits come from ``TaskConfig``.
 
+The Wikipedia, arXiv and DuckDuckGo providers are API clients: robots.txt (which refuses them
+on the real sites) is not consulted for their API requests, each API's terms are followed
+instead and said in the timeline (see ``_discover``); the policy still applies to them. A site
+behind a bot wall is reported once and not asked again; when every provider fails,
+``result.summary`` says which and why.
+
 This module is cheap to import; the work lives in private submodules loaded by ``run``.
 """
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ...errors import FetchError, PolicyViolation, TaskError
 from ...text._tokens import terms
+from ._botwall import challenge, note_wall, walled_hosts
 from ._discover import Seed
 
 if TYPE_CHECKING:
@@ -221,6 +222,7 @@ class Crawler:
         self.ctx = ctx
         self.query = query
         self.known = {_key(u) for u in known}
+        self.walls = walled_hosts(ctx)  # hosts behind a bot wall: not asked again
         self.on_page = on_page
         # The web layer's extraction processes (set once they are up); None: extract on a
         # thread, as a small task does (starting processes costs more than it saves there).
@@ -236,7 +238,7 @@ class Crawler:
         self.crawl = Engine(
             ctx, ctx.web.fetch, on_page=self._read, follow=follow, key=_key,
             score=functools.partial(link_score, query), on_error=self._failed,
-            skip=self._known if self.known else None, max_depth=max_depth,
+            skip=self._known, max_depth=max_depth,
         )  # fmt: skip
 
     async def run(self, seeds: list[Seed], workers: int) -> CrawlResult:
@@ -264,7 +266,10 @@ class Crawler:
         return self.result
 
     def _known(self, url: str, depth: int) -> bool:
-        """Read by an earlier run (permanent memory): skipped, unless a start or a hub."""
+        """Read by an earlier run (permanent memory): skipped, unless a start or a hub. A
+        host found behind a bot wall since the URL was queued: skipped."""
+        if self.walls and urlsplit(url).netloc.lower() in self.walls:
+            return True
         if depth > 0 and _key(url) in self.known and not is_hub_url(url):
             self.result.skipped_known.append(url)
             return True
@@ -289,6 +294,9 @@ class Crawler:
         url = page.requested_url
         self.crawl.mark_seen(page.url)
         if not page.ok:
+            kind = challenge(page)
+            if kind is not None:
+                note_wall(ctx, page, kind)  # said once; the host's queued pages are skipped
             self.result.failures.append({"url": url, "error": f"HTTP {page.status}",
                                          "status": page.status})  # fmt: skip
             if self.result.first_error is None:

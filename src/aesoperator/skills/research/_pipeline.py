@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from ...errors import FetchError, PolicyViolation
 from ...results import Output
+from ._botwall import walled_hosts
 from ._crawl import Crawler, CrawlResult, Query, ReadPage
 from ._discover import Seed, discover
 from ._inputs import ResearchInputs, parse_inputs
@@ -43,9 +44,12 @@ def _allowed(ctx: TaskContext, hosts: set[str] | None) -> Any:
     # The policy's verdict depends on scheme and host only: decide once per origin. This is a
     # pre-filter to keep refused links out of the frontier; the web layer still gates each fetch.
     verdicts: dict[tuple[str, str], bool] = {}
+    walls = walled_hosts(ctx)  # hosts found behind a bot wall: reported once, not asked again
 
     def allowed(url: str) -> bool:
         parts = urlsplit(url)
+        if parts.netloc.lower() in walls:
+            return False
         key = (parts.scheme, parts.netloc)
         verdict = verdicts.get(key)
         if verdict is None:
@@ -128,7 +132,9 @@ async def research(ctx: TaskContext) -> Output:
 
     seeds: list[Seed] = [Seed(u, 1.0, via="start_url") for u in inp.start_urls]
     errors: list[BaseException] = []
+    failed: list[str] = []  # "provider (base_url): why it gave nothing"
     for spec in inp.search:
+        given = len(seeds)
         queries = [search_text]
         if inp.focus_areas and ctx.budget.pages_left >= 8 * (len(inp.focus_areas) + 1):
             queries += [f"{inp.topic} {area}" for area in inp.focus_areas]
@@ -137,12 +143,29 @@ async def research(ctx: TaskContext) -> Output:
             # so the focus areas sharpen it (engines with AND semantics keep the bare topic).
             queries = [" ".join([inp.topic, *inp.focus_areas])]
         for i, text in enumerate(queries):
-            found = await discover(ctx, spec, text, max(10, inp.max_results * 2), home=i == 0)
+            found = await discover(ctx, spec, text, max(10, inp.max_results * 2), home=i == 0,
+                                   start_date=inp.start_date)  # fmt: skip
             seeds.extend(found.seeds)
             errors.extend(found.errors)
             if not found.seeds:
+                if len(seeds) == given:
+                    failed.append(f"{spec.provider} ({spec.base_url}): {found.reason}")
                 break  # the provider failed or has nothing: no use asking again
-    ctx.emit("research_discovered", seeds=len(seeds), errors=len(errors))
+    ctx.emit("research_discovered", seeds=len(seeds), errors=len(errors), failed=failed)
+    if not seeds and failed:
+        # Every provider failed: say which and why, so that nothing downstream (a composed
+        # summarize) mistakes an empty report for a finding.
+        why = "; ".join(failed)
+        message = (
+            f"No sources found for {inp.topic!r}: every discovery provider failed: {why}. "
+            "Nothing was read, so nothing is reported."
+        )
+        ctx.progress(100, "no sources")
+        return Output(
+            content=f"# {inp.topic}\n\n{message}\n",
+            summary=message,
+            data={"topic": inp.topic, "sources": [], "pages_read": [], "providers_failed": failed},
+        )
 
     hosts: set[str] | None = None
     if not ctx.config.allowed_domains:
@@ -228,6 +251,7 @@ async def research(ctx: TaskContext) -> Output:
         + (f", {len(excluded)} sources before {inp.start_date} left out" if excluded else "")
         + "._"
     )
+    notes.extend(f"_Provider {f}._" for f in failed)
     if crawl.stopped_for_time:
         notes.append("_Reading stopped early to finish within max_duration_seconds._")
     undated = [s for s in report.cited if s.date is None]
