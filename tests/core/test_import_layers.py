@@ -27,8 +27,8 @@ DATA_MODEL = (
     "aesoperator.skills._registry",
     "aesoperator.runtime.budget",
 )
-# Plain helpers the data model may use besides itself.
-HELPERS = ("aesoperator._bounds", "aesoperator._redact")
+# Plain helpers the data model may use besides itself (standard library only).
+HELPERS = ("aesoperator._bounds", "aesoperator._redact", "aesoperator._report_html")
 
 
 def _module_name(path: Path) -> str:
