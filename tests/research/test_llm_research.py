@@ -98,6 +98,17 @@ def aesop(tmp_path_factory: pytest.TempPathFactory, model: ModelServer) -> Itera
     client.close()
 
 
+@pytest.fixture(scope="module")
+def anthropic_aesop(
+    tmp_path_factory: pytest.TempPathFactory, model: ModelServer
+) -> Iterator[Aesoperator]:
+    llm = f"anthropic:claude-sonnet-4-20250514?base_url={model.base_url}"
+    client = Aesoperator(data_dir=tmp_path_factory.mktemp("llm-research-a"), isolation="inline",
+                         llm=llm)  # fmt: skip
+    yield client
+    client.close()
+
+
 def _task(docs: str, **config: Any) -> Task:
     base: dict[str, Any] = {
         "allowed_domains": ["127.0.0.1"],
@@ -189,6 +200,18 @@ def test_the_model_expands_the_topic_and_writes_a_cited_report(
     assert [e["step"] for e in _events(aesop, result.execution_id, "research_llm_call")] == [
         "expand", "write", "judge",
     ]  # fmt: skip
+
+
+def test_the_same_over_anthropics_protocol(
+    anthropic_aesop: Aesoperator, model: ModelServer, docs: str
+) -> None:
+    model.reset([EXPANSION, _writer(GOOD), _judge(false_if="Memcached")])
+    result = anthropic_aesop.execute_task(_task(docs))
+    assert model.paths and all(p.endswith("/messages") for p in model.paths), model.paths
+    llm = result.data["llm"]
+    assert llm["sentences_written"] == 3 and llm["sentences_dropped"] == 1, llm
+    assert "Memcached" not in result.content.split("## Sources")[0]
+    assert "Django ships a robust cache system" in result.content
 
 
 def test_a_sentence_its_source_does_not_support_is_dropped_and_counted(
