@@ -54,8 +54,13 @@ _MAX_TERMS = 6  # expansion terms kept: more would dilute the topic's share of a
 _MAX_QUERIES = 2
 _PER_SOURCE = (8, 4, 2)  # sentences per source in the prompt; fewer when the budget is tight
 _MODEL_TIMEOUT = 60.0
+# Share of the time left a call may take: the expansion must leave time to read, the report's
+# calls must end before the task's deadline (a timeout falls back; a deadline loses the report).
+_TIME_SHARE = {"expand": 0.15, "write": 0.6, "judge": 0.8}
+_MIN_TIMEOUT = 2.0
 _OUTPUT = {"expand": 300, "write": 2_000, "judge": 400}
 _CITES = re.compile(r"\s*\[(\d+)\]")
+_UNFENCE = re.compile(r"</?sources>", re.I)
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
@@ -123,13 +128,15 @@ class ResearchModel:
                 f"max_cost_usd={cfg.max_cost_usd:g} would be exceeded by the next model call "
                 f"(${spent:.6f} spent); raise TaskConfig.max_cost_usd"
             )
-        timeout = max(1.0, min(_MODEL_TIMEOUT, ctx.budget.time_left))
+        timeout = min(_MODEL_TIMEOUT, _TIME_SHARE[step] * ctx.budget.time_left)
+        if timeout < _MIN_TIMEOUT:
+            raise _Skipped(f"too little of max_duration_seconds left ({timeout:.1f} s for it)")
         t0 = time.perf_counter()
         try:
             reply = await asyncio.wait_for(
                 self.model.complete(system, messages, [], timeout=timeout,
                                     max_retries=cfg.max_retries, max_output_tokens=cap),
-                timeout + 5,
+                timeout,  # the SDK's timeout is per attempt; this bounds its retries too
             )  # fmt: skip
         except (ModelError, TimeoutError) as exc:
             raise _Failed(str(exc) or type(exc).__name__) from None
@@ -397,7 +404,8 @@ def _write_prompt(
             scores = BM25(cands).scores(list(query.weights), weights=query.weights)
             top = sorted(sorted(range(len(cands)), key=lambda i: -scores[i])[:per])
             cands = [cands[i] for i in top]
-        lines = "\n".join(f"- {s}" for s in cands)
+        # Page text is data: it cannot close the fence it is quoted in.
+        lines = "\n".join(f"- {_UNFENCE.sub('', s)}" for s in cands)
         blocks.append(f"[{n}] {src.title} — {src.url}\n{lines}")
     sections = (
         f"one section per focus area ({', '.join(focus_areas)})"
