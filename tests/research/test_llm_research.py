@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -68,9 +69,16 @@ PAGES = {
 }
 
 
+SEARCHED: list[str] = []  # the queries the site's search page received
+
+
 class _Docs(QuietHandler):
     def do_GET(self) -> None:
-        page = PAGES.get(self.path.split("?", 1)[0])
+        path, _, query = self.path.partition("?")
+        if path == "/search":
+            SEARCHED.append(parse_qs(query).get("q", [""])[0])
+            return self.reply(200, _page("Search", '<a href="/topics/cache.html">Cache</a>'))
+        page = PAGES.get(path)
         if page is None:
             return self.reply(404, "<html><body><h1>Not Found</h1></body></html>")
         self.reply(200, page)
@@ -212,6 +220,18 @@ def test_the_same_over_anthropics_protocol(
     assert llm["sentences_written"] == 3 and llm["sentences_dropped"] == 1, llm
     assert "Memcached" not in result.content.split("## Sources")[0]
     assert "Django ships a robust cache system" in result.content
+
+
+def test_the_expanded_queries_go_to_the_search_provider(
+    aesop: Aesoperator, model: ModelServer, docs: str
+) -> None:
+    model.reset([EXPANSION, _writer(GOOD), _judge()])
+    SEARCHED.clear()
+    task = _task(docs, max_pages=24)
+    task.inputs["search"] = {"provider": "site", "base_url": docs}
+    result = aesop.execute_task(task)
+    assert SEARCHED == ["django cache framework", "django caching backends"], SEARCHED
+    assert result.data["llm"]["queries"] == ["django caching backends"]
 
 
 def test_a_sentence_its_source_does_not_support_is_dropped_and_counted(
