@@ -155,6 +155,7 @@ class TaskContext:
         functions: dict[str, Callable[..., Any]] | None = None,
         secrets: dict[str, str] | None = None,
         parent_secrets: tuple[tuple[str, str], ...] = (),
+        llm: str | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.task = task
@@ -181,6 +182,9 @@ class TaskContext:
         self._progress = 0.0
         self.files: list[Artifact] = []
         self.usage: dict[str, Any] = {}
+        # The client's model spec (``Aesoperator(llm=...)``): skills that can use a model
+        # (research) resolve it; ``None`` when the client has none.
+        self.llm = llm
 
     def _send_clean(self, msg: dict[str, Any]) -> None:
         self._raw_send(redact_message(self._redactor, msg))

@@ -174,6 +174,7 @@ class Runner:
             functions=job.registry.functions,
             secrets=secrets if secrets is not None else job.secrets,
             parent_secrets=parent._redactor.pairs if parent is not None else (),
+            llm=job.llm,
         )
         started_at = utcnow()
         t0 = time.monotonic()

@@ -1,5 +1,6 @@
 """Built-in research skill: discover pages on a topic, read them best-first, and write a cited,
-extractive report (no LLM needed).
+extractive report (no LLM needed; with one, an abstractive report whose every sentence is
+checked against the source it cites, see ``_llm``).
 
 Inputs: ``topic`` (required), ``depth`` (``overview`` | ``technical``), ``focus_areas``,
 ``start_date`` (ISO date), ``max_results``, ``start_urls``, ``search`` (provider name, or
@@ -10,6 +11,13 @@ on the real sites) is not consulted for their API requests, each API's terms are
 instead and said in the timeline (see ``_discover``); the policy still applies to them. A site
 behind a bot wall is reported once and not asked again; when every provider fails,
 ``result.summary`` says which and why.
+
+With a client model (``Aesoperator(llm=...)``, reaching skills as ``ctx.llm``) the topic is
+expanded into extra queries and crawl terms, and the report is written by the model: each
+sentence must cite sources, and one its cited source does not support (lexical share below
+``_llm.SUPPORT_MIN``, or the model's own yes/no judgement) is dropped and counted in
+``result.data["llm"]``. Model errors and calls the token or cost budget cannot hold fall back to
+the extractive report, said in the timeline and the report.
 
 This module is cheap to import; the work lives in private submodules loaded by ``run``.
 """

@@ -12,6 +12,7 @@ from ._botwall import walled_hosts
 from ._crawl import Crawler, CrawlResult, Query, ReadPage
 from ._discover import Seed, discover
 from ._inputs import ResearchInputs, parse_inputs
+from ._llm import ResearchModel
 from ._report import (
     Extractive,
     Report,
@@ -34,9 +35,9 @@ _FEW_SOURCES = 1  # fewer cited sources than this: the report says why and what 
 _MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
 
 
-def _synthesizer(ctx: TaskContext) -> Synthesizer:
-    # The LLM seam: a configured model will get the same ranked passages (see _report.py).
-    return Extractive()
+def _synthesizer(llm: ResearchModel | None, query: Query) -> Synthesizer:
+    # With a model: an abstractive report, every sentence verified (_llm.py); else extractive.
+    return llm.synthesizer(asyncio.get_running_loop(), query) if llm else Extractive()
 
 
 def _allowed(ctx: TaskContext, hosts: set[str] | None) -> Any:
@@ -120,6 +121,9 @@ async def research(ctx: TaskContext) -> Output:
     previous_findings: list[Any] = list(ctx.memory.get("findings") or []) if permanent else []
     query = Query.build(inp.topic, inp.focus_areas, inp.start_date)
     search_text = inp.topic
+    llm = ResearchModel.from_ctx(ctx)
+    if llm is not None:
+        await llm.expand(inp.topic, inp.focus_areas, query)  # widens ``query``
     ctx.progress(1, "discovering sources")
     ctx.emit(
         "research_plan",
@@ -138,6 +142,8 @@ async def research(ctx: TaskContext) -> Output:
         queries = [search_text]
         if inp.focus_areas and ctx.budget.pages_left >= 8 * (len(inp.focus_areas) + 1):
             queries += [f"{inp.topic} {area}" for area in inp.focus_areas]
+        if llm is not None and ctx.budget.pages_left >= 8 * (len(queries) + 1):
+            queries += llm.queries
         elif inp.focus_areas and spec.provider == "site":
             # Small budget: one query. A site's own search usually ranks by matched words,
             # so the focus areas sharpen it (engines with AND semantics keep the bare topic).
@@ -240,7 +246,7 @@ async def research(ctx: TaskContext) -> Output:
     sources, excluded = select_sources(fresh, inp.start_date, inp.max_results, query)
     async with ctx.action("rank_passages", sources=len(sources)):
         report = await asyncio.to_thread(
-            _synthesizer(ctx).synthesize, inp.topic, inp.focus_areas, sources, inp.depth
+            _synthesizer(llm, query).synthesize, inp.topic, inp.focus_areas, sources, inp.depth
         )
     number_citations(report)
 
@@ -252,6 +258,7 @@ async def research(ctx: TaskContext) -> Output:
         + "._"
     )
     notes.extend(f"_Provider {f}._" for f in failed)
+    notes.extend(llm.notes if llm is not None else [])
     if crawl.stopped_for_time:
         notes.append("_Reading stopped early to finish within max_duration_seconds._")
     undated = [s for s in report.cited if s.date is None]
@@ -291,6 +298,7 @@ async def research(ctx: TaskContext) -> Output:
                 "failures": crawl.failures,
                 "refused": crawl.refused,
                 "stopped_for_time": crawl.stopped_for_time,
+                "llm": llm.data() if llm is not None else None,
             },
         ),
     )
