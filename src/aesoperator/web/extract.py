@@ -193,6 +193,11 @@ def _base_href(tree: Any, url: str) -> str:
     return url
 
 
+# In a relative href, what urljoin would treat specially: a scheme or port colon, a query,
+# parameters, backslashes, whitespace, dot segments, empty segments (urljoin drops them).
+_NOT_PLAIN = re.compile(r"[:?;\\\s]|/\.|//")
+
+
 def _resolver(base: str) -> Any:
     """``href -> absolute http(s) URL without fragment, or None``, memoised per page.
 
@@ -204,6 +209,12 @@ def _resolver(base: str) -> Any:
     except ValueError:
         parts = urlsplit("")
     origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else ""
+    # Documentation sites link by file name relative to the page (``sql-select.html``,
+    # ``ref/models.html``): joined by hand onto the page's folder when nothing in either
+    # could make urljoin do more (dot segments, a scheme, a query, parameters).
+    folder = ""
+    if origin and not _NOT_PLAIN.search(parts.path):
+        folder = origin + (parts.path or "/").rsplit("/", 1)[0] + "/"
     cache: dict[str, str | None] = {}
 
     def resolve(href: str) -> str | None:
@@ -221,6 +232,14 @@ def _resolver(base: str) -> Any:
             and " " not in target
         ):
             result = origin + target
+        elif (
+            folder
+            and target
+            and target[0] not in "/.?;"
+            and not _NOT_PLAIN.search(target)
+            and target.isprintable()
+        ):
+            result = folder + target
         elif target.startswith(("http://", "https://")) and target.isprintable():
             try:
                 split = urlsplit(target)  # absolute: urljoin would only re-assemble it
