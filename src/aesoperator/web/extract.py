@@ -360,11 +360,15 @@ def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
     )
 
 
-def extract_page(body: bytes | str, url: str, content_type: str | None = None) -> Extracted:
+def extract_page(
+    body: bytes | str, url: str, content_type: str | None = None, *, markdown: bool = True
+) -> Extracted:
     """Extract what a page says. Non-HTML content is reported by type, never parsed as HTML.
 
     ``text/plain``-like types keep their text; other non-HTML types (PDF, images, JSON...) get
     an empty text and ``is_html=False`` so callers can tell "nothing to read" from "empty page".
+    ``markdown=False``: ``markdown`` is the plain text, not rendered (on long documentation
+    pages rendering it costs about a tenth of the extraction; research never reads it).
     """
     mime, _ = _split_content_type(content_type)
     html_like = _is_html(mime, body if isinstance(body, bytes) else body[:2048])
@@ -383,7 +387,7 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
     links = _links_from_tree(tree, url)
     lang = _html_lang(tree)
     title, date = _title(tree), _date(tree, html, url)
-    text, markdown = _main_content(tree, url)
+    text, rendered = _main_content(tree, url, markdown)
     from ._blocks import page_blocks
 
     blocks = page_blocks(tree, text)
@@ -395,7 +399,7 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
         url=url,
         title=title,
         text=text,
-        markdown=markdown,
+        markdown=rendered,
         date=date,
         language=lang,
         links=links,
@@ -444,7 +448,7 @@ def _options(url: str) -> Any:
     return options
 
 
-def _main_content(tree: Any, url: str) -> tuple[str, str]:
+def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]:
     """Plain text and markdown of the main content, from one trafilatura pass."""
     import trafilatura
     from trafilatura.utils import normalize_unicode
@@ -456,8 +460,10 @@ def _main_content(tree: Any, url: str) -> tuple[str, str]:
         text = _visible_text(tree)
         return text, text
     text = normalize_unicode(doc.text or "").strip()  # already rendered by trafilatura
-    markdown = normalize_unicode(xmltotxt(doc.body, True)).strip()
-    return text, markdown or text
+    if not markdown:
+        return text, text
+    rendered = normalize_unicode(xmltotxt(doc.body, True)).strip()
+    return text, rendered or text
 
 
 _TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·•-]\s+[^|\u2013\u2014·•-]{2,40}$")
