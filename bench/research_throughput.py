@@ -14,7 +14,8 @@ site's own threaded ``http.server`` instead, whose per-request cost then caps bo
 ``--site postgresql|django`` reads a real documentation site instead (installed from its Debian
 package and served by nginx, bench/_docsites.py): both start from the site's index page, stay on
 127.0.0.1, and stop at the same page cap; ours researches a topic the site covers. Rounds
-alternate the two readers, so a loaded machine slows both alike.
+alternate the two readers, so a loaded machine slows both alike. The two read different pages
+(breadth-first vs best-first for the topic): HTML KB/page says how heavy each one's were.
 
     python bench/research_throughput.py [--pages 200] [--articles 540] [--rounds 1]
         [--server fast|demo] [--site generated|postgresql|django]
@@ -34,6 +35,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
@@ -97,7 +99,8 @@ def run_scrapy(start: str, pages: int) -> dict[str, float]:
         subprocess.run([sys.executable, str(script), start, str(pages), str(out)], check=True)
         wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
         stats = json.loads(out.read_text())
-    return {"pages": stats["pages"], "wall": wall, "crawl": stats["wall"], "cpu": cpu}
+    kb = stats["bytes"] / 1024 / max(1, stats["pages"])
+    return {"pages": stats["pages"], "wall": wall, "crawl": stats["wall"], "cpu": cpu, "kb": kb}
 
 
 # What ours researches on each site: a topic the site covers, so the crawl is best-first as a
@@ -132,7 +135,8 @@ def _ours_child(start: str, pages: int, out: str, topic: str) -> None:
         )
         result = aesop.execute_task(task)
         read = next(e for e in aesop.get_events(result.execution_id) if e.kind == "research_read")
-        stats = {"pages": len(result.data["pages_read"]), "crawl": read.data["seconds"]}
+        urls = [p["url"] for p in result.data["pages_read"]]
+        stats = {"pages": len(urls), "crawl": read.data["seconds"], "urls": urls}
         # The extraction processes outlive this run (they serve the next one) and are never
         # waited for, so getrusage in the parent would miss their CPU: count it here.
         import psutil
@@ -143,7 +147,7 @@ def _ours_child(start: str, pages: int, out: str, topic: str) -> None:
     Path(out).write_text(json.dumps(stats))
 
 
-def run_ours(start: str, pages: int, topic: str) -> dict[str, float]:
+def run_ours(start: str, pages: int, topic: str, root: Path | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stats.json"
         t0, cpu0 = time.perf_counter(), _children_cpu()
@@ -154,7 +158,11 @@ def run_ours(start: str, pages: int, topic: str) -> dict[str, float]:
     # The extraction processes are not our children once the run ends: their CPU, counted in
     # the child, is added here (it was left out before, flattering our CPU per page).
     cpu += stats["helpers_cpu"]
-    return {"pages": stats["pages"], "wall": wall, "crawl": stats["crawl"], "cpu": cpu}
+    row = {"pages": stats["pages"], "wall": wall, "crawl": stats["crawl"], "cpu": cpu}
+    if root is not None:  # a real site: the pages' size, from the files nginx served
+        paths = [root / (urlsplit(u).path.lstrip("/") or "index.html") for u in stats["urls"]]
+        row["kb"] = sum(p.stat().st_size for p in paths if p.is_file()) / 1024 / len(paths)
+    return row
 
 
 @contextlib.contextmanager
@@ -173,11 +181,11 @@ def _server(kind: str, root: Path) -> Iterator[str]:
         yield fast.url("/")
 
 
-def _compare(start: str, pages: int, rounds: int, topic: str) -> None:
+def _compare(start: str, pages: int, rounds: int, topic: str, root: Path | None) -> None:
     rows: dict[str, list[dict[str, float]]] = {"scrapy+trafilatura": [], "aesoperator": []}
     for _ in range(rounds):
         rows["scrapy+trafilatura"].append(run_scrapy(start, pages))
-        rows["aesoperator"].append(run_ours(start, pages, topic))
+        rows["aesoperator"].append(run_ours(start, pages, topic, root))
     rates = {}
     for name, runs in rows.items():
         best = max(runs, key=lambda r: r["pages"] / r["wall"])
@@ -187,10 +195,12 @@ def _compare(start: str, pages: int, rounds: int, topic: str) -> None:
             f"-> {rates[name]:6.1f} pages/s  (crawl phase {best['crawl']:.2f}s: "
             f"{best['pages'] / best['crawl']:.1f} pages/s); CPU {best['cpu']:.2f}s "
             f"= {1000 * best['cpu'] / best['pages']:.1f} ms/page"
+            + (f"; HTML {best['kb']:.0f} KB/page" if root is not None else "")
         )
         if len(runs) > 1:
             each = ", ".join(f"{r['pages'] / r['wall']:.1f}" for r in runs)
-            print(f"  {'':<20} every round, pages/s: {each}")
+            cpus = ", ".join(f"{1000 * r['cpu'] / r['pages']:.1f}" for r in runs)
+            print(f"  {'':<20} every round, pages/s: {each}; CPU ms/page: {cpus}")
     ratio = rates["aesoperator"] / rates["scrapy+trafilatura"]
     per_round = [
         o["pages"] / o["wall"] / (s["pages"] / s["wall"])
@@ -234,6 +244,7 @@ def main() -> int:
             manifest = build_site(tmp / "site", articles=opts.articles)
             start = stack.enter_context(_server(opts.server, tmp / "site"))
             what = f"demo site: {manifest['pages']} pages ({opts.server} server)"
+            root = None
         else:
             sys.path.insert(0, str(ROOT / "bench"))
             from _docsites import DocSite
@@ -241,8 +252,9 @@ def main() -> int:
             served = stack.enter_context(DocSite(opts.site))
             start = served.url("index.html")
             what = f"{opts.site} documentation (nginx), from {start}"
+            root = served.spec.root
         print(f"{what}; reading {opts.pages} with concurrency 8; {os.cpu_count()} CPUs")
-        _compare(start, opts.pages, opts.rounds, _TOPICS[opts.site])
+        _compare(start, opts.pages, opts.rounds, _TOPICS[opts.site], root)
     print(
         "CPU ms/page include interpreter start-up and, for both, everything but the site's "
         "server. On a loaded machine wall-clock ratios swing; CPU per page does not."
