@@ -152,3 +152,27 @@ def test_extracted_page_carries_links() -> None:
     html = _html(f"<article><p>{PARA} <a href='/next'>Next article</a></p></article>")
     page = extract_page(html, "https://example.org/a/b", "text/html")
     assert [link.url for link in page.links] == ["https://example.org/next"]
+
+
+def test_page_relative_links_resolve_as_urljoin_does() -> None:
+    """Documentation sites link by file name relative to the page; the shortcut for those
+    must give what ``urljoin`` gives, including where urljoin rewrites the path."""
+    from urllib.parse import urljoin
+
+    hrefs = [
+        "sql-select.html", "ref/models.html#id", "../topics/forms.html", "./a.html",
+        "a//b.html", "a;p=1.html", "a.html?x=1", "x:y.html", "a b.html", "~user/é.html",
+        "%7Eq.html",
+    ]  # fmt: skip
+    html = _html("".join(f"<a href='{h}'>{i}</a>" for i, h in enumerate(hrefs)))
+    for base in (
+        "https://docs.example.org/15/html/index.html?v=2",
+        "https://docs.example.org",
+        "https://docs.example.org/a/./b/page.html",
+        "https://docs.example.org/a//b/page.html",
+    ):
+        got = {link.text: link.url for link in extract_links(html, base)}
+        for i, href in enumerate(hrefs):
+            expected = urljoin(base, href).split("#")[0]
+            assert got.get(str(i), expected) == expected, (base, href)
+        assert got["0"] == urljoin(base, "sql-select.html")

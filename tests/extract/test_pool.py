@@ -49,6 +49,12 @@ async def read(ctx, urls, kill):
     second = await asyncio.gather(*(ctx.web.extract(p) for p in pages))
     local = [extract_page(p.body, p.url, p.headers.get("content-type")) for p in pages]
     report["same"] = [a == b == c for a, b, c in zip(first, second, local)]
+    # markdown=False: the same extraction, the markdown left as the plain text.
+    import dataclasses
+    plain = await asyncio.gather(*(ctx.web.extract(p, markdown=False) for p in pages))
+    report["plain"] = [b.markdown == b.text != a.markdown
+                       and dataclasses.replace(b, markdown=a.markdown) == a
+                       for a, b in zip(first, plain)]
     report["titles"] = [e.title for e in second]
     report["after"] = len(extractors())
     return report
@@ -82,6 +88,7 @@ def test_two_slots_from_one_start_give_in_process_results(tmp_path: Path) -> Non
     assert report["roots"] == 2
     assert report["same"] == [True] * 6
     assert report["titles"] == [f"Page {i}" for i in range(6)]
+    assert report["plain"] == [True] * 6
 
 
 def test_killed_extractors_are_replaced_and_no_page_is_lost(tmp_path: Path) -> None:

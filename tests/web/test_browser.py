@@ -60,6 +60,22 @@ def test_auto_mode_uses_the_browser_only_when_scripts_are_needed(web, allowed, k
     assert len(web.events("auto_browser")) == 1
 
 
+def test_auto_mode_counts_visible_text_across_tags_up_to_its_thresholds(web, allowed, kit):
+    # Visible text in many small pieces after a long script and style: 274 characters pass
+    # the 200 a script needs; about 830 stay under the 1000 a <noscript> page needs.
+    head = "<script>" + "var x = 1; " * 300 + "</script><style>" + "p{}" * 300 + "</style>"
+    pieces = "".join(f"<span>w{i:03d}</span><!-- c -->" for i in range(55))  # 274 characters
+    allowed.routes["/enough"] = kit.html(head + pieces)
+    allowed.routes["/thin"] = kit.html(head + "<noscript>on</noscript>" + pieces * 3)
+
+    async def get(ctx, base):
+        return [(await ctx.web.fetch(base + p, mode="auto")).fetched_with
+                for p in ("/enough", "/thin")]  # fmt: skip
+
+    result = web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}")
+    assert result.data == ["http", "browser"]
+
+
 def test_screenshot_and_extract(web, allowed, kit):
     allowed.routes["/a"] = kit.html(
         "<html lang=en><head><title>Article</title></head><body><article><h1>Heading</h1>"

@@ -138,11 +138,13 @@ class ExtractPool:
                 slot.attach(sock, proc)
             self._started = True
 
-    async def extract(self, body: bytes, url: str, content_type: str | None) -> Extracted:
+    async def extract(
+        self, body: bytes, url: str, content_type: str | None, markdown: bool = True
+    ) -> Extracted:
         self.start()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Extracted] = loop.create_future()
-        self._jobs.put(((body, url, content_type), loop, fut))
+        self._jobs.put(((body, url, content_type, markdown), loop, fut))
         return await fut
 
     def close(self) -> None:

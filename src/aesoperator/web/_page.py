@@ -62,5 +62,24 @@ def needs_browser(page: Page) -> bool:
     script, noscript = "<script" in lower, "<noscript" in lower
     if not (script or noscript):
         return False  # nothing a browser would run: no need to measure the visible text
-    visible = len(" ".join(_TAGS.sub(" ", page.text).split()))
+    limit = 1000 if noscript else 200
+    visible = _visible_length(page.text, limit)
     return (script and visible < 200) or (noscript and visible < 1000)
+
+
+def _visible_length(html: str, limit: int) -> int:
+    """``len(" ".join(_TAGS.sub(" ", html).split()))``, counted only up to ``limit``: a real
+    page passes that within its first screens, so the rest (often most of it) is not scanned."""
+    total = 0  # each word's length plus the one space after it
+    at = 0
+    for match in _TAGS.finditer(html):
+        words = html[at : match.start()].split()
+        if words:
+            total += sum(map(len, words)) + len(words)
+            if total - 1 >= limit:
+                return total - 1
+        at = match.end()
+    words = html[at:].split()
+    if words:
+        total += sum(map(len, words)) + len(words)
+    return max(0, total - 1)

@@ -193,6 +193,11 @@ def _base_href(tree: Any, url: str) -> str:
     return url
 
 
+# In a relative href, what urljoin would treat specially: a scheme or port colon, a query,
+# parameters, backslashes, whitespace, dot segments, empty segments (urljoin drops them).
+_NOT_PLAIN = re.compile(r"[:?;\\\s]|/\.|//")
+
+
 def _resolver(base: str) -> Any:
     """``href -> absolute http(s) URL without fragment, or None``, memoised per page.
 
@@ -204,6 +209,12 @@ def _resolver(base: str) -> Any:
     except ValueError:
         parts = urlsplit("")
     origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else ""
+    # Documentation sites link by file name relative to the page (``sql-select.html``,
+    # ``ref/models.html``): joined by hand onto the page's folder when nothing in either
+    # could make urljoin do more (dot segments, a scheme, a query, parameters).
+    folder = ""
+    if origin and not _NOT_PLAIN.search(parts.path):
+        folder = origin + (parts.path or "/").rsplit("/", 1)[0] + "/"
     cache: dict[str, str | None] = {}
 
     def resolve(href: str) -> str | None:
@@ -221,6 +232,14 @@ def _resolver(base: str) -> Any:
             and " " not in target
         ):
             result = origin + target
+        elif (
+            folder
+            and target
+            and target[0] not in "/.?;"
+            and not _NOT_PLAIN.search(target)
+            and target.isprintable()
+        ):
+            result = folder + target
         elif target.startswith(("http://", "https://")) and target.isprintable():
             try:
                 split = urlsplit(target)  # absolute: urljoin would only re-assemble it
@@ -341,11 +360,15 @@ def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
     )
 
 
-def extract_page(body: bytes | str, url: str, content_type: str | None = None) -> Extracted:
+def extract_page(
+    body: bytes | str, url: str, content_type: str | None = None, *, markdown: bool = True
+) -> Extracted:
     """Extract what a page says. Non-HTML content is reported by type, never parsed as HTML.
 
     ``text/plain``-like types keep their text; other non-HTML types (PDF, images, JSON...) get
     an empty text and ``is_html=False`` so callers can tell "nothing to read" from "empty page".
+    ``markdown=False``: ``markdown`` is the plain text, not rendered (on long documentation
+    pages rendering it costs about a tenth of the extraction; research never reads it).
     """
     mime, _ = _split_content_type(content_type)
     html_like = _is_html(mime, body if isinstance(body, bytes) else body[:2048])
@@ -364,7 +387,7 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
     links = _links_from_tree(tree, url)
     lang = _html_lang(tree)
     title, date = _title(tree), _date(tree, html, url)
-    text, markdown = _main_content(tree, url)
+    text, rendered = _main_content(tree, url, markdown)
     from ._blocks import page_blocks
 
     blocks = page_blocks(tree, text)
@@ -376,7 +399,7 @@ def extract_page(body: bytes | str, url: str, content_type: str | None = None) -
         url=url,
         title=title,
         text=text,
-        markdown=markdown,
+        markdown=rendered,
         date=date,
         language=lang,
         links=links,
@@ -425,7 +448,7 @@ def _options(url: str) -> Any:
     return options
 
 
-def _main_content(tree: Any, url: str) -> tuple[str, str]:
+def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]:
     """Plain text and markdown of the main content, from one trafilatura pass."""
     import trafilatura
     from trafilatura.utils import normalize_unicode
@@ -437,8 +460,10 @@ def _main_content(tree: Any, url: str) -> tuple[str, str]:
         text = _visible_text(tree)
         return text, text
     text = normalize_unicode(doc.text or "").strip()  # already rendered by trafilatura
-    markdown = normalize_unicode(xmltotxt(doc.body, True)).strip()
-    return text, markdown or text
+    if not markdown:
+        return text, text
+    rendered = normalize_unicode(xmltotxt(doc.body, True)).strip()
+    return text, rendered or text
 
 
 _TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·•-]\s+[^|\u2013\u2014·•-]{2,40}$")

@@ -311,7 +311,7 @@ class Crawler:
                 # lxml pass) so fetching goes on meanwhile; its score lifts them later.
                 self._push_early_links(page, depth + 1)
             try:
-                ex = await ctx.web.extract(page)
+                ex = await ctx.web.extract(page, markdown=False)  # research reads no markdown
             except (TaskError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a broken pool (e.g. a worker died): go on in-process
@@ -324,7 +324,10 @@ class Crawler:
 
             with ctx.action("extract", url=page.url, where="thread"):
                 ex = await asyncio.to_thread(
-                    extract_page, page.body, page.url, page.headers.get("content-type")
+                    functools.partial(extract_page, markdown=False),
+                    page.body,
+                    page.url,
+                    page.headers.get("content-type"),
                 )
         score = page_score(self.query, ex) if ex.is_html or ex.text else 0.0
         hub = looks_like_hub(ex) or is_hub_url(page.url)
