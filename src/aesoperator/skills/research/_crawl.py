@@ -124,6 +124,22 @@ def is_hub_url(url: str) -> bool:
     return bool(_HUB_PATH.search(path))
 
 
+def is_hub(url: str, ex: Extracted) -> bool:
+    """A listing by its content, or by its URL unless it is a folder's ``index.html`` that is
+    plainly an article (Sphinx names a chapter's main page so: Django's
+    ``ref/contrib/admin/index.html`` is "The Django admin site", 14,000 words)."""
+    if looks_like_hub(ex):
+        return True
+    if not is_hub_url(url):
+        return False
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1].lower()
+    if path.count("/") < 2 or not last.startswith("index.") or _INDEX_FILE.search(path):
+        return True  # the site's home page, genindex and the like: always listings
+    words = len(ex.text.split())
+    return words < 300 or words < 20 * len(ex.links)
+
+
 def _link_relevance(query: Query, link: Link) -> float:
     anchor = set(terms(link.text))
     url_terms = set(terms(" ".join(_URL_WORDS.findall(urlsplit(link.url).path.lower()))))
@@ -327,7 +343,7 @@ class Crawler:
                     extract_page, page.body, page.url, page.headers.get("content-type")
                 )
         score = page_score(self.query, ex) if ex.is_html or ex.text else 0.0
-        hub = looks_like_hub(ex) or is_hub_url(page.url)
+        hub = is_hub(page.url, ex)
         read = ReadPage(page.url, ex, score, hub, depth, via, ex.title, ex.date, ex.text)
         self.result.pages.append(read)
         self.on_page(read)
