@@ -48,6 +48,7 @@ PAGES: dict[str, str] = {
         '<a href="/_modules/django/utils/functional.html">functional source</a></li>'
         '<li>Forms: <a href="/topics/forms.html">Working with forms</a></li>'
         '<li>Security: <a href="/topics/auth/index.html">User authentication in Django</a></li>'
+        '<li>Deployment: <a href="/howto/deployment/checklist.html">Deployment checklist</a></li>'
         "</ul>",
     ),
     "/contents.html": _page(
@@ -183,6 +184,17 @@ PAGES: dict[str, str] = {
             "customizing authentication when the defaults do not fit what your project needs.",
         ),
     ),
+    # Its sentences never repeat the title's words: they say "deploying", "production".
+    "/howto/deployment/checklist.html": _page(
+        "Deployment checklist",
+        _paras(
+            "The Internet is a hostile environment.",
+            "Before deploying your Django project, you should take some time to review your "
+            "settings, with security, performance, and operations in mind.",
+            "Django includes many security features, and some are built-in and always enabled.",
+            "Performance optimizations are another category of trade-offs with convenience.",
+        ),
+    ),
     "/empty.html": "<!doctype html><html><head><title>Nothing</title></head><body></body></html>",
     "/robots.txt": "",
 }
@@ -249,6 +261,15 @@ def test_a_chapters_index_html_article_is_cited(aesop: Aesoperator, docs: str) -
     read = {p["url"].removeprefix(docs): p for p in result.data["pages_read"]}
     assert read["/topics/auth/index.html"]["hub"] is False
     assert read["/index.html"]["hub"] is True  # the site's home page stays a listing
+
+
+def test_a_page_chosen_by_its_title_is_summarised_by_its_opening(
+    aesop: Aesoperator, docs: str
+) -> None:
+    result = aesop.execute_task(_task("deployment checklist", f"{docs}/index.html"))
+    cited = [s["url"].removeprefix(docs) for s in result.data["sources"]]
+    assert cited[:1] == ["/howto/deployment/checklist.html"], cited
+    assert "The Internet is a hostile environment. [1]" in result.content
 
 
 def test_findings_are_grouped_under_the_sources_titles(caching: Any) -> None:

@@ -173,6 +173,14 @@ class Extractive:
             index.scores(list(query.weights), weights=query.weights),
             _SUMMARY.get(depth, 3), None, "summary",
         )  # fmt: skip
+        if not summary:
+            # No sentence repeats the topic's words ("deployment checklist": the checklist page
+            # says "deploying"), yet the pages were chosen by title and URL: the best source's
+            # opening sentences, which say what it is about, rather than an empty report.
+            best = max(sources, key=lambda s: s.score)
+            lead = [i for i, (_, src) in enumerate(pool) if src is best][: _SUMMARY.get(depth, 3)]
+            summary = [Passage(pool[i][0], best, 0.0, "summary") for i in lead]
+            used.update(lead)
         # The most relevant source speaks first: its citation is [1].
         report.summary = sorted(summary, key=lambda p: (-p.source.score, -p.score))
         if focus_areas:
