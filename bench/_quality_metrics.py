@@ -108,6 +108,12 @@ class TopicScore:
     pages: int = 0
     seconds: float = 0.0
     error: str = ""
+    read: list[str] = field(default_factory=list)  # site paths of the pages read
+
+    @property
+    def read_accepted(self) -> int:
+        """Accepted pages among those read: a miss here is the crawl's, not the ranking's."""
+        return len(set(self.read) & set(self.accepted))
 
     @property
     def relevant(self) -> int:

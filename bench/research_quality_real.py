@@ -19,7 +19,7 @@ site and overall it prints:
 then the worst topics and examples of fragments.
 
     python bench/research_quality_real.py [--site postgresql|django|both] [--topics N]
-        [--max-pages 40] [--timeout 120] [--json out.json]
+        [--skip N] [--max-pages 40] [--timeout 120] [--json out.json]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _docsites import DocSite
-from _quality_metrics import TopicScore, Totals, score_topic, totals
+from _quality_metrics import TopicScore, Totals, score_topic, site_path, totals
 
 LABELS = Path(__file__).resolve().parent / "research_labels.json"
 
@@ -46,7 +46,8 @@ def _run_site(
 ) -> list[TopicScore]:
     from aesoperator import Task, TaskConfig
 
-    topics = site["topics"][: opts.topics] if opts.topics else site["topics"]
+    topics = site["topics"][opts.skip :]
+    topics = topics[: opts.topics] if opts.topics else topics
     scores: list[TopicScore] = []
     with DocSite(name) as served:  # installs the package first when missing
         missing = [
@@ -82,6 +83,9 @@ def _run_site(
                 data = result.data if isinstance(result.data, dict) else {}
                 pages = data.get("pages_read")
                 read = len(pages) if isinstance(pages, list) else result.pages_visited
+                urls = [
+                    str(p.get("url", "")) if isinstance(p, dict) else str(p) for p in pages or []
+                ]
                 score = score_topic(
                     label["topic"],
                     accepted,
@@ -90,13 +94,15 @@ def _run_site(
                     pages=read,
                     seconds=result.duration_seconds or (time.perf_counter() - t0),
                 )
+                score.read = [site_path(u) for u in urls if u]
             scores.append(score)
             first = score.cited[0] if score.cited else "-"
             print(
                 f"  {score.topic[:38]:<38} p@1 {'y' if score.first_ok else 'n'}  "
                 f"prec {score.relevant}/{len(score.cited)}  recall {score.recall:.2f}  "
                 f"frag {len(score.fragments)}/{len(score.sentences)}  "
-                f"{score.pages} pages {score.seconds:.1f}s  first={first}"
+                f"{score.pages} pages (read {score.read_accepted}/{len(accepted)} accepted) "
+                f"{score.seconds:.1f}s  first={first}"
                 + (f"  ERROR {score.error}" if score.error else "")
             )
     return scores
@@ -114,6 +120,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", choices=["postgresql", "django", "both"], default="both")
     parser.add_argument("--topics", type=int, default=0, help="first N topics per site (0: all)")
+    parser.add_argument("--skip", type=int, default=0, help="skip the first N topics per site")
     parser.add_argument("--max-pages", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per topic")
     parser.add_argument("--worst", type=int, default=8)

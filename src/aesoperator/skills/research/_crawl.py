@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import re
 import threading
 import time
@@ -64,6 +65,10 @@ class Query:
     cache: dict[Link, float] = field(default_factory=dict, repr=False)
     concepts: dict[str, float] = field(default_factory=dict)
     forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # How many distinct link texts seen so far carry each word: "data" or "function" in a link
+    # text says little on a site where hundreds of link texts carry it, "LISTEN" a lot.
+    anchor_df: dict[str, int] = field(default_factory=dict, repr=False)
+    anchors_seen: set[str] = field(default_factory=set, repr=False)
 
     @classmethod
     def build(cls, topic: str, focus_areas: list[str], start_date: str | None = None) -> Query:
@@ -84,6 +89,28 @@ class Query:
     @property
     def total(self) -> float:
         return sum(self.concepts.values()) or 1.0
+
+    def note_links(self, links: list[Link]) -> None:
+        """Count the words of link texts not seen before (before the links are scored)."""
+        seen, df = self.anchors_seen, self.anchor_df
+        for link in links:
+            text = link.text.lower()
+            if text and text not in seen:
+                seen.add(text)
+                for term in set(terms(text)):
+                    df[term] = df.get(term, 0) + 1
+
+    def anchor_coverage(self, text_terms: set[str]) -> float:
+        """``coverage`` with each query term weighed by its rarity among the link texts seen."""
+        n = len(self.anchors_seen) + 1
+        found = total = 0.0
+        for t, w in self.concepts.items():
+            df = max(self.anchor_df.get(f, 0) for f in self.forms[t])
+            weight = w * math.log(1.0 + n / (1 + df))
+            total += weight
+            if any(f in text_terms for f in self.forms[t]):
+                found += weight
+        return found / total if total else 0.0
 
     def coverage(self, text_terms: set[str]) -> float:
         """Share (0..1) of the query's weight found in ``text_terms``."""
@@ -124,12 +151,37 @@ def is_hub_url(url: str) -> bool:
     return bool(_HUB_PATH.search(path))
 
 
+def is_hub(url: str, ex: Extracted) -> bool:
+    """A listing by its content, or by its URL unless it is a folder's ``index.html`` that is
+    plainly an article (Sphinx names a chapter's main page so: Django's
+    ``ref/contrib/admin/index.html`` is "The Django admin site", 14,000 words)."""
+    if looks_like_hub(ex):
+        return True
+    if not is_hub_url(url):
+        return False
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1].lower()
+    if path.count("/") < 2 or not last.startswith("index.") or _INDEX_FILE.search(path):
+        return True  # the site's home page, genindex and the like: always listings
+    words = len(ex.text.split())
+    return words < 300 or words < 20 * len(ex.links)
+
+
+# A site's own map of every page, term by term (Sphinx's genindex, DocBook's bookindex, a full
+# table of contents): one page of the budget that puts the topic's words in link texts. Not the
+# per-letter pages of a split index (genindex-A.html ...): 26 pages.
+_SITE_MAP = re.compile(r"(?:^|/)(?:genindex(?:-all)?|bookindex|contents|toc)\.html?$", re.I)
+_SITE_MAP_SCORE = 0.35  # after links that name most of the topic, before everything else
+
+
 def _link_relevance(query: Query, link: Link) -> float:
+    if _SITE_MAP.search(urlsplit(link.url).path):
+        return _SITE_MAP_SCORE
     anchor = set(terms(link.text))
     url_terms = set(terms(" ".join(_URL_WORDS.findall(urlsplit(link.url).path.lower()))))
     context = set(terms(link.context)) if link.context else set()
     return (
-        0.45 * query.coverage(anchor)
+        0.45 * query.anchor_coverage(anchor)
         + 0.25 * query.coverage(url_terms)
         + 0.15 * query.coverage(context)
     )
@@ -246,6 +298,7 @@ class Crawler:
         crawl = self.crawl
         for seed in seeds:
             if seed.links is not None:
+                self.query.note_links(seed.links)
                 crawl.mark_seen(seed.url)
                 crawl.push_links(seed.links, 0.5, 1)
             elif seed.via == "sitemap":
@@ -287,7 +340,9 @@ class Crawler:
         if page.text and page.content_type in ("text/html", "application/xhtml+xml"):
             from ...web.extract import extract_links
 
-            self.crawl.push_links(extract_links(page.text, page.url), 0.0, depth)
+            links = extract_links(page.text, page.url)
+            self.query.note_links(links)
+            self.crawl.push_links(links, 0.0, depth)
 
     async def _read(self, page: Page, depth: int, via: str) -> None:
         ctx = self.ctx
@@ -305,8 +360,13 @@ class Crawler:
                 )
             return
         ex = None
+        site_map = bool(_SITE_MAP.search(urlsplit(page.url).path))
+        if site_map:
+            # Extracting a site's index (500 KB) takes longer than reading the rest of the
+            # budget: its links go into the frontier now, by a cheap lxml pass.
+            self._push_early_links(page, depth + 1)
         if self.pool_warm is not None and not self._pool_broken:
-            if not self.pool_warm.is_set():
+            if not self.pool_warm.is_set() and not site_map:
                 # The processes are still starting: follow this page's links now (a cheap
                 # lxml pass) so fetching goes on meanwhile; its score lifts them later.
                 self._push_early_links(page, depth + 1)
@@ -330,8 +390,9 @@ class Crawler:
                     page.headers.get("content-type"),
                 )
         score = page_score(self.query, ex) if ex.is_html or ex.text else 0.0
-        hub = looks_like_hub(ex) or is_hub_url(page.url)
+        hub = is_hub(page.url, ex)
         read = ReadPage(page.url, ex, score, hub, depth, via, ex.title, ex.date, ex.text)
         self.result.pages.append(read)
         self.on_page(read)
+        self.query.note_links(ex.links)
         self.crawl.push_links(ex.links, score, depth + 1)

@@ -173,6 +173,14 @@ class Extractive:
             index.scores(list(query.weights), weights=query.weights),
             _SUMMARY.get(depth, 3), None, "summary",
         )  # fmt: skip
+        if not summary:
+            # No sentence repeats the topic's words ("deployment checklist": the checklist page
+            # says "deploying"), yet the pages were chosen by title and URL: the best source's
+            # opening sentences, which say what it is about, rather than an empty report.
+            best = max(sources, key=lambda s: s.score)
+            lead = [i for i, (_, src) in enumerate(pool) if src is best][: _SUMMARY.get(depth, 3)]
+            summary = [Passage(pool[i][0], best, 0.0, "summary") for i in lead]
+            used.update(lead)
         # The most relevant source speaks first: its citation is [1].
         report.summary = sorted(summary, key=lambda p: (-p.source.score, -p.score))
         if focus_areas:
@@ -219,7 +227,9 @@ _NOT_CITED = re.compile(
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _URL_WORD = re.compile(r"[a-z0-9]+")
 _MAX_PASSAGES = 150  # per page: the best passages are usually early; keeps ranking cheap
-_KEEP = 0.5  # cite pages whose relevance is at least this share of the best page's
+# Cite pages whose relevance is at least this share of the best page's (tuned on the first 20
+# topics per site of bench/research_quality_real.py: 0.5 padded the list with near-misses).
+_KEEP = 0.6
 
 
 def _passages(text: str) -> list[str]:
@@ -233,7 +243,7 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
 
     One BM25 index over every page's passages gives the site's own idf, so a term on every
     page ("function" in a manual of functions) weighs little and the topic's rare term a lot.
-    A page's passage score is its best passage plus half its second best; its title and URL
+    A page's passage score sums its best five passages, decreasing; its title and URL
     count by the idf-weighted share of the topic's terms they carry (a title such as
     ``json — Encode and decode the JSON format`` is the best signal a page gives about itself).
     """
@@ -260,14 +270,16 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
 
     raw: dict[str, float] = {}
     for page, (lo, hi) in zip(pages, spans, strict=True):
-        best = sorted(scores[lo:hi], reverse=True)[:2]
-        raw[page.url] = best[0] + 0.5 * best[1] if len(best) == 2 else sum(best)
+        # Its best five passages, the k-th weighing 1/sqrt(k): a page about the topic throughout
+        # beats one with a single passage that happens to name every topic word.
+        best = sorted(scores[lo:hi], reverse=True)[:5]
+        raw[page.url] = sum(s / (k + 1) ** 0.5 for k, s in enumerate(best))
     top = max(raw.values(), default=0.0) or 1.0
     out: dict[str, float] = {}
     for page in pages:
         url_words = " ".join(_URL_WORD.findall(urlsplit(page.url).path.lower()))
         out[page.url] = (
-            0.55 * raw[page.url] / top + 0.35 * cover(page.title or "") + 0.1 * cover(url_words)
+            0.45 * raw[page.url] / top + 0.35 * cover(page.title or "") + 0.1 * cover(url_words)
         )
     return out
 

@@ -1,0 +1,113 @@
+"""A site's own index page leads the crawl to a topic its table of contents never names.
+
+The pages reproduce, reduced, the structure of the PostgreSQL manual (PostgreSQL licence): a
+table of contents of chapters whose titles do not name the topic, and a DocBook
+``bookindex.html`` listing every term with a link to the page that explains it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from aesoperator import Aesoperator, Task, TaskConfig
+from serving import QuietHandler, running
+
+_CHAPTERS = [f"Chapter {i} on server administration part {i}" for i in range(1, 31)]
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><title>{title}</title></head><body>"
+        f'<div class="chapter"><h1>{title}</h1>{body}</div></body></html>'
+    )
+
+
+PAGES: dict[str, str] = {
+    "/index.html": _page(
+        "PostgreSQL Documentation",
+        "<dl class='toc'>"
+        + "".join(f'<dt><a href="/ch{i}.html">{t}</a></dt>' for i, t in enumerate(_CHAPTERS))
+        + '<dt><a href="/bookindex.html">Index</a></dt></dl>',
+    ),
+    "/bookindex.html": _page(
+        "Index",
+        "<dl>"
+        + "".join(
+            f'<dt><a class="indexterm" href="{href}">{term}</a></dt>'
+            for term, href in [
+                ("data type, numeric", "/ch3.html"),
+                ("data directory", "/ch4.html"),
+                ("LISTEN", "/sql-listen.html"),
+                ("NOTIFY", "/sql-notify.html"),
+                ("UNLISTEN", "/sql-listen.html"),
+                ("VACUUM", "/ch5.html"),
+            ]
+        )
+        + "</dl>",
+    ),
+    "/sql-listen.html": _page(
+        "LISTEN",
+        "<p>LISTEN registers the current session as a listener on the notification channel "
+        "named channel.</p><p>If the current session is already registered as a listener for "
+        "this notification channel, nothing is done.</p><p>Whenever the command NOTIFY channel "
+        "is invoked, all the sessions listening on that channel are notified.</p>",
+    ),
+    "/sql-notify.html": _page(
+        "NOTIFY",
+        "<p>The NOTIFY command sends a notification event together with an optional payload "
+        "string to each client application that has previously executed LISTEN channel for "
+        "the specified channel name in the current database.</p><p>Notifications are visible "
+        "to all users.</p>",
+    ),
+    **{
+        f"/ch{i}.html": _page(
+            t,
+            "<p>This chapter describes how to configure and run the database server, and how "
+            "its settings are kept in the configuration file.</p>",
+        )
+        for i, t in enumerate(_CHAPTERS)
+    },
+}
+
+
+class _Manual(QuietHandler):
+    def do_GET(self) -> None:
+        page = PAGES.get(self.path.split("?", 1)[0])
+        if page is None:
+            return self.reply(404, "<html><body><h1>Not Found</h1></body></html>")
+        self.reply(200, page)
+
+
+@pytest.fixture(scope="module")
+def manual() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Manual)
+    with running(server):
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_the_book_index_is_read_early_and_leads_to_the_topics_pages(
+    aesop: Aesoperator, manual: str
+) -> None:
+    config: dict[str, Any] = {
+        "allowed_domains": ["127.0.0.1"],
+        "allow_private_network": True,
+        "max_pages": 8,
+        "max_retries": 0,
+    }
+    result = aesop.execute_task(
+        Task(
+            name="research_site_index",
+            skill="research",
+            config=TaskConfig(**config),
+            inputs={"topic": "LISTEN and NOTIFY", "start_urls": [f"{manual}/index.html"]},
+        )
+    )
+    read = [p["url"].removeprefix(manual) for p in result.data["pages_read"]]
+    assert "/bookindex.html" in read, read
+    cited = [s["url"].removeprefix(manual) for s in result.data["sources"]]
+    assert cited and cited[0] in ("/sql-listen.html", "/sql-notify.html"), cited
+    assert "/bookindex.html" not in cited
