@@ -13,7 +13,7 @@ from ...errors import LimitExceeded, LoopDetected, PageLimitExceeded, UserError
 from ...models import Message, Model, ModelError, ModelResponse, ToolCall, ToolSpec, Usage
 from ...results import Output
 from ._browser import Tab
-from ._budget import output_cap, prompt_bound
+from ._budget import charge, output_cap, prompt_bound
 from ._functions import function_spec, wants_ctx
 from ._observe import Observation, observe
 from ._secrets import RedactingModel, Redactor
@@ -225,17 +225,11 @@ class Agent:
             max_output_tokens=cap,
         )  # fmt: skip
         elapsed = time.perf_counter() - t0
-        cost = self.model.cost(reply.usage)
+        cost = charge(ctx, self.model, reply)
         self.calls += 1
         self.usage.input_tokens += reply.usage.input_tokens
         self.usage.output_tokens += reply.usage.output_tokens
         self.cost += cost
-        ctx.add_usage(
-            input_tokens=reply.usage.input_tokens,
-            output_tokens=reply.usage.output_tokens,
-            cost_usd=cost,
-            llm_calls=1,
-        )
         ctx.emit(
             "llm_call", step=step, model=reply.model or self.model.name,
             input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens,

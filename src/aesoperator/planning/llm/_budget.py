@@ -14,7 +14,7 @@ import struct
 from typing import Any
 
 from ...errors import LimitExceeded
-from ...models import Message, ToolSpec
+from ...models import Message, Model, ModelResponse, ToolSpec
 
 CALL_OVERHEAD = 1024  # chat template and a provider's tool-use preamble (Anthropic's ~350)
 MESSAGE_OVERHEAD = 16  # role and separators of one message or tool definition
@@ -72,3 +72,15 @@ def _image_tokens(png: bytes, model: str) -> int:
 def used_tokens(usage: dict[str, Any]) -> int:
     """Tokens already spent, from an execution's usage counters."""
     return int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
+
+
+def charge(ctx: Any, model: Model, reply: ModelResponse) -> float:
+    """Add one call's tokens and price to the task's usage (``ctx.add_usage``); its cost."""
+    cost = model.cost(reply.usage)
+    ctx.add_usage(
+        input_tokens=reply.usage.input_tokens,
+        output_tokens=reply.usage.output_tokens,
+        cost_usd=cost,
+        llm_calls=1,
+    )
+    return cost

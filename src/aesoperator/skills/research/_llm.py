@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import LimitExceeded, ModelError
 from ...models import Message, Usage
-from ...planning.llm._budget import output_cap, prompt_bound, used_tokens
+from ...planning.llm._budget import charge, output_cap, prompt_bound, used_tokens
 from ...text._tokens import terms
 from ...text.bm25 import BM25
 from ...text.sentences import split_sentences
@@ -141,13 +141,7 @@ class ResearchModel:
         except (ModelError, TimeoutError) as exc:
             raise _Failed(str(exc) or type(exc).__name__) from None
         self.calls += 1
-        cost = self.model.cost(reply.usage)
-        ctx.add_usage(
-            input_tokens=reply.usage.input_tokens,
-            output_tokens=reply.usage.output_tokens,
-            cost_usd=cost,
-            llm_calls=1,
-        )
+        cost = charge(ctx, self.model, reply)
         ctx.emit(
             "research_llm_call", step=step, model=reply.model or self.model.name,
             input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens,
