@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import BaseServer
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 S = TypeVar("S", bound=BaseServer)
 
@@ -37,3 +37,22 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+
+class PagesHandler(QuietHandler):
+    """Serves ``pages`` (a path, query ignored, to its HTML); 404 for any other path."""
+
+    pages: ClassVar[dict[str, str]] = {}  # set by each subclass
+
+    def do_GET(self) -> None:
+        page = self.pages.get(self.path.split("?", 1)[0])
+        if page is None:
+            return self.reply(404, "<html><body><h1>Not Found</h1></body></html>")
+        self.reply(200, page)
+
+
+@contextmanager
+def site(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on 127.0.0.1 for the block; yields the base URL."""
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
+        yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from aesoperator import Aesoperator, Task, TaskConfig
 from aesoperator.errors import FetchError, PolicyViolation, ValidationError
-from serving import QuietHandler, running
+from serving import PagesHandler, site
 
 _SIDEBAR = (
     '<div class="sphinxsidebar"><ul><li><a href="/contents.html">Contents</a></li>'
@@ -200,7 +199,9 @@ PAGES: dict[str, str] = {
 }
 
 
-class _Docs(QuietHandler):
+class _Docs(PagesHandler):
+    pages = PAGES
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/robots.txt":
@@ -208,17 +209,13 @@ class _Docs(QuietHandler):
             return self.reply(200, rules, "text/plain")
         if path.startswith("/private/"):
             return self.reply(200, PAGES["/topics/cache.html"])
-        page = PAGES.get(path)
-        if page is None:
-            return self.reply(404, "<html><body><h1>Not Found</h1></body></html>")
-        self.reply(200, page)
+        super().do_GET()
 
 
 @pytest.fixture(scope="module")
 def docs() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Docs)
-    with running(server):
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+    with site(_Docs) as url:
+        yield url
 
 
 def _task(topic: str, start: str, **config: Any) -> Task:

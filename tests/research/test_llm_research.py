@@ -12,7 +12,6 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,7 +24,7 @@ from llm_protocol import ModelServer, Raw
 from llm_protocol import serve as serve_model
 
 from aesoperator import Aesoperator, Task, TaskConfig
-from serving import QuietHandler, running
+from serving import PagesHandler, site
 
 
 def _page(title: str, *paras: str) -> str:
@@ -72,23 +71,21 @@ PAGES = {
 SEARCHED: list[str] = []  # the queries the site's search page received
 
 
-class _Docs(QuietHandler):
+class _Docs(PagesHandler):
+    pages = PAGES
+
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
         if path == "/search":
             SEARCHED.append(parse_qs(query).get("q", [""])[0])
             return self.reply(200, _page("Search", '<a href="/topics/cache.html">Cache</a>'))
-        page = PAGES.get(path)
-        if page is None:
-            return self.reply(404, "<html><body><h1>Not Found</h1></body></html>")
-        self.reply(200, page)
+        super().do_GET()
 
 
 @pytest.fixture(scope="module")
 def docs() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Docs)
-    with running(server):
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+    with site(_Docs) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ table of contents of chapters whose titles do not name the topic, and a DocBook
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from aesoperator import Aesoperator, Task, TaskConfig
-from serving import QuietHandler, running
+from serving import PagesHandler, site
 
 _CHAPTERS = [f"Chapter {i} on server administration part {i}" for i in range(1, 31)]
 
@@ -74,19 +73,14 @@ PAGES: dict[str, str] = {
 }
 
 
-class _Manual(QuietHandler):
-    def do_GET(self) -> None:
-        page = PAGES.get(self.path.split("?", 1)[0])
-        if page is None:
-            return self.reply(404, "<html><body><h1>Not Found</h1></body></html>")
-        self.reply(200, page)
+class _Manual(PagesHandler):
+    pages = PAGES
 
 
 @pytest.fixture(scope="module")
 def manual() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Manual)
-    with running(server):
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+    with site(_Manual) as url:
+        yield url
 
 
 def test_the_book_index_is_read_early_and_leads_to_the_topics_pages(
