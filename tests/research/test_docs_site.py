@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from aesoperator import Aesoperator, Task, TaskConfig
+from aesoperator import Aesoperator, Task
 from aesoperator.errors import FetchError, PolicyViolation, ValidationError
+from local_research import local_research
 from serving import PagesHandler, site
 
 _SIDEBAR = (
@@ -219,20 +220,7 @@ def docs() -> Iterator[str]:
 
 
 def _task(topic: str, start: str, **config: Any) -> Task:
-    base: dict[str, Any] = {
-        "allowed_domains": ["127.0.0.1"],
-        "allow_private_network": True,
-        "max_pages": 12,
-        "max_retries": 0,
-        "retry_delay_seconds": 0.01,
-    }
-    base.update(config)
-    return Task(
-        name="research_docs",
-        skill="research",
-        config=TaskConfig(**base),
-        inputs={"topic": topic, "start_urls": [start]},
-    )
+    return local_research(topic, start, name="research_docs", **{"max_pages": 12, **config})
 
 
 @pytest.fixture(scope="module")

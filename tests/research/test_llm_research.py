@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "llm"))
 from llm_protocol import ModelServer, Raw
 from llm_protocol import serve as serve_model
 
-from aesoperator import Aesoperator, Task, TaskConfig
+from aesoperator import Aesoperator, Task
+from local_research import local_research
 from serving import PagesHandler, site
 
 
@@ -115,20 +116,8 @@ def anthropic_aesop(
 
 
 def _task(docs: str, **config: Any) -> Task:
-    base: dict[str, Any] = {
-        "allowed_domains": ["127.0.0.1"],
-        "allow_private_network": True,
-        "max_pages": 6,
-        "max_retries": 0,
-        "retry_delay_seconds": 0.01,
-    }
-    base.update(config)
-    return Task(
-        name="research_llm",
-        skill="research",
-        config=TaskConfig(**base),
-        inputs={"topic": "django cache framework", "start_urls": [f"{docs}/index.html"]},
-    )
+    return local_research("django cache framework", f"{docs}/index.html", name="research_llm",
+                          **{"max_pages": 6, **config})  # fmt: skip
 
 
 EXPANSION = json.dumps({"queries": ["django caching backends"], "terms": ["memcached"]})

@@ -8,11 +8,11 @@ table of contents of chapters whose titles do not name the topic, and a DocBook
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from aesoperator import Aesoperator, Task, TaskConfig
+from aesoperator import Aesoperator
+from local_research import local_research
 from serving import PagesHandler, site
 
 _CHAPTERS = [f"Chapter {i} on server administration part {i}" for i in range(1, 31)]
@@ -86,20 +86,10 @@ def manual() -> Iterator[str]:
 def test_the_book_index_is_read_early_and_leads_to_the_topics_pages(
     aesop: Aesoperator, manual: str
 ) -> None:
-    config: dict[str, Any] = {
-        "allowed_domains": ["127.0.0.1"],
-        "allow_private_network": True,
-        "max_pages": 8,
-        "max_retries": 0,
-    }
     result = aesop.execute_task(
-        Task(
-            name="research_site_index",
-            skill="research",
-            config=TaskConfig(**config),
-            inputs={"topic": "LISTEN and NOTIFY", "start_urls": [f"{manual}/index.html"]},
-        )
-    )
+        local_research("LISTEN and NOTIFY", f"{manual}/index.html", name="research_site_index",
+                       max_pages=8)
+    )  # fmt: skip
     read = [p["url"].removeprefix(manual) for p in result.data["pages_read"]]
     assert "/bookindex.html" in read, read
     cited = [s["url"].removeprefix(manual) for s in result.data["sources"]]
