@@ -298,3 +298,117 @@ def test_without_a_model_research_is_extractive_and_says_nothing_of_one(
     finally:
         client.close()
     assert result.data["llm"] is None and "model" not in result.content.lower()
+
+
+# -- the model chooses pages ------------------------------------------------------------------
+# An index with more links than the budget can read: eleven whose text names the topic (the
+# crawl's own favourites) and one, "Internals", that does not but holds the answer.
+CHOICE = {
+    "/index.html": _page(
+        "Django documentation",
+        *(
+            f'<a href="/topics/cache-{i}.html">Django cache framework notes {i}</a>'
+            for i in range(11)
+        ),
+        '<a href="/internals/store.html">Internals</a>',
+    ),
+    **{
+        f"/topics/cache-{i}.html": _page(
+            f"Django cache framework notes {i}",
+            f"These notes on the cache framework list release {i} changes to the cache.",
+        )
+        for i in range(11)
+    },
+    "/internals/store.html": _page("Internals", ROBUST, "Memcached is a memory-based server."),
+}
+
+
+class _Choice(PagesHandler):
+    pages = CHOICE
+
+
+@pytest.fixture(scope="module")
+def choice_site() -> Iterator[str]:
+    with site(_Choice) as url:
+        yield url
+
+
+def _picker(path: str, reply: Any = None) -> Any:
+    """Answers every call: the link to ``path`` when asked to choose (or ``reply``), a report
+    citing the first source, a yes to every claim, an expansion otherwise."""
+
+    def answer(prompt: str) -> Any:
+        if "Links found on the site" in prompt:
+            if reply is not None:
+                return reply
+            n = re.search(rf"^\[(\d+)\] .* — {re.escape(path)}$", prompt, re.M)
+            return json.dumps({"pick": [int(n.group(1))] if n else []})
+        if "Claim:" in prompt:
+            return _judge()(prompt)
+        if "<sources>" in prompt:
+            return json.dumps({"summary": [], "sections": []})
+        return EXPANSION
+
+    return answer
+
+
+def _read_order(result: Any) -> list[str]:
+    return [re.sub(r"^http://[^/]+", "", p["url"]) for p in result.data["pages_read"]]
+
+
+def _fetch_order(aesop: Aesoperator, eid: str) -> list[str]:
+    """The order fetches started in (pages_read is the order they ended)."""
+    return [
+        re.sub(r"^http://[^/]+", "", e.data["details"]["url"])
+        for e in aesop.get_events(eid)
+        if e.kind == "action" and e.data["name"] == "fetch"
+    ]
+
+
+def test_without_a_model_the_crawl_reads_its_own_favourites(
+    choice_site: str, tmp_path: Path
+) -> None:
+    client = Aesoperator(data_dir=tmp_path, isolation="inline")
+    try:
+        result = client.execute_task(
+            local_research("django cache framework", f"{choice_site}/index.html", max_pages=4)
+        )
+    finally:
+        client.close()
+    assert "/internals/store.html" not in _read_order(result)  # what the model must change
+
+
+def test_the_model_chooses_which_frontier_pages_to_read_first(
+    aesop: Aesoperator, model: ModelServer, choice_site: str
+) -> None:
+    model.reset([_picker("/internals/store.html")] * 8)
+    task = local_research("django cache framework", f"{choice_site}/index.html", max_pages=4)
+    result = aesop.execute_task(task)
+    order = _fetch_order(aesop, result.execution_id)
+    assert order[:2] == ["/index.html", "/internals/store.html"], order
+    assert result.data["llm"]["picked"][0].endswith("/internals/store.html")
+    (offer, *_) = _events(aesop, result.execution_id, "research_llm_picked")
+    assert offer["offered"] == 12 and len(offer["picked"]) == 1, offer
+    asked = next(r["messages"][-1]["content"] for r in model.requests()
+                 if "Links found" in r["messages"][-1]["content"])  # fmt: skip
+    assert "[12] Internals — /internals/store.html" in asked, asked
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [json.dumps({"pick": [0, 99, "3", True, None]}), "I would read the internals page."],
+    ids=["numbers-outside-the-list", "not-json"],
+)
+def test_a_pick_the_crawl_cannot_use_leaves_its_own_order(
+    aesop: Aesoperator, model: ModelServer, choice_site: str, reply: str
+) -> None:
+    model.reset([_picker("", reply=reply)] * 8)
+    task = local_research("django cache framework", f"{choice_site}/index.html", max_pages=4)
+    result = aesop.execute_task(task)
+    assert result.pages_visited == 4  # completed, the whole budget read
+    assert "/internals/store.html" not in _read_order(result)
+    assert result.data["llm"]["picked"] == []
+    if reply.startswith("I would"):
+        assert "_The model failed while choosing pages to read; the crawl kept its own order" in (
+            result.content
+        )

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import heapq
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
@@ -87,6 +87,7 @@ class Crawler:
         self._inflight = 0
         self._wake = asyncio.Event()
         self._done = False
+        self._held = 0  # while > 0 no worker takes from the frontier (it is being reordered)
 
     # -- the frontier -----------------------------------------------------------------------
     def push(self, url: str, score: float, depth: int, via: str = "") -> None:
@@ -128,6 +129,31 @@ class Crawler:
         key = self._key(url)
         self._seen.add(key)
         self._best[key] = _HAD
+
+    def peek(self, n: int) -> list[tuple[str, float, int]]:
+        """The ``n`` best URLs waiting in the frontier (url, score, depth), best first."""
+        out: list[tuple[str, float, int]] = []
+        keys: set[str] = set()
+        for neg, _, url, depth, _ in sorted(self._heap):
+            key = self._key(url)
+            if key in self._seen or key in keys or self._best.get(key) != -neg:
+                continue  # taken, or a stale entry of a URL pushed again with a better score
+            keys.add(key)
+            out.append((url, -neg, depth))
+            if len(out) >= n:
+                break
+        return out
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """No new fetch starts inside this block (fetches in flight go on): a caller that
+        reorders the frontier (a model choosing pages) decides before the next one is taken."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            self._wake.set()
 
     def _pop(self) -> tuple[str, int, str] | None:
         while self._heap:
@@ -174,9 +200,9 @@ class Crawler:
             ):
                 self._finish()
                 return
-            item = self._pop()
+            item = None if self._held else self._pop()
             if item is None:
-                if self._inflight == 0:
+                if self._inflight == 0 and not self._held:
                     self._finish()
                     return
                 self._wake.clear()

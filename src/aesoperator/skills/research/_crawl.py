@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ...runtime.context import TaskContext
     from ...web import Page
     from ...web.extract import Extracted, Link
+    from ._llm import ResearchModel
 
 _SKIP_PATH = re.compile(
     r"/(?:log-?in|log-?out|sign-?in|sign-?up|register|account|cart|checkout|password|"
@@ -172,6 +173,8 @@ def is_hub(url: str, ex: Extracted) -> bool:
 # per-letter pages of a split index (genindex-A.html ...): 26 pages.
 _SITE_MAP = re.compile(r"(?:^|/)(?:genindex(?:-all)?|bookindex|contents|toc)\.html?$", re.I)
 _SITE_MAP_SCORE = 0.35  # after links that name most of the topic, before everything else
+_PICKED = 3.0  # a link the model chose: before any the crawl scored itself (at most ~2.2)
+_PICK_FROM = 30  # frontier links shown to the model
 
 
 def _link_relevance(query: Query, link: Link) -> float:
@@ -283,13 +286,18 @@ class Crawler:
         self.time_reserve = min(5.0, 0.25 * duration)
         self._pool_broken = False
         self.result = CrawlResult()
+        # With a model: it names the frontier's links to read first (``ResearchModel.pick``).
+        self.model: ResearchModel | None = None
+        self.topic: tuple[str, list[str]] = ("", [])
+        self.anchors: dict[str, str] = {}  # url -> the first link text seen for it
+        self._picking = False
 
         def follow(url: str) -> str | None:
             return None if skip_url(url) or not allowed(url) else url
 
         self.crawl = Engine(
             ctx, ctx.web.fetch, on_page=self._read, follow=follow, key=_key,
-            score=functools.partial(link_score, query), on_error=self._failed,
+            score=self._score, on_error=self._failed,
             skip=self._known, max_depth=max_depth,
         )  # fmt: skip
 
@@ -317,6 +325,39 @@ class Crawler:
         self.result.stopped_for_time = await crawl.run(workers, window)
         self.result.elapsed = time.perf_counter() - start
         return self.result
+
+    def _score(self, link: Link, parent_score: float, depth: int) -> float:
+        if self.model is not None and link.text:
+            self.anchors.setdefault(link.url, link.text)
+        return link_score(self.query, link, parent_score, depth)
+
+    async def _let_model_pick(self) -> None:
+        """When the frontier holds more than the budget can read, the model names what to read
+        first; no fetch starts meanwhile. Its picks go to the front, the rest keep their order."""
+        model, budget = self.model, self.ctx.budget
+        if (
+            model is None
+            or self._picking
+            or not model.wants_pick(budget.pages_used, budget.max_pages)
+        ):
+            return
+        self._picking = True
+        try:
+            async with self.crawl.held():
+                await self._pick(model, budget.pages_left)
+        finally:
+            self._picking = False
+
+    async def _pick(self, model: ResearchModel, pages_left: int) -> None:
+        waiting = self.crawl.peek(max(_PICK_FROM, pages_left + 1))
+        if len(waiting) <= pages_left:
+            return  # everything in sight will be read anyway
+        top = waiting[:_PICK_FROM]
+        depths = {url: depth for url, _, depth in top}
+        links = [(url, self.anchors.get(url, "")) for url, _, _ in top]
+        chosen = await model.pick(*self.topic, links)
+        for rank, url in enumerate(chosen):
+            self.crawl.push(url, _PICKED - 0.01 * rank, depths[url], "model")
 
     def _known(self, url: str, depth: int) -> bool:
         """Read by an earlier run (permanent memory): skipped, unless a start or a hub. A
@@ -396,3 +437,5 @@ class Crawler:
         self.on_page(read)
         self.query.note_links(ex.links)
         self.crawl.push_links(ex.links, score, depth + 1)
+        if self.model is not None and ex.links:
+            await self._let_model_pick()

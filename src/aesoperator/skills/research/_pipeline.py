@@ -221,6 +221,8 @@ async def research(ctx: TaskContext) -> Output:
 
     crawler = Crawler(ctx, query, known=known, allowed=_allowed(ctx, hosts), on_page=on_page)
     crawler.pool_warm = pool_warm
+    if llm is not None:
+        crawler.model, crawler.topic = llm, (inp.topic, inp.focus_areas)
     try:
         async with ctx.action("read_pages", max_pages=ctx.budget.pages_left):
             crawl = await crawler.run(seeds, ctx.config.concurrent_requests)
