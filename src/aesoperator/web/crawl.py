@@ -212,27 +212,21 @@ class Crawler:
 
 
 def hrefs(html: str, url: str) -> list[str]:
-    """Absolute http(s) link targets of a page, fast (one lxml pass): what a breadth-first
-    crawl needs. ``extract_links`` also collects anchor text and context, for scoring."""
-    import lxml.html
-    from lxml.etree import ParserError
+    """Absolute http(s) link targets of a page, fast (a tokenizer, no tree; see ``_hrefs``):
+    what a breadth-first crawl needs. ``extract_links`` also collects anchor text and
+    context, for scoring."""
+    from ._hrefs import raw_hrefs
 
-    if html.lstrip()[:5].lower() == "<?xml":
-        html = html.split("?>", 1)[-1]
-    try:
-        tree = lxml.html.document_fromstring(html)
-    except (ParserError, ValueError):
-        return []
+    base_href, found = raw_hrefs(html)
     base = url
-    for node in tree.iterfind(".//base[@href]"):
+    if base_href is not None:
         with contextlib.suppress(ValueError):
-            base = urljoin(url, (node.get("href") or "").strip())
-        break
+            base = urljoin(url, base_href.strip())
     scheme, _, rest = base.partition("://")
     origin = f"{scheme}://{rest.split('/', 1)[0]}"
     out: list[str] = []
-    for href in tree.xpath("//a/@href"):
-        href = str(href).strip()
+    for href in found:
+        href = href.strip()
         if not href or href[0] == "#":
             continue
         if href[0] == "/" and href[:2] != "//":
