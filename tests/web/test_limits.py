@@ -192,6 +192,39 @@ def test_connection_errors_are_retried_then_fail(web, kit):
     assert len(web.events("retry")) == 2
 
 
+def test_a_server_that_refused_every_attempt_is_not_retried_again(web, allowed, kit):
+    # A crawl meets links to a server that is down (docs linking to a development server):
+    # one backoff series finds it down, the next links to it fail at once, other servers
+    # are unaffected.
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    dead = f"http://allowed.test:{sock.getsockname()[1]}"
+    allowed.routes["/ok"] = kit.html("<p>fine</p>")
+
+    async def get(ctx, urls):
+        out = []
+        for url in urls:
+            try:
+                out.append((await ctx.web.fetch(url, mode="http")).status)
+            except FetchError as exc:
+                out.append(str(exc))
+        return out
+
+    urls = [dead + "/a", dead + "/b", f"http://allowed.test:{allowed.port}/ok"]
+    try:
+        first, second, ok = web.run(
+            get, kit.local(max_retries=2, retry_delay_seconds=0.01), urls=urls
+        ).data
+    finally:
+        sock.close()
+    assert "ConnectError" in first
+    assert second.startswith(dead + "/b: not sent:") and "refused every connection" in second
+    assert ok == 200
+    assert [e.data["url"] for e in web.events("retry")] == [dead + "/a"] * 2
+
+
 def test_retry_after_is_honoured(web, allowed, kit):
     calls = []
 

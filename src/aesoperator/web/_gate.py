@@ -38,6 +38,16 @@ DEFAULT_USER_AGENT = "Aesoperator/0.1 (+https://github.com/aesoperator/aesoperat
 _MAX_REDIRECTS = 20
 _DNS_TTL = 300.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# How long a server that refused every connection attempt of a request (retries included) is
+# taken for down: requests to it fail at once meanwhile. Documentation often links to a
+# development server (http://127.0.0.1:8000/); without this, each such link holds a crawl
+# worker for the whole backoff (~7 s by default), and the robots.txt fetch for it once more.
+_DOWN_FOR = 60.0
+
+
+class _Unreachable(FetchError):
+    """No connection could be opened (refused, no route, connect time-out). Internal: it
+    leaves the gate as a plain ``FetchError`` (error types cross processes by name)."""
 
 
 @dataclass
@@ -97,6 +107,7 @@ class Gate:
         self._browser_client: httpx.AsyncClient | None = None
         self._refused_seen: set[tuple[str, str]] = set()
         self._url_checks: dict[tuple[str, bool], str | PolicyViolation] = {}
+        self._down: dict[tuple[str, int], tuple[float, str]] = {}  # -> (until, why)
         self.closed = False
 
     async def resolve(self, host: str, port: int) -> list[str]:
@@ -274,6 +285,10 @@ class Gate:
                 ) from None
             except BadEncoding as exc:
                 raise FetchError(f"{url}: {exc}", url=url) from None
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise _Unreachable(
+                    f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
+                ) from exc
             except httpx.TransportError as exc:
                 raise FetchError(
                     f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
@@ -299,6 +314,24 @@ class Gate:
 
         await self._hosts.wait(host, too_long)
 
+    def _down_for(self, url: str, host: str, port: int) -> FetchError | None:
+        """The error to fail with at once when the server refused every attempt of a request
+        lately (this one would only repeat that backoff); after ``_DOWN_FOR`` it is tried again."""
+        down = self._down.get((host, port))
+        if down is None:
+            return None
+        until, why = down
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._down[host, port]
+            return None
+        return FetchError(
+            f"{url}: not sent: {host}:{port} refused every connection of a request "
+            f"{_DOWN_FOR - left:,.0f} s ago ({why}); tried again after {left:,.0f} s",
+            url=url,
+            transient=True,
+        )
+
     async def _send_retrying(
         self,
         url: str,
@@ -319,19 +352,29 @@ class Gate:
             retry_after: float | None = None
             header: str | None = None
             last: Response | None = None
+            down: FetchError | None = None
             try:
                 try:
                     norm = await self._check(url, navigation=navigation, robots=robots)
                 except PolicyViolation as exc:
                     self.refused(url, exc, source="browser" if browser else "http")
                     raise
+                _, host, port = self.policy.host_port(norm)
+                down = self._down_for(norm, host, port)
+                if down is not None:
+                    raise down  # not retried: see the handler below
                 # Before the page counts as spent: a wait that cannot be waited out gives it back.
-                await self._wait_for_host(norm, self.policy.host_port(norm)[1])
+                await self._wait_for_host(norm, host)
                 if sent is not None:
                     sent[0] += 1
                 resp = await self._send_once(norm, browser=browser, **kw)
             except FetchError as exc:
+                if exc is down:
+                    raise
                 if not exc.transient or attempt > cfg.max_retries:
+                    if isinstance(exc, _Unreachable):
+                        self._down[host, port] = (time.monotonic() + _DOWN_FOR, str(exc))
+                        raise FetchError(str(exc), url=exc.url, transient=True) from exc.__cause__
                     raise
                 error = str(exc)
             else:
