@@ -115,6 +115,33 @@ def test_crawl_max_pages_and_depth(web, allowed, kit):
     assert len(web.run(crawl, kit.local(), url=f"http://allowed.test:{allowed.port}/p0").data) == 4
 
 
+def test_crawl_fetches_max_pages_when_some_fail_at_the_limit(web, allowed, kit):
+    # The links to a dead server are in flight when the limit is reached; when they fail,
+    # their places go to the next pages, so the crawl still yields max_pages pages.
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    dead = f"http://allowed.test:{sock.getsockname()[1]}"
+    allowed.routes["/"] = kit.html(
+        f'<a href="{dead}/x">x</a><a href="{dead}/y">y</a>'
+        + "".join(f'<a href="/ok{i}">{i}</a>' for i in range(6))
+    )
+    for i in range(6):
+        allowed.routes[f"/ok{i}"] = kit.html(f"<p>{i}</p>")
+
+    async def crawl(ctx, url):
+        return [p.url async for p in ctx.web.crawl([url], max_pages=4)]
+
+    cfg = kit.local(concurrent_requests=4, max_retries=2, retry_delay_seconds=0.05)
+    try:
+        urls = web.run(crawl, cfg, url=f"http://allowed.test:{allowed.port}/").data
+    finally:
+        sock.close()
+    assert len(urls) == 4 and not any(u.startswith(dead) for u in urls)
+    assert sorted(e.data["url"] for e in web.events("crawl_skipped")) == [dead + "/x", dead + "/y"]
+
+
 def test_best_first_follows_the_score(web, allowed, kit):
     allowed.routes["/"] = kit.html(
         '<a href="/a">boring</a><a href="/b">apple pie</a>'

@@ -15,8 +15,9 @@ differ in is given as hooks:
 
 The highest score is fetched first (ties: first pushed); a URL pushed again with a higher
 score moves up; each key is fetched once. The crawl ends when the frontier is empty and
-nothing is in flight, after ``max_pages`` fetches of its own, when the execution's page
-budget is spent, or after ``window`` seconds.
+nothing is in flight, after ``max_pages`` fetches of its own (a fetch that fails gives its
+place back, even at the limit), when the execution's page budget is spent, or after
+``window`` seconds.
 """
 
 from __future__ import annotations
@@ -169,12 +170,12 @@ class Crawler:
         owner = self._owner
         while not self._done:
             owner.check_cancelled()
-            if owner.budget.pages_left <= 0 or (
+            spent = owner.budget.pages_left <= 0 or (
                 self.max_pages is not None and self.taken >= self.max_pages
-            ):
-                self._finish()
-                return
-            item = self._pop()
+            )
+            # At the limit, a fetch still in flight may fail and give its page back (a dead
+            # server after its retries): wait for it, then fetch another in its place.
+            item = None if spent else self._pop()
             if item is None:
                 if self._inflight == 0:
                     self._finish()
