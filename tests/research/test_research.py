@@ -218,7 +218,10 @@ def test_unreachable_site_fails_with_fetch_error_after_retries(
     assert status.error.type == "FetchError"
     url = f"http://127.0.0.1:{closed_port}/"
     retries = [e for e in aesop.get_events(execution.id) if e.kind == "retry"]
-    assert len([e for e in retries if e.data["url"] == url]) == 2  # max_retries, then fail
+    # max_retries, then fail. Those of robots.txt (fetched first): a server that refused
+    # them all gets one attempt for the page rather than a second backoff series.
+    assert [e.data["url"] for e in retries] == [url + "robots.txt"] * 2
+    assert "refused lately: not retried" in status.error.message
 
 
 def test_permanent_memory_skips_read_pages(aesop: Aesoperator, site: Any) -> None:

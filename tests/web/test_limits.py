@@ -115,6 +115,33 @@ def test_crawl_max_pages_and_depth(web, allowed, kit):
     assert len(web.run(crawl, kit.local(), url=f"http://allowed.test:{allowed.port}/p0").data) == 4
 
 
+def test_crawl_fetches_max_pages_when_some_fail_at_the_limit(web, allowed, kit):
+    # The links to a dead server are in flight when the limit is reached; when they fail,
+    # their places go to the next pages, so the crawl still yields max_pages pages.
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    dead = f"http://allowed.test:{sock.getsockname()[1]}"
+    allowed.routes["/"] = kit.html(
+        f'<a href="{dead}/x">x</a><a href="{dead}/y">y</a>'
+        + "".join(f'<a href="/ok{i}">{i}</a>' for i in range(6))
+    )
+    for i in range(6):
+        allowed.routes[f"/ok{i}"] = kit.html(f"<p>{i}</p>")
+
+    async def crawl(ctx, url):
+        return [p.url async for p in ctx.web.crawl([url], max_pages=4)]
+
+    cfg = kit.local(concurrent_requests=4, max_retries=2, retry_delay_seconds=0.05)
+    try:
+        urls = web.run(crawl, cfg, url=f"http://allowed.test:{allowed.port}/").data
+    finally:
+        sock.close()
+    assert len(urls) == 4 and not any(u.startswith(dead) for u in urls)
+    assert sorted(e.data["url"] for e in web.events("crawl_skipped")) == [dead + "/x", dead + "/y"]
+
+
 def test_best_first_follows_the_score(web, allowed, kit):
     allowed.routes["/"] = kit.html(
         '<a href="/a">boring</a><a href="/b">apple pie</a>'
@@ -190,6 +217,68 @@ def test_connection_errors_are_retried_then_fail(web, kit):
         sock.close()
     assert info.value.transient
     assert len(web.events("retry")) == 2
+
+
+def test_a_server_that_refused_every_attempt_gets_one_attempt_until_it_answers(web, allowed, kit):
+    # A crawl meets links to a server that is down (docs linking to a development server):
+    # one backoff series finds it down, the next links to it get one attempt each (no
+    # backoff), other servers are unaffected; once it listens again (a monitor's next check),
+    # it answers at once.
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    port = sock.getsockname()[1]
+    dead = f"http://allowed.test:{port}"
+    allowed.routes["/ok"] = kit.html("<p>fine</p>")
+
+    class Back(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"up")
+
+        def log_message(self, *args):
+            pass
+
+    servers = []
+
+    def revive():
+        sock.close()
+        srv = ThreadingHTTPServer(("127.0.0.1", port), Back)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+
+    async def get(ctx, urls):
+        out = []
+        for url in urls:
+            if url == "revive":
+                revive()
+                continue
+            try:
+                out.append((await ctx.web.fetch(url, mode="http")).status)
+            except FetchError as exc:
+                out.append(str(exc))
+        return out
+
+    urls = [dead + "/a", dead + "/b", f"http://allowed.test:{allowed.port}/ok", "revive",
+            dead + "/c"]  # fmt: skip
+    try:
+        first, second, ok, back = web.run(
+            get, kit.local(max_retries=2, retry_delay_seconds=0.01), urls=urls
+        ).data
+    finally:
+        sock.close()
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
+    assert "ConnectError" in first
+    assert "ConnectError" in second and "refused lately: not retried" in second, second
+    assert ok == 200 and back == 200
+    assert [e.data["url"] for e in web.events("retry")] == [dead + "/a"] * 2
 
 
 def test_retry_after_is_honoured(web, allowed, kit):

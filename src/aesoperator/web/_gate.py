@@ -38,6 +38,16 @@ DEFAULT_USER_AGENT = "Aesoperator/0.1 (+https://github.com/aesoperator/aesoperat
 _MAX_REDIRECTS = 20
 _DNS_TTL = 300.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# How long a server that refused every connection attempt of a request (retries included) is
+# given one attempt per request instead of a backoff series. Documentation links to development
+# servers (Django's to http://127.0.0.1:8000/): each such link held a crawl worker for the whole
+# backoff (~7 s by default), robots.txt's fetch once more. A monitor still tries every check.
+_DOWN_FOR = 60.0
+
+
+class _Unreachable(FetchError):
+    """No connection could be opened (refused, no route, connect time-out). Internal: it
+    leaves the gate as a plain ``FetchError`` (error types cross processes by name)."""
 
 
 @dataclass
@@ -97,6 +107,7 @@ class Gate:
         self._browser_client: httpx.AsyncClient | None = None
         self._refused_seen: set[tuple[str, str]] = set()
         self._url_checks: dict[tuple[str, bool], str | PolicyViolation] = {}
+        self._down: dict[tuple[str, int], float] = {}  # (host, port) -> refused lately, until
         self.closed = False
 
     async def resolve(self, host: str, port: int) -> list[str]:
@@ -274,6 +285,10 @@ class Gate:
                 ) from None
             except BadEncoding as exc:
                 raise FetchError(f"{url}: {exc}", url=url) from None
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise _Unreachable(
+                    f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
+                ) from exc
             except httpx.TransportError as exc:
                 raise FetchError(
                     f"{url}: {type(exc).__name__}: {exc}", url=url, transient=True
@@ -299,6 +314,17 @@ class Gate:
 
         await self._hosts.wait(host, too_long)
 
+    def _is_down(self, host: str, port: int) -> bool:
+        """Did the server refuse every attempt of a request lately? Then one attempt, no
+        backoff series: a dead link costs a refused connection, a server back up answers."""
+        until = self._down.get((host, port))
+        if until is None:
+            return False
+        if until <= time.monotonic():
+            del self._down[host, port]
+            return False
+        return True
+
     async def _send_retrying(
         self,
         url: str,
@@ -319,22 +345,32 @@ class Gate:
             retry_after: float | None = None
             header: str | None = None
             last: Response | None = None
+            down = False
             try:
                 try:
                     norm = await self._check(url, navigation=navigation, robots=robots)
                 except PolicyViolation as exc:
                     self.refused(url, exc, source="browser" if browser else "http")
                     raise
+                _, host, port = self.policy.host_port(norm)
+                down = self._is_down(host, port)
                 # Before the page counts as spent: a wait that cannot be waited out gives it back.
-                await self._wait_for_host(norm, self.policy.host_port(norm)[1])
+                await self._wait_for_host(norm, host)
                 if sent is not None:
                     sent[0] += 1
                 resp = await self._send_once(norm, browser=browser, **kw)
+            except _Unreachable as exc:
+                if down or attempt > cfg.max_retries:
+                    self._down[host, port] = time.monotonic() + _DOWN_FOR
+                    why = f"{exc} (refused lately: not retried)" if down else str(exc)
+                    raise FetchError(why, url=exc.url, transient=True) from exc.__cause__
+                error = str(exc)
             except FetchError as exc:
                 if not exc.transient or attempt > cfg.max_retries:
                     raise
                 error = str(exc)
             else:
+                self._down.pop((host, port), None)
                 if resp.status not in _RETRY_STATUSES:
                     return norm, resp
                 header = dict(resp.headers).get("retry-after")

@@ -224,7 +224,8 @@ class WebSession:
         policy (a refusal is recorded), and one page of the budget reserved."""
         self._owner.check_cancelled()
         try:
-            self.policy.check_url(url)
+            # The gate's remembered check: the gate checks the same URL again on sending.
+            self._gate.check_url(url, navigation=True)
         except PolicyViolation as exc:
             self._gate.refused(url, exc, source=action)
             raise

@@ -15,8 +15,9 @@ differ in is given as hooks:
 
 The highest score is fetched first (ties: first pushed); a URL pushed again with a higher
 score moves up; each key is fetched once. The crawl ends when the frontier is empty and
-nothing is in flight, after ``max_pages`` fetches of its own, when the execution's page
-budget is spent, or after ``window`` seconds.
+nothing is in flight, after ``max_pages`` fetches of its own (a fetch that fails gives its
+place back, even at the limit), when the execution's page budget is spent, or after
+``window`` seconds.
 """
 
 from __future__ import annotations
@@ -195,12 +196,12 @@ class Crawler:
         owner = self._owner
         while not self._done:
             owner.check_cancelled()
-            if owner.budget.pages_left <= 0 or (
+            spent = owner.budget.pages_left <= 0 or (
                 self.max_pages is not None and self.taken >= self.max_pages
-            ):
-                self._finish()
-                return
-            item = None if self._held else self._pop()
+            )
+            # At the limit, a fetch still in flight may fail and give its page back (a dead
+            # server after its retries): wait for it, then fetch another in its place.
+            item = None if spent or self._held else self._pop()
             if item is None:
                 if self._inflight == 0 and not self._held:
                     self._finish()
@@ -238,27 +239,21 @@ class Crawler:
 
 
 def hrefs(html: str, url: str) -> list[str]:
-    """Absolute http(s) link targets of a page, fast (one lxml pass): what a breadth-first
-    crawl needs. ``extract_links`` also collects anchor text and context, for scoring."""
-    import lxml.html
-    from lxml.etree import ParserError
+    """Absolute http(s) link targets of a page, fast (a tokenizer, no tree; see ``_hrefs``):
+    what a breadth-first crawl needs. ``extract_links`` also collects anchor text and
+    context, for scoring."""
+    from ._hrefs import raw_hrefs
 
-    if html.lstrip()[:5].lower() == "<?xml":
-        html = html.split("?>", 1)[-1]
-    try:
-        tree = lxml.html.document_fromstring(html)
-    except (ParserError, ValueError):
-        return []
+    base_href, found = raw_hrefs(html)
     base = url
-    for node in tree.iterfind(".//base[@href]"):
+    if base_href is not None:
         with contextlib.suppress(ValueError):
-            base = urljoin(url, (node.get("href") or "").strip())
-        break
+            base = urljoin(url, base_href.strip())
     scheme, _, rest = base.partition("://")
     origin = f"{scheme}://{rest.split('/', 1)[0]}"
     out: list[str] = []
-    for href in tree.xpath("//a/@href"):
-        href = str(href).strip()
+    for href in found:
+        href = href.strip()
         if not href or href[0] == "#":
             continue
         if href[0] == "/" and href[:2] != "//":
