@@ -71,17 +71,17 @@ def test_responses_that_must_not_be_reused_are_fetched_each_time(web, allowed, k
 
 
 def test_cache_is_bounded_in_bytes_least_recently_used_out_first():
-    cache = SubresourceCache(max_bytes=100)
+    cache = SubresourceCache(max_bytes=60)
     for name in ("a", "b", "c"):
-        cache.put(name, Cached(200, {}, b"x" * 40))
-    assert cache.get("a") is None  # 120 bytes > 100: the oldest went
-    assert cache.size == 80
+        cache.put(name, Cached(200, {}, b"x" * 12))
+    assert cache.get("a") is None  # 3 * 28 bytes > 60: the oldest went
+    assert cache.size == 56  # a body counts with its base64 form: 12 * 7 // 3
     assert cache.get("b") is not None  # now the most recently used
-    cache.put("d", Cached(200, {}, b"x" * 40))
+    cache.put("d", Cached(200, {}, b"x" * 12))
     assert (cache.get("b"), cache.get("c")) != (None, None)
     assert cache.get("c") is None
-    cache.put("huge", Cached(200, {}, b"x" * 101))
-    assert cache.get("huge") is None and cache.size <= 100
+    cache.put("huge", Cached(200, {}, b"x" * 43))
+    assert cache.get("huge") is None and cache.size <= 60
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FetchError, PolicyViolation
 from ._gate import Response, origin_of
 from ._page import Page, mime_of
-from ._subresources import CACHED_TYPES, Cached, SubresourceCache, storable
+from ._subresources import CACHED_TYPES, Cached, SubresourceCache, TabAnswers, storable
 from .policy import normalise_url, refusal
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class BrowserTabs:
         self._tab_state: dict[Any, str] = {}
         # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
         self._subresources = SubresourceCache()
+        block = [p for kind in self._cfg.block_resources for p in _BLOCK_PATTERNS.get(kind, ())]
+        self._answers = TabAnswers(self._subresources, block, self._allow_cached, self._spawn)
         # What became of each document navigation the route saw: a status, the error, or the
         # final URL of a redirect followed for one of our fetches.
         self._nav_outcome: dict[str, _NavOutcome] = {}
@@ -257,6 +259,7 @@ class BrowserTabs:
         answer = fulfil_headers(resp.headers)
         if cacheable and storable(resp.status, resp.headers, resp.body):
             self._subresources.put(url, Cached(resp.status, answer, resp.body))
+            self._answers.stored(url, rtype)
         body = resp.body
         if navigation and resp.url != url:
             # A page's own navigation (a form post answered with 303...) that was redirected:
@@ -316,24 +319,25 @@ class BrowserTabs:
 
     async def _block_by_extension(self, context: BrowserContext, tab: Any) -> None:
         # Blocked resource types would cost a full route each (driver, Request and Route
-        # objects, then abort). A CDP session of the tab pauses only URLs with the obvious
-        # extensions (*.png, *.woff2...) and fails them: one small event each, none for any
-        # other request (Network.setBlockedURLs needs Network events for every request, ~5%
-        # of text-page throughput). The route stays the authority for whatever these miss.
-        patterns = [p for kind in self._cfg.block_resources for p in _BLOCK_PATTERNS.get(kind, ())]
-        if not patterns:
-            return
+        # objects, then abort), and so would a stylesheet answered from the cache. A CDP
+        # session of the tab pauses only URLs with the obvious blocked extensions (*.png,
+        # *.woff2...) and the cached URLs, and answers those itself (see TabAnswers): one small
+        # event each, none for any other request. The route stays the authority for the rest.
         with contextlib.suppress(Exception):
-            cdp = await context.new_cdp_session(tab)
+            await self._answers.attach(await context.new_cdp_session(tab))
 
-            def paused(event: dict[str, Any]) -> None:
-                fail = {"requestId": event["requestId"], "errorReason": "BlockedByClient"}
-                task = asyncio.ensure_future(_quiet(cdp.send("Fetch.failRequest", fail)))
-                self._bg.add(task)
-                task.add_done_callback(self._bg.discard)
+    def _spawn(self, awaitable: Any) -> None:
+        task = asyncio.ensure_future(_quiet(awaitable))
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
 
-            cdp.on("Fetch.requestPaused", paused)
-            await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": p} for p in patterns]})
+    def _allow_cached(self, url: str, rtype: str) -> bool:
+        try:
+            self._gate.check_url(url, False)
+        except PolicyViolation as exc:
+            self._gate.refused(url, exc, source="browser", resource_type=rtype)
+            return False
+        return rtype not in self._cfg.block_resources
 
     async def _give_back_tab(self, tab: Any, reusable: bool) -> None:
         self._tab_state.pop(tab, None)  # idle: the page may not navigate any more
