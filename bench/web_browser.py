@@ -13,10 +13,14 @@ a separate local process, waiting for ``load`` on each page:
   default for reading tasks).
 
     python bench/web_browser.py [--pages 100] [--tabs 4] [--rounds 3] [--isolation process]
+    python bench/web_browser.py --site postgresql|django [--pages 100]
 
-Two comparisons: text pages (like for like: nothing for our defaults to block), then the same
-pages with ``--images`` images each (ours skips images by default, the raw loop loads them).
-Prints pages/s for each and the ratio (target >= 1x). Best of ``--rounds``.
+Generated site: two comparisons, text pages (like for like: nothing for our defaults to block),
+then the same pages with ``--images`` images each (ours skips images by default, the raw loop
+loads them). ``--site``: a real documentation site (bench/_docsites.py: Debian's HTML served
+by nginx), the first ``--pages`` HTML files on disk in sorted order, with their own
+stylesheets, scripts and images. Rounds alternate raw, tuned, ours; prints pages/s for each
+and the ratio, best of ``--rounds``.
 """
 
 from __future__ import annotations
@@ -107,21 +111,35 @@ def _add_images(root: Path, per_page: int) -> None:
 
 def _compare(root: Path, args: argparse.Namespace, tmp: str, label: str) -> None:
     names = sorted(p.name for p in (root / "a").iterdir())
-    best: dict[str, float] = {}
     with SiteServer(root) as site:
-        urls = [site.url(f"/a/{n}") for n in names[: args.pages + 1]]
-        for r in range(args.rounds):
-            raw = asyncio.run(_raw(urls[1:], args.tabs, _ARGS))
-            tuned = asyncio.run(_raw(urls[1:], args.tabs, _ARGS + _our_flags()))
-            ours = run_ours(urls, args.tabs, f"{tmp}/data-{label}-{r}", args.isolation)
-            for name, secs in (("raw", raw), ("tuned", tuned), ("ours", ours)):
-                rate = args.pages / secs
-                print(f"{label}: round {r + 1} {name:5s} {args.pages} pages {secs:6.2f} s "
-                      f"{rate:6.1f} p/s")  # fmt: skip
-                best[name] = max(best.get(name, 0.0), rate)
+        _rounds([site.url(f"/a/{n}") for n in names[: args.pages + 1]], args, tmp, label)
+
+
+def _real_site(args: argparse.Namespace, tmp: str) -> None:
+    from _docsites import DocSite
+
+    with DocSite(args.site) as site:
+        root = site.spec.root
+        # Fixed order: the site's HTML files sorted by path (the first one warms the browser).
+        paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html"))
+        urls = [site.url(p) for p in paths[: args.pages + 1]]
+        _rounds(urls, args, tmp, f"{args.site} ({site.base})")
+
+
+def _rounds(urls: list[str], args: argparse.Namespace, tmp: str, label: str) -> None:
+    best: dict[str, float] = {}
+    for r in range(args.rounds):
+        raw = asyncio.run(_raw(urls[1:], args.tabs, _ARGS))
+        tuned = asyncio.run(_raw(urls[1:], args.tabs, _ARGS + _our_flags()))
+        ours = run_ours(urls, args.tabs, tempfile.mkdtemp(dir=tmp), args.isolation)
+        for name, secs in (("raw", raw), ("tuned", tuned), ("ours", ours)):
+            rate = args.pages / secs
+            print(f"{label}: round {r + 1} {name:5s} {args.pages} pages {secs:6.2f} s "
+                  f"{rate:6.1f} p/s")  # fmt: skip
+            best[name] = max(best.get(name, 0.0), rate)
     print(f"{label}: {args.pages} pages, {args.tabs} tabs: raw Playwright {best['raw']:.1f} "
           f"pages/s, ours {best['ours']:.1f} pages/s, ours / raw = "
-          f"{best['ours'] / best['raw']:.2f}x   (target >= 1.0)")  # fmt: skip
+          f"{best['ours'] / best['raw']:.2f}x")  # fmt: skip
     print(f"{label}: the raw loop with our Chromium switches {best['tuned']:.1f} pages/s: "
           f"ours / that = {best['ours'] / best['tuned']:.2f}x (what the gate costs)\n")  # fmt: skip
 
@@ -133,8 +151,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--images", type=int, default=3, help="images per page, second comparison")
     ap.add_argument("--isolation", choices=["process", "inline"], default="process")
+    ap.add_argument("--site", choices=["postgresql", "django"], help="a real documentation site")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.site:
+            _real_site(args, tmp)
+            return
         root = build_site(Path(tmp) / "site", pages=max(args.pages + 1, 120))
         # Like for like: text pages with one stylesheet, nothing for our defaults to block.
         _compare(root, args, tmp, "text pages")

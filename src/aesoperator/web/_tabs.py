@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FetchError, PolicyViolation
 from ._gate import Response, origin_of
 from ._page import Page, mime_of
+from ._subresources import CACHED_TYPES, Cached, SubresourceCache, TabAnswers, storable
 from .policy import normalise_url, refusal
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ _BLOCK_PATTERNS = {
     "font": tuple(f"*.{x}*" for x in ("woff", "woff2", "ttf", "otf", "eot")),
     "media": tuple(f"*.{x}*" for x in ("mp4", "webm", "mp3", "ogg", "wav", "m4a", "mov")),
 }
-_CACHED_TYPES = frozenset({"stylesheet", "script", "font", "image"})
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,6 @@ class _Redirected:
 
 # What became of a document navigation: its status and headers, the error, or a redirect.
 _NavOutcome = tuple[int, list[tuple[str, str]]] | BaseException | _Redirected
-
-
-@dataclass
-class _Cached:
-    """A static subresource as it is given to the page again (headers ready to fulfil)."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def _storable(resp: Response) -> bool:
-    """May this subresource be reused within the execution (a private, short-lived cache)?"""
-    if len(resp.body) > 2 * 1024 * 1024:
-        return False
-    control = ",".join(v for k, v in resp.headers if k.lower() == "cache-control").lower()
-    return "no-store" not in control and "no-cache" not in control
 
 
 class BrowserTabs:
@@ -87,7 +70,9 @@ class BrowserTabs:
         self._own_tabs: set[Any] = set()
         self._tab_state: dict[Any, str] = {}
         # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
-        self._subresources: dict[str, _Cached] = {}
+        self._subresources = SubresourceCache()
+        block = [p for kind in self._cfg.block_resources for p in _BLOCK_PATTERNS.get(kind, ())]
+        self._answers = TabAnswers(self._subresources, block, self._allow_cached, self._spawn)
         # What became of each document navigation the route saw: a status, the error, or the
         # final URL of a redirect followed for one of our fetches.
         self._nav_outcome: dict[str, _NavOutcome] = {}
@@ -207,26 +192,22 @@ class BrowserTabs:
     async def _route(self, route: Route, request: Request) -> None:
         url = request.url
         rtype = request.resource_type
-        if rtype in _CACHED_TYPES:
-            # A static subresource fetched before in this execution: it passed the gate then
-            # and the policy has not changed; answer it without the rest of the machinery.
-            cached = self._subresources.get(url)
-            if cached is not None and request.method == "GET":
-                if rtype in self._cfg.block_resources:
-                    await _quiet(route.abort("blockedbyclient"))
-                else:
-                    await _quiet(route.fulfill(status=cached.status, headers=cached.headers,
-                                               body=cached.body))  # fmt: skip
-                return
         navigation = request.is_navigation_request()
         try:
-            self._gate.check_url(url, navigation)
+            self._gate.check_url(url, navigation)  # a cached one too: the policy decides
         except PolicyViolation as exc:
             await self._refuse_routed(route, url, exc, rtype, navigation)
             return
         if rtype in self._cfg.block_resources:
             await _quiet(route.abort("blockedbyclient"))
             return
+        if rtype in CACHED_TYPES and request.method == "GET":
+            # Fetched before in this execution (through the gate): answered from memory.
+            cached = self._subresources.get(url)
+            if cached is not None:
+                await _quiet(route.fulfill(status=cached.status, headers=cached.headers,
+                                           body=cached.body))  # fmt: skip
+                return
         extra = False
         kind = "other"
         if navigation:
@@ -246,7 +227,7 @@ class BrowserTabs:
                 extra = True
         from ._browser import forwardable_headers, fulfil_headers
 
-        cacheable = request.method == "GET" and rtype in _CACHED_TYPES
+        cacheable = request.method == "GET" and rtype in CACHED_TYPES
         reply = self._replies.pop(normalise_url(url), None) if kind == "ours" else None
         try:
             headers = request.headers  # no round trip to the driver (cookies: see module doc)
@@ -276,8 +257,9 @@ class BrowserTabs:
         if extra:
             self._owner.page_visited(resp.url, resp.status, fetched_with="browser")
         answer = fulfil_headers(resp.headers)
-        if cacheable and resp.status == 200 and _storable(resp):
-            self._subresources[url] = _Cached(resp.status, answer, resp.body)
+        if cacheable and storable(resp.status, resp.headers, resp.body):
+            self._subresources.put(url, Cached(resp.status, answer, resp.body))
+            self._answers.stored(url, rtype)
         body = resp.body
         if navigation and resp.url != url:
             # A page's own navigation (a form post answered with 303...) that was redirected:
@@ -337,24 +319,25 @@ class BrowserTabs:
 
     async def _block_by_extension(self, context: BrowserContext, tab: Any) -> None:
         # Blocked resource types would cost a full route each (driver, Request and Route
-        # objects, then abort). A CDP session of the tab pauses only URLs with the obvious
-        # extensions (*.png, *.woff2...) and fails them: one small event each, none for any
-        # other request (Network.setBlockedURLs needs Network events for every request, ~5%
-        # of text-page throughput). The route stays the authority for whatever these miss.
-        patterns = [p for kind in self._cfg.block_resources for p in _BLOCK_PATTERNS.get(kind, ())]
-        if not patterns:
-            return
+        # objects, then abort), and so would a stylesheet answered from the cache. A CDP
+        # session of the tab pauses only URLs with the obvious blocked extensions (*.png,
+        # *.woff2...) and the cached URLs, and answers those itself (see TabAnswers): one small
+        # event each, none for any other request. The route stays the authority for the rest.
         with contextlib.suppress(Exception):
-            cdp = await context.new_cdp_session(tab)
+            await self._answers.attach(await context.new_cdp_session(tab))
 
-            def paused(event: dict[str, Any]) -> None:
-                fail = {"requestId": event["requestId"], "errorReason": "BlockedByClient"}
-                task = asyncio.ensure_future(_quiet(cdp.send("Fetch.failRequest", fail)))
-                self._bg.add(task)
-                task.add_done_callback(self._bg.discard)
+    def _spawn(self, awaitable: Any) -> None:
+        task = asyncio.ensure_future(_quiet(awaitable))
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
 
-            cdp.on("Fetch.requestPaused", paused)
-            await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": p} for p in patterns]})
+    def _allow_cached(self, url: str, rtype: str) -> bool:
+        try:
+            self._gate.check_url(url, False)
+        except PolicyViolation as exc:
+            self._gate.refused(url, exc, source="browser", resource_type=rtype)
+            return False
+        return rtype not in self._cfg.block_resources
 
     async def _give_back_tab(self, tab: Any, reusable: bool) -> None:
         self._tab_state.pop(tab, None)  # idle: the page may not navigate any more
@@ -460,6 +443,7 @@ class BrowserTabs:
             with contextlib.suppress(Exception):
                 await server.close()
         self._websockets.clear()
+        self._subresources.clear()
         if self._context is not None:
             with contextlib.suppress(Exception):
                 await self._context.close()
