@@ -3,15 +3,21 @@
 In a worker process the runtime's watchdog sums the PSS of the worker's whole process tree
 (the worker, Playwright's driver, Chromium and its renderers) and kills the execution past
 ``max_memory_mb``. Four tabs of large real pages can cross the default limit where one at a
-time fits, so the guard samples that same measure and, when it nears the limit:
+time fits, and a page can take 100 MB between two samples, so the guard mostly acts *before*
+a page starts: it samples that same measure and
 
-* above ``SHED_AT``: lowers the number of pages loading at once and closes idle tabs (their
-  renderers hold the last page they showed); an event ``browser_memory_shed`` says so;
-* above ``EVICT_AT`` with several pages loading: stops the youngest and loads it again once
-  the others are done (the same page of the budget);
-* above ``EVICT_AT`` with one page loading: that page cannot fit; it fails with
-  ``MemoryLimitExceeded`` saying by how much, before the kill would end the whole task;
-* below ``RECOVER_AT``: one more page at a time, up to ``concurrent_requests``.
+* admits a page only if memory plus what the pages loading may still take plus what a page
+  took so far at most stays under ``ADMIT_AT`` (the first page loads alone, to learn that);
+  fewer pages at once is said by an event ``browser_memory_shed``;
+* above ``SHED_AT``: closes idle tabs (their renderers hold the last page they showed);
+* above ``EVICT_AT`` with several pages loading: stops the youngest and loads it again later
+  (the same page of the budget);
+* above ``EVICT_AT`` with one page loading, growing while it loads alone: that page cannot
+  fit; it fails with ``MemoryLimitExceeded`` saying by how much, before the kill would end
+  the whole task.
+
+After a tab is closed or a load stopped, a renderer gives its memory back over a while: until
+memory stops falling nothing starts and nothing is judged, so no page is blamed for another's.
 
 Only where the limit is enforced (a worker process: the runtime sets ``AESOP_MEMORY_TREE``);
 inline, the process is the caller's and its memory is not the task's.
@@ -23,16 +29,17 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import MemoryLimitExceeded
 
 T = TypeVar("T")
 
+ADMIT_AT = 0.7
 SHED_AT = 0.75
 EVICT_AT = 0.9
-RECOVER_AT = 0.6
+GROWING_SAMPLES = 2  # a lone page over EVICT_AT that grew this often cannot fit
 SAMPLE_S = 0.05  # the watchdog samples every 0.15 s: we must see the rise first
 MB = 1024 * 1024
 
@@ -62,9 +69,11 @@ def tree_pss() -> int:
 class _Loading:
     url: str
     task: asyncio.Future[Any]
+    grown: float = 0.0  # its share of the growth since it started (shared with the others)
+    peak: float = 0.0  # the most ``grown`` reached
+    growing: int = 0  # samples alone over EVICT_AT in which memory grew
     evicted: bool = False
     too_big: MemoryLimitExceeded | None = None
-    started: int = field(default=0)
 
 
 class MemoryGuard:
@@ -81,17 +90,25 @@ class MemoryGuard:
         self._limit = limit_mb * MB
         self._limit_mb = limit_mb
         self._max = max_pages
-        self._allowed = max_pages
         self._emit = emit
         self._close_idle = close_idle
         self._sample = sample
-        self._loading: list[_Loading] = []
+        self._loading: list[_Loading] = []  # in the order they started
         self._changed = asyncio.Condition()
         self._sampler: asyncio.Task[None] | None = None
-        self._idle_floor = 0  # memory with no page loading: what a page is measured against
-        self._seq = 0
-        self._over = 0  # samples in a row over EVICT_AT
-        self.peak = 0
+        self._used = 0  # the last sample
+        self._per_page: float | None = None  # the most a page took so far; None: none ended
+        self._settling = False  # memory was freed and is still falling
+        self._noted = max_pages  # the fewest pages at once an event has said so far
+
+    def _held(self) -> str | None:
+        """Why no page may start now: ``"busy"``, ``"memory"``, or None (it may)."""
+        learning = self._loading and self._per_page is None  # the first page loads alone
+        if self._settling or len(self._loading) >= self._max or learning:
+            return "busy"
+        expect = self._per_page or 0.0
+        still = sum(max(0.0, expect - e.grown) for e in self._loading)
+        return None if self._used + still + expect <= ADMIT_AT * self._limit else "memory"
 
     async def load(self, url: str, make: Callable[[], Awaitable[T]]) -> T:
         """Run ``make()`` (one page load) when memory allows; again if it was evicted."""
@@ -99,9 +116,19 @@ class MemoryGuard:
             self._sampler = asyncio.ensure_future(self._watch())
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda: len(self._loading) < self._allowed)
-                self._seq += 1
-                entry = _Loading(url, asyncio.ensure_future(make()), started=self._seq)
+                while (why := self._held()) is not None:
+                    if why == "memory":
+                        if closed := await self._close_idle():  # idle renderers first
+                            self._settling = True
+                            self._shed("closed idle tabs", closed_tabs=closed)
+                            continue
+                        if not self._loading:
+                            break  # a page is always tried: alone, it can be judged
+                        if len(self._loading) < self._noted:
+                            self._noted = len(self._loading)
+                            self._shed("fewer pages at once", pages_at_once=self._noted)
+                    await self._changed.wait()
+                entry = _Loading(url, asyncio.ensure_future(make()))
                 self._loading.append(entry)
             try:
                 # wait(), not await: an eviction cancels the load, not us.
@@ -114,6 +141,8 @@ class MemoryGuard:
             finally:
                 async with self._changed:
                     self._loading.remove(entry)
+                    if entry.too_big is None:  # a page that cannot fit says nothing of others
+                        self._per_page = max(self._per_page or 0.0, entry.peak)
                     self._changed.notify_all()
             if entry.too_big is not None:
                 raise entry.too_big
@@ -128,53 +157,57 @@ class MemoryGuard:
                 used = await loop.run_in_executor(None, self._sample)
             except Exception:
                 continue
-            self.peak = max(self.peak, used)
             async with self._changed:
                 await self._act(used)
+                self._changed.notify_all()
 
     async def _act(self, used: int) -> None:
+        prev, self._used = self._used, used
+        if self._settling and used >= prev:
+            self._settling = False  # what was freed is given back: memory means pages again
         loading = [e for e in self._loading if not e.evicted and e.too_big is None]
-        if not loading and self._seq:
-            self._idle_floor = used if not self._idle_floor else min(self._idle_floor, used)
-        closed = 0
-        if used > SHED_AT * self._limit:
-            closed = await self._close_idle()  # first: idle renderers hold their last page
-            lower = max(1, min(self._allowed, len(loading)) - 1)
-            if lower < self._allowed or closed:
-                self._allowed = lower
-                self._shed(used, "fewer pages at once", closed_tabs=closed)
-        elif used < RECOVER_AT * self._limit and self._allowed < self._max:
-            self._allowed += 1
-            self._changed.notify_all()
+        for entry in loading if prev else ():
+            entry.grown += (used - prev) / len(loading)
+            entry.peak = max(entry.peak, entry.grown)
+        if used > SHED_AT * self._limit and (closed := await self._close_idle()):
+            self._settling = True
+            self._shed("closed idle tabs", used=used, closed_tabs=closed)
         over = used > EVICT_AT * self._limit
-        self._over = self._over + 1 if over and not closed else 0
-        if not over:
+        if not over or self._settling:
+            for entry in loading:
+                entry.growing = 0
             return
         if len(loading) > 1:
-            youngest = max(loading, key=lambda e: e.started)
+            youngest = loading[-1]
             youngest.evicted = True
             youngest.task.cancel()
-            self._shed(used, "stopped a page loading, to load it again after the others",
-                       url=youngest.url)  # fmt: skip
-        elif len(self._loading) == 1 and loading and self._over >= 3:
-            # Alone, nothing left to free, and still over after a few samples: it cannot fit.
+            self._settling = True
+            self._shed("stopped a page loading, to load it again after the others",
+                       used=used, url=youngest.url)  # fmt: skip
+        elif len(self._loading) == 1 and loading:
             page = loading[0]
-            floor = self._idle_floor
-            need = (used - floor) / MB if floor else used / MB
-            alone = f" (the browser alone ~{floor / MB:.0f} MB)" if floor else ""
-            page.too_big = MemoryLimitExceeded(
-                f"{page.url}: one page needs more than ~{need:.0f} MB in the browser; the "
-                f"execution reached {used / MB:.0f} MB of max_memory_mb={self._limit_mb}"
-                f"{alone}; raise max_memory_mb above {used / MB * 1.5:.0f}"
-            )
-            page.task.cancel()
-            self._emit("browser_memory_page_too_big", url=page.url, need_mb=round(need),
-                       used_mb=round(used / MB), max_memory_mb=self._limit_mb)  # fmt: skip
+            if used > prev:
+                page.growing += 1
+            if page.growing >= GROWING_SAMPLES:
+                self._too_big(page, used)
 
-    def _shed(self, used: int, what: str, **data: Any) -> None:
+    def _too_big(self, page: _Loading, used: int) -> None:
+        # Alone, over EVICT_AT and still growing: it would take the whole task with it.
+        need, rest = page.grown / MB, (used - page.grown) / MB
+        page.too_big = MemoryLimitExceeded(
+            f"{page.url}: one page needs more than ~{need:.0f} MB in the browser; the "
+            f"execution reached {used / MB:.0f} MB of max_memory_mb={self._limit_mb} (~"
+            f"{rest:.0f} MB without the page); raise max_memory_mb above {rest + need * 2:.0f}"
+        )
+        page.task.cancel()
+        self._settling = True
+        self._emit("browser_memory_page_too_big", url=page.url, need_mb=round(need),
+                   used_mb=round(used / MB), max_memory_mb=self._limit_mb)  # fmt: skip
+
+    def _shed(self, what: str, used: int | None = None, **data: Any) -> None:
+        used = self._used if used is None else used
         self._emit("browser_memory_shed", action=what, used_mb=round(used / MB),
-                   max_memory_mb=self._limit_mb, pages_at_once=self._allowed,
-                   **data)  # fmt: skip
+                   max_memory_mb=self._limit_mb, **data)  # fmt: skip
 
     async def aclose(self) -> None:
         if self._sampler is not None:

@@ -403,6 +403,7 @@ class BrowserTabs:
     async def fetch(self, url: str, sent: list[int], wait_until: Any = "load") -> Page:
         if self._guard is None:
             return await self._fetch(url, sent, wait_until)
+        await self._browser_context()  # started outside: the browser is not a page's growth
         return await self._guard.load(url, lambda: self._fetch(url, sent, wait_until))
 
     async def _fetch(self, url: str, sent: list[int], wait_until: Any) -> Page:
