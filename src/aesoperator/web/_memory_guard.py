@@ -6,12 +6,12 @@ In a worker process the runtime's watchdog sums the PSS of the worker's whole pr
 time fits, and a page can take 100 MB between two samples, so the guard mostly acts *before*
 a page starts: it samples that same measure and
 
-* admits a page only if memory plus what the pages loading may still take plus what a page
-  took so far at most stays under ``ADMIT_AT`` (the first page loads alone, to learn that);
-  fewer pages at once is said by an event ``browser_memory_shed``;
-* above ``SHED_AT``: closes idle tabs (their renderers hold the last page they showed);
-* above ``EVICT_AT`` with several pages loading: stops the youngest and loads it again later
-  (the same page of the budget);
+* admits a page only if memory plus what the pages loading may still take plus what one
+  of the last pages took at most stays under ``ADMIT_AT`` (the first page loads alone, to
+  learn that); a page that does not fit alone gets the idle tabs closed first (their
+  renderers hold the last page they showed); each is said by an event ``browser_memory_shed``;
+* above ``EVICT_AT``: closes idle tabs or, with several pages loading, stops the youngest and
+  loads it again later (the same page of the budget);
 * above ``EVICT_AT`` with one page loading, growing while it loads alone: that page cannot
   fit; it fails with ``MemoryLimitExceeded`` saying by how much, before the kill would end
   the whole task.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,8 +37,7 @@ from ..errors import MemoryLimitExceeded
 
 T = TypeVar("T")
 
-ADMIT_AT = 0.7
-SHED_AT = 0.75
+ADMIT_AT = 0.8
 EVICT_AT = 0.9
 GROWING_SAMPLES = 2  # a lone page over EVICT_AT that grew this often cannot fit
 SAMPLE_S = 0.05  # the watchdog samples every 0.15 s: we must see the rise first
@@ -71,6 +71,7 @@ class _Loading:
     task: asyncio.Future[Any]
     grown: float = 0.0  # its share of the growth since it started (shared with the others)
     peak: float = 0.0  # the most ``grown`` reached
+    seen: bool = False  # loading across a sample (a quicker page says nothing of its growth)
     growing: int = 0  # samples alone over EVICT_AT in which memory grew
     evicted: bool = False
     too_big: MemoryLimitExceeded | None = None
@@ -97,16 +98,17 @@ class MemoryGuard:
         self._changed = asyncio.Condition()
         self._sampler: asyncio.Task[None] | None = None
         self._used = 0  # the last sample
-        self._per_page: float | None = None  # the most a page took so far; None: none ended
+        # What the last pages took (the first ones pay for Chromium's lazy start-up too).
+        self._took: deque[float] = deque(maxlen=2 * max_pages)
         self._settling = False  # memory was freed and is still falling
         self._noted = max_pages  # the fewest pages at once an event has said so far
 
     def _held(self) -> str | None:
         """Why no page may start now: ``"busy"``, ``"memory"``, or None (it may)."""
-        learning = self._loading and self._per_page is None  # the first page loads alone
+        learning = self._loading and not self._took  # the first page loads alone
         if self._settling or len(self._loading) >= self._max or learning:
             return "busy"
-        expect = self._per_page or 0.0
+        expect = max(self._took, default=0.0)
         still = sum(max(0.0, expect - e.grown) for e in self._loading)
         return None if self._used + still + expect <= ADMIT_AT * self._limit else "memory"
 
@@ -118,7 +120,7 @@ class MemoryGuard:
             async with self._changed:
                 while (why := self._held()) is not None:
                     if why == "memory":
-                        if closed := await self._close_idle():  # idle renderers first
+                        if not self._loading and (closed := await self._close_idle()):
                             self._settling = True
                             self._shed("closed idle tabs", closed_tabs=closed)
                             continue
@@ -141,8 +143,8 @@ class MemoryGuard:
             finally:
                 async with self._changed:
                     self._loading.remove(entry)
-                    if entry.too_big is None:  # a page that cannot fit says nothing of others
-                        self._per_page = max(self._per_page or 0.0, entry.peak)
+                    if entry.seen and entry.too_big is None:  # (too big: says nothing of others)
+                        self._took.append(entry.peak)
                     self._changed.notify_all()
             if entry.too_big is not None:
                 raise entry.too_big
@@ -168,11 +170,11 @@ class MemoryGuard:
         loading = [e for e in self._loading if not e.evicted and e.too_big is None]
         for entry in loading if prev else ():
             entry.grown += (used - prev) / len(loading)
-            entry.peak = max(entry.peak, entry.grown)
-        if used > SHED_AT * self._limit and (closed := await self._close_idle()):
+            entry.peak, entry.seen = max(entry.peak, entry.grown), True
+        over = used > EVICT_AT * self._limit
+        if over and not self._settling and (closed := await self._close_idle()):
             self._settling = True
             self._shed("closed idle tabs", used=used, closed_tabs=closed)
-        over = used > EVICT_AT * self._limit
         if not over or self._settling:
             for entry in loading:
                 entry.growing = 0
