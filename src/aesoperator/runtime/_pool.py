@@ -106,6 +106,8 @@ class WorkerPool:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PKG_ROOT, env.get("PYTHONPATH", "")) if p)
         # polars' allocator (jemalloc) keeps freed pages for seconds by default, so a worker's
         # RSS would overstate what a data task holds; return them within half a second.
+        # The memory limit counts this worker's process tree: its browser sheds load before it.
+        env["AESOP_MEMORY_TREE"] = "1"
         env.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
         argv = [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())]
         proc = subprocess.Popen(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FetchError, PolicyViolation
 from ._gate import Response, origin_of
+from ._memory_guard import MemoryGuard, enforced
 from ._page import Page, mime_of
 from ._subresources import CACHED_TYPES, Cached, SubresourceCache, TabAnswers, storable
 from .policy import normalise_url, refusal
@@ -82,6 +83,10 @@ class BrowserTabs:
         # Per tab: its WebSockets are routed to us (done before the tab loads anything).
         self._ws_routed: dict[Any, asyncio.Future[None]] = {}
         self._websockets: set[Any] = set()  # open server connections relayed to a page
+        # Where max_memory_mb is enforced, page loads are admitted by memory (_memory_guard).
+        self._guard = None if not enforced() else MemoryGuard(
+            self._cfg.max_memory_mb, self._cfg.concurrent_requests, owner.emit,
+            self._close_idle_tabs)  # fmt: skip
 
     async def _browser_context(self) -> BrowserContext:
         async with self._context_lock:
@@ -369,7 +374,22 @@ class BrowserTabs:
             return "ours"
         return "extra" if state == "active" else "idle"
 
+    async def _close_idle_tabs(self) -> int:
+        """Close the idle tabs: each holds the last page it showed in a renderer."""
+        tabs, self._idle_tabs = self._idle_tabs, []
+        for tab in tabs:
+            self._own_tabs.discard(tab)
+            with contextlib.suppress(Exception):
+                await tab.close()
+        return len(tabs)
+
     async def fetch(self, url: str, sent: list[int], wait_until: Any = "load") -> Page:
+        if self._guard is None:
+            return await self._fetch(url, sent, wait_until)
+        await self._browser_context()  # started outside: the browser is not a page's growth
+        return await self._guard.load(url, lambda: self._fetch(url, sent, wait_until))
+
+    async def _fetch(self, url: str, sent: list[int], wait_until: Any) -> Page:
         from playwright.async_api import Error as PlaywrightError
 
         start = time.perf_counter()
@@ -439,6 +459,8 @@ class BrowserTabs:
     async def aclose(self) -> None:
         """Close the relayed WebSocket connections and the browser context. Idempotent."""
         self.stop()
+        if self._guard is not None:
+            await self._guard.aclose()
         for server in list(self._websockets):
             with contextlib.suppress(Exception):
                 await server.close()
