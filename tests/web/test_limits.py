@@ -130,8 +130,8 @@ def test_crawl_fetches_max_pages_when_some_fail_at_the_limit(web, allowed, kit):
     for i in range(6):
         allowed.routes[f"/ok{i}"] = kit.html(f"<p>{i}</p>")
 
-    async def crawl(ctx, url):
-        return [p.url async for p in ctx.web.crawl([url], max_pages=4)]
+    async def crawl(ctx, url):  # same_host=False: a port of its own is another host
+        return [p.url async for p in ctx.web.crawl([url], max_pages=4, same_host=False)]
 
     cfg = kit.local(concurrent_requests=4, max_retries=2, retry_delay_seconds=0.05)
     try:
@@ -140,6 +140,23 @@ def test_crawl_fetches_max_pages_when_some_fail_at_the_limit(web, allowed, kit):
         sock.close()
     assert len(urls) == 4 and not any(u.startswith(dead) for u in urls)
     assert sorted(e.data["url"] for e in web.events("crawl_skipped")) == [dead + "/x", dead + "/y"]
+
+
+def test_same_host_means_the_same_port_too(web, allowed, counting_server, kit):
+    # Documentation links to a development server on the same host (127.0.0.1:8000): another
+    # server, not followed by a same-host crawl; followed when same_host=False.
+    other = f"http://allowed.test:{counting_server.port}/p1"
+    allowed.routes["/"] = kit.html(f'<a href="{other}">dev server</a><a href="/a">a</a>')
+    allowed.routes["/a"] = kit.html("<p>a</p>")
+
+    async def crawl(ctx, url, same_host):
+        return [p.url async for p in ctx.web.crawl([url], same_host=same_host)]
+
+    start = f"http://allowed.test:{allowed.port}/"
+    assert web.run(crawl, kit.local(), url=start, same_host=True).data == [start, start + "a"]
+    assert counting_server.arrivals() == []
+    followed = web.run(crawl, kit.local(), url=start, same_host=False).data
+    assert other in followed and len(counting_server.arrivals()) == 1
 
 
 def test_best_first_follows_the_score(web, allowed, kit):

@@ -147,6 +147,8 @@ class WebSession:
         ``best_first`` fetches the highest ``score(link)`` first. Never more pages than
         ``max_pages`` (this crawl) nor than the execution's budget. Links the policy refuses
         are recorded and never requested; pages that fail are recorded and skipped.
+        ``same_host``: only links to the start URLs' hosts, where a port other than the
+        scheme's default makes another host (``127.0.0.1:8000`` is not ``127.0.0.1:8602``).
         """
         if strategy not in ("bfs", "best_first"):
             raise UserError(f"crawl(strategy=...): got {strategy!r}; use 'bfs' or 'best_first'")
@@ -166,7 +168,10 @@ class WebSession:
                 if starting or not same_host:
                     self._gate.refused(url, exc, source="crawl")
                 return None
-            host = policy.host_port(norm)[1]
+            scheme, name, port = policy.host_port(norm)
+            # A port of its own is another server (docs link to a development server on
+            # :8000); http and https on their default ports are the same host.
+            host = name if port == (443 if scheme == "https" else 80) else f"{name}:{port}"
             if starting:
                 hosts.add(host)
                 return norm
