@@ -298,6 +298,20 @@ def test_a_server_that_refused_every_attempt_gets_one_attempt_until_it_answers(w
     assert [e.data["url"] for e in web.events("retry")] == [dead + "/a"] * 2
 
 
+def test_a_bot_challenge_is_not_retried(web, allowed, kit):
+    # Cloudflare answers 503 (or 403) with cf-mitigated: challenge: the same on every retry.
+    allowed.routes["/wall"] = lambda _h: (
+        503, {"content-type": "text/html", "cf-mitigated": "challenge"}, b"<p>Just a moment...</p>"
+    )  # fmt: skip
+
+    async def get(ctx, url):
+        return (await ctx.web.fetch(url, mode="http")).status
+
+    url = f"http://allowed.test:{allowed.port}/wall"
+    assert web.run(get, kit.local(max_retries=3, retry_delay_seconds=0.01), url=url).data == 503
+    assert len(allowed.hits("/wall")) == 1 and web.events("retry") == []
+
+
 def test_retry_after_is_honoured(web, allowed, kit):
     calls = []
 

@@ -45,6 +45,11 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _DOWN_FOR = 60.0
 
 
+def _is_challenge(resp: Response) -> bool:
+    """A bot challenge (Cloudflare marks its own): asking again gets the same challenge."""
+    return dict(resp.headers).get("cf-mitigated", "").lower() == "challenge"
+
+
 class _Unreachable(FetchError):
     """No connection could be opened (refused, no route, connect time-out). Internal: it
     leaves the gate as a plain ``FetchError`` (error types cross processes by name)."""
@@ -371,7 +376,7 @@ class Gate:
                 error = str(exc)
             else:
                 self._down.pop((host, port), None)
-                if resp.status not in _RETRY_STATUSES:
+                if resp.status not in _RETRY_STATUSES or _is_challenge(resp):
                     return norm, resp
                 header = dict(resp.headers).get("retry-after")
                 retry_after = _retry_after(header)
