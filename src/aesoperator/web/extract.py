@@ -361,7 +361,12 @@ def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
 
 
 def extract_page(
-    body: bytes | str, url: str, content_type: str | None = None, *, markdown: bool = True
+    body: bytes | str,
+    url: str,
+    content_type: str | None = None,
+    *,
+    markdown: bool = True,
+    listing: bool = False,
 ) -> Extracted:
     """Extract what a page says. Non-HTML content is reported by type, never parsed as HTML.
 
@@ -369,6 +374,9 @@ def extract_page(
     an empty text and ``is_html=False`` so callers can tell "nothing to read" from "empty page".
     ``markdown=False``: ``markdown`` is the plain text, not rendered (on long documentation
     pages rendering it costs about a tenth of the extraction; research never reads it).
+    ``listing=True``: the page is read for its links only (a site's index, a source listing):
+    no main-content pass (on such pages trafilatura costs ten times the rest); its text is the
+    page's visible text, and it has no blocks.
     """
     mime, _ = _split_content_type(content_type)
     html_like = _is_html(mime, body if isinstance(body, bytes) else body[:2048])
@@ -387,10 +395,14 @@ def extract_page(
     links = _links_from_tree(tree, url)
     lang = _html_lang(tree)
     title, date = _title(tree), _date(tree, html, url)
-    text, rendered = _main_content(tree, url, markdown)
-    from ._blocks import page_blocks
+    if listing:
+        text = rendered = _visible_text(tree)
+        blocks: list[Block] = []
+    else:
+        text, rendered = _main_content(tree, url, markdown)
+        from ._blocks import page_blocks
 
-    blocks = page_blocks(tree, text)
+        blocks = page_blocks(tree, text)
     if lang is None and text:
         from ..text.language import detect_language
 

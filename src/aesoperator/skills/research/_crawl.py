@@ -39,6 +39,13 @@ _SKIP_PATH = re.compile(
 _HUB_PATH = re.compile(
     r"/(?:tags?|topics?|categor(?:y|ies)|archives?|page/\d+|authors?|index)\b", re.I
 )
+# Pages that list or index other pages, or show source code: they guide the crawl, never cited
+# (_report.py). Read for their links only, without a main-content pass.
+NOT_CITED = re.compile(
+    r"/(?:genindex|py-modindex|modindex|bookindex|search|sitemap|contents|toc)(?:-[\w-]+)?"
+    r"\.html?$|/_modules/|/_sources/",
+    re.I,
+)
 _ISO_DAY = re.compile(r"(?<!\d)(?:19|20)\d\d-\d\d-\d\d(?!\d)")
 _URL_WORDS = re.compile(r"[a-z0-9]+")
 
@@ -360,7 +367,9 @@ class Crawler:
                 )
             return
         ex = None
-        site_map = bool(_SITE_MAP.search(urlsplit(page.url).path))
+        path = urlsplit(page.url).path
+        site_map = bool(_SITE_MAP.search(path))
+        listing = site_map or bool(NOT_CITED.search(path))
         if site_map:
             # Extracting a site's index (500 KB) takes longer than reading the rest of the
             # budget: its links go into the frontier now, by a cheap lxml pass.
@@ -371,7 +380,8 @@ class Crawler:
                 # lxml pass) so fetching goes on meanwhile; its score lifts them later.
                 self._push_early_links(page, depth + 1)
             try:
-                ex = await ctx.web.extract(page, markdown=False)  # research reads no markdown
+                # Research reads no markdown; a page read for its links gets no main-text pass.
+                ex = await ctx.web.extract(page, markdown=False, listing=listing)
             except (TaskError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a broken pool (e.g. a worker died): go on in-process
@@ -384,7 +394,7 @@ class Crawler:
 
             with ctx.action("extract", url=page.url, where="thread"):
                 ex = await asyncio.to_thread(
-                    functools.partial(extract_page, markdown=False),
+                    functools.partial(extract_page, markdown=False, listing=listing),
                     page.body,
                     page.url,
                     page.headers.get("content-type"),
