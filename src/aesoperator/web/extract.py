@@ -466,7 +466,12 @@ def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
 
-    doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
+    marked = _mark_main(tree)
+    try:
+        doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
+    finally:
+        if marked is not None:
+            del marked.attrib["role"]  # the tree goes on to page_blocks as it came
     if doc is None or isinstance(doc, dict) or doc.body is None:
         # Too little main text for trafilatura: fall back to the whole visible text.
         text = _visible_text(tree)
@@ -476,6 +481,60 @@ def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]
         return text, text
     rendered = normalize_unicode(xmltotxt(doc.body, True)).strip()
     return text, rendered or text
+
+
+_PARAGRAPHS: Any = None
+_ROLES: Any = None
+_MAIN_SHARE = 0.6  # of the page's paragraphs a main-content container must hold
+
+
+def _mark_main(tree: Any) -> Any:
+    """Mark the page's main-content container ``role="main"`` when the page does not mark one.
+
+    trafilatura finds the main content by its own class/id names, ``<article>``, ``<main>`` or
+    ``[role=main]``; a page with none of them (Sphinx's and DocBook's themes: every page of the
+    Django and PostgreSQL docs) falls back to a "wild text" search of the whole page, which
+    keeps paragraphs, code and tables but drops headings and list items, and is the slowest
+    part of its extraction. The container marked here is the deepest element on the path to
+    the page's title (its first ``<h1>`` that is not only a link, else its first ``<h2>``) that
+    holds most of the page's paragraphs; trafilatura's own selectors still come first.
+    """
+    global _PARAGRAPHS, _ROLES
+    if _PARAGRAPHS is None:
+        from lxml import etree
+
+        _PARAGRAPHS, _ROLES = etree.XPath("count(.//p)"), etree.XPath("//@role")
+    if next(tree.iter("main", "article"), None) is not None or any(
+        str(role).strip().lower() == "main" for role in _ROLES(tree)
+    ):
+        return None  # the page marks it: trafilatura's selectors find it
+    body = tree.find("body")
+    if body is None:
+        return None
+    title = next((h for h in body.iter("h1") if not _only_link(h)), None)
+    if title is None:
+        title = next(body.iter("h2"), None)
+    total = _PARAGRAPHS(body)
+    if title is None or not total:
+        return None
+    path = set(title.iterancestors())
+    node = body
+    while True:
+        child = next((c for c in node.iterchildren("*") if c in path), None)
+        if child is None or _PARAGRAPHS(child) < _MAIN_SHARE * total:
+            break
+        node = child
+    if node is body or node.tag not in ("div", "section"):  # trafilatura's selector takes these
+        return None
+    node.set("role", "main")
+    return node
+
+
+def _only_link(heading: Any) -> bool:
+    """A heading whose whole text is a link (a site's name in its header), not a page title."""
+    text = "".join(heading.itertext()).strip()
+    linked = "".join(t for a in heading.iter("a") for t in a.itertext()).strip()
+    return bool(text) and text == linked
 
 
 _TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·•-]\s+[^|\u2013\u2014·•-]{2,40}$")
