@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -76,6 +77,9 @@ class Query:
     # text says little on a site where hundreds of link texts carry it, "LISTEN" a lot.
     anchor_df: dict[str, int] = field(default_factory=dict, repr=False)
     anchors_seen: set[str] = field(default_factory=set, repr=False)
+    _weights_at: tuple[int, list[tuple[tuple[str, ...], float]], float] | None = field(
+        default=None, repr=False
+    )
 
     @classmethod
     def build(cls, topic: str, focus_areas: list[str], start_date: str | None = None) -> Query:
@@ -107,19 +111,33 @@ class Query:
                 for term in set(terms(text)):
                     df[term] = df.get(term, 0) + 1
 
-    def anchor_coverage(self, text_terms: set[str]) -> float:
+    def anchor_coverage(self, text_terms: AbstractSet[str]) -> float:
         """``coverage`` with each query term weighed by its rarity among the link texts seen."""
-        n = len(self.anchors_seen) + 1
-        found = total = 0.0
+        weights, total = self._anchor_weights()
+        found = 0.0
+        for forms, weight in weights:
+            if any(f in text_terms for f in forms):
+                found += weight
+        return found / total if total else 0.0
+
+    def _anchor_weights(self) -> tuple[list[tuple[tuple[str, ...], float]], float]:
+        """Each query term's forms and rarity weight. They change only when a new link text is
+        seen (``note_links``): computed once per count of texts seen, not once per link."""
+        seen = len(self.anchors_seen)
+        if self._weights_at is not None and self._weights_at[0] == seen:
+            return self._weights_at[1], self._weights_at[2]
+        n = seen + 1
+        weights: list[tuple[tuple[str, ...], float]] = []
+        total = 0.0
         for t, w in self.concepts.items():
             df = max(self.anchor_df.get(f, 0) for f in self.forms[t])
             weight = w * math.log(1.0 + n / (1 + df))
             total += weight
-            if any(f in text_terms for f in self.forms[t]):
-                found += weight
-        return found / total if total else 0.0
+            weights.append((self.forms[t], weight))
+        self._weights_at = (seen, weights, total)
+        return weights, total
 
-    def coverage(self, text_terms: set[str]) -> float:
+    def coverage(self, text_terms: AbstractSet[str]) -> float:
         """Share (0..1) of the query's weight found in ``text_terms``."""
         found = sum(
             w for t, w in self.concepts.items() if any(f in text_terms for f in self.forms[t])
@@ -182,15 +200,30 @@ _SITE_MAP_SCORE = 0.35  # after links that name most of the topic, before everyt
 
 
 def _link_relevance(query: Query, link: Link) -> float:
-    if _SITE_MAP.search(urlsplit(link.url).path):
+    site_map, url_terms = _url_terms(link.url)
+    if site_map:
         return _SITE_MAP_SCORE
-    anchor = set(terms(link.text))
-    url_terms = set(terms(" ".join(_URL_WORDS.findall(urlsplit(link.url).path.lower()))))
-    context = set(terms(link.context)) if link.context else set()
+    # The term sets are pure functions of their strings and repeat across links (a URL under
+    # many link texts, "next" on every page): computed once. The coverages are not cached:
+    # ``anchor_coverage`` moves as link texts are seen.
     return (
-        0.45 * query.anchor_coverage(anchor)
+        0.45 * query.anchor_coverage(_term_set(link.text))
         + 0.25 * query.coverage(url_terms)
-        + 0.15 * query.coverage(context)
+        + 0.15 * query.coverage(_term_set(link.context))
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _term_set(text: str) -> frozenset[str]:
+    return frozenset(terms(text)) if text else frozenset()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _url_terms(url: str) -> tuple[bool, frozenset[str]]:
+    """Whether the URL is a site map, and the terms of its path."""
+    path = urlsplit(url).path
+    return bool(_SITE_MAP.search(path)), frozenset(
+        terms(" ".join(_URL_WORDS.findall(path.lower())))
     )
 
 
