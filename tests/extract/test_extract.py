@@ -176,3 +176,52 @@ def test_page_relative_links_resolve_as_urljoin_does() -> None:
             expected = urljoin(base, href).split("#")[0]
             assert got.get(str(i), expected) == expected, (base, href)
         assert got["0"] == urljoin(base, "sql-select.html")
+
+
+# A documentation page laid out like Sphinx's themes (reduced from Django's docs theme, BSD
+# licence): no <main>, <article> or [role=main]; the site's name is the first <h1>, in the header.
+_SPHINX_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Making queries | Demo docs</title>
+</head><body><div class="document"><div id="custom-doc" class="yui-t6">
+<div id="hd"><h1><a href="../index.html">Demo 3.2 documentation</a></h1>
+<div id="global-nav"><a href="../index.html">Home</a> | <a href="../contents.html">Table of
+contents</a> | <a href="../genindex.html">Index</a></div>
+<div class="nav">&laquo; <a href="models.html">previous</a> | <a href="aggregation.html">next</a>
+&raquo;</div></div>
+<div id="bd"><div id="yui-main"><div class="yui-b"><div class="yui-g" id="topics-queries">
+<div class="section" id="making-queries"><h1>Making queries<a
+class="headerlink" href="#making-queries">¶</a></h1>
+<p>Once you have created your data models, the framework gives you a database-abstraction API
+that lets you create, retrieve, update and delete objects.</p>
+<p>Throughout this guide we refer to the following models, which comprise a weblog
+application with entries, authors and blogs.</p>
+<div class="section" id="retrieving-objects"><h2>Retrieving objects<a
+class="headerlink" href="#retrieving-objects">¶</a></h2>
+<p>To retrieve objects from your database, construct a queryset via a manager on your model
+class; a queryset represents a collection of objects from your database.</p>
+<ul><li><p>Filtering narrows a queryset down to the rows matching the lookup parameters.</p></li>
+<li><p>Exclusion returns a new queryset containing objects that do not match.</p></li></ul>
+<p>Querysets are lazy: creating one does not touch the database until it is evaluated.</p>
+</div></div></div></div></div>
+<div class="yui-b" id="sidebar"><div class="sphinxsidebar" role="navigation">
+<h3>Contents</h3><ul><li><a href="#making-queries">Making queries</a><ul>
+<li><a href="#retrieving-objects">Retrieving objects</a></li></ul></li></ul>
+<h3>Browse</h3><ul><li>Prev: <a href="models.html">Models and sidebarword</a></li>
+<li>Next: <a href="aggregation.html">Aggregation</a></li></ul>
+<h3>Last update:</h3><p>Nov 11, 2026</p></div></div></div>
+<div id="ft"><div class="nav"><a href="models.html">previous</a> |
+<a href="aggregation.html">next</a></div></div>
+</div></div></body></html>"""
+
+
+def test_sphinx_page_main_text_has_headings_and_lists_not_the_sidebar() -> None:
+    ex = extract_page(_SPHINX_PAGE.encode(), "http://docs.test/topics/queries.html", "text/html")
+    # The page's own headings and list items are main text (a whole-page "wild text" search
+    # keeps only paragraphs, and reads the sidebar's).
+    assert "Retrieving objects" in ex.text
+    assert "Filtering narrows a queryset" in ex.text
+    assert "Querysets are lazy" in ex.text
+    for chrome in ("Demo 3.2 documentation", "sidebarword", "Last update", "Table of"):
+        assert chrome not in ex.text
+    # The page's tree is left as it came: its blocks still cover the main text.
+    assert any("Querysets are lazy" in block.text for block in ex.blocks)
+    assert all(block.text for block in ex.blocks)

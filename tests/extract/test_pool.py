@@ -56,6 +56,13 @@ async def read(ctx, urls, kill):
                        and dataclasses.replace(b, markdown=a.markdown) == a
                        for a, b in zip(first, plain)]
     report["titles"] = [e.title for e in second]
+    # listing=True (a page read for its links): no main-content pass, the same links and title.
+    listed = await asyncio.gather(*(ctx.web.extract(p, listing=True) for p in pages))
+    alone = [extract_page(p.body, p.url, p.headers.get("content-type"), listing=True)
+             for p in pages]
+    report["listing"] = [b == c and not b.blocks and a.blocks != [] and b.links == a.links
+                         and b.title == a.title and b.text.startswith("Page")
+                         for a, b, c in zip(first, listed, alone)]
     report["after"] = len(extractors())
     return report
 
@@ -89,6 +96,7 @@ def test_two_slots_from_one_start_give_in_process_results(tmp_path: Path) -> Non
     assert report["same"] == [True] * 6
     assert report["titles"] == [f"Page {i}" for i in range(6)]
     assert report["plain"] == [True] * 6
+    assert report["listing"] == [True] * 6
 
 
 def test_killed_extractors_are_replaced_and_no_page_is_lost(tmp_path: Path) -> None:

@@ -139,12 +139,17 @@ class ExtractPool:
             self._started = True
 
     async def extract(
-        self, body: bytes, url: str, content_type: str | None, markdown: bool = True
+        self,
+        body: bytes,
+        url: str,
+        content_type: str | None,
+        markdown: bool = True,
+        listing: bool = False,
     ) -> Extracted:
         self.start()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Extracted] = loop.create_future()
-        self._jobs.put(((body, url, content_type, markdown), loop, fut))
+        self._jobs.put(((body, url, content_type, markdown, listing), loop, fut))
         return await fut
 
     def close(self) -> None:

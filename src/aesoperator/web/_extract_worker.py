@@ -33,11 +33,11 @@ def _serve(sock: socket.socket) -> None:
     send_frame(sock, os.getpid())
     while True:
         try:
-            page, url, content_type, markdown = recv_frame(sock)
+            page, url, content_type, markdown, listing = recv_frame(sock)
         except EOFError:
             return
         try:
-            extracted = extract_page(page, url, content_type, markdown=markdown)
+            extracted = extract_page(page, url, content_type, markdown=markdown, listing=listing)
             reply: tuple[bool, object] = (True, extracted)
         except Exception as exc:  # reported to the caller, which extracts on a thread instead
             reply = (False, f"{type(exc).__name__}: {exc}")

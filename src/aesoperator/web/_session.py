@@ -107,11 +107,15 @@ class WebSession:
         self._owner.page_visited(page.url, page.status, fetched_with=page.fetched_with)
         return page
 
-    async def extract(self, page: Page, *, markdown: bool = True) -> Extracted:
+    async def extract(
+        self, page: Page, *, markdown: bool = True, listing: bool = False
+    ) -> Extracted:
         """Main text, title, date, language, links and markdown, computed off the event loop.
 
         ``markdown=False`` leaves the markdown unrendered (``Extracted.markdown`` is then the
         plain text): a tenth of the extraction on long pages, for callers that never read it.
+        ``listing=True``: a page read for its links only gets no main-content pass (its text
+        is the visible text, no blocks): see ``extract_page``.
 
         Runs in the process-wide warm pool of extraction processes (see ``_extract_pool``), so
         extraction uses both cores and overlaps with fetching; if the pool fails, on a thread.
@@ -121,10 +125,12 @@ class WebSession:
         content_type = page.headers.get("content-type", page.content_type)
         with self._owner.action("extract", url=page.url):
             try:
-                return await shared_pool().extract(page.body, page.url, content_type, markdown)
+                return await shared_pool().extract(
+                    page.body, page.url, content_type, markdown, listing
+                )
             except ExtractFailed:
                 return await asyncio.to_thread(
-                    functools.partial(extract_page, markdown=markdown),
+                    functools.partial(extract_page, markdown=markdown, listing=listing),
                     page.body,
                     page.url,
                     content_type,

@@ -361,7 +361,12 @@ def _text_only(text: str, url: str, mime: str, is_html: bool) -> Extracted:
 
 
 def extract_page(
-    body: bytes | str, url: str, content_type: str | None = None, *, markdown: bool = True
+    body: bytes | str,
+    url: str,
+    content_type: str | None = None,
+    *,
+    markdown: bool = True,
+    listing: bool = False,
 ) -> Extracted:
     """Extract what a page says. Non-HTML content is reported by type, never parsed as HTML.
 
@@ -369,6 +374,9 @@ def extract_page(
     an empty text and ``is_html=False`` so callers can tell "nothing to read" from "empty page".
     ``markdown=False``: ``markdown`` is the plain text, not rendered (on long documentation
     pages rendering it costs about a tenth of the extraction; research never reads it).
+    ``listing=True``: the page is read for its links only (a site's index, a source listing):
+    no main-content pass (on such pages trafilatura costs ten times the rest); its text is the
+    page's visible text, and it has no blocks.
     """
     mime, _ = _split_content_type(content_type)
     html_like = _is_html(mime, body if isinstance(body, bytes) else body[:2048])
@@ -387,10 +395,14 @@ def extract_page(
     links = _links_from_tree(tree, url)
     lang = _html_lang(tree)
     title, date = _title(tree), _date(tree, html, url)
-    text, rendered = _main_content(tree, url, markdown)
-    from ._blocks import page_blocks
+    if listing:
+        text = rendered = _visible_text(tree)
+        blocks: list[Block] = []
+    else:
+        text, rendered = _main_content(tree, url, markdown)
+        from ._blocks import page_blocks
 
-    blocks = page_blocks(tree, text)
+        blocks = page_blocks(tree, text)
     if lang is None and text:
         from ..text.language import detect_language
 
@@ -454,7 +466,12 @@ def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
 
-    doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
+    marked = _mark_main(tree)
+    try:
+        doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
+    finally:
+        if marked is not None:
+            del marked.attrib["role"]  # the tree goes on to page_blocks as it came
     if doc is None or isinstance(doc, dict) or doc.body is None:
         # Too little main text for trafilatura: fall back to the whole visible text.
         text = _visible_text(tree)
@@ -464,6 +481,60 @@ def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]
         return text, text
     rendered = normalize_unicode(xmltotxt(doc.body, True)).strip()
     return text, rendered or text
+
+
+_PARAGRAPHS: Any = None
+_ROLES: Any = None
+_MAIN_SHARE = 0.6  # of the page's paragraphs a main-content container must hold
+
+
+def _mark_main(tree: Any) -> Any:
+    """Mark the page's main-content container ``role="main"`` when the page does not mark one.
+
+    trafilatura finds the main content by its own class/id names, ``<article>``, ``<main>`` or
+    ``[role=main]``; a page with none of them (Sphinx's and DocBook's themes: every page of the
+    Django and PostgreSQL docs) falls back to a "wild text" search of the whole page, which
+    keeps paragraphs, code and tables but drops headings and list items, and is the slowest
+    part of its extraction. The container marked here is the deepest element on the path to
+    the page's title (its first ``<h1>`` that is not only a link, else its first ``<h2>``) that
+    holds most of the page's paragraphs; trafilatura's own selectors still come first.
+    """
+    global _PARAGRAPHS, _ROLES
+    if _PARAGRAPHS is None:
+        from lxml import etree
+
+        _PARAGRAPHS, _ROLES = etree.XPath("count(.//p)"), etree.XPath("//@role")
+    if next(tree.iter("main", "article"), None) is not None or any(
+        str(role).strip().lower() == "main" for role in _ROLES(tree)
+    ):
+        return None  # the page marks it: trafilatura's selectors find it
+    body = tree.find("body")
+    if body is None:
+        return None
+    title = next((h for h in body.iter("h1") if not _only_link(h)), None)
+    if title is None:
+        title = next(body.iter("h2"), None)
+    total = _PARAGRAPHS(body)
+    if title is None or not total:
+        return None
+    path = set(title.iterancestors())
+    node = body
+    while True:
+        child = next((c for c in node.iterchildren("*") if c in path), None)
+        if child is None or _PARAGRAPHS(child) < _MAIN_SHARE * total:
+            break
+        node = child
+    if node is body or node.tag not in ("div", "section"):  # trafilatura's selector takes these
+        return None
+    node.set("role", "main")
+    return node
+
+
+def _only_link(heading: Any) -> bool:
+    """A heading whose whole text is a link (a site's name in its header), not a page title."""
+    text = "".join(heading.itertext()).strip()
+    linked = "".join(t for a in heading.iter("a") for t in a.itertext()).strip()
+    return bool(text) and text == linked
 
 
 _TITLE_SUFFIX = re.compile(r"\s+[|\u2013\u2014·•-]\s+[^|\u2013\u2014·•-]{2,40}$")

@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -39,6 +40,13 @@ _SKIP_PATH = re.compile(
 )
 _HUB_PATH = re.compile(
     r"/(?:tags?|topics?|categor(?:y|ies)|archives?|page/\d+|authors?|index)\b", re.I
+)
+# Pages that list or index other pages, or show source code: they guide the crawl, never cited
+# (_report.py). Read for their links only, without a main-content pass.
+NOT_CITED = re.compile(
+    r"/(?:genindex|py-modindex|modindex|bookindex|search|sitemap|contents|toc)(?:-[\w-]+)?"
+    r"\.html?$|/_modules/|/_sources/",
+    re.I,
 )
 _ISO_DAY = re.compile(r"(?<!\d)(?:19|20)\d\d-\d\d-\d\d(?!\d)")
 _URL_WORDS = re.compile(r"[a-z0-9]+")
@@ -70,6 +78,9 @@ class Query:
     # text says little on a site where hundreds of link texts carry it, "LISTEN" a lot.
     anchor_df: dict[str, int] = field(default_factory=dict, repr=False)
     anchors_seen: set[str] = field(default_factory=set, repr=False)
+    _weights_at: tuple[int, list[tuple[tuple[str, ...], float]], float] | None = field(
+        default=None, repr=False
+    )
 
     @classmethod
     def build(cls, topic: str, focus_areas: list[str], start_date: str | None = None) -> Query:
@@ -101,19 +112,33 @@ class Query:
                 for term in set(terms(text)):
                     df[term] = df.get(term, 0) + 1
 
-    def anchor_coverage(self, text_terms: set[str]) -> float:
+    def anchor_coverage(self, text_terms: AbstractSet[str]) -> float:
         """``coverage`` with each query term weighed by its rarity among the link texts seen."""
-        n = len(self.anchors_seen) + 1
-        found = total = 0.0
+        weights, total = self._anchor_weights()
+        found = 0.0
+        for forms, weight in weights:
+            if any(f in text_terms for f in forms):
+                found += weight
+        return found / total if total else 0.0
+
+    def _anchor_weights(self) -> tuple[list[tuple[tuple[str, ...], float]], float]:
+        """Each query term's forms and rarity weight. They change only when a new link text is
+        seen (``note_links``): computed once per count of texts seen, not once per link."""
+        seen = len(self.anchors_seen)
+        if self._weights_at is not None and self._weights_at[0] == seen:
+            return self._weights_at[1], self._weights_at[2]
+        n = seen + 1
+        weights: list[tuple[tuple[str, ...], float]] = []
+        total = 0.0
         for t, w in self.concepts.items():
             df = max(self.anchor_df.get(f, 0) for f in self.forms[t])
             weight = w * math.log(1.0 + n / (1 + df))
             total += weight
-            if any(f in text_terms for f in self.forms[t]):
-                found += weight
-        return found / total if total else 0.0
+            weights.append((self.forms[t], weight))
+        self._weights_at = (seen, weights, total)
+        return weights, total
 
-    def coverage(self, text_terms: set[str]) -> float:
+    def coverage(self, text_terms: AbstractSet[str]) -> float:
         """Share (0..1) of the query's weight found in ``text_terms``."""
         found = sum(
             w for t, w in self.concepts.items() if any(f in text_terms for f in self.forms[t])
@@ -178,15 +203,30 @@ _PICK_FROM = 30  # frontier links shown to the model
 
 
 def _link_relevance(query: Query, link: Link) -> float:
-    if _SITE_MAP.search(urlsplit(link.url).path):
+    site_map, url_terms = _url_terms(link.url)
+    if site_map:
         return _SITE_MAP_SCORE
-    anchor = set(terms(link.text))
-    url_terms = set(terms(" ".join(_URL_WORDS.findall(urlsplit(link.url).path.lower()))))
-    context = set(terms(link.context)) if link.context else set()
+    # The term sets are pure functions of their strings and repeat across links (a URL under
+    # many link texts, "next" on every page): computed once. The coverages are not cached:
+    # ``anchor_coverage`` moves as link texts are seen.
     return (
-        0.45 * query.anchor_coverage(anchor)
+        0.45 * query.anchor_coverage(_term_set(link.text))
         + 0.25 * query.coverage(url_terms)
-        + 0.15 * query.coverage(context)
+        + 0.15 * query.coverage(_term_set(link.context))
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _term_set(text: str) -> frozenset[str]:
+    return frozenset(terms(text)) if text else frozenset()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _url_terms(url: str) -> tuple[bool, frozenset[str]]:
+    """Whether the URL is a site map, and the terms of its path."""
+    path = urlsplit(url).path
+    return bool(_SITE_MAP.search(path)), frozenset(
+        terms(" ".join(_URL_WORDS.findall(path.lower())))
     )
 
 
@@ -401,7 +441,12 @@ class Crawler:
                 )
             return
         ex = None
-        site_map = bool(_SITE_MAP.search(urlsplit(page.url).path))
+        path = urlsplit(page.url).path
+        site_map = bool(_SITE_MAP.search(path))
+        # Source listings (never cited) are read for their links only. Not the site maps: their
+        # text's score lifts hundreds of links, and a cheaper text (by 0.003) reorders the crawl
+        # (PostgreSQL's "full text search" then missed two accepted pages).
+        listing = not site_map and bool(NOT_CITED.search(path))
         if site_map:
             # Extracting a site's index (500 KB) takes longer than reading the rest of the
             # budget: its links go into the frontier now, by a cheap lxml pass.
@@ -412,7 +457,8 @@ class Crawler:
                 # lxml pass) so fetching goes on meanwhile; its score lifts them later.
                 self._push_early_links(page, depth + 1)
             try:
-                ex = await ctx.web.extract(page, markdown=False)  # research reads no markdown
+                # Research reads no markdown; a page read for its links gets no main-text pass.
+                ex = await ctx.web.extract(page, markdown=False, listing=listing)
             except (TaskError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a broken pool (e.g. a worker died): go on in-process
@@ -425,7 +471,7 @@ class Crawler:
 
             with ctx.action("extract", url=page.url, where="thread"):
                 ex = await asyncio.to_thread(
-                    functools.partial(extract_page, markdown=False),
+                    functools.partial(extract_page, markdown=False, listing=listing),
                     page.body,
                     page.url,
                     page.headers.get("content-type"),

@@ -22,6 +22,7 @@ from ...text.rank import Vectors, lexrank, mmr
 from ...text.sentences import split_sentences
 from ...text.units import candidates as whole_sentences
 from ...text.units import is_whole_sentence
+from ._crawl import NOT_CITED as _NOT_CITED
 from ._crawl import Query, ReadPage
 
 _PER_SECTION = {"overview": 3, "technical": 6}
@@ -222,12 +223,6 @@ def heading(title: str) -> str:
     return shorter or text or title
 
 
-# Pages that list or index other pages, or show source code: they guide the crawl, never cited.
-_NOT_CITED = re.compile(
-    r"/(?:genindex|py-modindex|modindex|bookindex|search|sitemap|contents|toc)(?:-[\w-]+)?"
-    r"\.html?$|/_modules/|/_sources/",
-    re.I,
-)
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _URL_WORD = re.compile(r"[a-z0-9]+")
 # Per page: enough for a long reference page (Django's QuerySet API: about 15,000 words).
