@@ -52,7 +52,10 @@ class PagesHandler(QuietHandler):
 
 
 @contextmanager
-def site(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """``handler`` served on 127.0.0.1 for the block; yields the base URL."""
+def site(handler: type[BaseHTTPRequestHandler] | dict[str, str]) -> Iterator[str]:
+    """``handler`` served on 127.0.0.1 for the block (a dict of pages: a ``PagesHandler``
+    serving them); yields the base URL."""
+    if isinstance(handler, dict):
+        handler = type("Pages", (PagesHandler,), {"pages": handler})
     with running(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"

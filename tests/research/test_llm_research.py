@@ -323,13 +323,9 @@ CHOICE = {
 }
 
 
-class _Choice(PagesHandler):
-    pages = CHOICE
-
-
 @pytest.fixture(scope="module")
 def choice_site() -> Iterator[str]:
-    with site(_Choice) as url:
+    with site(CHOICE) as url:
         yield url
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from aesoperator import Aesoperator
 from local_research import local_research
-from serving import PagesHandler, site
+from serving import site
 
 _CHAPTERS = [f"Chapter {i} on server administration part {i}" for i in range(1, 31)]
 
@@ -73,13 +73,9 @@ PAGES: dict[str, str] = {
 }
 
 
-class _Manual(PagesHandler):
-    pages = PAGES
-
-
 @pytest.fixture(scope="module")
 def manual() -> Iterator[str]:
-    with site(_Manual) as url:
+    with site(PAGES) as url:
         yield url
 
 
