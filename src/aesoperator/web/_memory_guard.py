@@ -4,12 +4,13 @@ In a worker process the runtime's watchdog sums the PSS of the worker's whole pr
 (the worker, Playwright's driver, Chromium and its renderers) and kills the execution past
 ``max_memory_mb``. Four tabs of large real pages can cross the default limit where one at a
 time fits, and a page can take 100 MB between two samples, so the guard mostly acts *before*
-a page starts: it samples that same measure and
+a page starts: it samples that same measure (cheaply, ``TreeMemory``) and
 
 * admits a page only if memory plus what the pages loading may still take plus what one
-  of the last pages took at most stays under ``ADMIT_AT`` (the first page loads alone, to
-  learn that); a page that does not fit alone gets the idle tabs closed first (their
-  renderers hold the last page they showed); each is said by an event ``browser_memory_shed``;
+  of the last pages took at most stays under ``ADMIT_AT`` (``FIRST_PAGE_MB`` until a page
+  is seen: far from the limit the first pages start together, near it the first alone); a
+  page that does not fit alone gets the idle tabs closed first (their renderers hold the
+  last page they showed); each is said by an event ``browser_memory_shed``;
 * above ``EVICT_AT``: closes idle tabs or, with several pages loading, stops the youngest and
   loads it again later (the same page of the budget);
 * above ``EVICT_AT`` with one page loading, growing while it loads alone: that page cannot
@@ -37,7 +38,8 @@ from ..errors import MemoryLimitExceeded
 
 T = TypeVar("T")
 
-FREE_AT = 0.6  # below: no page waits to learn what pages take, samples are sparser
+FIRST_PAGE_MB = 100  # what a page is taken to need before one is seen: a tab's renderer too
+FREE_AT = 0.6  # below: samples are sparser
 ADMIT_AT = 0.85
 EXACT_AT = 0.8  # over: memory is PSS read every sample, not estimated from RSS
 EVICT_AT = 0.9
@@ -147,6 +149,7 @@ class MemoryGuard:
         self._loading: list[_Loading] = []  # in the order they started
         self._changed = asyncio.Condition()
         self._sampler: asyncio.Task[None] | None = None
+        self._sampled = asyncio.Event()
         self._used = 0  # the last sample
         # What the last pages took (the first ones pay for Chromium's lazy start-up too).
         self._took: deque[float] = deque(maxlen=max_pages)
@@ -155,11 +158,9 @@ class MemoryGuard:
 
     def _held(self) -> str | None:
         """Why no page may start now: ``"busy"``, ``"memory"``, or None (it may)."""
-        # Tight and nothing learned yet: the first page loads alone, to learn what one takes.
-        learning = self._loading and not self._took and self._used > FREE_AT * self._limit
-        if self._settling or len(self._loading) >= self._max or learning:
+        if self._settling or len(self._loading) >= self._max:
             return "busy"
-        expect = max(self._took, default=0.0)
+        expect = max(self._took, default=FIRST_PAGE_MB * MB)  # until one is seen loading
         still = sum(max(0.0, expect - e.grown) for e in self._loading)
         return None if self._used + still + expect <= ADMIT_AT * self._limit else "memory"
 
@@ -167,6 +168,7 @@ class MemoryGuard:
         """Run ``make()`` (one page load) when memory allows; again if it was evicted."""
         if self._sampler is None:
             self._sampler = asyncio.ensure_future(self._watch())
+        await self._sampled.wait()  # no page is admitted on memory not yet measured
         while True:
             async with self._changed:
                 while (why := self._held()) is not None:
@@ -205,14 +207,16 @@ class MemoryGuard:
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(SAMPLE_S if self._used > FREE_AT * self._limit else FREE_SAMPLE_S)
             try:
                 used = await loop.run_in_executor(None, self._sample)
             except Exception:
-                continue
-            async with self._changed:
-                await self._act(used)
-                self._changed.notify_all()
+                used = None
+            if used is not None:
+                async with self._changed:
+                    await self._act(used)
+                    self._changed.notify_all()
+            self._sampled.set()
+            await asyncio.sleep(SAMPLE_S if self._used > FREE_AT * self._limit else FREE_SAMPLE_S)
 
     async def _act(self, used: int) -> None:
         prev, self._used = self._used, used
