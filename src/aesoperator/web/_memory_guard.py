@@ -121,6 +121,8 @@ class TreeMemory:
 class _Loading:
     url: str
     task: asyncio.Future[Any]
+    fresh: bool  # it opens a new tab
+    expect: float  # what it was expected to take
     grown: float = 0.0  # its share of the growth since it started (shared with the others)
     peak: float = 0.0  # the most ``grown`` reached
     seen: bool = False  # loading across a sample (a quicker page says nothing of its growth)
@@ -139,20 +141,22 @@ class MemoryGuard:
         emit: Callable[..., None],
         close_idle: Callable[[], Awaitable[int]],
         sample: Callable[[], int] | None = None,
+        open_tabs: Callable[[], int] = lambda: 0,
     ) -> None:
         self._limit = limit_mb * MB
         self._limit_mb = limit_mb
         self._max = max_pages
         self._emit = emit
         self._close_idle = close_idle
+        self._open_tabs = open_tabs
         self._sample = sample or TreeMemory(int(EXACT_AT * self._limit))
         self._loading: list[_Loading] = []  # in the order they started
         self._changed = asyncio.Condition()
         self._sampler: asyncio.Task[None] | None = None
         self._sampled = asyncio.Event()
         self._used = 0  # the last sample
-        # What the last pages took (the first ones pay for Chromium's lazy start-up too).
-        self._took: deque[float] = deque(maxlen=max_pages)
+        # What the last pages took, in a new tab (its renderer starts too) or in a kept one.
+        self._took = {fresh: deque[float](maxlen=max_pages) for fresh in (True, False)}
         self._settling = False  # memory was freed and is still falling
         self._noted = max_pages  # the fewest pages at once an event has said so far
 
@@ -160,9 +164,18 @@ class MemoryGuard:
         """Why no page may start now: ``"busy"``, ``"memory"``, or None (it may)."""
         if self._settling or len(self._loading) >= self._max:
             return "busy"
-        expect = max(self._took, default=FIRST_PAGE_MB * MB)  # until one is seen loading
-        still = sum(max(0.0, expect - e.grown) for e in self._loading)
-        return None if self._used + still + expect <= ADMIT_AT * self._limit else "memory"
+        still = sum(max(0.0, e.expect - e.grown) for e in self._loading)
+        fits = self._used + still + self._expect(self._fresh()) <= ADMIT_AT * self._limit
+        return None if fits else "memory"
+
+    def _fresh(self) -> bool:
+        """Will the next page need a new tab (none of the open ones is free)?"""
+        return len(self._loading) >= self._open_tabs()
+
+    def _expect(self, fresh: bool) -> float:
+        """The most one of the last pages took (a new tab's until a kept tab's is seen)."""
+        took = self._took[fresh] or self._took[True]
+        return max(took, default=FIRST_PAGE_MB * MB)
 
     async def load(self, url: str, make: Callable[[], Awaitable[T]]) -> T:
         """Run ``make()`` (one page load) when memory allows; again if it was evicted."""
@@ -183,7 +196,8 @@ class MemoryGuard:
                             self._noted = len(self._loading)
                             self._shed("fewer pages at once", pages_at_once=self._noted)
                     await self._changed.wait()
-                entry = _Loading(url, asyncio.ensure_future(make()))
+                fresh = self._fresh()
+                entry = _Loading(url, asyncio.ensure_future(make()), fresh, self._expect(fresh))
                 self._loading.append(entry)
             try:
                 # wait(), not await: an eviction cancels the load, not us.
@@ -197,7 +211,7 @@ class MemoryGuard:
                 async with self._changed:
                     self._loading.remove(entry)
                     if entry.seen and entry.too_big is None:  # (too big: says nothing of others)
-                        self._took.append(entry.peak)
+                        self._took[entry.fresh].append(entry.peak)
                     self._changed.notify_all()
             if entry.too_big is not None:
                 raise entry.too_big
