@@ -86,7 +86,7 @@ class BrowserTabs:
         # Where max_memory_mb is enforced, page loads are admitted by memory (_memory_guard).
         self._guard = None if not enforced() else MemoryGuard(
             self._cfg.max_memory_mb, self._cfg.concurrent_requests, owner.emit,
-            self._close_idle_tabs)  # fmt: skip
+            self._close_idle_tabs, open_tabs=lambda: len(self._own_tabs))  # fmt: skip
 
     async def _browser_context(self) -> BrowserContext:
         async with self._context_lock:
