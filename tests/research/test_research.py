@@ -264,7 +264,7 @@ def test_depth_changes_length_and_detail(aesop: Aesoperator, site: Any) -> None:
         return aesop.execute_task(
             Task(
                 name=f"research_depth_{depth}",
-                config=_config(max_pages=20),
+                config=_config(max_pages=40),
                 inputs={
                     "topic": "solar batteries",
                     "depth": depth,
