@@ -19,9 +19,12 @@ __all__ = ["BM25"]
 class BM25:
     """An in-memory BM25 index; ``k1`` and ``b`` are the usual Okapi parameters."""
 
-    def __init__(self, docs: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self, docs: Sequence[str | Sequence[str]], *, k1: float = 1.2, b: float = 0.75
+    ) -> None:
+        """``docs``: texts, or their terms already made (``terms(text)``)."""
         self.k1, self.b = k1, b
-        self._tfs = [Counter(terms(doc)) for doc in docs]
+        self._tfs = [Counter(terms(doc) if isinstance(doc, str) else doc) for doc in docs]
         self._lengths = [sum(tf.values()) for tf in self._tfs]
         self._avg = (sum(self._lengths) / len(self._lengths)) if self._lengths else 0.0
         df: Counter[str] = Counter()

@@ -302,8 +302,9 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
         texts.extend(chunk)
     if not texts:
         return {}
-    index = BM25(texts)
-    scores = _phrase_boost(texts, index.scores(list(query.weights), weights=query.weights), query)
+    tokens = [terms(t) for t in texts]  # once, for the index and the phrase boost
+    index = BM25(tokens)
+    scores = _phrase_boost(tokens, index.scores(list(query.weights), weights=query.weights), query)
     idf = {
         t: w * max(index.idf.get(f, 0.0) for f in query.forms[t]) for t, w in query.concepts.items()
     }
@@ -336,7 +337,7 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
 _BEST = 40
 
 
-def _phrase_boost(texts: list[str], scores: list[float], query: Query) -> list[float]:
+def _phrase_boost(tokens: list[list[str]], scores: list[float], query: Query) -> list[float]:
     """Passages where the topic's words stand together ("window functions", not "Windows"
     and "functions" apart) gain up to half their score."""
     topic = [t for t, w in query.concepts.items() if w >= 1.0]
@@ -345,10 +346,9 @@ def _phrase_boost(texts: list[str], scores: list[float], query: Query) -> list[f
         return scores
     wanted = {(a, b) for x, y in pairs for a in query.forms[x] for b in query.forms[y]}
     out = list(scores)
-    for i, text in enumerate(texts):
+    for i, toks in enumerate(tokens):
         if scores[i] <= 0:
             continue
-        toks = terms(text)
         present = set(itertools.pairwise(toks)) & wanted
         if present:
             found = sum(
