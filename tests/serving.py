@@ -29,11 +29,16 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def reply(self, status: int, body: bytes | str, kind: str = "text/html; charset=utf-8") -> None:
+    def reply(
+        self, status: int, body: bytes | str, kind: str = "text/html; charset=utf-8",
+        extra: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         data = body.encode() if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

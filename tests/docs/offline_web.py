@@ -160,20 +160,6 @@ class _Handler(QuietHandler):
     server_version = "offline-web/1"
     protocol_version = "HTTP/1.1"
 
-    def _send(
-        self, status: int, body: bytes | str, kind: str = "text/html; charset=utf-8",
-        extra: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
     def do_HEAD(self) -> None:
         self.do_GET()
 
@@ -192,7 +178,7 @@ class _Handler(QuietHandler):
         if path == "/robots.txt":
             return self.reply(200, _robots(host, scheme), "text/plain")
         if site == "science.org":
-            return self._send(403, CHALLENGE, extra={"cf-mitigated": "challenge"})
+            return self.reply(403, CHALLENGE, extra={"cf-mitigated": "challenge"})
         if site.endswith("wikipedia.org"):
             return self._wikipedia(path, query, scheme, host)
         if site.endswith("arxiv.org"):
@@ -287,7 +273,7 @@ class _Handler(QuietHandler):
                 if d.startswith(year)
             )
             body = gzip.compress(f"<urlset>{locs}</urlset>".encode())
-            return self._send(200, body, "application/gzip")
+            return self.reply(200, body, "application/gzip")
         if path.startswith("/articles/"):
             slug = path.removeprefix("/articles/")
             if slug in QC:

@@ -77,22 +77,6 @@ ATOM_ERROR = (
 class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
 
-    def _send(
-        self,
-        status: int,
-        body: bytes | str,
-        kind: str = "text/html; charset=utf-8",
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:
         srv: Any = self.server
         srv.hits.append(self.path)
@@ -102,28 +86,28 @@ class _Handler(QuietHandler):
         mode: str = srv.mode
         path = parts.path
         if mode == "walled" and path != "/robots.txt":
-            return self._send(403, CHALLENGE, extra={"cf-mitigated": "challenge"})
+            return self.reply(403, CHALLENGE, extra={"cf-mitigated": "challenge"})
         if path == "/robots.txt":
-            return self._send(200, srv.robots, "text/plain")
+            return self.reply(200, srv.robots, "text/plain")
         if path == "/w/api.php" and srv.lag:
             srv.lag = False  # the first API request is asked to wait, as maxlag does
             lag = {"error": {"code": "maxlag", "info": "Waiting for db1: 7 seconds lagged"}}
-            return self._send(200, json.dumps(lag), "application/json", {"retry-after": "1"})
+            return self.reply(200, json.dumps(lag), "application/json", {"retry-after": "1"})
         if path == "/w/api.php":
             words = query["srsearch"][0].lower().split()
             hits = [
                 {"title": t} for t, text in TEXT.items() if any(w in text.lower() for w in words)
             ]
             body = json.dumps({"batchcomplete": "", "query": {"search": hits}})
-            return self._send(200, body, "application/json")
+            return self.reply(200, body, "application/json")
         if path.startswith("/wiki/") and path[6:] in TEXT:
             title = path[6:]
-            return self._send(200, _article(title.replace("_", " "), TEXT[title]))
+            return self.reply(200, _article(title.replace("_", " "), TEXT[title]))
         if path == "/api/query":
             if mode == "rate":
-                return self._send(503, "Rate exceeded.", "text/plain")
+                return self.reply(503, "Rate exceeded.", "text/plain")
             if mode == "error":
-                return self._send(400, ATOM_ERROR, "application/atom+xml")
+                return self.reply(400, ATOM_ERROR, "application/atom+xml")
             papers = PAPERS
             found = re.search(
                 r"submittedDate:\[(\d{8})\d{4} TO (\d{12})\]", query["search_query"][0]
@@ -134,10 +118,10 @@ class _Handler(QuietHandler):
             if query.get("sortBy") == ["submittedDate"]:
                 papers = sorted(papers, key=lambda p: p[1], reverse=True)
             limit = int(query.get("max_results", ["10"])[0])
-            return self._send(200, _atom(base, papers[:limit]), "application/atom+xml")
+            return self.reply(200, _atom(base, papers[:limit]), "application/atom+xml")
         if path == "/html/":
             if mode == "challenge":
-                return self._send(202, DDG_CHALLENGE)
+                return self.reply(202, DDG_CHALLENGE)
             wrap = "//duckduckgo.com/l/?uddg={}&amp;rut=3f9a"
             ad = f"https://duckduckgo.com/y.js?ad_domain=ads.test&amp;u3={quote(base + '/ad')}"
             links = "".join(
@@ -145,7 +129,7 @@ class _Handler(QuietHandler):
                 f"{t}</a>"
                 for t in TEXT
             )
-            return self._send(
+            return self.reply(
                 200,
                 f"<html><body><div class='result--ad'><a class='result__a' href='{ad}'>Ad</a>"
                 f"</div>{links}<a href='/html/?q=next'>Next</a></body></html>",
@@ -154,7 +138,7 @@ class _Handler(QuietHandler):
             return self._sitemap(path, base)
         if path.startswith("/pages/"):
             name = path[7:]
-            return self._send(
+            return self.reply(
                 200, _article(name.replace("-", " "), TEXT["Quantum_error_correction"])
             )
         if path == "/start":  # an article citing five papers on the walled journal site
@@ -163,10 +147,10 @@ class _Handler(QuietHandler):
                 for i, u in enumerate(srv.links)
             )
             body = _article("Quantum error correction", TEXT["Quantum_error_correction"])
-            return self._send(200, body.replace("</article>", f"</article><ul>{links}</ul>"))
+            return self.reply(200, body.replace("</article>", f"</article><ul>{links}</ul>"))
         if path == "/":
-            return self._send(200, "<html><body><h1>Home</h1></body></html>")
-        return self._send(404, "<h1>Not found</h1>")
+            return self.reply(200, "<html><body><h1>Home</h1></body></html>")
+        return self.reply(404, "<h1>Not found</h1>")
 
     def _sitemap(self, path: str, base: str) -> None:
         def urlset(names: list[str], mod: str) -> bytes:
@@ -182,18 +166,18 @@ class _Handler(QuietHandler):
                 f"<sitemap><loc>{base}/maps/new.xml.gz</loc><lastmod>2024-05-01</lastmod></sitemap>"
                 "</sitemapindex>"
             )
-            return self._send(200, index, "application/xml")
+            return self.reply(200, index, "application/xml")
         if path == "/maps/new.xml.gz":  # a gzip file, as most sites serve .xml.gz
             body = gzip.compress(urlset(["quantum-error-correction-2024"], "2024-05-01"))
-            return self._send(200, body, "application/gzip")
+            return self.reply(200, body, "application/gzip")
         if path == "/maps/old.xml.gz":  # the same file served with Content-Encoding: gzip
             body = gzip.compress(urlset(["quantum-error-correction-2019"], "2019-03-01"))
-            return self._send(200, body, "application/xml", extra={"content-encoding": "gzip"})
+            return self.reply(200, body, "application/xml", extra={"content-encoding": "gzip"})
         if path == "/maps/bomb.xml.gz":
-            return self._send(
+            return self.reply(
                 200, gzip.compress(b"<urlset>" + b" " * 3_000_000), "application/gzip"
             )
-        return self._send(404, "<h1>Not found</h1>")
+        return self.reply(404, "<h1>Not found</h1>")
 
 
 def _article(title: str, text: str) -> str:
