@@ -27,7 +27,7 @@ from ._decode import BadEncoding, Decoder, TooLarge
 from ._http import make_client
 from ._limits import HostGate, RateLimiter
 from .extract import decode_body
-from .policy import Policy, refusal
+from .policy import Policy, is_default_port, refusal
 
 if TYPE_CHECKING:
     from ._host import WebHost
@@ -187,8 +187,7 @@ class Gate:
 
     async def _robots_allow(self, scheme: str, host: str, port: int, url: str) -> None:
         shown = f"[{host}]" if ":" in host else host
-        default = {"http": 80, "https": 443}.get(scheme)
-        origin = f"{scheme}://{shown}" + ("" if port == default else f":{port}")
+        origin = f"{scheme}://{shown}" + ("" if is_default_port(scheme, port) else f":{port}")
         parser = self._robots.get(origin)
         if parser is None:
             lock = self._robots_locks.setdefault(origin, asyncio.Lock())

@@ -35,7 +35,7 @@ from ._page import Page, needs_browser
 from ._tabs import BrowserTabs
 from .crawl import Crawler, hrefs
 from .extract import Extracted, Link, extract_links, extract_page
-from .policy import Policy
+from .policy import Policy, is_default_port
 
 if TYPE_CHECKING:
     from ._host import WebHost
@@ -177,7 +177,7 @@ class WebSession:
             scheme, name, port = policy.host_port(norm)
             # A port of its own is another server (docs link to a development server on
             # :8000); http and https on their default ports are the same host.
-            host = name if port == (443 if scheme == "https" else 80) else f"{name}:{port}"
+            host = name if is_default_port(scheme, port) else f"{name}:{port}"
             if starting:
                 hosts.add(host)
                 return norm

@@ -38,6 +38,13 @@ from ..task import TaskConfig
 __all__ = ["Policy"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def is_default_port(scheme: str, port: int) -> bool:
+    """Is ``port`` the default of ``scheme`` (a URL then shows no port)?"""
+    return _DEFAULT_PORTS.get(scheme) == port
+
+
 # Schemes that never leave the machine; fine for subresources, never for a navigation.
 _LOCAL_SCHEMES = frozenset({"data", "blob", "about"})
 _METADATA = frozenset(
