@@ -274,14 +274,17 @@ def _passages(page: ReadPage) -> list[str]:
 def _text_passages(text: str) -> list[str]:
     out: list[str] = []
     for para in _PARAGRAPH.split(text):
-        lines = para.strip().splitlines()
-        while lines:
-            chunk: list[str] = []
-            while lines and sum(len(c.split()) for c in chunk) < _PASSAGE_WORDS:
-                chunk.append(lines.pop(0))
-            passage = " ".join(chunk).strip()
-            if len(passage) >= 20:
-                out.append(passage)
+        chunk: list[str] = []
+        words = 0
+        for line in [*para.strip().splitlines(), ""]:  # "": the paragraph's end
+            if line:
+                chunk.append(line)
+                words += len(line.split())
+            if chunk and (words >= _PASSAGE_WORDS or not line):
+                passage = " ".join(chunk).strip()
+                if len(passage) >= 20:
+                    out.append(passage)
+                chunk, words = [], 0
     return out[:_MAX_PASSAGES]
 
 
