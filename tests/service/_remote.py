@@ -37,11 +37,16 @@ def need_service() -> None:
         pytest.skip(f"no service to serve yet ({exc})")
 
 
-def _cli_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AESOP_URL", "AESOP_TOKEN")}
-    env.update(extra or {})
+def _cli_env(
+    data_dir: Path, extra: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict[str, str]:
+    """The environment of a server-side command: never a remote client itself."""
+    env = {**os.environ, **(extra or {})}
+    env.pop("AESOP_URL", None)
+    env.pop("AESOP_TOKEN", None)
     env["AESOP_DATA_DIR"] = str(data_dir)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    paths = [str(HERE), *([str(cwd)] if cwd else []), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
 
@@ -79,7 +84,11 @@ def served(
     log = (cwd or data_dir.parent) / f"serve-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=cwd or data_dir.parent, env=_cli_env(data_dir, env), stdout=out, stderr=out
+            cmd,
+            cwd=cwd or data_dir.parent,
+            env=_cli_env(data_dir, env, cwd),
+            stdout=out,
+            stderr=out,
         )
     url = f"http://127.0.0.1:{port}"
 
