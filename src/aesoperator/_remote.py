@@ -251,7 +251,7 @@ class _Watcher:
         self._last: tuple[Any, ...] | None = None
         self.last_seq = 0
         self.stopped = threading.Event()
-        self.connections = 0  # how many times the stream was (re)opened
+        self.received = 0  # messages read, over every connection
         self._thread = threading.Thread(
             target=self._run, name=f"aesop-events-{execution_id}", daemon=True
         )
@@ -269,14 +269,17 @@ class _Watcher:
     def _run(self) -> None:
         failures = 0
         while not self.stopped.is_set() and not self._client._closed:
+            seen = self.received
             try:
                 if self._stream():
                     break
-                failures = 0 if self.last_seq else failures + 1
             except (httpx.TransportError, httpx.StreamError):
-                failures += 1
+                pass
             except AesoperatorError:
                 break  # 401/404...: reconnecting would not help
+            # A connection that brought something resets the count: only a stream that keeps
+            # failing without news gives up.
+            failures = 0 if self.received > seen else failures + 1
             if failures > _STREAM_RETRIES:
                 break
             self.stopped.wait(min(0.1 * 2 ** min(failures, 6), 5.0))
@@ -298,8 +301,8 @@ class _Watcher:
             if resp.status_code >= 400:
                 resp.read()
                 raise http.error(resp)
-            self.connections += 1
             for event_id, kind, data in _sse(resp.iter_lines()):
+                self.received += 1
                 if self.stopped.is_set():
                     return True
                 if kind == "end":
