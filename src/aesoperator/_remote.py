@@ -32,11 +32,16 @@ import httpx
 from ._bounds import shape_problem
 from .client import Aesoperator, Execution, Isolation, _result_or_raise
 from .errors import (
+    _BY_NAME as _TASK_ERRORS,
+)
+from .errors import (
     AesoperatorError,
+    ErrorInfo,
     NoPlannerError,
     NotFoundError,
     UserError,
     ValidationError,
+    from_info,
 )
 from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
 from .store.memory import Memory, _dumps, _key
@@ -179,6 +184,10 @@ class _Http:
                 f"{detail} (429: rate limited by the server; retry after "
                 f"{resp.headers.get('Retry-After', '?')} s)"
             )
+        if code == 409:  # an AesoperatorError that is not the caller's: rebuilt by its name
+            title = str(problem.get("title", ""))
+            if title in _TASK_ERRORS:
+                return from_info(ErrorInfo(type=title, message=detail))
         if code < 500:
             named = _named_user_error(problem)
             if named is not None:
