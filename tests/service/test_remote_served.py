@@ -12,6 +12,7 @@ import pytest
 
 from aesoperator import (
     Aesoperator,
+    AesoperatorError,
     Alert,
     NotFoundError,
     PolicyViolation,
@@ -286,3 +287,31 @@ def test_a_body_over_the_limit_is_refused_clearly(client: Aesoperator) -> None:
     with pytest.raises(ValidationError, match="413"):
         client.memory.set("big", "x" * (2 * 1024 * 1024))
     assert "big" not in client.memory
+
+
+def test_another_projects_executions_and_memory_are_not_found(
+    server: Served, client: Aesoperator
+) -> None:
+    result = client.execute_task(Task(name="echo", inputs={"mine": True}), timeout=60)
+    client.memory.set("only-here", 1)
+    token = make_token(server.data_dir, "stranger", "--project", "other")
+    with server.client(token=token) as stranger:
+        with pytest.raises(NotFoundError):
+            stranger.get_task_status(result.execution_id)
+        with pytest.raises(NotFoundError):
+            stranger.cancel_task(result.execution_id)
+        assert result.execution_id not in [s.id for s in stranger.list_tasks()]
+        assert "only-here" not in stranger.memory
+
+
+def test_replay_answers_as_the_local_client_does(client: Aesoperator, tmp_path: Path) -> None:
+    result = client.execute_task(Task(name="echo"), timeout=60)
+    with Aesoperator(data_dir=tmp_path / "local", isolation="inline") as local:
+        local.handler("echo")(lambda ctx: {})
+        mine = local.execute_task(Task(name="echo"), timeout=60)
+        with pytest.raises(AesoperatorError) as here:
+            local.replay(mine.execution_id)
+    with pytest.raises(AesoperatorError) as there:
+        client.replay(result.execution_id)
+    assert type(there.value) is type(here.value)
+    assert str(there.value) == str(here.value).replace(mine.execution_id, result.execution_id)
