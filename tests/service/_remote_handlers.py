@@ -47,3 +47,8 @@ def boom(ctx: TaskContext) -> None:
 async def trespass(ctx: TaskContext, url: str) -> str:
     page = await ctx.web.fetch(url)  # the policy refuses it before any connection
     return page.text
+
+
+@aesop.handler("has_secret")
+def has_secret(ctx: TaskContext, name: str) -> dict[str, bool]:
+    return {"has": bool(ctx.secrets.get(name))}

@@ -315,3 +315,11 @@ def test_replay_answers_as_the_local_client_does(client: Aesoperator, tmp_path: 
         client.replay(result.execution_id)
     assert type(there.value) is type(here.value)
     assert str(there.value) == str(here.value).replace(mine.execution_id, result.execution_id)
+
+
+def test_secrets_reach_the_server_and_no_result(client: Aesoperator) -> None:
+    value = "correct horse battery staple"
+    task = Task(name="has_secret", inputs={"name": "pw"}, secrets={"pw": value})
+    result = client.execute_task(task, timeout=60)
+    assert result.data == {"has": True}
+    assert value not in client.get_task_status(result.execution_id).model_dump_json()
