@@ -161,6 +161,19 @@ class Aesoperator:
     >>> result = aesop.execute_task(Task(name="research", inputs={"topic": "ai"}))  # +SKIP
     """
 
+    def __new__(cls, **kwargs: Any) -> Aesoperator:
+        # A url (given, or $AESOP_URL when no data_dir is) makes the remote client: a subclass,
+        # so isinstance(x, Aesoperator) holds and type checkers see one class.
+        if cls is Aesoperator:
+            url = kwargs.get("url")
+            if url is None and kwargs.get("data_dir") is None:
+                url = os.environ.get("AESOP_URL")
+            if url:
+                from ._remote import RemoteAesoperator
+
+                return object.__new__(RemoteAesoperator)
+        return object.__new__(cls)
+
     def __init__(
         self,
         *,
@@ -168,6 +181,8 @@ class Aesoperator:
         pool_size: int | None = None,
         isolation: Isolation = "process",
         llm: str | None = None,
+        url: str | None = None,
+        token: str | None = None,
     ) -> None:
         """
         Args:
@@ -180,7 +195,18 @@ class Aesoperator:
                 process (for debugging: cooperative cancel only, no memory limit).
             llm: model for free-form tasks, e.g. ``"openai:gpt-4.1-mini"``; default
                 ``$AESOP_LLM``.
+            url: the address of a served instance (``aesop serve``), e.g.
+                ``"http://127.0.0.1:8750"``: the client then runs everything there, with the
+                same methods (default ``$AESOP_URL`` when no ``data_dir`` is given; ``url=""``
+                forces a local client). Handlers are registered on the server.
+            token: the bearer token for ``url`` (default ``$AESOP_TOKEN``), made on the server
+                with ``aesop token create NAME``.
         """
+        if token:
+            raise UserError(
+                "token: given without a url; a token is for a served instance: pass url=... "
+                "too (or set AESOP_URL)"
+            )
         if isolation not in ("process", "inline"):
             raise UserError(f"isolation: got {isolation!r}; use 'process' or 'inline'")
         size = pool_size if pool_size is not None else int(os.environ.get("AESOP_POOL_SIZE", 2))

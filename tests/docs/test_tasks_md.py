@@ -18,6 +18,8 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -103,10 +105,33 @@ def test_trusted_hosts_route_a_name_but_keep_every_domain_rule(
 
 
 def test_every_snippet_runs_as_written(tmp_path: Path) -> None:
+    run_and_check(tmp_path)
+
+
+# Served: given the working directory and the environment of the run, start a served instance
+# there and yield what makes the script's client remote (AESOP_URL, AESOP_TOKEN).
+Serve = Callable[[Path, dict[str, str]], AbstractContextManager[dict[str, str]]]
+REGISTERS = re.compile(r"\baesop\.(handler|function)\b")
+HANDLERS_MODULE = "tasks_md_handlers"
+
+
+def run_and_check(tmp_path: Path, serve: Serve | None = None) -> None:
+    """Run TASKS.md's snippets as one script and check what the page promises.
+
+    With ``serve``, the same script runs against a served instance (tests/service): snippets
+    that register handlers or functions go, as written, into a module the server imports
+    (``HANDLERS_MODULE``, in the working directory), the others into the script.
+    """
     snippets = _snippets()
     assert len(snippets) == 9
+    on_server = [b for b in snippets if serve is not None and REGISTERS.search(b)]
+    (tmp_path / f"{HANDLERS_MODULE}.py").write_text(
+        PRELUDE + "from aesoperator import Task, TaskConfig, TaskContext\n" + "".join(on_server)
+    )
     script = PRELUDE + "".join(
-        f"\n# ---- TASKS.md snippet {i + 1} ----\n{body}" for i, body in enumerate(snippets)
+        f"\n# ---- TASKS.md snippet {i + 1} ----\n{body}"
+        for i, body in enumerate(snippets)
+        if body not in on_server
     )
     epilogue = textwrap.dedent(EPILOGUE).format(tests=str(ROOT / "tests"))
     (tmp_path / "tasks_md.py").write_text(script + epilogue)
@@ -117,10 +142,14 @@ def test_every_snippet_runs_as_written(tmp_path: Path) -> None:
         web = web_cm.__enter__()
     except (PermissionError, OSError) as exc:
         pytest.skip(f"the web stand-in needs 127.0.0.1:80 and :443 ({exc})")
+    stack = ExitStack()
     try:
         # The monitoring snippet alerts over alert_threshold_ms=1000: make the site slow.
         web.stats.slow_hosts["example.com"] = 1.3
         env = {**os.environ, **web.env, "AESOP_DATA_DIR": str(tmp_path / "data")}
+        if serve is not None:
+            env = {**env, **stack.enter_context(serve(tmp_path, env))}
+            env["AESOP_DATA_DIR"] = str(tmp_path / "client-data-unused")
         proc = subprocess.run(
             [sys.executable, "tasks_md.py"],
             cwd=tmp_path,
@@ -140,13 +169,17 @@ def test_every_snippet_runs_as_written(tmp_path: Path) -> None:
             + composed
             + "\nprint('CHECK composed:', summary.content)\n"
         )
-        env["AESOP_DATA_DIR"] = str(tmp_path / "data-challenged")
+        if serve is None:
+            env["AESOP_DATA_DIR"] = str(tmp_path / "data-challenged")
         challenged = subprocess.run(
             [sys.executable, "composed.py"], cwd=tmp_path, capture_output=True, text=True,
             timeout=120, env=env,
         )  # fmt: skip
     finally:
+        stack.close()
         web_cm.__exit__(None, None, None)
+    if serve is not None:  # the client kept nothing on this machine but the report
+        assert not (tmp_path / "client-data-unused").exists()
     out = proc.stdout
     print(out)  # shown by pytest on failure
     print(challenged.stdout, challenged.stderr[-3000:])
