@@ -1,0 +1,452 @@
+"""The MCP server: Aesoperator's tasks as tools for an agent, over stdio or streamable HTTP.
+
+Built on the official ``mcp`` SDK (``MCPServer``). Every tool goes through the same
+``Aesoperator`` methods a Python caller uses, so a task asked for over MCP is validated by the
+same code and runs under the same policy gate and limits; its errors come back as MCP tool
+errors carrying the Python API's message.
+
+Who is calling: over stdio the caller is the local user who started ``aesop mcp`` (the data
+directory's owner: project ``default``, every scope). Over HTTP every request must carry
+``Authorization: Bearer <token>``; the service passes a ``verify`` callable that turns a token
+into a ``Principal`` (its project and scope) or ``None`` (refused: 401), and ``client_for``
+that gives the ``Aesoperator`` acting within one project, so another project's ids are simply
+not found.
+
+This module imports the SDK at import time: import it only where the ``service`` extra is
+installed (``aesop mcp``, the service).
+"""
+
+# No ``from __future__ import annotations``: the SDK reads the tools' signatures at run time
+# (type hints, the Context parameter), and they must resolve without this module's locals.
+
+import contextlib
+import functools
+import hashlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import anyio
+import anyio.to_thread
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import CallToolResult, TextContent
+from pydantic import Field
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
+
+from .. import __version__
+from ..client import Aesoperator, _result_or_raise
+from ..errors import AesoperatorError
+from ..execution import TaskStatus
+from ..task import Task
+
+__all__ = [
+    "McpHttpApp",
+    "Principal",
+    "TokenVerifier",
+    "create_mcp_server",
+    "mcp_http_app",
+    "serve_stdio",
+]
+
+ScopeName = Literal["read", "run", "admin"]
+_PRINCIPAL_KEY = "aesop.principal"  # where the HTTP app leaves the caller in the ASGI scope
+MAX_WAIT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: a project and what the token may do there."""
+
+    project: str = "default"
+    scope: ScopeName = "admin"
+
+
+TokenVerifier = Callable[[str], Principal | Awaitable[Principal | None] | None]
+"""``verify(token)``: the token's ``Principal``, or ``None`` for a missing/bad/revoked one.
+May be sync or async (an async one keeps a store read off the event loop)."""
+
+ClientFor = Callable[[str], Aesoperator]
+"""``client_for(project)``: the client whose executions and memory are that project's."""
+
+_INSTRUCTIONS = (
+    "Aesoperator runs web tasks under hard limits (pages, time, memory, allowed domains, "
+    "rate). run_task starts one (a registered handler by name, a built-in skill such as "
+    "'research' or 'summarize', or an explicit plan) and waits up to wait_seconds; then poll "
+    "get_task_status and read get_task_result or the resource aesop://tasks/{id}/report."
+)
+
+
+def _principal(ctx: Context) -> Principal:
+    """The caller: the HTTP app's ``Principal``; the local user over stdio (no request)."""
+    request = ctx.request_context.request
+    if request is None:
+        return Principal()
+    found = getattr(request, "scope", {}).get(_PRINCIPAL_KEY)
+    if not isinstance(found, Principal):  # an HTTP request that skipped the auth wrapper
+        raise ToolError("not authenticated: send Authorization: Bearer <token>")
+    return found
+
+
+def _may_run(principal: Principal, tool: str) -> None:
+    if principal.scope == "read":
+        raise ToolError(
+            f"{tool}: this token's scope is 'read', which cannot run, cancel or write memory; "
+            "use a token with scope 'run' (aesop token create NAME --scope run)"
+        )
+
+
+def _status_json(status: TaskStatus, *, with_result: bool = True) -> dict[str, Any]:
+    if not with_result:
+        status = status.model_copy(update={"result": None})
+    out: dict[str, Any] = status.model_dump(mode="json")
+    return out
+
+
+def _user_error(exc: Exception) -> ToolError:
+    return ToolError(str(exc))
+
+
+_Tool = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def _answering(fn: _Tool) -> _Tool:
+    """Errors become a tool error whose text is exactly the Python API's message.
+
+    (The SDK would prefix a raised ``ToolError`` with "Error executing tool NAME: ", so an
+    agent or a test could not compare it with what ``execute_task`` raises.) The signature
+    stays ``fn``'s, so the input schema is derived from it.
+    """
+
+    @functools.wraps(fn)
+    async def tool(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except (ToolError, AesoperatorError, RuntimeError, TypeError) as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+
+    return tool
+
+
+def _answering_tool(server: MCPServer, *, description: str) -> Callable[[_Tool], _Tool]:
+    def register(fn: _Tool) -> _Tool:
+        server.tool(description=description)(_answering(fn))
+        return fn
+
+    return register
+
+
+def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = None) -> MCPServer:
+    """The MCP server's tools and resources, acting through ``client`` (project ``default``)
+    or, when given, ``client_for(principal.project)``."""
+
+    def client_of(ctx: Context) -> tuple[Principal, Aesoperator]:
+        principal = _principal(ctx)
+        if client_for is not None:
+            return principal, client_for(principal.project)
+        if principal.project != "default":
+            raise ToolError(f"project {principal.project!r}: this server serves only 'default'")
+        return principal, client
+
+    def tool(description: str) -> Callable[[_Tool], _Tool]:
+        return _answering_tool(server, description=description)
+
+    server: MCPServer = MCPServer(
+        "aesoperator",
+        title="Aesoperator",
+        instructions=_INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+    )
+
+    @tool("Start a task and wait up to wait_seconds for it to finish.")
+    async def run_task(
+        ctx: Context,
+        name: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=200,
+                description="The task's name: a registered handler's, or any name for a "
+                "skill or a plan (default: the skill's name, or 'plan').",
+            ),
+        ] = None,
+        skill: Annotated[
+            str | None,
+            Field(min_length=1, max_length=100, description="A built-in skill, e.g. 'research'."),
+        ] = None,
+        plan: Annotated[
+            list[dict[str, Any]] | None,
+            Field(
+                min_length=1,
+                max_length=1000,
+                description="Explicit steps: {action, args, save_as}; actions are built-ins "
+                "(fetch, crawl, screenshot, memory_get, memory_set, summarize, subtask) or "
+                "registered functions.",
+            ),
+        ] = None,
+        inputs: Annotated[
+            dict[str, Any] | None, Field(description="The task's inputs (JSON).")
+        ] = None,
+        config: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="TaskConfig fields: max_pages, max_duration_seconds, "
+                "allowed_domains, blocked_domains, require_https, requests_per_second..."
+            ),
+        ] = None,
+        description: Annotated[str, Field(max_length=10_000)] = "",
+        memory_scope: Literal["session", "permanent"] = "session",
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=MAX_WAIT_SECONDS,
+                description="How long to wait for the end; 0 returns at once with the id.",
+            ),
+        ] = 30,
+    ) -> dict[str, Any]:
+        principal, aesop = client_of(ctx)
+        _may_run(principal, "run_task")
+        if name is None and skill is None and plan is None:
+            raise ToolError("run_task: give a name (a registered handler), a skill or a plan")
+        spec: dict[str, Any] = {
+            "name": name or skill or "plan",
+            "description": description,
+            "inputs": inputs or {},
+            "config": config or {},
+            "memory_scope": memory_scope,
+        }
+        if skill is not None:
+            spec["skill"] = skill
+        if plan is not None:
+            spec["plan"] = plan
+        try:
+            task = Task.model_validate(spec)  # the Python API's validation and messages
+            execution = aesop.execute_task_async(task)
+        except AesoperatorError as exc:
+            raise _user_error(exc) from None
+        if wait_seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await anyio.to_thread.run_sync(execution.wait, wait_seconds, abandon_on_cancel=True)
+        return _status_json(aesop.get_task_status(execution.id))
+
+    @tool("An execution's state, progress, current action, error, result.")
+    async def get_task_status(
+        ctx: Context, execution_id: Annotated[str, Field(min_length=1, max_length=100)]
+    ) -> dict[str, Any]:
+        _, aesop = client_of(ctx)
+        try:
+            return _status_json(aesop.get_task_status(execution_id))
+        except AesoperatorError as exc:
+            raise _user_error(exc) from None
+
+    @_answering_tool(
+        server,
+        description="A completed execution's result; an error (the execution's own) if it "
+        "failed, was cancelled or has not finished.",
+    )
+    async def get_task_result(
+        ctx: Context, execution_id: Annotated[str, Field(min_length=1, max_length=100)]
+    ) -> dict[str, Any]:
+        _, aesop = client_of(ctx)
+        try:
+            result = _result_or_raise(aesop.get_task_status(execution_id))
+        except (AesoperatorError, RuntimeError) as exc:
+            raise _user_error(exc) from None
+        out: dict[str, Any] = result.model_dump(mode="json")
+        return out
+
+    @tool("Cancel an execution; cancelled is true if it ends cancelled.")
+    async def cancel_task(
+        ctx: Context, execution_id: Annotated[str, Field(min_length=1, max_length=100)]
+    ) -> dict[str, Any]:
+        principal, aesop = client_of(ctx)
+        _may_run(principal, "cancel_task")
+        try:
+            cancelled = aesop.cancel_task(execution_id)
+            status = aesop.get_task_status(execution_id)
+        except AesoperatorError as exc:
+            raise _user_error(exc) from None
+        return {"cancelled": cancelled, "status": _status_json(status, with_result=False)}
+
+    @tool("Executions, newest first (status only, without results).")
+    async def list_tasks(
+        ctx: Context,
+        state: Literal["pending", "running", "completed", "failed", "cancelled"] | None = None,
+        name: Annotated[str | None, Field(min_length=1, max_length=200)] = None,
+        limit: Annotated[int, Field(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        _, aesop = client_of(ctx)
+        try:
+            rows = aesop.list_tasks(state=state, name=name, limit=limit)
+        except AesoperatorError as exc:
+            raise _user_error(exc) from None
+        return {"items": [_status_json(s, with_result=False) for s in rows]}
+
+    namespace_field = Field(
+        pattern=r"^(global|task:.+)$",
+        max_length=300,
+        description="'global' (aesop.memory), or 'task:NAME' for a permanent task's memory.",
+    )
+    key_field = Field(min_length=1, max_length=1000)
+
+    @tool("Read a memory value (JSON).")
+    async def memory_get(
+        ctx: Context,
+        key: Annotated[str, key_field],
+        namespace: Annotated[str, namespace_field] = "global",
+    ) -> dict[str, Any]:
+        _, aesop = client_of(ctx)
+        try:
+            memory = aesop._memory(namespace)
+            if key not in memory:
+                raise ToolError(f"no memory key {key!r} in namespace {namespace!r}")
+            return {"key": key, "namespace": namespace, "value": memory.get(key)}
+        except (AesoperatorError, TypeError) as exc:
+            raise _user_error(exc) from None
+
+    @tool("Store a JSON value in memory (at most 64 levels, 16 MiB).")
+    async def memory_set(
+        ctx: Context,
+        key: Annotated[str, key_field],
+        value: Annotated[Any, Field(description="Any JSON value.")],
+        namespace: Annotated[str, namespace_field] = "global",
+    ) -> dict[str, Any]:
+        principal, aesop = client_of(ctx)
+        _may_run(principal, "memory_set")
+        try:
+            aesop._memory(namespace).set(key, value)
+        except (AesoperatorError, TypeError) as exc:
+            raise _user_error(exc) from None
+        return {"key": key, "namespace": namespace, "stored": True}
+
+    @server.resource(
+        "aesop://tasks/{execution_id}/report",
+        name="report",
+        description="A completed execution's report (its markdown content).",
+        mime_type="text/markdown",
+    )
+    async def report(execution_id: str, ctx: Context) -> str:
+        try:
+            _, aesop = client_of(ctx)
+            result = _result_or_raise(aesop.get_task_status(execution_id))
+        except (AesoperatorError, RuntimeError, ToolError) as exc:
+            raise ResourceError(str(exc)) from None
+        if result.content:
+            return result.content
+        body = json.dumps(result.data, ensure_ascii=False, indent=2, default=str)
+        return f"# {result.task_name}\n\n{result.summary}\n\n```json\n{body}\n```\n"
+
+    return server
+
+
+class McpHttpApp:
+    """The streamable HTTP ASGI app, behind the service's bearer tokens.
+
+    Path-agnostic: serve it at ``/mcp`` however the host app routes (a Starlette ``Route`` or
+    ``Mount``). The SDK's session manager needs a running task group: a host that mounts this
+    app enters ``async with app.lifespan():`` in its own lifespan (a mounted app's lifespan
+    events are not forwarded); served on its own, the ASGI lifespan protocol does it.
+    """
+
+    def __init__(self, server: MCPServer, verify: TokenVerifier) -> None:
+        # DNS-rebinding protection guards cookie- or network-authenticated servers; every
+        # request here carries a bearer token a rebinding page cannot read, and the host
+        # header check would refuse the service on a non-loopback --host.
+        server.streamable_http_app(
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        )
+        self._manager = server.session_manager
+        self._verify = verify
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._manager.run()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        principal = await self._authenticate(scope)
+        if principal is None:
+            await _refuse(send)
+            return
+        token = _bearer(scope) or ""
+        scope = dict(scope)
+        scope[_PRINCIPAL_KEY] = principal
+        # The SDK binds a session to the credential that opened it (client_id): another
+        # token presenting that session id gets 404, as if the session did not exist.
+        scope["user"] = AuthenticatedUser(
+            AccessToken(
+                token="",  # never kept in the scope
+                client_id=hashlib.sha256(token.encode()).hexdigest(),
+                scopes=[principal.scope],
+            )
+        )
+        await self._manager.handle_request(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> Principal | None:
+        token = _bearer(scope)
+        if not token:
+            return None
+        found = self._verify(token)
+        if inspect.isawaitable(found):
+            found = await found
+        return found if isinstance(found, Principal) else None
+
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with self.lifespan():
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def _bearer(scope: Scope) -> str | None:
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def _refuse(send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "missing, unknown or revoked token: send Authorization: Bearer <token> "
+            "(aesop token create NAME)",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def mcp_http_app(
+    client: Aesoperator, verify: TokenVerifier, *, client_for: ClientFor | None = None
+) -> McpHttpApp:
+    """The ASGI app the service serves at ``/mcp``: ``create_mcp_server`` behind ``verify``."""
+    return McpHttpApp(create_mcp_server(client, client_for=client_for), verify)
+
+
+async def serve_stdio(client: Aesoperator) -> None:
+    """Serve MCP on this process's stdin/stdout until the client closes them (``aesop mcp``)."""
+    await create_mcp_server(client).run_stdio_async()
