@@ -1,0 +1,205 @@
+"""The MCP server over streamable HTTP: uvicorn on a real socket serving the ASGI app the
+service mounts at /mcp, behind bearer tokens, driven by the SDK's own client."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from mcp import Client, MCPError
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp_types import TextResourceContents
+
+sys.path.insert(0, str(Path(__file__).parent))  # for _mcp (tests use importlib mode)
+
+from _mcp import counting_site, forbidden_fetch, payload, serving, text
+
+from aesoperator import Aesoperator
+from aesoperator.service._mcp import Principal, mcp_http_app
+
+TOKENS = {
+    "aesop_run": Principal("default", "run"),
+    "aesop_read": Principal("default", "read"),
+    "aesop_other": Principal("other", "admin"),
+}
+TEXT = (
+    "Aesoperator runs tasks on the web under hard limits. Every request passes one policy "
+    "gate. Tasks run in isolated worker processes. A refused request never leaves the machine."
+)
+
+Scenario = Callable[[Client], Awaitable[None]]
+
+
+async def verify(token: str) -> Principal | None:
+    return TOKENS.get(token)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    clients = {
+        "default": Aesoperator(data_dir=tmp_path / "default", pool_size=1),
+        "other": Aesoperator(data_dir=tmp_path / "other", pool_size=1),
+    }
+    app = mcp_http_app(clients["default"], verify, client_for=clients.__getitem__)
+    try:
+        with serving(app) as base:
+            yield base + "/mcp"
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def connect(url: str, token: str, scenario: Scenario) -> None:
+    async def main() -> None:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            await scenario(client)
+
+    anyio.run(main)
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    },
+}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic aesop_run", "Bearer"])
+def test_no_or_bad_token_is_refused(url: str, authorization: str | None) -> None:
+    headers = {"Accept": "application/json, text/event-stream"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    answer = httpx.post(url, json=INITIALIZE, headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["status"] == 401
+
+
+def test_the_sdk_client_with_a_bad_token_cannot_connect(url: str) -> None:
+    ran: list[bool] = []
+
+    async def scenario(client: Client) -> None:
+        ran.append(True)
+
+    with pytest.raises(BaseExceptionGroup) as refused:  # the SDK: "error response"
+        connect(url, "aesop_revoked", scenario)
+    assert refused.group_contains(MCPError)
+    assert ran == []
+
+
+def test_run_a_skill_read_its_report_and_list(url: str) -> None:
+    async def scenario(client: Client) -> None:
+        asked = {"skill": "summarize", "inputs": {"text": TEXT, "max_length": 120}}
+        status = payload(await client.call_tool("run_task", asked))
+        assert status["state"] == "completed", status
+        report = await client.read_resource(f"aesop://tasks/{status['id']}/report")
+        first = report.contents[0]
+        assert isinstance(first, TextResourceContents) and first.text.strip()
+        assert len(status["result"]["content"]) <= 120
+        listed = payload(await client.call_tool("list_tasks", {}))
+        assert [s["id"] for s in listed["items"]] == [status["id"]]
+
+    connect(url, "aesop_run", scenario)
+
+
+def test_policy_holds_over_http_a_forbidden_domain_gets_no_request(url: str) -> None:
+    with counting_site() as (site, hits):
+
+        async def scenario(client: Client) -> None:
+            status = payload(await client.call_tool("run_task", forbidden_fetch(site + "/x")))
+            assert status["state"] == "failed" and status["error"]["type"] == "PolicyViolation"
+
+        connect(url, "aesop_run", scenario)
+        assert hits == []
+
+
+def test_a_read_token_reads_but_cannot_run_cancel_or_write(url: str) -> None:
+    async def scenario(client: Client) -> None:
+        for tool, args in (
+            ("run_task", {"skill": "summarize", "inputs": {"text": TEXT}}),
+            ("cancel_task", {"execution_id": "x"}),
+            ("memory_set", {"key": "k", "value": 1}),
+        ):
+            refused = await client.call_tool(tool, args)
+            assert refused.is_error and "scope is 'read'" in text(refused), text(refused)
+        assert payload(await client.call_tool("list_tasks", {})) == {"items": []}
+
+    connect(url, "aesop_read", scenario)
+
+
+def test_another_project_s_executions_and_memory_are_invisible(url: str) -> None:
+    ids: list[str] = []
+
+    async def in_default(client: Client) -> None:
+        asked = {"skill": "summarize", "inputs": {"text": TEXT}}
+        ids.append(payload(await client.call_tool("run_task", asked))["id"])
+        await client.call_tool("memory_set", {"key": "mine", "value": "default's"})
+
+    async def in_other(client: Client) -> None:
+        for tool in ("get_task_status", "get_task_result", "cancel_task"):
+            hidden = await client.call_tool(tool, {"execution_id": ids[0]})
+            assert hidden.is_error and ids[0] in text(hidden), (tool, text(hidden))
+        assert payload(await client.call_tool("list_tasks", {})) == {"items": []}
+        memory = await client.call_tool("memory_get", {"key": "mine"})
+        assert memory.is_error and "no memory key 'mine'" in text(memory)
+
+    connect(url, "aesop_run", in_default)
+    connect(url, "aesop_other", in_other)
+
+
+def test_a_session_answers_only_the_token_that_opened_it(url: str) -> None:
+    headers = {"Accept": "application/json, text/event-stream"}
+    mine = {**headers, "Authorization": "Bearer aesop_run"}
+    opened = httpx.post(url, json=INITIALIZE, headers=mine)
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    stolen = httpx.post(
+        url,
+        json=listing,
+        headers={**headers, "Authorization": "Bearer aesop_other", "Mcp-Session-Id": session},
+    )
+    assert stolen.status_code == 404
+    assert "run_task" not in stolen.text
+
+
+def test_mounted_in_a_fastapi_app_as_the_service_does(tmp_path: Path) -> None:
+    """The seam h16-api uses: a Route at /mcp, and the MCP lifespan inside the app's own."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+    from starlette.routing import Route
+
+    client = Aesoperator(data_dir=tmp_path / "d", pool_size=1)
+    mcp = mcp_http_app(client, verify)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp.lifespan():
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    app.router.routes.append(Route("/mcp", endpoint=mcp))
+
+    async def scenario(session: Client) -> None:
+        listed = payload(await session.call_tool("list_tasks", {"limit": 5}))
+        assert listed == {"items": []}
+
+    try:
+        with serving(app) as base:
+            connect(base + "/mcp", "aesop_read", scenario)
+            assert httpx.post(base + "/mcp", json=INITIALIZE).status_code == 401
+    finally:
+        client.close()
