@@ -379,8 +379,11 @@ def mcp_(
         typer.Option("--import", help="Import a module that registers handlers (repeatable)."),
     ] = None,
     data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Serve MCP over stdio: run tasks as an agent's tools (Claude Desktop, IDEs)."""
+    """Serve MCP over stdio: run tasks as an agent's tools (Claude Desktop, IDEs).
+
+    --json changes nothing here: stdout carries the protocol's JSON-RPC."""
     try:
         from .service import _mcp
     except ImportError as exc:

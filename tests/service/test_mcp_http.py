@@ -4,7 +4,8 @@ service mounts at /mcp, behind bearer tokens, driven by the SDK's own client."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -20,13 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # for _mcp (tests use importlib 
 from _mcp import counting_site, forbidden_fetch, payload, serving, text
 
 from aesoperator import Aesoperator
-from aesoperator.service._mcp import Principal, mcp_http_app
+from aesoperator.service._mcp import mcp_http_app
+from aesoperator.service.serve import build_app
 
-TOKENS = {
-    "aesop_run": Principal("default", "run"),
-    "aesop_read": Principal("default", "read"),
-    "aesop_other": Principal("other", "admin"),
-}
 TEXT = (
     "Aesoperator runs tasks on the web under hard limits. Every request passes one policy "
     "gate. Tasks run in isolated worker processes. A refused request never leaves the machine."
@@ -35,23 +32,26 @@ TEXT = (
 Scenario = Callable[[Client], Awaitable[None]]
 
 
-async def verify(token: str) -> Principal | None:
-    return TOKENS.get(token)
+@dataclass
+class Served:
+    url: str
+    tokens: dict[str, str]  # what each is: "run", "read", "other" (project other, admin)
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
-    clients = {
-        "default": Aesoperator(data_dir=tmp_path / "default", pool_size=1),
-        "other": Aesoperator(data_dir=tmp_path / "other", pool_size=1),
+def served(tmp_path: Path) -> Iterator[Served]:
+    client = Aesoperator(data_dir=tmp_path / "d", pool_size=1)
+    store = client._store
+    tokens = {
+        "run": store.token_create("runner", scope="run")[1],
+        "read": store.token_create("reader", scope="read")[1],
+        "other": store.token_create("elsewhere", scope="admin", project="other")[1],
     }
-    app = mcp_http_app(clients["default"], verify, client_for=clients.__getitem__)
     try:
-        with serving(app) as base:
-            yield base + "/mcp"
+        with serving(mcp_http_app(client)) as base:  # the store's own tokens
+            yield Served(base + "/mcp", tokens)
     finally:
-        for client in clients.values():
-            client.close()
+        client.close()
 
 
 def connect(url: str, token: str, scenario: Scenario) -> None:
@@ -75,31 +75,31 @@ INITIALIZE = {
 }
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic aesop_run", "Bearer"])
-def test_no_or_bad_token_is_refused(url: str, authorization: str | None) -> None:
+@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic aesop_x", "Bearer"])
+def test_no_or_bad_token_is_refused(served: Served, authorization: str | None) -> None:
     headers = {"Accept": "application/json, text/event-stream"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    answer = httpx.post(url, json=INITIALIZE, headers=headers)
+    answer = httpx.post(served.url, json=INITIALIZE, headers=headers)
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"] == "Bearer"
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["status"] == 401
 
 
-def test_the_sdk_client_with_a_bad_token_cannot_connect(url: str) -> None:
+def test_the_sdk_client_with_a_bad_token_cannot_connect(served: Served) -> None:
     ran: list[bool] = []
 
     async def scenario(client: Client) -> None:
         ran.append(True)
 
     with pytest.raises(BaseExceptionGroup) as refused:  # the SDK: "error response"
-        connect(url, "aesop_revoked", scenario)
+        connect(served.url, "aesop_" + "x" * 43, scenario)
     assert refused.group_contains(MCPError)
     assert ran == []
 
 
-def test_run_a_skill_read_its_report_and_list(url: str) -> None:
+def test_run_a_skill_read_its_report_and_list(served: Served) -> None:
     async def scenario(client: Client) -> None:
         asked = {"skill": "summarize", "inputs": {"text": TEXT, "max_length": 120}}
         status = payload(await client.call_tool("run_task", asked))
@@ -111,21 +111,21 @@ def test_run_a_skill_read_its_report_and_list(url: str) -> None:
         listed = payload(await client.call_tool("list_tasks", {}))
         assert [s["id"] for s in listed["items"]] == [status["id"]]
 
-    connect(url, "aesop_run", scenario)
+    connect(served.url, served.tokens["run"], scenario)
 
 
-def test_policy_holds_over_http_a_forbidden_domain_gets_no_request(url: str) -> None:
+def test_policy_holds_over_http_a_forbidden_domain_gets_no_request(served: Served) -> None:
     with counting_site() as (site, hits):
 
         async def scenario(client: Client) -> None:
             status = payload(await client.call_tool("run_task", forbidden_fetch(site + "/x")))
             assert status["state"] == "failed" and status["error"]["type"] == "PolicyViolation"
 
-        connect(url, "aesop_run", scenario)
+        connect(served.url, served.tokens["run"], scenario)
         assert hits == []
 
 
-def test_a_read_token_reads_but_cannot_run_cancel_or_write(url: str) -> None:
+def test_a_read_token_reads_but_cannot_run_cancel_or_write(served: Served) -> None:
     async def scenario(client: Client) -> None:
         for tool, args in (
             ("run_task", {"skill": "summarize", "inputs": {"text": TEXT}}),
@@ -136,10 +136,10 @@ def test_a_read_token_reads_but_cannot_run_cancel_or_write(url: str) -> None:
             assert refused.is_error and "scope is 'read'" in text(refused), text(refused)
         assert payload(await client.call_tool("list_tasks", {})) == {"items": []}
 
-    connect(url, "aesop_read", scenario)
+    connect(served.url, served.tokens["read"], scenario)
 
 
-def test_another_project_s_executions_and_memory_are_invisible(url: str) -> None:
+def test_another_project_s_executions_and_memory_are_invisible(served: Served) -> None:
     ids: list[str] = []
 
     async def in_default(client: Client) -> None:
@@ -155,51 +155,43 @@ def test_another_project_s_executions_and_memory_are_invisible(url: str) -> None
         memory = await client.call_tool("memory_get", {"key": "mine"})
         assert memory.is_error and "no memory key 'mine'" in text(memory)
 
-    connect(url, "aesop_run", in_default)
-    connect(url, "aesop_other", in_other)
+    connect(served.url, served.tokens["run"], in_default)
+    connect(served.url, served.tokens["other"], in_other)
 
 
-def test_a_session_answers_only_the_token_that_opened_it(url: str) -> None:
+def test_a_session_answers_only_the_token_that_opened_it(served: Served) -> None:
     headers = {"Accept": "application/json, text/event-stream"}
-    mine = {**headers, "Authorization": "Bearer aesop_run"}
-    opened = httpx.post(url, json=INITIALIZE, headers=mine)
+    mine = {**headers, "Authorization": f"Bearer {served.tokens['run']}"}
+    opened = httpx.post(served.url, json=INITIALIZE, headers=mine)
     assert opened.status_code == 200, opened.text
     session = opened.headers["mcp-session-id"]
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-    stolen = httpx.post(
-        url,
-        json=listing,
-        headers={**headers, "Authorization": "Bearer aesop_other", "Mcp-Session-Id": session},
-    )
+    theirs = {**headers, "Authorization": f"Bearer {served.tokens['other']}"}
+    stolen = httpx.post(served.url, json=listing, headers={**theirs, "Mcp-Session-Id": session})
     assert stolen.status_code == 404
     assert "run_task" not in stolen.text
 
 
-def test_mounted_in_a_fastapi_app_as_the_service_does(tmp_path: Path) -> None:
-    """The seam h16-api uses: a Route at /mcp, and the MCP lifespan inside the app's own."""
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI
-    from starlette.routing import Route
-
+def test_the_service_serves_mcp_with_its_tokens_and_revocation_holds(tmp_path: Path) -> None:
+    """``aesop serve``'s app: /mcp next to /v1, one token for both; revoked, refused at once."""
     client = Aesoperator(data_dir=tmp_path / "d", pool_size=1)
-    mcp = mcp_http_app(client, verify)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with mcp.lifespan():
-            yield
-
-    app = FastAPI(lifespan=lifespan)
-    app.router.routes.append(Route("/mcp", endpoint=mcp))
+    info, token = client._store.token_create("agent", scope="run")
 
     async def scenario(session: Client) -> None:
-        listed = payload(await session.call_tool("list_tasks", {"limit": 5}))
-        assert listed == {"items": []}
+        asked = {"skill": "summarize", "inputs": {"text": TEXT}}
+        status = payload(await session.call_tool("run_task", asked))
+        assert status["state"] == "completed", status
+        rest = httpx.get(
+            f"{base}/v1/tasks/{status['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert rest.status_code == 200 and rest.json()["state"] == "completed"
 
     try:
-        with serving(app) as base:
-            connect(base + "/mcp", "aesop_read", scenario)
-            assert httpx.post(base + "/mcp", json=INITIALIZE).status_code == 401
+        with serving(build_app(client)) as base:
+            connect(base + "/mcp", token, scenario)
+            client._store.token_revoke(info.id)
+            headers = {"Accept": "application/json, text/event-stream"}
+            revoked = {**headers, "Authorization": f"Bearer {token}"}
+            assert httpx.post(base + "/mcp", json=INITIALIZE, headers=revoked).status_code == 401
     finally:
         client.close()

@@ -1,16 +1,16 @@
 """The MCP server: Aesoperator's tasks as tools for an agent, over stdio or streamable HTTP.
 
-Built on the official ``mcp`` SDK (``MCPServer``). Every tool goes through the same
-``Aesoperator`` methods a Python caller uses, so a task asked for over MCP is validated by the
-same code and runs under the same policy gate and limits; its errors come back as MCP tool
-errors carrying the Python API's message.
+Built on the official ``mcp`` SDK (``MCPServer``, mcp >= 2). Every tool goes through the
+same ``Aesoperator`` and store calls as a Python caller and the /v1 routes, so a task asked
+for over MCP is validated by the same code and runs under the same policy gate and limits; its
+errors come back as MCP tool errors carrying exactly the Python API's message.
 
 Who is calling: over stdio the caller is the local user who started ``aesop mcp`` (the data
 directory's owner: project ``default``, every scope). Over HTTP every request must carry
-``Authorization: Bearer <token>``; the service passes a ``verify`` callable that turns a token
-into a ``Principal`` (its project and scope) or ``None`` (refused: 401), and ``client_for``
-that gives the ``Aesoperator`` acting within one project, so another project's ids are simply
-not found.
+``Authorization: Bearer <token>``; ``verify`` turns a token into a ``Principal`` (its project
+and scope) or ``None`` (refused: 401). By default that is the store's own token check, so
+``/mcp`` takes exactly the tokens ``/v1`` does. Tools act within the token's project: another
+project's ids are as absent as unknown ones.
 
 This module imports the SDK at import time: import it only where the ``service`` extra is
 installed (``aesop mcp``, the service).
@@ -24,7 +24,7 @@ import functools
 import hashlib
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -37,13 +37,19 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent
 from pydantic import Field
+from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..client import Aesoperator, _result_or_raise
 from ..errors import AesoperatorError
 from ..execution import TaskStatus
+from ..store.base import TokenStore
+from ..store.lifecycle import SESSION_PREFIX
+from ..store.memory import Memory
+from ..store.tokens import project_namespace
 from ..task import Task
 
 __all__ = [
@@ -52,6 +58,7 @@ __all__ = [
     "TokenVerifier",
     "create_mcp_server",
     "mcp_http_app",
+    "mount",
     "serve_stdio",
 ]
 
@@ -71,9 +78,6 @@ class Principal:
 TokenVerifier = Callable[[str], Principal | Awaitable[Principal | None] | None]
 """``verify(token)``: the token's ``Principal``, or ``None`` for a missing/bad/revoked one.
 May be sync or async (an async one keeps a store read off the event loop)."""
-
-ClientFor = Callable[[str], Aesoperator]
-"""``client_for(project)``: the client whose executions and memory are that project's."""
 
 _INSTRUCTIONS = (
     "Aesoperator runs web tasks under hard limits (pages, time, memory, allowed domains, "
@@ -142,17 +146,31 @@ def _answering_tool(server: MCPServer, *, description: str) -> Callable[[_Tool],
     return register
 
 
-def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = None) -> MCPServer:
-    """The MCP server's tools and resources, acting through ``client`` (project ``default``)
-    or, when given, ``client_for(principal.project)``."""
+@dataclass(frozen=True)
+class _Acting:
+    """``client`` acting for ``principal``: within its project, as the /v1 routes do."""
 
-    def client_of(ctx: Context) -> tuple[Principal, Aesoperator]:
-        principal = _principal(ctx)
-        if client_for is not None:
-            return principal, client_for(principal.project)
-        if principal.project != "default":
-            raise ToolError(f"project {principal.project!r}: this server serves only 'default'")
-        return principal, client
+    client: Aesoperator
+    principal: Principal
+
+    def status(self, execution_id: str, *, alerts: bool = True) -> TaskStatus:
+        """Another project's execution is as absent as one that never existed."""
+        return self.client._store.status(
+            execution_id, with_alerts=alerts, project=self.principal.project
+        )
+
+    def memory(self, namespace: str) -> Memory:
+        if namespace.startswith(SESSION_PREFIX):  # an execution's session memory: its project's
+            self.status(namespace[len(SESSION_PREFIX) :], alerts=False)
+        return Memory(self.client._store, project_namespace(self.principal.project, namespace))
+
+
+def create_mcp_server(client: Aesoperator) -> MCPServer:
+    """The MCP server's tools and resources, acting through ``client`` within the caller's
+    project."""
+
+    def acting(ctx: Context) -> _Acting:
+        return _Acting(client, _principal(ctx))
 
     def tool(description: str) -> Callable[[_Tool], _Tool]:
         return _answering_tool(server, description=description)
@@ -212,8 +230,8 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
             ),
         ] = 30,
     ) -> dict[str, Any]:
-        principal, aesop = client_of(ctx)
-        _may_run(principal, "run_task")
+        me = acting(ctx)
+        _may_run(me.principal, "run_task")
         if name is None and skill is None and plan is None:
             raise ToolError("run_task: give a name (a registered handler), a skill or a plan")
         spec: dict[str, Any] = {
@@ -229,21 +247,20 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
             spec["plan"] = plan
         try:
             task = Task.model_validate(spec)  # the Python API's validation and messages
-            execution = aesop.execute_task_async(task)
+            execution = client._submit(task, me.principal.project)
         except AesoperatorError as exc:
             raise _user_error(exc) from None
         if wait_seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await anyio.to_thread.run_sync(execution.wait, wait_seconds, abandon_on_cancel=True)
-        return _status_json(aesop.get_task_status(execution.id))
+        return _status_json(me.status(execution.id))
 
     @tool("An execution's state, progress, current action, error, result.")
     async def get_task_status(
         ctx: Context, execution_id: Annotated[str, Field(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
-        _, aesop = client_of(ctx)
         try:
-            return _status_json(aesop.get_task_status(execution_id))
+            return _status_json(acting(ctx).status(execution_id))
         except AesoperatorError as exc:
             raise _user_error(exc) from None
 
@@ -255,9 +272,8 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
     async def get_task_result(
         ctx: Context, execution_id: Annotated[str, Field(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
-        _, aesop = client_of(ctx)
         try:
-            result = _result_or_raise(aesop.get_task_status(execution_id))
+            result = _result_or_raise(acting(ctx).status(execution_id))
         except (AesoperatorError, RuntimeError) as exc:
             raise _user_error(exc) from None
         out: dict[str, Any] = result.model_dump(mode="json")
@@ -267,11 +283,12 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
     async def cancel_task(
         ctx: Context, execution_id: Annotated[str, Field(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
-        principal, aesop = client_of(ctx)
-        _may_run(principal, "cancel_task")
+        me = acting(ctx)
+        _may_run(me.principal, "cancel_task")
         try:
-            cancelled = aesop.cancel_task(execution_id)
-            status = aesop.get_task_status(execution_id)
+            me.status(execution_id, alerts=False)  # another project's: not found
+            cancelled = client.cancel_task(execution_id)
+            status = me.status(execution_id)
         except AesoperatorError as exc:
             raise _user_error(exc) from None
         return {"cancelled": cancelled, "status": _status_json(status, with_result=False)}
@@ -283,17 +300,18 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
         name: Annotated[str | None, Field(min_length=1, max_length=200)] = None,
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
     ) -> dict[str, Any]:
-        _, aesop = client_of(ctx)
+        project = acting(ctx).principal.project
         try:
-            rows = aesop.list_tasks(state=state, name=name, limit=limit)
+            rows, _ = client._store.list_page(project=project, state=state, name=name, limit=limit)
         except AesoperatorError as exc:
             raise _user_error(exc) from None
         return {"items": [_status_json(s, with_result=False) for s in rows]}
 
     namespace_field = Field(
-        pattern=r"^(global|task:.+)$",
+        pattern=r"^(global|task:[^/]+|exec:[^/]+)$",
         max_length=300,
-        description="'global' (aesop.memory), or 'task:NAME' for a permanent task's memory.",
+        description="'global' (aesop.memory), 'task:NAME' (a permanent task's memory) or "
+        "'exec:ID' (an execution's session memory).",
     )
     key_field = Field(min_length=1, max_length=1000)
 
@@ -303,9 +321,8 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
         key: Annotated[str, key_field],
         namespace: Annotated[str, namespace_field] = "global",
     ) -> dict[str, Any]:
-        _, aesop = client_of(ctx)
         try:
-            memory = aesop._memory(namespace)
+            memory = acting(ctx).memory(namespace)
             if key not in memory:
                 raise ToolError(f"no memory key {key!r} in namespace {namespace!r}")
             return {"key": key, "namespace": namespace, "value": memory.get(key)}
@@ -319,10 +336,10 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
         value: Annotated[Any, Field(description="Any JSON value.")],
         namespace: Annotated[str, namespace_field] = "global",
     ) -> dict[str, Any]:
-        principal, aesop = client_of(ctx)
-        _may_run(principal, "memory_set")
+        me = acting(ctx)
+        _may_run(me.principal, "memory_set")
         try:
-            aesop._memory(namespace).set(key, value)
+            me.memory(namespace).set(key, value)
         except (AesoperatorError, TypeError) as exc:
             raise _user_error(exc) from None
         return {"key": key, "namespace": namespace, "stored": True}
@@ -335,8 +352,7 @@ def create_mcp_server(client: Aesoperator, *, client_for: ClientFor | None = Non
     )
     async def report(execution_id: str, ctx: Context) -> str:
         try:
-            _, aesop = client_of(ctx)
-            result = _result_or_raise(aesop.get_task_status(execution_id))
+            result = _result_or_raise(acting(ctx).status(execution_id))
         except (AesoperatorError, RuntimeError, ToolError) as exc:
             raise ResourceError(str(exc)) from None
         if result.content:
@@ -440,11 +456,35 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def mcp_http_app(
-    client: Aesoperator, verify: TokenVerifier, *, client_for: ClientFor | None = None
-) -> McpHttpApp:
-    """The ASGI app the service serves at ``/mcp``: ``create_mcp_server`` behind ``verify``."""
-    return McpHttpApp(create_mcp_server(client, client_for=client_for), verify)
+def store_verifier(store: TokenStore) -> TokenVerifier:
+    """The service's tokens: ``store.token_check`` (a revoked token fails at once)."""
+
+    def verify(token: str) -> Principal | None:
+        info = store.token_check(token)
+        return None if info is None else Principal(info.project, info.scope)
+
+    return verify
+
+
+def mcp_http_app(client: Aesoperator, verify: TokenVerifier | None = None) -> McpHttpApp:
+    """The ASGI app for ``/mcp``: ``create_mcp_server`` behind ``verify`` (default: the
+    tokens of ``client``'s store)."""
+    return McpHttpApp(create_mcp_server(client), verify or store_verifier(client._store))
+
+
+def mount(app: Starlette, client: Aesoperator) -> McpHttpApp:
+    """Serve MCP at ``/mcp`` in the service's ``app``, with its tokens, inside its lifespan."""
+    mcp = mcp_http_app(client)
+    app.router.routes.append(Route("/mcp", endpoint=mcp))
+    outer = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(host: Starlette) -> AsyncIterator[Any]:
+        async with outer(host) as state, mcp.lifespan():
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return mcp
 
 
 async def serve_stdio(client: Aesoperator) -> None:
