@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # for _mcp (tests use importlib 
 from _mcp import counting_site, forbidden_fetch, payload, serving, text
 
 from aesoperator import Aesoperator
+from aesoperator.service import ServiceSettings
 from aesoperator.service._mcp import mcp_http_app
 from aesoperator.service.serve import build_app
 
@@ -193,5 +194,33 @@ def test_the_service_serves_mcp_with_its_tokens_and_revocation_holds(tmp_path: P
             headers = {"Accept": "application/json, text/event-stream"}
             revoked = {**headers, "Authorization": f"Bearer {token}"}
             assert httpx.post(base + "/mcp", json=INITIALIZE, headers=revoked).status_code == 401
+    finally:
+        client.close()
+
+
+def test_the_service_s_body_and_rate_limits_hold_on_mcp(tmp_path: Path) -> None:
+    client = Aesoperator(data_dir=tmp_path / "d", pool_size=1)
+    _, token = client._store.token_create("agent", scope="run")
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
+    settings = ServiceSettings(rate_per_token=(0.001, 3))  # 3 requests, then none for ages
+    try:
+        with serving(build_app(client, settings)) as base:
+            huge = (
+                b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "'
+                + (b"a" * 20 * 2**20)
+                + b'"}}'
+            )
+            too_big = httpx.post(base + "/mcp", content=huge, headers=headers)
+            assert too_big.status_code == 413
+            answers = [
+                httpx.post(base + "/mcp", json=INITIALIZE, headers=headers).status_code
+                for _ in range(3)
+            ]
+            assert answers == [200, 200, 200]  # the burst
+            limited = httpx.post(base + "/mcp", json=INITIALIZE, headers=headers)
+            assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+            # The bucket is the token's, shared with /v1.
+            rest = httpx.get(base + "/v1/tasks", headers={"Authorization": f"Bearer {token}"})
+            assert rest.status_code == 429
     finally:
         client.close()

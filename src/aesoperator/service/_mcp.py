@@ -24,9 +24,10 @@ import functools
 import hashlib
 import inspect
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
@@ -63,6 +64,14 @@ __all__ = [
 ]
 
 ScopeName = Literal["read", "run", "admin"]
+
+
+class Limiter(Protocol):
+    """The service's per-token rate limit: 0 if a request may go, else seconds to wait."""
+
+    def take(self, key: str) -> float: ...
+
+
 _PRINCIPAL_KEY = "aesop.principal"  # where the HTTP app leaves the caller in the ASGI scope
 MAX_WAIT_SECONDS = 300
 
@@ -73,6 +82,7 @@ class Principal:
 
     project: str = "default"
     scope: ScopeName = "admin"
+    token_id: str | None = None  # the rate limit's key (else a hash of the token)
 
 
 TokenVerifier = Callable[[str], Principal | Awaitable[Principal | None] | None]
@@ -372,7 +382,9 @@ class McpHttpApp:
     events are not forwarded); served on its own, the ASGI lifespan protocol does it.
     """
 
-    def __init__(self, server: MCPServer, verify: TokenVerifier) -> None:
+    def __init__(
+        self, server: MCPServer, verify: TokenVerifier, *, limiter: Limiter | None = None
+    ) -> None:
         # DNS-rebinding protection guards cookie- or network-authenticated servers; every
         # request here carries a bearer token a rebinding page cannot read, and the host
         # header check would refuse the service on a non-loopback --host.
@@ -381,6 +393,7 @@ class McpHttpApp:
         )
         self._manager = server.session_manager
         self._verify = verify
+        self._limiter = limiter
 
     def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self._manager.run()
@@ -396,6 +409,11 @@ class McpHttpApp:
             await _refuse(send)
             return
         token = _bearer(scope) or ""
+        key = principal.token_id or hashlib.sha256(token.encode()).hexdigest()
+        wait = self._limiter.take(key) if self._limiter is not None else 0.0
+        if wait > 0:
+            await _too_many(send, wait)
+            return
         scope = dict(scope)
         scope[_PRINCIPAL_KEY] = principal
         # The SDK binds a session to the credential that opened it (client_id): another
@@ -403,7 +421,7 @@ class McpHttpApp:
         scope["user"] = AuthenticatedUser(
             AccessToken(
                 token="",  # never kept in the scope
-                client_id=hashlib.sha256(token.encode()).hexdigest(),
+                client_id=key,
                 scopes=[principal.scope],
             )
         )
@@ -432,28 +450,37 @@ def _bearer(scope: Scope) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def _refuse(send: Send) -> None:
+async def _problem(send: Send, status: int, title: str, detail: str, header: bytes) -> None:
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Unauthorized",
-            "status": 401,
-            "detail": "missing, unknown or revoked token: send Authorization: Bearer <token> "
-            "(aesop token create NAME)",
-        }
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
     ).encode()
+    name = b"www-authenticate" if status == 401 else b"retry-after"
     await send(
         {
             "type": "http.response.start",
-            "status": 401,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
+                (name, header),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(send: Send) -> None:
+    detail = (
+        "missing, unknown or revoked token: send Authorization: Bearer <token> "
+        "(create one with `aesop token create NAME`)"
+    )
+    await _problem(send, 401, "Unauthorized", detail, b"Bearer")
+
+
+async def _too_many(send: Send, wait: float) -> None:
+    seconds = max(1, math.ceil(wait))
+    detail = f"this token is over its rate limit; retry after {seconds} s (Retry-After)"
+    await _problem(send, 429, "Too Many Requests", detail, str(seconds).encode())
 
 
 def store_verifier(store: TokenStore) -> TokenVerifier:
@@ -461,20 +488,24 @@ def store_verifier(store: TokenStore) -> TokenVerifier:
 
     def verify(token: str) -> Principal | None:
         info = store.token_check(token)
-        return None if info is None else Principal(info.project, info.scope)
+        return None if info is None else Principal(info.project, info.scope, info.id)
 
     return verify
 
 
-def mcp_http_app(client: Aesoperator, verify: TokenVerifier | None = None) -> McpHttpApp:
+def mcp_http_app(
+    client: Aesoperator, verify: TokenVerifier | None = None, *, limiter: Limiter | None = None
+) -> McpHttpApp:
     """The ASGI app for ``/mcp``: ``create_mcp_server`` behind ``verify`` (default: the
-    tokens of ``client``'s store)."""
-    return McpHttpApp(create_mcp_server(client), verify or store_verifier(client._store))
+    tokens of ``client``'s store) and the per-token ``limiter``."""
+    verify = verify or store_verifier(client._store)
+    return McpHttpApp(create_mcp_server(client), verify, limiter=limiter)
 
 
 def mount(app: Starlette, client: Aesoperator) -> McpHttpApp:
     """Serve MCP at ``/mcp`` in the service's ``app``, with its tokens, inside its lifespan."""
-    mcp = mcp_http_app(client)
+    # create_app's per-token rate limit: one bucket per token for /v1 and /mcp together.
+    mcp = mcp_http_app(client, limiter=app.state.aesop.limiter)
     app.router.routes.append(Route("/mcp", endpoint=mcp))
     outer = app.router.lifespan_context
 
