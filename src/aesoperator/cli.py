@@ -372,6 +372,35 @@ def detached(
         client.close()
 
 
+@app.command("mcp")
+def mcp_(
+    imports: Annotated[
+        list[str] | None,
+        typer.Option("--import", help="Import a module that registers handlers (repeatable)."),
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Serve MCP over stdio: run tasks as an agent's tools (Claude Desktop, IDEs).
+
+    --json changes nothing here: stdout carries the protocol's JSON-RPC."""
+    try:
+        from .service import _mcp
+    except ImportError as exc:
+        _fail(f"aesop mcp needs the service extra ({exc}); pip install 'aesoperator[service]'", 2)
+    import contextlib
+
+    import anyio
+
+    # stdout is the protocol's: what an imported module prints goes to stderr instead.
+    with contextlib.redirect_stdout(sys.stderr):
+        client = _client(data_dir, imports)
+    try:
+        anyio.run(_mcp.serve_stdio, client)
+    finally:
+        client.close()
+
+
 def _show_status(status: TaskStatus, as_json: bool) -> None:
     if as_json:
         typer.echo(status.model_dump_json(indent=2))

@@ -33,7 +33,11 @@ def check_host(host: str, allow_remote: bool) -> None:
 
 def build_app(client: Aesoperator, settings: ServiceSettings | None = None) -> FastAPI:
     """The served app: the core API plus the routers other parts add (schedules, /mcp, UI)."""
-    return create_app(client, settings=settings)
+    from . import _mcp
+
+    app = create_app(client, settings=settings)
+    _mcp.mount(app, client)
+    return app
 
 
 def serve(
