@@ -184,8 +184,12 @@ class _Http:
                 f"{detail} (429: rate limited by the server; retry after "
                 f"{resp.headers.get('Retry-After', '?')} s)"
             )
+        # ``error`` names the Python exception the server's own API raised.
+        name = str(problem.get("error") or "")
+        if name in _USER_ERRORS:
+            return _USER_ERRORS[name](detail)
         if code == 409:  # an AesoperatorError that is not the caller's: rebuilt by its name
-            title = str(problem.get("title", ""))
+            title = name or str(problem.get("title", ""))
             if title in _TASK_ERRORS:
                 return from_info(ErrorInfo(type=title, message=detail))
         if code < 500:

@@ -67,8 +67,12 @@ def _options(
     """Aesoperator: run tasks on the web with hard limits."""
 
 
-def _client(data_dir: Path | None, imports: list[str] | None = None) -> Aesoperator:
-    client = Aesoperator(data_dir=data_dir)
+def _client(
+    data_dir: Path | None, imports: list[str] | None = None, *, local: bool = False
+) -> Aesoperator:
+    # ``local``: the commands that *are* the server (serve, mcp) stay on this data directory
+    # even when $AESOP_URL would make a plain client remote (it would call itself).
+    client = Aesoperator(data_dir=data_dir, url="" if local else None)
     if imports:
         # Modules register handlers with ``aesoperator.handler``: make this client the default.
         import importlib

@@ -129,14 +129,15 @@ def test_not_waited_is_201_and_cancel_ends_it(served: Served, token: str) -> Non
         eid = answer.json()["id"]
         conflict = http.get(f"/v1/tasks/{eid}/result")
         assert conflict.status_code == 409
-        assert conflict.json()["status"]["id"] == eid
+        assert conflict.json()["execution"]["id"] == eid
         assert "wait for it" in conflict.json()["detail"]
         cancelled = http.post(f"/v1/tasks/{eid}/cancel").json()
         assert cancelled["cancelled"] is True
         eventually(lambda: http.get(f"/v1/tasks/{eid}").json()["state"] == "cancelled")
         assert http.post(f"/v1/tasks/{eid}/cancel").json()["cancelled"] is False
         gone = http.get(f"/v1/tasks/{eid}/result")
-        assert gone.status_code == 409 and gone.json()["status"]["state"] == "cancelled"
+        assert gone.status_code == 409 and gone.json()["execution"]["state"] == "cancelled"
+        assert gone.json()["status"] == 409 and gone.json()["error"] == "TaskCancelled"
 
 
 def test_a_failed_task_result_is_409_with_its_error(served: Served, token: str) -> None:
@@ -145,7 +146,9 @@ def test_a_failed_task_result_is_409_with_its_error(served: Served, token: str) 
     with served.http(token) as http:
         answer = http.get(f"/v1/tasks/{status['id']}/result")
     assert answer.status_code == 409 and "it broke" in answer.json()["detail"]
-    assert answer.json()["status"]["error"]["message"] == status["error"]["message"]
+    assert answer.json()["execution"]["error"]["message"] == status["error"]["message"]
+    # the Python exception's class, for a remote client to raise the same one
+    assert answer.json()["error"] == status["error"]["type"] and answer.json()["status"] == 409
 
 
 def test_unregistered_handler_is_422_listing_what_is_registered(served: Served, token: str) -> None:
@@ -246,9 +249,13 @@ def test_artifacts_list_and_download(served: Served, token: str, finished: dict[
     with served.http(token) as http:
         listed = http.get(f"/v1/tasks/{eid}/artifacts").json()
         assert {"name": "report.txt", "media_type": "text/plain", "size": 10} in listed
-        assert all("/" not in a["name"] for a in listed)
         got = http.get(f"/v1/tasks/{eid}/artifacts/report.txt")
         assert got.status_code == 200 and got.text == "the report"
+        # files in folders keep their relative name, as ctx.add_file kept it
+        nested = [a for a in listed if "/" in a["name"]]
+        assert nested, listed
+        got = http.get(f"/v1/tasks/{eid}/artifacts/{nested[0]['name']}")
+        assert got.status_code == 200 and len(got.content) == nested[0]["size"]
 
 
 @pytest.mark.parametrize(
@@ -257,7 +264,9 @@ def test_artifacts_list_and_download(served: Served, token: str, finished: dict[
         "..",
         "%2E%2E",
         "..%2F..%2Faesoperator.sqlite3",
-        "nested%2Finner.txt",
+        "nested/..%2F..%2Faesoperator.sqlite3",
+        "nested/.%2Finner.txt",
+        "nested//inner.txt",
         "%2Fetc%2Fpasswd",
         "..%5C..%5Caesoperator.sqlite3",
         "report.txt%00.png",

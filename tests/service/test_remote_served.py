@@ -144,18 +144,12 @@ def test_an_unregistered_handler_is_refused_with_the_local_message(client: Aesop
         client.execute_task_async(Task(name="nobody_serves_this", planner="handler"))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the service's 422 does not list the registered handlers yet (contract)"
-)
 def test_an_unregistered_handler_is_refused_listing_what_is(client: Aesoperator) -> None:
     with pytest.raises(UserError) as refused:
         client.execute_task_async(Task(name="nobody_serves_this", planner="handler"))
     assert "echo" in str(refused.value), refused.value
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the service serves only top-level artifacts; ctx.add_file keeps folders"
-)
 def test_result_files_in_folders_are_downloaded_too(client: Aesoperator) -> None:
     result = client.execute_task(Task(name="files", inputs={"text": "hello"}), timeout=60)
     (nested,) = [art for art in result.files if art.name == "pages/1.html"]
@@ -183,15 +177,14 @@ def test_result_files_are_downloaded_and_save_report_works_here(
     assert set(by_name) == {"report.md", "pages/1.html", "shot.png"}
     cache = tmp_path / "cache"
     for art in result.files:
-        if "/" in art.name:
-            continue  # see test_result_files_in_folders_are_downloaded_too
         local = Path(art.path)
         assert local.is_relative_to(cache) and local.stat().st_size == art.size
     assert Path(by_name["shot.png"].path).read_bytes() == bytes(range(256)) * 4
     saved = result.save_report(tmp_path / "out" / "report.md")
     assert saved.read_text() == "# Report\n\nhello\n"
+    # as locally: a produced file with the report's extension is the report
     html = result.save_report(tmp_path / "out" / "report.html").read_text()
-    assert "<h1" in html and "hello" in html
+    assert html == "<p>one</p>"
 
 
 def test_memory_round_trips(client: Aesoperator) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ..execution import Event, TaskStatus
 from ..store import Store
+from ._models import served
 
 Frame = tuple[Literal["event", "status", "end"], Any]
 
@@ -94,7 +95,7 @@ class EventHub:
                     last = key
                     send(("status", status.model_copy(update={"result": None})))
                 if status.state.finished:
-                    send(("end", store.status(execution_id)))
+                    send(("end", served(store.status(execution_id))))
                     return
                 await asyncio.sleep(self._interval)
         except asyncio.CancelledError:
@@ -136,7 +137,7 @@ async def stream(
             if len(events) < 1000:
                 break
         if queue is None:
-            yield sse("end", store.status(execution_id).model_dump_json())
+            yield sse("end", served(store.status(execution_id)).model_dump_json())
             return
         yield sse("status", status.model_copy(update={"result": None}).model_dump_json())
         idle = 0.0

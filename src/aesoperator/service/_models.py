@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -25,12 +26,15 @@ class CancelAnswer(BaseModel):
 
 
 class NotFinished(BaseModel):
-    """409 from ``/result``: a problem whose ``status`` member is the execution's status."""
+    """409 from ``/result``: a problem carrying the execution's status in ``execution`` and,
+    when it ended badly, the Python exception's class name in ``error``."""
 
     type: str = "about:blank"
     title: str
+    status: int
     detail: str
-    status: TaskStatus
+    error: str | None = None
+    execution: TaskStatus
 
 
 class ArtifactInfo(BaseModel):
@@ -75,3 +79,14 @@ class Health(BaseModel):
 class Ready(BaseModel):
     ready: bool
     detail: str | None = Field(default=None, description="what is not ready")
+
+
+def served(status: TaskStatus) -> TaskStatus:
+    """``status`` as the API shows it: a result's file ``path`` is where a caller downloads it
+    (``/v1/tasks/{id}/artifacts/{name}``), not where it lies on the server's disk."""
+    result = status.result
+    if result is None or not result.files:
+        return status
+    base = f"/v1/tasks/{status.id}/artifacts/"
+    files = [f.model_copy(update={"path": base + quote(f.name, safe="/")}) for f in result.files]
+    return status.model_copy(update={"result": result.model_copy(update={"files": files})})

@@ -88,7 +88,7 @@ def _small(value: Any) -> JsonValue:
 def user_error(exc: UserError) -> JSONResponse:
     message = str(exc)
     if isinstance(exc, NotFoundError):
-        return problem(404, message)
+        return problem(404, message, error="NotFoundError")
     field = value = None
     if isinstance(exc, ValidationError) and exc.errors:
         first = exc.errors[0]
@@ -96,7 +96,10 @@ def user_error(exc: UserError) -> JSONResponse:
         field = ".".join(str(p) for p in loc) or None
         value = _small(first.get("input"))
     status = 422 if isinstance(exc, ValidationError | NoPlannerError) else 400
-    return problem(status, message, field=field, value=value, fix=_fix(message))
+    # ``error``: the Python exception's class, so a remote client raises the same one.
+    return problem(
+        status, message, field=field, value=value, fix=_fix(message), error=type(exc).__name__
+    )
 
 
 def install(app: FastAPI) -> None:

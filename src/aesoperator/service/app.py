@@ -50,6 +50,7 @@ from ._models import (
     Ready,
     ReplayBody,
     TaskPage,
+    served,
 )
 from ._problems import MEDIA, ProblemError, responses
 from ._settings import ServiceSettings
@@ -144,7 +145,7 @@ _v1 = APIRouter(prefix="/v1", responses=responses(401, 403, 429))
 
 
 def _status(state: _State, execution_id: str, project: str, alerts: bool = True) -> TaskStatus:
-    return state.reads.status(execution_id, with_alerts=alerts, project=project)
+    return served(state.reads.status(execution_id, with_alerts=alerts, project=project))
 
 
 async def _wait(state: _State, execution_id: str, timeout: float) -> None:
@@ -249,11 +250,20 @@ async def get_result(request: Request, who: Reader, execution_id: str) -> Any:
         detail = f"execution {execution_id} {status.state.value}: {status.error.message}"
     else:
         detail = f"execution {execution_id} is {status.state.value} with no result"
+    # ``status`` stays the HTTP code (RFC 9457); the execution's status is its own member,
+    # and ``error`` names the exception the Python API raises here, for the remote client.
+    error = None
+    if status.state is TaskState.CANCELLED:
+        error = "TaskCancelled"
+    elif status.error is not None:
+        error = status.error.type
     body = {
         "type": "about:blank",
         "title": "Conflict",
+        "status": 409,
         "detail": detail,
-        "status": status.model_dump(mode="json"),
+        "error": error,
+        "execution": status.model_dump(mode="json"),
     }
     return JSONResponse(body, status_code=409, media_type=MEDIA)
 
@@ -316,18 +326,27 @@ async def get_alerts(request: Request, who: Reader, execution_id: str) -> list[A
     return state.reads.alerts(execution_id)
 
 
-def _plain_file(folder: Path, name: str) -> Path | None:
-    """``folder/name`` if ``name`` is a plain file name of a regular file there, else None."""
-    if (
-        not name
-        or name in (".", "..")
-        or any(c in name for c in "/\\\x00")
-        or len(name.encode("utf-8", "surrogatepass")) > 255
+def _artifact_file(folder: Path, name: str) -> Path | None:
+    """The regular file ``name`` names under ``folder`` (a relative path, as ``ctx.add_file``
+    keeps them: ``report.html``, ``pages/1.html``), else None. Every part must be a plain
+    name (no ``..``, ``.``, empty part, backslash or NUL) and no part may be a symlink, so
+    nothing outside the execution's folder can be named, however the request encoded it."""
+    parts = name.split("/")
+    if len(parts) > 16 or any(
+        p in ("", ".", "..")
+        or "\\" in p
+        or "\x00" in p
+        or len(p.encode("utf-8", "surrogatepass")) > 255
+        for p in parts
     ):
         return None
-    path = folder / name
+    path = folder
     try:
-        if path.is_symlink() or not path.is_file() or path.resolve().parent != folder.resolve():
+        for part in parts:
+            path = path / part
+            if path.is_symlink():
+                return None
+        if not path.is_file() or not path.resolve().is_relative_to(folder.resolve()):
             return None
     except (OSError, ValueError):
         return None
@@ -346,23 +365,24 @@ async def list_artifacts(request: Request, who: Reader, execution_id: str) -> li
     if not folder.is_dir():
         return []
     found = []
-    for entry in sorted(folder.iterdir()):
-        path = _plain_file(folder, entry.name)
+    for entry in sorted(folder.rglob("*")):
+        name = entry.relative_to(folder).as_posix()
+        path = _artifact_file(folder, name)
         if path is not None:
             kind = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
-            found.append(ArtifactInfo(name=entry.name, media_type=kind, size=path.stat().st_size))
+            found.append(ArtifactInfo(name=name, media_type=kind, size=path.stat().st_size))
     return found
 
 
 @_v1.get(
-    "/tasks/{execution_id}/artifacts/{name}",
+    "/tasks/{execution_id}/artifacts/{name:path}",
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, **responses(404)},
 )
 async def get_artifact(request: Request, who: Reader, execution_id: str, name: str) -> Any:
     state = _state(request)
     _status(state, execution_id, who.project, alerts=False)
-    path = _plain_file(state.reads.artifacts_dir(execution_id), name)
+    path = _artifact_file(state.reads.artifacts_dir(execution_id), name)
     if path is None:
         raise ProblemError(
             404,
