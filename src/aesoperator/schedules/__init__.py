@@ -5,5 +5,7 @@ directory's database; ``Scheduler(client)`` submits their due runs (``aesop serv
 """
 
 from ._cron import Cron, CronError, parse_cron
+from ._scheduler import Scheduler
+from ._store import Schedule, ScheduleStore
 
-__all__ = ["Cron", "CronError", "parse_cron"]
+__all__ = ["Cron", "CronError", "Schedule", "ScheduleStore", "Scheduler", "parse_cron"]
