@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from serving import QuietHandler
@@ -60,3 +62,32 @@ class Receiver:
             self.hold.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def served_app(tmp_path: Path, settings: Any = None) -> Iterator[Any]:
+    """``aesop serve``'s app (``build_app``: the API plus schedules) on a free local port."""
+    import uvicorn
+    from _api import Served, free_port, register_handlers
+
+    from aesoperator import Aesoperator
+    from aesoperator.service.serve import build_app
+    from waiting import eventually
+
+    data_dir = tmp_path / "served"
+    client = Aesoperator(data_dir=data_dir, pool_size=2)
+    register_handlers(client)
+    app = build_app(client, settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started, timeout=60, what="uvicorn started")
+        yield Served(f"http://127.0.0.1:{port}", app, client, data_dir, iter(range(10**9)))
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        client.close()

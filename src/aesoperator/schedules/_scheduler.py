@@ -124,7 +124,7 @@ class Scheduler:
                                 skipped=0):  # fmt: skip
             return None  # another scheduler took this fire time
         try:
-            execution = self.client.execute_task_async(schedule.task)
+            execution = self.client._submit(schedule.task, schedule.project)
         except Exception as exc:  # a handler gone, a bad stored task: say so on the schedule
             self.store.ran(schedule.id, None, f"{type(exc).__name__}: {exc}")
             log.warning("aesoperator: schedule %s could not start: %s", schedule.id, exc)

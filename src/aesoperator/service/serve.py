@@ -33,7 +33,12 @@ def check_host(host: str, allow_remote: bool) -> None:
 
 def build_app(client: Aesoperator, settings: ServiceSettings | None = None) -> FastAPI:
     """The served app: the core API plus the routers other parts add (schedules, /mcp, UI)."""
-    return create_app(client, settings=settings)
+    from ._schedules import install as install_schedules
+
+    settings = settings or ServiceSettings()
+    app = create_app(client, settings=settings)
+    install_schedules(app, client, settings)
+    return app
 
 
 def serve(
