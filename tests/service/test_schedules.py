@@ -102,6 +102,8 @@ def test_no_overlap_skips_and_counts(env: tuple[Aesoperator, Scheduler, Clock]) 
     assert scheduler.tick() == []
     schedule = scheduler.store.get(sid)
     assert schedule.skipped == 1 and schedule.last_execution_id == first
+    [skip] = [e.data for e in client.get_events(first) if e.kind == "schedule_skipped"]
+    assert skip["schedule_id"] == sid and skip["fire_time"] == T0.replace(minute=10).isoformat()
     assert schedule.next_run_at == T0.replace(minute=15)
     RELEASE.set()
     client.get_execution(first).result(timeout=20)

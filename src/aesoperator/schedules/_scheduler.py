@@ -115,10 +115,15 @@ class Scheduler:
         if not schedule.allow_overlap and self._running(schedule.last_execution_id):
             if self.store.claim(schedule, next_run_at=upcoming, ran_at=None, missed=missed,
                                 skipped=1):  # fmt: skip
+                running = schedule.last_execution_id
+                assert running is not None
                 log.warning(
                     "aesoperator: schedule %s: run at %s skipped, %s still running",
-                    schedule.id, latest.isoformat(), schedule.last_execution_id,
+                    schedule.id, latest.isoformat(), running,
                 )  # fmt: skip
+                info = {"schedule_id": schedule.id, "fire_time": latest.isoformat(),
+                        "missed": missed, "reason": "the previous run still runs"}  # fmt: skip
+                self._record([EventRecord(running, "schedule_skipped", info)], schedule.id)
             return None
         if not self.store.claim(schedule, next_run_at=upcoming, ran_at=now, missed=missed,
                                 skipped=0):  # fmt: skip
@@ -148,7 +153,10 @@ class Scheduler:
             ops.append(EventRecord(eid, "schedule_missed", info))
             alert = Alert(kind="schedule_missed", message=message, metrics={"missed": missed})
             ops.append(AlertRecord(eid, alert))
+        self._record(ops, schedule.id)
+
+    def _record(self, ops: list[EventRecord | AlertRecord], schedule_id: str) -> None:
         try:
             self.client._store.apply(ops)
         except Exception:
-            log.exception("aesoperator: could not record schedule %s's run", schedule.id)
+            log.exception("aesoperator: could not record schedule %s's run", schedule_id)
