@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from aesoperator import Aesoperator
+from aesoperator.errors import UserError
 from aesoperator.service import ServiceSettings
+from aesoperator.service.serve import build_app
 from waiting import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))  # for _sched, _api (tests use importlib mode)
@@ -116,3 +121,23 @@ def test_server_wide_webhook_settings(tmp_path: Path) -> None:
     ts = post.headers["x-aesoperator-timestamp"]
     mac = hmac.new(SECRET.encode(), ts.encode() + b"." + post.body, hashlib.sha256)
     assert post.headers["x-aesoperator-signature"] == "sha256=" + mac.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        (ServiceSettings(webhook_url="ftp://hooks.example.org/x", webhook_secret=SECRET),
+         "webhook_url: got 'ftp://hooks.example.org/x'; scheme 'ftp' is not allowed"),
+        (ServiceSettings(webhook_url="https://a:hunter22@hooks.example.org/x",
+                         webhook_secret=SECRET), "credentials"),
+        (ServiceSettings(webhook_url="https://hooks.example.org/x"),
+         "webhook_secret: none for the server-wide webhook_url"),
+    ],
+)  # fmt: skip
+def test_bad_server_webhook_settings_are_refused_at_start(
+    tmp_path: Path, settings: ServiceSettings, words: str
+) -> None:
+    client = Aesoperator(data_dir=tmp_path, isolation="inline")
+    with client, pytest.raises(UserError) as info:
+        build_app(client, settings)
+    assert words in str(info.value) and "hunter22" not in str(info.value)

@@ -8,6 +8,7 @@ scheduled runs are submitted in the schedule's project.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..client import Aesoperator
 from ..errors import UserError
 from ..schedules import CronError, Scheduler, ScheduleStore
-from ..task import Task, check_webhook_url
+from ..task import Task, check_webhook_url, mask_userinfo
 from ._auth import Admin
 from ._problems import ProblemError, responses
 from ._settings import ServiceSettings
@@ -89,15 +90,27 @@ async def remove_schedule(request: Request, who: Admin, schedule_id: str) -> Res
 
 
 def install(app: FastAPI, client: Aesoperator, settings: ServiceSettings) -> None:
-    """Add schedules and server-wide webhooks to the app of ``client``."""
-    if settings.webhook_url is not None:
+    """Add schedules and server-wide webhooks to the app of ``client``.
+
+    The webhook settings default to ``$AESOP_WEBHOOK_URL`` and ``$AESOP_WEBHOOK_SECRET`` (a
+    secret is better kept off the command line).
+    """
+    url = settings.webhook_url or os.environ.get("AESOP_WEBHOOK_URL") or None
+    secret = settings.webhook_secret or os.environ.get("AESOP_WEBHOOK_SECRET") or None
+    if url is not None:
         try:
-            check_webhook_url(settings.webhook_url)
+            check_webhook_url(url)
         except ValueError as exc:
-            raise UserError(f"webhook_url: got {settings.webhook_url!r}; {exc}") from None
-        client.webhook_url = settings.webhook_url
-    if settings.webhook_secret is not None:
-        client.webhook_secret = settings.webhook_secret
+            raise UserError(f"webhook_url: got {mask_userinfo(url)!r}; {exc}") from None
+        if secret is None and client.webhook_secret is None:
+            raise UserError(
+                "webhook_secret: none for the server-wide webhook_url; deliveries are signed "
+                "with HMAC-SHA256: set ServiceSettings(webhook_secret=...) or "
+                "$AESOP_WEBHOOK_SECRET"
+            )
+        client.webhook_url = url
+    if secret is not None:
+        client.webhook_secret = secret
     app.state.schedules = ScheduleStore(client.data_dir)
     app.state.scheduler = Scheduler(client) if settings.schedules else None
     app.include_router(router)
