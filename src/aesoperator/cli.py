@@ -611,6 +611,7 @@ def schedule_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
 def schedule_remove(
     schedule_id: Annotated[str, typer.Argument(help="Schedule id (see 'aesop schedule list').")],
     data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Delete a schedule (runs already started go on)."""
     store = _schedules(data_dir)
@@ -618,7 +619,10 @@ def schedule_remove(
     store.close()
     if not found:
         _fail(f"no schedule with id {schedule_id!r}; see 'aesop schedule list'")
-    typer.echo(f"{schedule_id} removed")
+    if as_json:
+        typer.echo(json.dumps({"id": schedule_id, "removed": True}))
+    else:
+        typer.echo(f"{schedule_id} removed")
 
 
 from ._service_cli import register as _register_service  # noqa: E402 (needs app and _client)

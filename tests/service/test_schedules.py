@@ -250,7 +250,8 @@ def test_cli_add_list_remove(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "minute field '61': must be 0-59" in bad.stderr
     missing = _cli(data, "add", "@daily", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2 and "nope.yaml" in missing.stderr
-    assert _cli(data, "remove", schedule["id"]).returncode == 0
+    removed = _cli(data, "remove", schedule["id"], "--json")
+    assert json.loads(removed.stdout) == {"id": schedule["id"], "removed": True}
     gone = _cli(data, "remove", schedule["id"])
     assert gone.returncode == 1 and "no schedule with id" in gone.stderr
     assert json.loads(_cli(data, "list", "--json").stdout) == []
