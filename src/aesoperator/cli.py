@@ -578,6 +578,86 @@ def memory_delete(
         typer.echo(json.dumps({"key": key, "deleted": True}, ensure_ascii=False))
 
 
+schedule_app = typer.Typer(
+    no_args_is_help=True, help="Run tasks on a cron schedule (UTC) in a served instance."
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _schedules(data_dir: Path | None) -> Any:
+    from .schedules import ScheduleStore
+    from .store import default_data_dir
+
+    return ScheduleStore(data_dir or default_data_dir())
+
+
+def _show_schedule(schedule: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(schedule.to_json(), ensure_ascii=False))
+        return
+    last = schedule.last_run_at.isoformat(timespec="seconds") if schedule.last_run_at else "-"
+    flags = " overlap" if schedule.allow_overlap else ""
+    typer.echo(
+        f"{schedule.id}  {schedule.cron!r:<16}  next {schedule.next_run_at.isoformat()}  "
+        f"last {last}  missed {schedule.missed}  skipped {schedule.skipped}{flags}  "
+        f"{json.loads(schedule.task_json)['name']}"
+        + (f"  error: {schedule.last_error}" if schedule.last_error else "")
+    )
+
+
+@schedule_app.command("add")
+def schedule_add(
+    cron: Annotated[str, typer.Argument(help="Five fields, UTC: '*/5 * * * *', or @daily...")],
+    task_file: Annotated[Path, typer.Argument(help="Task file (YAML or JSON).")],
+    allow_overlap: Annotated[
+        bool, typer.Option("--allow-overlap", help="Start a run even if the last one runs.")
+    ] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run a task file on a cron schedule; `aesop serve` on the same data dir runs it."""
+    from .schedules import parse_cron
+
+    parse_cron(cron)  # the cron's error first: it is the argument given first
+    task = _load_task(task_file, None, None, None, None)
+    store = _schedules(data_dir)
+    try:
+        _show_schedule(store.add(cron, task, allow_overlap=allow_overlap), as_json)
+    finally:
+        store.close()
+
+
+@schedule_app.command("list")
+def schedule_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """List schedules: next and last run, missed and skipped runs."""
+    store = _schedules(data_dir)
+    rows = store.all()
+    store.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        _show_schedule(row, False)
+
+
+@schedule_app.command("remove")
+def schedule_remove(
+    schedule_id: Annotated[str, typer.Argument(help="Schedule id (see 'aesop schedule list').")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Delete a schedule (runs already started go on)."""
+    store = _schedules(data_dir)
+    found = store.remove(schedule_id)
+    store.close()
+    if not found:
+        _fail(f"no schedule with id {schedule_id!r}; see 'aesop schedule list'")
+    if as_json:
+        typer.echo(json.dumps({"id": schedule_id, "removed": True}))
+    else:
+        typer.echo(f"{schedule_id} removed")
+
+
 from ._service_cli import register as _register_service  # noqa: E402 (needs app and _client)
 
 _register_service(app)

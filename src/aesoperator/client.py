@@ -35,12 +35,13 @@ from .errors import (
 from .execution import Alert, Event, TaskResult, TaskState, TaskStatus
 from .planning import router
 from .planning.plan import check_actions
+from .runtime._webhook import Hook, hook_for
 from .runtime.backend import Backend, open_backend
 from .runtime.runner import Job, Registry, new_id
 from .store import default_data_dir, open_store
 from .store.lifecycle import recover
 from .store.memory import Memory
-from .task import Task
+from .task import Task, check_webhook_url, mask_userinfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 Isolation = Literal["process", "inline"]
@@ -183,6 +184,8 @@ class Aesoperator:
         llm: str | None = None,
         url: str | None = None,
         token: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         """
         Args:
@@ -201,6 +204,10 @@ class Aesoperator:
                 forces a local client). Handlers are registered on the server.
             token: the bearer token for ``url`` (default ``$AESOP_TOKEN``), made on the server
                 with ``aesop token create NAME``.
+            webhook_url: where every execution's end is POSTed (signed) unless its task has
+                a ``webhook_url`` of its own; also settable later as an attribute.
+            webhook_secret: the key those POSTs are signed with (HMAC-SHA256), for tasks
+                without a ``webhook_secret`` of their own.
         """
         if token:
             raise UserError(
@@ -216,6 +223,8 @@ class Aesoperator:
         self.isolation: Isolation = isolation
         self.pool_size = size
         self.llm = llm or os.environ.get("AESOP_LLM") or None
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self._store = open_store(self.data_dir)
         self._owner = _owner()
         self._handlers: dict[str, Callable[..., Any]] = {}
@@ -309,6 +318,7 @@ class Aesoperator:
         """``execute_task_async`` in ``project`` (the service runs a token's tasks in its own)."""
         if not isinstance(task, Task):
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
+        self._check_webhook(task)
         registry = self._handlers_snapshot()[1]
         kind, name = router.choose(task, registry.handlers, bool(self.llm))
         if task.plan is not None and kind == "plan":
@@ -363,6 +373,25 @@ class Aesoperator:
         )
         return self.execute_task(task, timeout=timeout)
 
+    def _check_webhook(self, task: Task) -> None:
+        url = task.webhook_url or self.webhook_url
+        if url is None:
+            return
+        if not task.webhook_url:
+            try:
+                check_webhook_url(url)
+            except ValueError as exc:
+                raise UserError(f"webhook_url: got {mask_userinfo(url)!r}; {exc}") from None
+        if task.webhook_secret is None and not self.webhook_secret:
+            raise UserError(
+                f"webhook_secret: none for webhook_url {mask_userinfo(url)!r}; deliveries "
+                "are signed with HMAC-SHA256: set Task(webhook_secret=...) or the client's "
+                "(or server's) webhook_secret"
+            )
+
+    def _webhook_hook(self, task: Task) -> Hook | None:
+        return hook_for(task, self.webhook_url, self.webhook_secret)
+
     def warmup(self, timeout: float = 60) -> None:
         """Start the worker pool now and wait until every worker is ready."""
         backend = self._ensure_runtime()
@@ -386,6 +415,7 @@ class Aesoperator:
                 owner=self._owner,
                 handlers=self._handlers_snapshot,
                 callbacks=self._callbacks,
+                webhooks=self._webhook_hook,
             )
             thread = threading.Thread(
                 target=loop.run_forever, name="aesoperator-runtime", daemon=True

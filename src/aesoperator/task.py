@@ -53,8 +53,10 @@ def _describe(error: dict[str, Any], model: str) -> str:
 def _raise_clean(exc: PydanticValidationError, model: str) -> NoReturn:
     errors: list[dict[str, Any]] = [dict(e) for e in exc.errors(include_url=False)]
     for e in errors:  # an error about a secret never echoes its value
-        if "secrets" in e.get("loc", ()):
+        if "secrets" in e.get("loc", ()) or "webhook_secret" in e.get("loc", ()):
             e["input"] = "[hidden]"
+        elif "webhook_url" in e.get("loc", ()):
+            e["input"] = mask_userinfo(e.get("input"))
     lines = [_describe(e, model) for e in errors]
     # from None: the pydantic error, chained, would print the values (secrets among them)
     raise ValidationError("invalid " + model + ": " + " | ".join(lines), errors=errors) from None
@@ -121,6 +123,36 @@ def _suggest(value: str) -> str | None:
     except ValueError:
         return None
     return host.rstrip(".").removeprefix("*.")
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` if it can be a webhook target (http/https, a host, no credentials), else a
+    ``ValueError`` saying why and the fix. Addresses are checked at each delivery."""
+    fix = "give an http(s) URL such as 'https://hooks.example.org/aesop'"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc}); {fix}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"scheme {parts.scheme!r} is not allowed; {fix}")
+    if not parts.hostname:
+        raise ValueError(f"the URL has no host; {fix}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "credentials in the URL (user:password@) would be stored and logged; remove "
+            "them: deliveries are authenticated by their signature (webhook_secret)"
+        )
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValueError(f"the URL has white space or control characters; {fix}")
+    return url
+
+
+def mask_userinfo(url: Any) -> Any:
+    """``url`` with a password in it replaced by ``***`` (for messages)."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    return re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 class _Validated(BaseModel):
@@ -369,6 +401,34 @@ class Task(_Validated):
         description="Values the task may type into pages by placeholder; never stored, "
         "never shown to a model, redacted from events and results.",
     )
+
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="http(s) URL that gets a signed POST when the execution ends "
+        "(completed, failed or cancelled).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        description="Key of the webhook's HMAC-SHA256 signature; never stored. Default: the "
+        "client's (or server's) webhook secret.",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError(
+                "too short to sign with: use at least 8 characters, e.g. from "
+                "secrets.token_urlsafe(32)"
+            )
+        return value
 
     @field_validator("secrets")
     @classmethod

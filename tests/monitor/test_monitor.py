@@ -339,7 +339,8 @@ def test_webhook_delivery_signed_and_retried(aesop: Aesoperator, site: Any, make
     assert len(bodies) == 1  # the same delivery, retried
     body = posts[0].body
     for p in posts:
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        signed = p.headers["x-aesoperator-timestamp"].encode() + b"." + body
+        expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(p.headers["x-aesoperator-signature"], expected)
         assert p.headers["content-type"] == "application/json"
     assert len({p.headers["x-aesoperator-delivery"] for p in posts}) == 1

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from ..store.base import Store
 from ..task import Task
+from ._webhook import Hook
 from .runner import Job, Registry
 
 
@@ -57,16 +58,17 @@ def open_backend(
     owner: str,
     handlers: Callable[[], tuple[str, Registry]],
     callbacks: concurrent.futures.Executor,
+    webhooks: Callable[[Task], Hook | None] | None = None,
 ) -> Backend:
-    """The backend for ``Aesoperator(isolation=...)``; ``handlers`` gives the registry now."""
+    """The backend for ``Aesoperator(isolation=...)``; ``handlers`` gives the registry now,
+    ``webhooks`` the end-of-execution webhook of a task (if any)."""
+    kwargs: dict[str, Any] = dict(
+        pool_size=pool_size, owner=owner, handlers=handlers, callbacks=callbacks, webhooks=webhooks
+    )
     if isolation == "inline":
         from ._inline import InlineBackend
 
-        return InlineBackend(
-            store, pool_size=pool_size, owner=owner, handlers=handlers, callbacks=callbacks
-        )
+        return InlineBackend(store, **kwargs)
     from ._local import LocalBackend
 
-    return LocalBackend(
-        store, pool_size=pool_size, owner=owner, handlers=handlers, callbacks=callbacks
-    )
+    return LocalBackend(store, **kwargs)

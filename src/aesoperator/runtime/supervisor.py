@@ -35,6 +35,7 @@ from ..store.base import (
 from ..task import Task
 from ._state_writer import StateWriter
 from ._watchdog import CANCEL_GRACE_S, Watchdog
+from ._webhook import Hook, notify_end
 from .protocol import Finished, Subtask, ToSupervisor
 from .runner import CancelToken, Job, Registry
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aesoperator.runtime")
 
 TIME_GRACE_S = 1.5  # past max_duration_seconds, before the hard kill
+WEBHOOK_GRACE_S = 5.0  # on shutdown, for end-of-execution webhooks still being delivered
 
 
 @dataclass
@@ -93,8 +95,11 @@ class Supervisor:
         owner: str,
         handlers: Callable[[], tuple[str, Registry]],
         callbacks: concurrent.futures.Executor,
+        webhooks: Callable[[Task], Hook | None] | None = None,
     ) -> None:
         self.store = store
+        self._webhooks = webhooks
+        self._deliveries: set[asyncio.Task[Any]] = set()
         self.pool_size = pool_size
         self.owner = owner
         self._handlers = handlers
@@ -203,6 +208,8 @@ class Supervisor:
         while any(not r.state.finished for r in running) and time.monotonic() < end:
             await asyncio.sleep(0.02)
         await self._close([r for r in running if not r.state.finished])
+        if self._deliveries:  # the end of an execution is worth a few seconds' wait
+            await asyncio.wait(set(self._deliveries), timeout=WEBHOOK_GRACE_S)
         if self._writer is not None:
             self._writer.flush()  # the last states are stored before the loop stops
         tasks = list(self._tasks)
@@ -334,6 +341,22 @@ class Supervisor:
         if not rec.future.done():
             rec.future.set_result(None)
         self.notify_progress(rec)
+        hook = self._webhooks(rec.task) if self._webhooks and rec.parent is None else None
+        if hook is not None:
+            self._deliver_end(rec, hook)
+
+    def _deliver_end(self, rec: Record, hook: Hook) -> None:
+        """Start the end-of-execution webhook; the end is stored already, nobody waits."""
+        try:
+            status = self.store.status(rec.id, with_alerts=False)
+        except Exception:
+            log.exception("aesoperator: cannot read the end of %s for its webhook", rec.id)
+            return
+        task = asyncio.ensure_future(notify_end(status, rec.task, hook, self.writer))
+        self._tasks.add(task)
+        self._deliveries.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._deliveries.discard)
 
     def notify_progress(self, rec: Record) -> None:
         if not rec.progress_cbs:

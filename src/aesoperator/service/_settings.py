@@ -17,7 +17,10 @@ class ServiceSettings:
         rate_per_token: ``(requests per second, burst)`` per token; over it, 429 with
             ``Retry-After``. ``None`` turns the limit off (benchmarks).
         cors_origins: origins allowed to call the API from a browser; empty: CORS off.
-        webhook_url: server-wide webhook for terminal states (the webhooks part uses it).
+        webhook_url: server-wide webhook for terminal states, for tasks without their own
+            (it becomes the client's ``webhook_url`` when set).
+        webhook_secret: the key server-wide (and scheduled tasks') webhooks are signed with.
+        schedules: run the data directory's cron schedules while the app is up.
         sse_poll_interval: seconds between two reads of the store by the one poller that
             follows a watched execution for all its event-stream subscribers.
         keepalive_seconds: a ``: ping`` comment on an idle event stream this often.
@@ -27,5 +30,7 @@ class ServiceSettings:
     rate_per_token: tuple[float, int] | None = (100.0, 200)
     cors_origins: tuple[str, ...] = ()
     webhook_url: str | None = None
+    webhook_secret: str | None = None
+    schedules: bool = True
     sse_poll_interval: float = 0.02
     keepalive_seconds: float = 15.0

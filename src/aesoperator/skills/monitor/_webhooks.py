@@ -1,11 +1,16 @@
-"""Alert delivery to webhooks: a signed JSON POST, retried with backoff, each attempt recorded.
+"""Signed webhook deliveries: a JSON POST, retried with backoff, each attempt recorded.
 
-Signature: ``X-Aesoperator-Signature: sha256=<hex>`` where ``<hex>`` is the HMAC-SHA256 of the
-raw request body under the webhook's secret. Verify it with::
+One scheme for every webhook Aesoperator sends (the monitor's alerts, and every execution's
+end through ``Task.webhook_url``). Headers:
 
-    hmac.compare_digest(header, "sha256=" + hmac.new(secret, body, "sha256").hexdigest())
+- ``X-Aesoperator-Timestamp: <unix seconds>`` (the time of this attempt);
+- ``X-Aesoperator-Signature: sha256=<hex>``, the HMAC-SHA256 under the webhook's secret of
+  ``<timestamp>.<raw body>``. Verify it (and refuse an old timestamp, against replays) with::
 
-``X-Aesoperator-Delivery`` is the same on every retry of one delivery (de-duplicate on it).
+    expected = "sha256=" + hmac.new(secret, f"{ts}.".encode() + body, "sha256").hexdigest()
+    hmac.compare_digest(header, expected) and abs(time.time() - int(ts)) < 300
+
+- ``X-Aesoperator-Delivery``: the same on every retry of one delivery (de-duplicate on it).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import hmac
 import json
 import random
 import ssl
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...results import Alert
@@ -25,14 +31,88 @@ from ._inputs import Webhook
 from ._probe import PolicyLike, Target, probe
 
 SIGNATURE_HEADER = "X-Aesoperator-Signature"
+TIMESTAMP_HEADER = "X-Aesoperator-Timestamp"
 DELIVERY_HEADER = "X-Aesoperator-Delivery"
 _TIMEOUT_S = 10.0
 _MAX_DELAY_S = 60.0
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The value of the signature header for ``body``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The value of the signature header for ``body`` sent at ``timestamp``."""
+    message = f"{timestamp}.".encode("ascii") + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def verify(
+    secret: str, body: bytes, timestamp: str, signature: str, *, tolerance_s: float = 300
+) -> bool:
+    """True if ``signature`` signs ``body`` at ``timestamp``, within ``tolerance_s`` of now."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if abs(time.time() - ts) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature, sign(secret, body, ts))
+
+
+async def deliver(
+    url: str,
+    secret: str,
+    payload: Mapping[str, Any],
+    *,
+    policy: PolicyLike,
+    contexts: tuple[ssl.SSLContext, ssl.SSLContext] | None,
+    retries: int,
+    first_delay: float,
+    record: Callable[..., None],
+    timeout: float = _TIMEOUT_S,
+    details: Mapping[str, Any] | None = None,
+) -> bool:
+    """POST ``payload`` (plus ``delivery_id``) to ``url``, signed; True once a 2xx answers.
+
+    Retried on network errors, 429 and 5xx, up to ``retries`` times with exponential backoff
+    from ``first_delay``; a policy refusal or another status ends it at once. Each attempt
+    is passed to ``record(**info)`` (``details`` merged in). Never raises for the network.
+    """
+    delivery = uuid.uuid4().hex
+    body = json.dumps(
+        {**payload, "delivery_id": delivery}, separators=(",", ":"), default=str
+    ).encode("utf-8")
+    attempt = 0
+    while True:
+        attempt += 1
+        now = int(time.time())
+        headers = (
+            ("Content-Type", "application/json"),
+            (TIMESTAMP_HEADER, str(now)),
+            (SIGNATURE_HEADER, sign(secret, body, now)),
+            (DELIVERY_HEADER, delivery),
+        )
+        target = Target.build(url, method="POST", headers=headers, body=body)
+        check = await probe(target, policy, timeout=timeout, contexts=contexts)
+        status = check.status
+        ok = check.ok and status is not None and 200 <= status < 300
+        retryable = (
+            not ok
+            and not check.policy_refused
+            and (not check.ok or status == 429 or (status is not None and status >= 500))
+        )
+        final = ok or not retryable or attempt > retries
+        record(
+            webhook=url,
+            delivery_id=delivery,
+            **(details or {}),
+            attempt=attempt,
+            ok=ok,
+            status=status,
+            error=check.reason,
+            final=final,
+        )
+        if final:
+            return ok
+        delay = min(_MAX_DELAY_S, first_delay * 2 ** (attempt - 1))
+        await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
 
 
 class Deliveries:
@@ -67,54 +147,29 @@ class Deliveries:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
+    def _count(self, **info: Any) -> None:
+        self.stats["attempts"] += 1
+        self._record(**info)
+
     async def _deliver(self, hook: Webhook, alert: Alert) -> None:
-        delivery = uuid.uuid4().hex
-        body = json.dumps(
-            {
-                "type": "alert",
-                "delivery_id": delivery,
-                "execution_id": self._execution_id,
-                "task_name": self._task_name,
-                "alert": alert.model_dump(mode="json"),
-            },
-            separators=(",", ":"),
-        ).encode("utf-8")
-        headers = (
-            ("Content-Type", "application/json"),
-            (SIGNATURE_HEADER, sign(hook.secret, body)),
-            (DELIVERY_HEADER, delivery),
+        payload = {
+            "type": "alert",
+            "execution_id": self._execution_id,
+            "task_name": self._task_name,
+            "alert": alert.model_dump(mode="json"),
+        }
+        ok = await deliver(
+            hook.url,
+            hook.secret,
+            payload,
+            policy=self._policy,
+            contexts=self._contexts,
+            retries=self._retries,
+            first_delay=self._first_delay,
+            record=self._count,
+            details={"alert_kind": alert.kind, "incident_id": alert.incident_id},
         )
-        target = Target.build(hook.url, method="POST", headers=headers, body=body)
-        attempt = 0
-        while True:
-            attempt += 1
-            self.stats["attempts"] += 1
-            check = await probe(target, self._policy, timeout=_TIMEOUT_S, contexts=self._contexts)
-            status = check.status
-            ok = check.ok and status is not None and 200 <= status < 300
-            retryable = (
-                not ok
-                and not check.policy_refused
-                and (not check.ok or status == 429 or (status is not None and status >= 500))
-            )
-            final = ok or not retryable or attempt > self._retries
-            info: dict[str, Any] = {
-                "webhook": hook.url,
-                "delivery_id": delivery,
-                "alert_kind": alert.kind,
-                "incident_id": alert.incident_id,
-                "attempt": attempt,
-                "ok": ok,
-                "status": status,
-                "error": check.reason,
-                "final": final,
-            }
-            self._record(**info)
-            if final:
-                self.stats["delivered" if ok else "failed"] += 1
-                return
-            delay = min(_MAX_DELAY_S, self._first_delay * 2 ** (attempt - 1))
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+        self.stats["delivered" if ok else "failed"] += 1
 
     async def flush(self, timeout: float) -> None:
         """Wait up to ``timeout`` s for deliveries under way; abandon (and count) the rest."""
