@@ -219,12 +219,17 @@ def _named_user_error(problem: dict[str, Any]) -> type[UserError] | None:
     return None
 
 
-def _task_body(task: Task) -> dict[str, Any]:
-    """The Task as JSON, secrets included: ``model_dump`` leaves them out on purpose, and
-    the server needs them to type them where the task says (they are never stored)."""
+def _task_body(task: Task, webhook_url: str | None, webhook_secret: str | None) -> dict[str, Any]:
+    """The Task as JSON, secrets included: ``model_dump`` leaves them (and the webhook's
+    key) out on purpose, and the server needs them (they are never stored)."""
     body = task.model_dump(mode="json")
     if task.secrets:
         body["secrets"] = {k: v.get_secret_value() for k, v in task.secrets.items()}
+    if body.get("webhook_url") is None and webhook_url:
+        body["webhook_url"] = webhook_url
+    secret = task.webhook_secret.get_secret_value() if task.webhook_secret else webhook_secret
+    if secret:
+        body["webhook_secret"] = secret
     return body
 
 
@@ -439,6 +444,8 @@ class RemoteAesoperator(Aesoperator):
         llm: str | None = None,
         url: str | None = None,
         token: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         local = {"data_dir": data_dir, "pool_size": pool_size, "llm": llm}
         given = [k for k, v in local.items() if v is not None]
@@ -453,6 +460,10 @@ class RemoteAesoperator(Aesoperator):
         if token is None:
             token = os.environ.get("AESOP_TOKEN")
         self._http = _Http(self.url, _check_token(token))
+        # Defaults for tasks without their own, sent with each task (the server signs with
+        # its own secret when neither gives one).
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self._lock = threading.RLock()
         self._closed = False
         self._watchers: dict[str, _Watcher] = {}
@@ -483,7 +494,8 @@ class RemoteAesoperator(Aesoperator):
         if not isinstance(task, Task):
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
         self._check_open()
-        status = self._status(self._http.request("POST", "/v1/tasks", json_body=_task_body(task)))
+        body = _task_body(task, self.webhook_url, self.webhook_secret)
+        status = self._status(self._http.request("POST", "/v1/tasks", json_body=body))
         return RemoteExecution(self, status.id, status.name)
 
     def replay(

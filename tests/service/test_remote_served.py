@@ -316,3 +316,37 @@ def test_secrets_reach_the_server_and_no_result(client: Aesoperator) -> None:
     result = client.execute_task(task, timeout=60)
     assert result.data == {"has": True}
     assert value not in client.get_task_status(result.execution_id).model_dump_json()
+
+
+def test_webhook_defaults_of_a_remote_client_sign_the_end_of_its_tasks(server: Served) -> None:
+    """``webhook_url``/``webhook_secret`` given to a remote client travel with each task (the
+    secret is never stored server-side), and the server's delivery is signed with it."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from aesoperator.skills.monitor._webhooks import verify
+    from serving import QuietHandler, running
+
+    got: list[tuple[bytes, str, str]] = []
+    arrived = threading.Event()
+
+    class Receiver(QuietHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            head = self.headers
+            got.append((body, head["X-Aesoperator-Timestamp"], head["X-Aesoperator-Signature"]))
+            self.reply(204, b"", "text/plain")
+            arrived.set()
+
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), Receiver)) as receiver:
+        hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        with Aesoperator(
+            url=server.url, token=server.token, webhook_url=hook, webhook_secret="k3y-for-tests"
+        ) as remote:
+            task = Task(name="echo", inputs={"a": 1}, config={"allow_private_network": True})
+            result = remote.execute_task(task, timeout=60)
+        assert arrived.wait(30), "no webhook delivery"
+    body, ts, signature = got[0]
+    assert result.execution_id.encode() in body
+    assert verify("k3y-for-tests", body, ts, signature)
+    assert not verify("another-key", body, ts, signature)
