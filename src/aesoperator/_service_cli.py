@@ -95,26 +95,37 @@ def serve_command(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Listen on a non-loopback address.")
     ] = False,
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            "--rate-limit",
+            min=0,
+            help="Requests per second per token (burst: twice as many); 0 turns it off.",
+        ),
+    ] = 100.0,
     as_json: AsJson = False,
 ) -> None:
     """Serve the HTTP API (v1) on this data directory, with the --import'ed handlers."""
     from .cli import _client
 
     try:
+        from .service import ServiceSettings
         from .service.serve import check_host, serve
     except ImportError as exc:
         raise typer.BadParameter(
             f"the service needs its extra: pip install 'aesoperator[service]' ({exc})"
         ) from None
     check_host(host, allow_remote)
-    client = _client(data_dir, imports)
+    client = _client(data_dir, imports, local=True)
     url = f"http://{host}:{port}"
     if as_json:  # the one line a supervisor script reads: where it is served, and from what
         typer.echo(json.dumps({"url": url, "data_dir": str(client.data_dir)}))
     else:
         typer.echo(f"aesop: serving {client.data_dir} on {url}", err=True)
     try:
-        serve(client, host=host, port=port, allow_remote=allow_remote)
+        rate = (rate_limit, max(1, int(rate_limit * 2))) if rate_limit > 0 else None
+        settings = ServiceSettings(rate_per_token=rate)
+        serve(client, host=host, port=port, allow_remote=allow_remote, settings=settings)
     finally:
         client.close()
 

@@ -398,7 +398,7 @@ def mcp_(
 
     # stdout is the protocol's: what an imported module prints goes to stderr instead.
     with contextlib.redirect_stdout(sys.stderr):
-        client = _client(data_dir, imports)
+        client = _client(data_dir, imports, local=True)
     try:
         anyio.run(_mcp.serve_stdio, client)
     finally:

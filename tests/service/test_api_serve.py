@@ -30,11 +30,13 @@ async def slow(ctx, seconds=60):
 
 
 @contextmanager
-def serve(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def serve(
+    tmp_path: Path, port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    where = [] if env else ["--data-dir", str(tmp_path / "data")]  # env: $AESOP_DATA_DIR
     proc = subprocess.Popen(
-        [*AESOP, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
-         "--import", "served_handlers"],
-        cwd=tmp_path, start_new_session=True,
+        [*AESOP, "serve", "--port", str(port), *where, "--import", "served_handlers"],
+        cwd=tmp_path, start_new_session=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     try:
         eventually(lambda: _healthy(port), timeout=60, what="aesop serve answers")
@@ -108,3 +110,22 @@ def test_kill_9_mid_task_then_restart_leaves_it_failed_interrupted(tmp_path: Pat
         assert status["error"]["type"] == "Interrupted"
         running = httpx.get(f"{url}/v1/tasks", params={"state": "running"}, headers=auth)
         assert running.json()["items"] == []
+
+
+def test_serve_stays_local_when_aesop_url_points_elsewhere(tmp_path: Path) -> None:
+    """$AESOP_URL makes a plain client remote; the server itself must not become one (it
+    would send every task to that address, or to itself)."""
+    (tmp_path / "served_handlers.py").write_text(HANDLERS)
+    store = open_store(tmp_path / "data")
+    token = store.token_create("ops", scope="run")[1]
+    store.close()
+    port = free_port()
+    env = {"AESOP_URL": "http://127.0.0.1:9", "AESOP_DATA_DIR": str(tmp_path / "data")}
+    with serve(tmp_path, port, env=env):
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/tasks?wait=true",
+            json={"name": "slow", "inputs": {"seconds": 0}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+    assert answer.status_code == 200 and answer.json()["state"] == "completed", answer.text

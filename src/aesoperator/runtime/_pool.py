@@ -108,6 +108,10 @@ class WorkerPool:
         # RSS would overstate what a data task holds; return them within half a second.
         # The memory limit counts this worker's process tree: its browser sheds load before it.
         env["AESOP_MEMORY_TREE"] = "1"
+        # A worker runs tasks here: a handler module's ``aesop.handler`` must register on a
+        # local default client, not on the remote one $AESOP_URL would make.
+        env.pop("AESOP_URL", None)
+        env.pop("AESOP_TOKEN", None)
         env.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
         argv = [sys.executable, "-m", "aesoperator.runtime.worker", str(child.fileno())]
         proc = subprocess.Popen(
