@@ -46,7 +46,7 @@ def _headers(csp: str = CSP) -> dict[str, str]:
     return {
         "Content-Security-Policy": csp,
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
+        "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
         "X-Frame-Options": "SAMEORIGIN" if csp is REPORT_CSP else "DENY",
     }
@@ -77,11 +77,16 @@ def _cookie_auth(request: Request) -> dict[str, str] | None:
 
 
 def _same_origin(request: Request) -> bool:
-    """A form post must come from this origin (a second guard, after SameSite=Strict)."""
+    """A form post must come from this origin (a second guard, after SameSite=Strict).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site``, else in ``Origin``;
+    a client that sends neither is not a browser a page could have driven.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.url.netloc
+    return origin is None or urlsplit(origin).netloc == request.url.netloc
 
 
 def dashboard_router() -> APIRouter:

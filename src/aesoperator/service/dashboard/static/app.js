@@ -144,10 +144,11 @@ async function listView(params) {
     if (back.length > 1) { newer.set("cursor", back[back.length - 1]); back.slice(0, -1).forEach((b) => newer.append("back", b)); }
     const older = new URLSearchParams(base);
     if (page.next_cursor) { older.set("cursor", page.next_cursor); [...back, cursor].forEach((b) => older.append("back", b)); }
-    pager.replaceChildren(
+    pager.replaceChildren(...[
       cursor ? h("a", { class: "button secondary", href: `#/?${newer}` }, "← Newer") : null,
       h("span", { class: "spacer" }),
-      page.next_cursor ? h("a", { class: "button secondary", href: `#/?${older}` }, "Older →") : null);
+      page.next_cursor ? h("a", { class: "button secondary", href: `#/?${older}` }, "Older →") : null,
+    ].filter(Boolean));
   }
   await load();
   const timer = setInterval(load, 1500);  // the list has no stream: a light poll keeps it live
@@ -174,6 +175,7 @@ function describe(ev, actions) {
       d.error ? `: ${d.error}` : ""];
     case "alert": return [h("strong", {}, d.kind || "alert"), ` [${d.severity || ""}] ${d.message || ""}`];
     case "log": return [`[${d.level || "info"}] ${d.message || ""}`];
+    case "planner": return [`planned by ${d.planner || "?"}`];
     case "progress": return [`${Math.round(d.progress || 0)}%`, d.message ? ` ${d.message}` : ""];
     default: return [compact(d)];
   }
@@ -260,6 +262,8 @@ async function taskView(id) {
       const a = actions.get(d.index);
       if (a) a.cell.textContent = seconds(a.at, ev.at);
     }
+    // A step that ended well shows as its duration on the step's own row, not as a row.
+    if (ev.kind === "action_end" && d.ok !== false) return;
     const tag = TAG[ev.kind] || (ev.kind === "alert" ? d.severity : ev.kind === "state" ? d.state : "");
     tbody.append(h("tr", { class: ev.kind === "policy_refused" ? "refused" : "", "data-kind": ev.kind },
       h("td", { class: "small mono" }, `+${seconds(started, ev.at)}`),
