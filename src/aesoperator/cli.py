@@ -545,6 +545,11 @@ def memory_delete(
         typer.echo(json.dumps({"key": key, "deleted": True}, ensure_ascii=False))
 
 
+from ._service_cli import register as _register_service  # noqa: E402 (needs app and _client)
+
+_register_service(app)
+
+
 def main() -> None:
     """Run the CLI: a failure is one ``aesop: ...`` line on stderr and exit 1, or 2 for the
     caller's mistake (usage, validation, an unusable data directory)."""

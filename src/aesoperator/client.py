@@ -277,6 +277,10 @@ class Aesoperator:
 
     def execute_task_async(self, task: Task) -> Execution:
         """Start ``task`` and return its ``Execution`` at once (state ``pending``)."""
+        return self._submit(task)
+
+    def _submit(self, task: Task, project: str = "default") -> Execution:
+        """``execute_task_async`` in ``project`` (the service runs a token's tasks in its own)."""
         if not isinstance(task, Task):
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
         registry = self._handlers_snapshot()[1]
@@ -286,8 +290,9 @@ class Aesoperator:
         backend = self._ensure_runtime()
         execution_id = new_id()
         task_json = task.model_dump_json()
-        self._store.create(execution_id, task.name, task_json, self._owner)
+        self._store.create(execution_id, task.name, task_json, self._owner, project=project)
         job = Job(
+            project=project,
             execution_id=execution_id,
             task_json=task_json,
             planner=(kind, name),

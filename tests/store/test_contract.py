@@ -435,3 +435,78 @@ def test_create_op_in_a_batch_with_its_parent(store: Store) -> None:
     status = store.status(child)
     assert (status.state, status.parent_id, status.name) == (TaskState.RUNNING, parent, "sub")
     assert store.events(parent)[-1].data == {"execution_id": child}
+
+
+# -- projects and tokens (the service) ---------------------------------------------------------
+
+
+def test_an_execution_belongs_to_a_project_and_its_sub_tasks_too(store: Store) -> None:
+    mine = f"p{next(_ids)}"
+    store.create(mine, "job", "{}", "owner-a", project="acme")
+    store.apply([Create(f"{mine}-child", "sub", "{}", "owner-a", parent_id=mine)])
+    plain = new(store)
+    assert store.status(mine, project="acme").id == mine
+    assert store.status(f"{mine}-child", project="acme").parent_id == mine
+    assert store.status(plain, project="default").id == plain
+    for eid, other in ((mine, "default"), (f"{mine}-child", "other"), (plain, "acme")):
+        with pytest.raises(NotFoundError):
+            store.status(eid, project=other)
+    assert store.status(mine).id == mine  # no project given: the local API sees everything
+
+
+def test_list_page_is_per_project_newest_first_with_a_cursor(store: Store) -> None:
+    ids = []
+    for i in range(5):
+        ids.append(f"l{next(_ids)}")
+        store.create(ids[-1], "a" if i % 2 else "b", "{}", "owner-a", project="pages")
+    store.create(f"l{next(_ids)}", "a", "{}", "owner-a", project="elsewhere")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        items, cursor = store.list_page(project="pages", limit=2, cursor=cursor)
+        assert len(items) <= 2 and all(s.result is None for s in items)
+        seen += [s.id for s in items]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+    names, _ = store.list_page(project="pages", name="a")
+    assert [s.id for s in names] == [ids[3], ids[1]]
+    assert store.list_page(project="pages", state="running")[0] == []
+    later = store.status(ids[2]).created_at
+    assert [s.id for s in store.list_page(project="pages", since=later)[0]] == ids[:1:-1]
+    with pytest.raises(ValidationError, match="cursor"):
+        store.list_page(project="pages", cursor="not-a-cursor")
+
+
+def test_last_seq_is_the_latest_event(store: Store) -> None:
+    eid = new(store, TaskState.RUNNING)
+    assert store.last_seq(eid) == store.events(eid)[-1].seq
+    assert store.last_seq("nobody") == 0
+
+
+def test_tokens_are_kept_as_salted_hashes_and_revoked_at_once(
+    opened: Callable[[], Store], url: str
+) -> None:
+    a, b = opened(), opened()
+    info, token = a.token_create("ci", scope="read", project="acme")
+    assert token.startswith("aesop_") and len(token) == 6 + 43
+    assert (info.scope, info.project, info.revoked_at) == ("read", "acme", None)
+    checked = b.token_check(token)
+    assert checked is not None and checked.id == info.id and checked.allows("read")
+    assert not checked.allows("run")
+    assert b.token_check(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert b.token_check("aesop_short") is None and b.token_check("") is None
+    assert [t.name for t in b.token_list()] == ["ci"]
+    with pytest.raises(ValidationError, match="taken"):
+        b.token_create("ci")
+    for bad in ({"scope": "root"}, {"project": "Bad/Project"}):
+        with pytest.raises(ValidationError):
+            a.token_create("other", **bad)
+    assert b.token_revoke(info.name).revoked_at is not None
+    assert a.token_check(token) is None
+    assert a.token_revoke(info.id).revoked_at is not None  # twice: no error
+    with pytest.raises(NotFoundError):
+        a.token_revoke("nobody")
+    if url.startswith("sqlite"):  # the token itself is nowhere in the database file
+        path = getattr(a, "path")  # noqa: B009
+        assert token.encode() not in Path(path).read_bytes()

@@ -63,6 +63,7 @@ class Job:
     llm: str | None = None
     secrets: dict[str, str] = field(default_factory=dict)  # never stored, never logged
     registry: Registry = field(default_factory=Registry)
+    project: str = "default"  # the service's isolation unit: scopes permanent memory
 
 
 class _Recorder:
@@ -160,7 +161,7 @@ class Runner:
         eid = execution_id or job.execution_id
         store = self._store(job.data_dir)
         recorder = _Recorder(self._send)
-        scope_ns = namespace_for(task.name, task.memory_scope, eid)
+        scope_ns = namespace_for(task.name, task.memory_scope, eid, job.project)
         ctx = TaskContext(
             execution_id=eid,
             task=task,

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ..errors import ErrorInfo
 from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+from .tokens import TokenInfo
 
 # -- typed write operations ---------------------------------------------------------------------
 
@@ -34,6 +35,7 @@ class Create:
     owner: str | None
     parent_id: str | None = None
     at: datetime = field(default_factory=utcnow)
+    project: str | None = None  # None: the parent's project, else ``default``
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +107,16 @@ class ExecutionStore(Protocol):
         ...
 
     def create(
-        self, execution_id: str, name: str, task_json: str, owner: str, parent_id: str | None = None
+        self,
+        execution_id: str,
+        name: str,
+        task_json: str,
+        owner: str,
+        parent_id: str | None = None,
+        *,
+        project: str | None = None,
     ) -> None:
-        """Record a new ``pending`` execution."""
+        """Record a new ``pending`` execution of ``project`` (None: the parent's, or default)."""
         ...
 
     def transition(
@@ -142,14 +151,34 @@ class ExecutionStore(Protocol):
         """The task an execution was created with, as stored (``NotFoundError`` if none)."""
         ...
 
-    def status(self, execution_id: str, *, with_alerts: bool = True) -> TaskStatus:
-        """One execution's status (``NotFoundError`` if none)."""
+    def status(
+        self, execution_id: str, *, with_alerts: bool = True, project: str | None = None
+    ) -> TaskStatus:
+        """One execution's status (``NotFoundError`` if none, or if not of ``project``)."""
         ...
 
     def list_executions(
         self, *, state: str | None = None, name: str | None = None, limit: int = 50
     ) -> list[TaskStatus]:
         """Executions, newest first, optionally filtered by state and task name."""
+        ...
+
+    def list_page(
+        self,
+        *,
+        project: str,
+        state: str | None = None,
+        name: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[TaskStatus], str | None]:
+        """One page of a project's executions, newest first, without results, and the cursor
+        of the next page (None: this is the last). ``ValidationError`` for a bad cursor."""
+        ...
+
+    def last_seq(self, execution_id: str) -> int:
+        """The ``seq`` of the execution's latest event (0 if none)."""
         ...
 
     def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
@@ -205,6 +234,28 @@ class MemoryStore(Protocol):
         ...
 
 
+class TokenStore(Protocol):
+    """API tokens of the service (see :mod:`aesoperator.store.tokens`): salted hashes only."""
+
+    def token_create(
+        self, name: str, *, scope: str = "run", project: str = "default"
+    ) -> tuple[TokenInfo, str]:
+        """A new token: its record and the token (returned once, never stored)."""
+        ...
+
+    def token_check(self, token: str) -> TokenInfo | None:
+        """The live token ``token`` is, or None (unknown, malformed or revoked)."""
+        ...
+
+    def token_list(self) -> list[TokenInfo]:
+        """Every token's record, revoked ones too, oldest first."""
+        ...
+
+    def token_revoke(self, name_or_id: str) -> TokenInfo:
+        """Revoke a token (``NotFoundError`` if none); a second revoke changes nothing."""
+        ...
+
+
 class ArtifactStore(Protocol):
     """Where the files of each execution live (today a local or shared directory)."""
 
@@ -213,5 +264,5 @@ class ArtifactStore(Protocol):
         ...
 
 
-class Store(ExecutionStore, MemoryStore, ArtifactStore, Protocol):
+class Store(ExecutionStore, MemoryStore, ArtifactStore, TokenStore, Protocol):
     """Everything one deployment persists: what :func:`open_store` returns."""

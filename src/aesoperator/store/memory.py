@@ -19,6 +19,7 @@ from .._bounds import shape_problem, short_repr, to_json
 from ..errors import ValidationError
 from .base import MemoryStore
 from .lifecycle import session_namespace
+from .tokens import DEFAULT_PROJECT, project_namespace
 
 _MISSING = object()
 
@@ -130,5 +131,13 @@ def _key(key: Any) -> str:
     return key
 
 
-def namespace_for(task_name: str, scope: str, execution_id: str) -> str:
-    return f"task:{task_name}" if scope == "permanent" else session_namespace(execution_id)
+def namespace_for(
+    task_name: str, scope: str, execution_id: str, project: str = DEFAULT_PROJECT
+) -> str:
+    """A task's memory namespace; a permanent one lives in its project's space.
+
+    Session namespaces are the execution's own (ids are unique across projects).
+    """
+    if scope == "permanent":
+        return project_namespace(project, f"task:{task_name}")
+    return session_namespace(execution_id)

@@ -9,6 +9,7 @@ inside one is atomic). What a transition writes is decided by
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -19,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError
+from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, ValidationError
 from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
-from . import lifecycle
+from . import lifecycle, tokens
 from .base import (
     AlertRecord,
     Create,
@@ -32,6 +33,7 @@ from .base import (
     Transition,
 )
 from .lifecycle import SESSION_PREFIX, IllegalTransition
+from .tokens import TokenInfo
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -74,6 +76,30 @@ CREATE TABLE IF NOT EXISTS memory (
     PRIMARY KEY (namespace, key)
 );
 """
+
+# Forward-only migrations, keyed by ``PRAGMA user_version``: entry ``n`` takes a database at
+# version ``n`` to ``n + 1``. A data directory of an older version opens and keeps its rows.
+_MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: projects (the service's isolation unit) and API tokens.
+    """
+    ALTER TABLE executions ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX IF NOT EXISTS executions_project_created
+        ON executions(project, created_at);
+    CREATE TABLE IF NOT EXISTS tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        lookup TEXT NOT NULL,
+        salt BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        scope TEXT NOT NULL,
+        project TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS tokens_lookup ON tokens(lookup);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 _INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)"
 _TERMINAL = tuple(s.value for s in lifecycle.TERMINAL)
@@ -133,6 +159,19 @@ class SQLiteStore:
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 self._conn.execute(stmt)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the schema to ``SCHEMA_VERSION``, once, whatever other process opens it too."""
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        with self._tx() as cur:  # re-read under the write lock: another process may have won
+            version = cur.execute("PRAGMA user_version").fetchone()[0]
+            for step in _MIGRATIONS[version:]:
+                for stmt in step.split(";"):
+                    if stmt.strip():
+                        cur.execute(stmt)
+            cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -232,10 +271,13 @@ class SQLiteStore:
 
     def _op_create(self, cur: sqlite3.Cursor, op: Create) -> None:
         cur.execute(
-            "INSERT INTO executions (id, name, task_json, state, created_at, owner, parent_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            # A sub-task belongs to its parent's project.
+            "INSERT INTO executions"
+            " (id, name, task_json, state, created_at, owner, parent_id, project)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?,"
+            " (SELECT project FROM executions WHERE id = ?), 'default'))",
             (op.execution_id, op.name, op.task_json, TaskState.PENDING.value, op.at.isoformat(),
-             op.owner, op.parent_id),
+             op.owner, op.parent_id, op.project, op.parent_id),
         )  # fmt: skip
 
     def _op_transition(self, cur: sqlite3.Cursor, op: Transition) -> TaskState | None:
@@ -299,10 +341,18 @@ class SQLiteStore:
 
     # -- executions -------------------------------------------------------------------------
     def create(
-        self, execution_id: str, name: str, task_json: str, owner: str, parent_id: str | None = None
+        self,
+        execution_id: str,
+        name: str,
+        task_json: str,
+        owner: str,
+        parent_id: str | None = None,
+        *,
+        project: str | None = None,
     ) -> None:
+        op = Create(execution_id, name, task_json, owner, parent_id, project=project)
         with self._tx() as cur:
-            self._op_create(cur, Create(execution_id, name, task_json, owner, parent_id))
+            self._op_create(cur, op)
 
     def transition(
         self,
@@ -353,8 +403,15 @@ class SQLiteStore:
             raise NotFoundError(f"no execution {execution_id!r}")
         return str(rows[0]["task_json"])
 
-    def status(self, execution_id: str, *, with_alerts: bool = True) -> TaskStatus:
-        rows = self._query("SELECT * FROM executions WHERE id = ?", (execution_id,))
+    def status(
+        self, execution_id: str, *, with_alerts: bool = True, project: str | None = None
+    ) -> TaskStatus:
+        if project is None:
+            rows = self._query("SELECT * FROM executions WHERE id = ?", (execution_id,))
+        else:  # another project's execution is as absent as one that never existed
+            rows = self._query(
+                "SELECT * FROM executions WHERE id = ? AND project = ?", (execution_id, project)
+            )
         if not rows:
             raise NotFoundError(
                 f"no execution {execution_id!r} in {self.data_dir.name}; "
@@ -362,7 +419,9 @@ class SQLiteStore:
             )
         return self._status(rows[0], self.alerts(execution_id) if with_alerts else [])
 
-    def _status(self, row: sqlite3.Row, alerts: list[Alert]) -> TaskStatus:
+    def _status(
+        self, row: sqlite3.Row, alerts: list[Alert], *, with_result: bool = True
+    ) -> TaskStatus:
         return TaskStatus(
             id=row["id"],
             name=row["name"],
@@ -371,7 +430,9 @@ class SQLiteStore:
             current_action=row["current_action"],
             error=ErrorInfo.model_validate_json(row["error_json"]) if row["error_json"] else None,
             result=(
-                TaskResult.model_validate_json(row["result_json"]) if row["result_json"] else None
+                TaskResult.model_validate_json(row["result_json"])
+                if with_result and row["result_json"]
+                else None
             ),
             created_at=_dt(row["created_at"]) or utcnow(),
             started_at=_dt(row["started_at"]),
@@ -397,6 +458,47 @@ class SQLiteStore:
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         args.append(limit)
         return [self._status(r, []) for r in self._query(sql, tuple(args))]
+
+    def list_page(
+        self,
+        *,
+        project: str,
+        state: str | None = None,
+        name: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[TaskStatus], str | None]:
+        where = ["project = ?"]
+        args: list[Any] = [project]
+        for column, op, value in (
+            ("state", "=", state),
+            ("name", "=", name),
+            ("created_at", ">=", since and since.isoformat()),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        if cursor is not None:
+            at, rowid = _read_cursor(cursor)
+            where.append("(created_at, rowid) < (?, ?)")
+            args += [at, rowid]
+        rows = self._query(
+            f"SELECT rowid AS _rowid, * FROM executions WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (*args, limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [self._status(r, [], with_result=False) for r in rows]
+        last = rows[-1] if more else None
+        return items, (None if last is None else _cursor(last["created_at"], last["_rowid"]))
+
+    def last_seq(self, execution_id: str) -> int:
+        rows = self._query(
+            "SELECT MAX(seq) AS m FROM events WHERE execution_id = ?", (execution_id,)
+        )
+        return int(rows[0]["m"] or 0)
 
     def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
         rows = self._query(
@@ -468,6 +570,66 @@ class SQLiteStore:
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    # -- tokens -----------------------------------------------------------------------------
+    def token_create(
+        self, name: str, *, scope: str = "run", project: str = tokens.DEFAULT_PROJECT
+    ) -> tuple[TokenInfo, str]:
+        """A new token: its record and the token itself (shown once, never stored)."""
+        name, project = tokens.check_name(name), tokens.check_project(project)
+        checked = tokens.check_scope(scope)
+        token, salt = tokens.new_token(), os.urandom(16)
+        info = TokenInfo(
+            id="tok_" + os.urandom(6).hex(),
+            name=name,
+            scope=checked,
+            project=project,
+            created_at=utcnow(),
+        )
+        with self._tx() as cur:
+            if cur.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)).fetchone():
+                raise ValidationError(
+                    f"token name: {name!r} is taken; choose another name, or revoke it first "
+                    "(`aesop token revoke NAME`; a revoked name stays taken)"
+                )
+            cur.execute(
+                "INSERT INTO tokens (id, name, lookup, salt, hash, scope, project, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (info.id, name, tokens.lookup_key(token), salt, tokens.digest(salt, token),
+                 checked, project, info.created_at.isoformat()),
+            )  # fmt: skip
+        return info, token
+
+    def token_check(self, token: str) -> TokenInfo | None:
+        """The live (not revoked) token ``token`` is, or None."""
+        if not tokens.well_formed(token):
+            return None
+        rows = self._query(
+            "SELECT * FROM tokens WHERE lookup = ? AND revoked_at IS NULL",
+            (tokens.lookup_key(token),),
+        )
+        for row in rows:
+            if tokens.matches(row["salt"], row["hash"], token):
+                return _token_info(row)
+        return None
+
+    def token_list(self) -> list[TokenInfo]:
+        return [_token_info(r) for r in self._query("SELECT * FROM tokens ORDER BY created_at")]
+
+    def token_revoke(self, name_or_id: str) -> TokenInfo:
+        """Revoke a token by name or id (``NotFoundError`` if none); revoking twice is a no-op."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE tokens SET revoked_at = ?"
+                " WHERE (name = ? OR id = ?) AND revoked_at IS NULL",
+                (utcnow().isoformat(), name_or_id, name_or_id),
+            )
+        rows = self._query(
+            "SELECT * FROM tokens WHERE name = ? OR id = ?", (name_or_id, name_or_id)
+        )
+        if not rows:
+            raise NotFoundError(f"no token {name_or_id!r}; list them with `aesop token list`")
+        return _token_info(rows[0])
+
     def _clear_sessions(self, namespaces: list[str]) -> None:
         """Session memory goes with its execution: cleared once its end is committed.
 
@@ -494,6 +656,33 @@ class SQLiteStore:
         )
         for row in rows:
             self.mem_clear(row["namespace"])
+
+
+def _cursor(created_at: str, rowid: int) -> str:
+    return base64.urlsafe_b64encode(f"{created_at}|{rowid}".encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, rowid = raw.rsplit("|", 1)
+        datetime.fromisoformat(at)
+        return at, int(rowid)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(
+            f"cursor: got {cursor[:80]!r}; pass the next_cursor of the previous page as it is"
+        ) from None
+
+
+def _token_info(row: sqlite3.Row) -> TokenInfo:
+    return TokenInfo(
+        id=row["id"],
+        name=row["name"],
+        scope=tokens.check_scope(row["scope"]),
+        project=row["project"],
+        created_at=_dt(row["created_at"]) or utcnow(),
+        revoked_at=_dt(row["revoked_at"]),
+    )
 
 
 def _upsert(cur: sqlite3.Cursor, namespace: str, key: str, value_json: str) -> None:

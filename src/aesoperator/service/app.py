@@ -1,0 +1,454 @@
+"""The HTTP API (v1): the same client, runtime and store as the Python API, over HTTP.
+
+Reads go to a store connection of the service's own, on the event loop (a status read is
+an indexed SQLite read or two, cheaper than a thread hop); writes that may wait for
+SQLite's write lock go to a second connection on the thread pool, so a busy writer never
+stalls the loop. Submissions go through the client's own runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, FastAPI, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from .. import __version__
+from ..client import Aesoperator
+from ..execution import Alert, TaskResult, TaskState, TaskStatus
+from ..skills._registry import SKILLS
+from ..store import Store, open_store
+from ..store.lifecycle import SESSION_PREFIX
+from ..store.memory import Memory
+from ..store.tokens import project_namespace
+from ..task import Task
+from . import _problems
+from ._auth import RateLimiter, Reader, Runner
+from ._events import EventHub, stream
+from ._limits import BodyLimit
+from ._models import (
+    ArtifactInfo,
+    CancelAnswer,
+    EventPage,
+    Handlers,
+    Health,
+    Keys,
+    MemoryItem,
+    MemoryValue,
+    NotFinished,
+    Ready,
+    ReplayBody,
+    TaskPage,
+)
+from ._problems import MEDIA, ProblemError, responses
+from ._settings import ServiceSettings
+
+MAX_WAIT = 300.0
+
+
+@dataclass
+class _State:
+    client: Aesoperator
+    settings: ServiceSettings
+    reads: Store
+    writes: Store
+    hub: EventHub
+    limiter: RateLimiter | None
+
+
+def _state(request: Request) -> _State:
+    state: _State = request.app.state.aesop
+    return state
+
+
+def create_app(client: Aesoperator, *, settings: ServiceSettings | None = None) -> FastAPI:
+    """The service of ``client``: its handlers, runtime and data directory, over HTTP.
+
+    Other parts add their routers to the app this returns (``app.include_router``), as
+    :func:`aesoperator.service.serve.build_app` does for the optional ones.
+    """
+    settings = settings or ServiceSettings()
+    reads, writes = open_store(client.data_dir), open_store(client.data_dir)
+    limiter = RateLimiter(*settings.rate_per_token) if settings.rate_per_token else None
+    state = _State(
+        client, settings, reads, writes, EventHub(reads, settings.sse_poll_interval), limiter
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(client._ensure_runtime)
+        try:
+            yield
+        finally:
+            await state.hub.close()
+            reads.close()
+            writes.close()
+
+    app = FastAPI(
+        title="Aesoperator",
+        version=__version__,
+        description="Run tasks on the web under hard limits: the HTTP API (v1).",
+        lifespan=lifespan,
+    )
+    app.state.aesop = state
+    _problems.install(app)
+    app.add_middleware(BodyLimit, limit=settings.body_limit_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
+    app.include_router(_health)
+    app.include_router(_v1)
+    # Seam: the schedules router (h16-sched) and /mcp (h16-mcp) are added here by their parts.
+    return app
+
+
+# -- health -------------------------------------------------------------------------------------
+_health = APIRouter(tags=["health"])
+
+
+@_health.get("/healthz")
+async def healthz() -> Health:
+    return Health()
+
+
+@_health.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+async def readyz(request: Request) -> Any:
+    state = _state(request)
+    try:
+        state.reads.last_seq("")
+    except Exception as exc:
+        return JSONResponse({"ready": False, "detail": f"store: {exc}"}, status_code=503)
+    thread = state.client._thread
+    if thread is None or not thread.is_alive() or state.client._closed:
+        return JSONResponse({"ready": False, "detail": "the worker pool is not running"}, 503)
+    return Ready(ready=True)
+
+
+# -- tasks --------------------------------------------------------------------------------------
+_v1 = APIRouter(prefix="/v1", responses=responses(401, 403, 429))
+
+
+def _status(state: _State, execution_id: str, project: str, alerts: bool = True) -> TaskStatus:
+    return state.reads.status(execution_id, with_alerts=alerts, project=project)
+
+
+async def _wait(state: _State, execution_id: str, timeout: float) -> None:
+    fut = state.client._future(execution_id)
+    if fut is None or timeout <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
+
+
+def _created(status: TaskStatus, waited: bool) -> JSONResponse:
+    code = 200 if waited and status.state.finished else 201
+    return JSONResponse(
+        status.model_dump(mode="json"),
+        status_code=code,
+        headers={"Location": f"/v1/tasks/{status.id}"},
+    )
+
+
+@_v1.post(
+    "/tasks",
+    status_code=201,
+    response_model=TaskStatus,
+    responses={200: {"model": TaskStatus}, **responses(400, 413, 422)},
+)
+async def submit_task(
+    request: Request,
+    who: Runner,
+    task: Annotated[dict[str, Any], Body(description="a Task as JSON (Task.model_dump)")],
+    wait: bool = False,
+    timeout: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 30.0,
+) -> Any:
+    state = _state(request)
+    parsed = Task.model_validate(task)
+    execution = await run_in_threadpool(state.client._submit, parsed, who.project)
+    if wait:
+        await _wait(state, execution.id, timeout)
+    return _created(_status(state, execution.id, who.project), wait)
+
+
+@_v1.get("/tasks", response_model=TaskPage, responses=responses(422))
+async def list_tasks(
+    request: Request,
+    who: Reader,
+    state: TaskState | None = None,
+    name: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> TaskPage:
+    items, next_cursor = _state(request).reads.list_page(
+        project=who.project,
+        state=state.value if state else None,
+        name=name,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+    )
+    return TaskPage(items=items, next_cursor=next_cursor)
+
+
+@_v1.get("/tasks/{execution_id}", response_model=TaskStatus, responses=responses(404))
+async def get_task(request: Request, who: Reader, execution_id: str) -> TaskStatus:
+    return _status(_state(request), execution_id, who.project)
+
+
+@_v1.post("/tasks/{execution_id}/cancel", response_model=CancelAnswer, responses=responses(404))
+async def cancel_task(request: Request, who: Runner, execution_id: str) -> CancelAnswer:
+    state = _state(request)
+    _status(state, execution_id, who.project, alerts=False)  # 404 for another project's
+    cancelled = await run_in_threadpool(state.client.cancel_task, execution_id)
+    return CancelAnswer(cancelled=cancelled, status=_status(state, execution_id, who.project))
+
+
+@_v1.get(
+    "/tasks/{execution_id}/result",
+    response_model=TaskResult,
+    responses={
+        **responses(404),
+        409: {"model": NotFinished, "content": {MEDIA: {}}, "description": "no result"},
+    },
+)
+async def get_result(request: Request, who: Reader, execution_id: str) -> Any:
+    status = _status(_state(request), execution_id, who.project)
+    if status.state is TaskState.COMPLETED and status.result is not None:
+        return status.result
+    if not status.state.finished:
+        detail = f"execution {execution_id} is {status.state.value}; wait for it to finish"
+    elif status.error is not None:
+        detail = f"execution {execution_id} {status.state.value}: {status.error.message}"
+    else:
+        detail = f"execution {execution_id} is {status.state.value} with no result"
+    body = {
+        "type": "about:blank",
+        "title": "Conflict",
+        "detail": detail,
+        "status": status.model_dump(mode="json"),
+    }
+    return JSONResponse(body, status_code=409, media_type=MEDIA)
+
+
+@_v1.get(
+    "/tasks/{execution_id}/events",
+    response_model=EventPage,
+    responses={
+        **responses(404),
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "a JSON page, or with `Accept: text/event-stream` the live stream",
+        },
+    },
+)
+async def get_events(
+    request: Request,
+    who: Reader,
+    execution_id: str,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    accept: Annotated[str, Header()] = "application/json",
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Any:
+    state = _state(request)
+    status = _status(state, execution_id, who.project, alerts=False)
+    if "text/event-stream" in accept:
+        if last_event_id is not None:
+            try:
+                after = max(after, int(last_event_id))
+            except ValueError:
+                raise ProblemError(
+                    422,
+                    f"Last-Event-ID: got {last_event_id[:40]!r}; send the id of the last "
+                    "event received (a whole number)",
+                    field="Last-Event-ID",
+                    value=last_event_id[:40],
+                ) from None
+        body = stream(
+            state.hub,
+            state.reads,
+            status,
+            after,
+            state.settings.keepalive_seconds,
+            request.is_disconnected,
+        )
+        return StreamingResponse(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+    items = state.reads.events(execution_id, after=after, limit=limit)
+    return EventPage(items=items, next_after=items[-1].seq if items else after)
+
+
+@_v1.get("/tasks/{execution_id}/alerts", response_model=list[Alert], responses=responses(404))
+async def get_alerts(request: Request, who: Reader, execution_id: str) -> list[Alert]:
+    state = _state(request)
+    _status(state, execution_id, who.project, alerts=False)
+    return state.reads.alerts(execution_id)
+
+
+def _plain_file(folder: Path, name: str) -> Path | None:
+    """``folder/name`` if ``name`` is a plain file name of a regular file there, else None."""
+    if (
+        not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\\x00")
+        or len(name.encode("utf-8", "surrogatepass")) > 255
+    ):
+        return None
+    path = folder / name
+    try:
+        if path.is_symlink() or not path.is_file() or path.resolve().parent != folder.resolve():
+            return None
+    except (OSError, ValueError):
+        return None
+    return path
+
+
+@_v1.get(
+    "/tasks/{execution_id}/artifacts",
+    response_model=list[ArtifactInfo],
+    responses=responses(404),
+)
+async def list_artifacts(request: Request, who: Reader, execution_id: str) -> list[ArtifactInfo]:
+    state = _state(request)
+    _status(state, execution_id, who.project, alerts=False)
+    folder = state.reads.artifacts_dir(execution_id)
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in sorted(folder.iterdir()):
+        path = _plain_file(folder, entry.name)
+        if path is not None:
+            kind = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
+            found.append(ArtifactInfo(name=entry.name, media_type=kind, size=path.stat().st_size))
+    return found
+
+
+@_v1.get(
+    "/tasks/{execution_id}/artifacts/{name}",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, **responses(404)},
+)
+async def get_artifact(request: Request, who: Reader, execution_id: str, name: str) -> Any:
+    state = _state(request)
+    _status(state, execution_id, who.project, alerts=False)
+    path = _plain_file(state.reads.artifacts_dir(execution_id), name)
+    if path is None:
+        raise ProblemError(
+            404,
+            f"no artifact {name[:100]!r} in execution {execution_id}; list them at "
+            f"/v1/tasks/{execution_id}/artifacts",
+        )
+    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0])
+
+
+@_v1.post(
+    "/tasks/{execution_id}/replay",
+    status_code=201,
+    response_model=TaskStatus,
+    responses=responses(404, 409, 422),
+)
+async def replay(
+    request: Request, who: Runner, execution_id: str, body: ReplayBody | None = None
+) -> Any:
+    from ..planning.llm import replay_task
+
+    state = _state(request)
+    _status(state, execution_id, who.project, alerts=False)
+    body = body or ReplayBody()
+    original = Task.model_validate_json(state.reads.task_json(execution_id))
+
+    def build_and_submit() -> str:
+        task = replay_task(
+            execution_id,
+            body.inputs,
+            name=f"{original.name}.replay",
+            config=original.config,
+            secrets=body.secrets,
+            repair=body.repair,
+        )
+        return state.client._submit(task, who.project).id
+
+    new_id = await run_in_threadpool(build_and_submit)
+    return _created(_status(state, new_id, who.project), False)
+
+
+# -- memory -------------------------------------------------------------------------------------
+def _namespace(state: _State, project: str, namespace: str) -> str:
+    """A project's namespace in the store; another project's is absent (404)."""
+    if not namespace or "/" in namespace or namespace.startswith("project:"):
+        raise ProblemError(
+            404,
+            f"no memory namespace {namespace[:100]!r}; use 'global', 'task:<name>' or "
+            "'exec:<execution id>'",
+        )
+    if namespace.startswith(SESSION_PREFIX):  # an execution's session memory: its project's
+        _status(state, namespace[len(SESSION_PREFIX) :], project, alerts=False)
+    return project_namespace(project, namespace)
+
+
+@_v1.get("/memory/{namespace}", response_model=Keys, responses=responses(404))
+async def memory_keys(request: Request, who: Reader, namespace: str) -> Keys:
+    state = _state(request)
+    return Keys(keys=state.reads.mem_keys(_namespace(state, who.project, namespace)))
+
+
+@_v1.get("/memory/{namespace}/{key}", response_model=MemoryItem, responses=responses(404, 422))
+async def memory_get(request: Request, who: Reader, namespace: str, key: str) -> MemoryItem:
+    state = _state(request)
+    memory = Memory(state.reads, _namespace(state, who.project, namespace))
+    missing = object()
+    value = memory.get(key, missing)
+    if value is missing:
+        raise ProblemError(404, f"no memory key {key[:100]!r} in {namespace[:100]!r}")
+    return MemoryItem(key=key, value=value)
+
+
+@_v1.put("/memory/{namespace}/{key}", status_code=204, responses=responses(404, 409, 413, 422))
+async def memory_put(
+    request: Request, who: Runner, namespace: str, key: str, body: MemoryValue
+) -> Response:
+    state = _state(request)
+    memory = Memory(state.writes, _namespace(state, who.project, namespace))
+    try:
+        await run_in_threadpool(memory.set, key, body.value)
+    except TypeError as exc:
+        raise ProblemError(422, str(exc), field="value") from None
+    return Response(status_code=204)
+
+
+@_v1.delete("/memory/{namespace}/{key}", status_code=204, responses=responses(404, 422))
+async def memory_delete(request: Request, who: Runner, namespace: str, key: str) -> Response:
+    state = _state(request)
+    memory = Memory(state.writes, _namespace(state, who.project, namespace))
+    if not await run_in_threadpool(memory.delete, key):
+        raise ProblemError(404, f"no memory key {key[:100]!r} in {namespace[:100]!r}")
+    return Response(status_code=204)
+
+
+# -- what the server can run ---------------------------------------------------------------------
+@_v1.get("/handlers", response_model=Handlers)
+async def handlers(request: Request, who: Reader) -> Handlers:
+    registry = _state(request).client._handlers_snapshot()[1]
+    return Handlers(
+        handlers=sorted(registry.handlers),
+        functions=sorted(registry.functions),
+        skills=sorted(SKILLS),
+    )
