@@ -33,7 +33,9 @@ def check_host(host: str, allow_remote: bool) -> None:
 
 def build_app(client: Aesoperator, settings: ServiceSettings | None = None) -> FastAPI:
     """The served app: the core API plus the routers other parts add (schedules, /mcp, UI)."""
-    return create_app(client, settings=settings)
+    from .dashboard import install as install_dashboard
+
+    return install_dashboard(create_app(client, settings=settings))
 
 
 def serve(

@@ -2,11 +2,22 @@
 
 Plain HTML, CSS and JavaScript files shipped in ``static/`` (no CDN, no build step, no
 front-end library); charts are SVG drawn here or in ``app.js``. ``dashboard_router()`` gives
-the routes; the service's ``create_app`` includes them.
+the routes; ``install(app)`` adds them and the cookie session (``_session.py``) to the
+service's app.
 """
 
 from __future__ import annotations
 
-from ._routes import SESSION_COOKIE, dashboard_router
+from fastapi import FastAPI
 
-__all__ = ["SESSION_COOKIE", "dashboard_router"]
+from ._routes import dashboard_router
+from ._session import SESSION_COOKIE, CookieSession
+
+__all__ = ["SESSION_COOKIE", "dashboard_router", "install"]
+
+
+def install(app: FastAPI) -> FastAPI:
+    """The dashboard's routes at ``/`` and ``/ui/``, and its cookie accepted by ``/v1``."""
+    app.include_router(dashboard_router())
+    app.add_middleware(CookieSession)
+    return app

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ...results import TaskResult
+from ._session import SESSION_COOKIE
 from ._views import result_html
 
-SESSION_COOKIE = "aesop_session"
 _MAX_FORM = 8 * 1024
 
 # No inline script or style anywhere on the dashboard's own pages.

@@ -1,0 +1,166 @@
+"""The dashboard in a real headless Chromium against a served instance: sign-in, submit,
+live progress, cancel, a research report's citations, the refusals and the CSP."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from aesoperator import Task, TaskConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper module beside this file
+
+import _dash
+from _dash import Served, shot
+
+browser = _dash.browser  # the module's fixtures
+served = _dash.served
+
+
+def _signed_in(browser: Any, served: Served, token: str | None = None) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.goto(served.url + "/")
+    page.fill("#token", token or served.token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("table.executions")
+    return page
+
+
+def test_sign_in_page_sets_a_strict_http_only_cookie_and_a_csp(
+    browser: Any,
+    served: Served,
+) -> None:
+    answer = httpx.get(served.url + "/")
+    csp = answer.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert 'name="token"' in answer.text
+    page = _signed_in(browser, served)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "aesop_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert page.evaluate("document.cookie") == ""  # page scripts never see the session
+    shot(page, "executions-empty")
+    page.click("header .logout button")
+    page.wait_for_selector("#token")
+    assert not [c for c in page.context.cookies() if c["name"] == "aesop_session"]
+    page.close()
+
+
+def test_a_wrong_token_is_refused(browser: Any, served: Served) -> None:
+    page = browser.new_page()
+    page.goto(served.url + "/")
+    page.fill("#token", "aesop_" + "x" * 43)
+    with page.expect_response("**/ui/login") as answer:
+        page.click("button[type=submit]")
+    assert answer.value.status == 401
+    assert "refused" in page.inner_text(".error")
+    assert not [c for c in page.context.cookies() if c["name"] == "aesop_session"]
+    shot(page, "sign-in-refused")
+    # A forged cookie does not open the app either, and the API answers 401 to it.
+    page.context.add_cookies([{"name": "aesop_session", "value": "aesop_" + "y" * 43,
+                               "url": served.url}])  # fmt: skip
+    page.goto(served.url + "/")
+    page.wait_for_selector("#token")
+    page.close()
+
+
+def test_submit_from_the_page_and_watch_progress_live(
+    browser: Any,
+    served: Served,
+) -> None:
+    page = _signed_in(browser, served)
+    page.click("nav a[data-nav=submit]")
+    page.fill("#task-name", "steps")
+    page.fill("#task-inputs", json.dumps({"steps": 6, "pause": 0.5}))
+    page.fill("#task-config", "{}")
+    shot(page, "submit")
+    page.click("#submit-simple")
+    page.wait_for_selector("h1:text('steps')")
+    seen: set[float] = set()
+    # The same page, never reloaded: the progress shown must take several values and end at 100.
+    page.evaluate("window.__same_page = true")
+    for _ in range(400):
+        value = float(page.get_attribute("[data-progress]", "data-progress") or 0)
+        seen.add(value)
+        if page.locator(".state[data-state=completed]").count():
+            break
+        page.wait_for_timeout(50)
+    page.wait_for_selector(".state[data-state=completed]")
+    assert page.evaluate("window.__same_page") is True
+    assert len({v for v in seen if 0 < v < 100}) >= 2, seen
+    assert page.get_attribute("[data-progress]", "data-progress") == "100"
+    kinds = page.eval_on_selector_all("tr[data-kind]", "rows => rows.map(r => r.dataset.kind)")
+    assert kinds.count("action") == 6 and "log" in kinds and "state" in kinds
+    durations = page.eval_on_selector_all(
+        "tr[data-kind=action] td:last-child", "cells => cells.map(c => c.textContent)"
+    )
+    assert all(d.endswith(" s") for d in durations), durations  # each step shows its duration
+    shot(page, "execution-steps")
+    page.click("text=← Executions")
+    page.wait_for_selector("tr[data-state=completed]")
+    shot(page, "executions")
+    page.close()
+
+
+def test_cancel_from_the_page(browser: Any, served: Served) -> None:
+    execution = served.client.execute_task_async(
+        Task(name="steps", inputs={"steps": 200, "pause": 0.5})
+    )
+    page = _signed_in(browser, served)
+    page.wait_for_selector(f"tr[data-id='{execution.id}']")
+    page.click(f"tr[data-id='{execution.id}'] a")
+    page.wait_for_selector(".state[data-state=running]")
+    page.click("#cancel")
+    page.wait_for_selector(".state[data-state=cancelled]")
+    assert served.client.get_task_status(execution.id).state.value == "cancelled"
+    shot(page, "execution-cancelled")
+    page.close()
+
+
+def test_research_report_citations_lead_to_their_sources(
+    browser: Any,
+    served: Served,
+) -> None:
+    task = Task(
+        name="research_demo", skill="research",
+        inputs={"topic": "quantum computing", "start_urls": [served.site]},
+        config=TaskConfig(allowed_domains=["127.0.0.1"], allow_private_network=True,
+                          max_pages=12, max_retries=0),
+    )  # fmt: skip
+    result = served.client.execute_task(task)
+    assert "[1]" in result.content
+    page = _signed_in(browser, served)
+    page.goto(f"{served.url}/#/tasks/{result.execution_id}")
+    frame = page.frame_locator("iframe.report")
+    cite = frame.locator("a.cite").first
+    cite.wait_for()
+    target = cite.get_attribute("href")
+    assert target and target.startswith("#source-")
+    cite.click()
+    assert frame.locator(target).count() == 1
+    assert frame.locator(f"{target} a[href^='http']").count() == 1
+    assert page.locator("tr[data-kind=page]").count() >= 1
+    shot(page, "execution-research")
+    page.close()
+
+
+def test_report_frame_and_api_keep_projects_apart(served: Served) -> None:
+    result = served.client.execute_task(Task(name="steps", inputs={"steps": 1, "pause": 0}))
+    mine = httpx.Client(base_url=served.url, cookies={"aesop_session": served.token})
+    theirs = httpx.Client(base_url=served.url, cookies={"aesop_session": served.other_token})
+    ok = mine.get(f"/ui/tasks/{result.execution_id}/report")
+    assert ok.status_code == 200
+    assert "sandbox" in ok.headers["content-security-policy"]
+    assert "script" not in ok.headers["content-security-policy"].replace("-src", "")
+    assert theirs.get(f"/ui/tasks/{result.execution_id}/report").status_code == 404
+    assert httpx.get(f"{served.url}/ui/tasks/{result.execution_id}/report").status_code == 401
+    assert mine.get("/ui/tasks/..%2F..%2Fetc/report").status_code == 404
+    assert mine.get("/ui/static/..%2F_routes.py").status_code == 404
+    # Cross-site sign-in forms are refused before the token is even looked at.
+    forged = httpx.post(served.url + "/ui/login", data={"token": served.token},
+                        headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
