@@ -4,11 +4,13 @@ live progress, cancel, a research report's citations, the refusals and the CSP."
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from aesoperator import Task, TaskConfig
 
@@ -164,3 +166,77 @@ def test_report_frame_and_api_keep_projects_apart(served: Served) -> None:
     forged = httpx.post(served.url + "/ui/login", data={"token": served.token},
                         headers={"Origin": "https://evil.example"})  # fmt: skip
     assert forged.status_code == 403 and "set-cookie" not in forged.headers
+
+
+def _sales(path: Path, start_month: int) -> Path:
+    rows = ["Order ID,Order Date,Customer,Product,Region,Qty,Amount"]
+    for i in range(60):
+        day = f"2024-{start_month + i % 3:02d}-{1 + i % 27:02d}"
+        rows.append(f"O{start_month}-{i},{day},C{i % 9},Grinder,North,{1 + i % 3},$"
+                    f"{19.5 * (1 + i % 4):.2f}")  # fmt: skip
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_data_and_monitor_results_show_their_tables_and_charts(
+    browser: Any, served: Served, tmp_path: Path
+) -> None:
+    # A file name with markup in it: shown as text, never as markup.
+    files = [
+        str(_sales(tmp_path / "q1<img src=x onerror=alert(1)>.csv", 1)),
+        str(_sales(tmp_path / "q2.csv", 4)),
+    ]
+    data = served.client.execute_task_async(
+        Task(name="sales", skill="data", inputs={"data_files": files, "metrics": ["revenue"]})
+    )
+    watch = served.client.execute_task_async(
+        Task(name="watch", skill="monitor", inputs={"url": served.site, "checks": ["latency"]},
+             config=TaskConfig(max_duration_seconds=3, requests_per_second=5,
+                               allow_private_network=True))
+    )  # fmt: skip
+    page = _signed_in(browser, served)
+    for execution, name in ((data, "data"), (watch, "monitor")):
+        execution.wait(60)
+        page.goto(f"{served.url}/#/tasks/{execution.id}")
+        frame = page.frame_locator("iframe.report")
+        frame.locator("svg").first.wait_for()
+        shot(page, f"execution-{name}")
+        assert frame.locator("table").count() >= 1
+        if name == "data":
+            assert frame.locator("img").count() == 0
+            assert "q1<img src=x onerror=alert(1)>.csv" in frame.locator("p").first.inner_text()
+            assert frame.locator("svg rect").count() >= 2  # the chart's bars
+        else:
+            assert frame.locator("h3:text-is('Incidents')").count() == 1
+            assert frame.locator("svg polyline, svg circle").count() >= 1  # the latency line
+    page.close()
+
+
+def test_memory_browser_reads_and_writes_through_the_api(browser: Any, served: Served) -> None:
+    api = httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.token}"})
+    assert api.put("/v1/memory/shop/last", json={"value": {"price": "<i>9</i>"}}).status_code == 204
+    page = _signed_in(browser, served)
+    page.click("nav a[data-nav=memory]")
+    page.fill("#namespace", "shop")
+    page.click("text=Open")
+    page.click("td:text('last')")
+    expect(page.locator("#mem-value")).to_have_value(re.compile("price"))
+    assert json.loads(page.input_value("#mem-value")) == {"price": "<i>9</i>"}
+    page.fill("#mem-value", '{"price": 10}')
+    page.click("#mem-save")
+    expect(page.locator("#mem-value")).to_have_value(re.compile(r'"price": 10'))
+    assert api.get("/v1/memory/shop/last").json()["value"] == {"price": 10}
+    shot(page, "memory")
+    page.close()
+
+
+def test_cookie_requests_that_change_things_need_the_ui_header(served: Served) -> None:
+    jar = {"aesop_session": served.token}
+    body = {"name": "steps", "inputs": {"steps": 1, "pause": 0}}
+    forged = httpx.post(served.url + "/v1/tasks", json=body, cookies=jar)
+    assert forged.status_code == 403 and "X-Aesop-UI" in forged.json()["detail"]
+    assert httpx.get(served.url + "/v1/tasks", cookies=jar).status_code == 200
+    ok = httpx.post(served.url + "/v1/tasks", json=body, cookies=jar, headers={"X-Aesop-UI": "1"})
+    assert ok.status_code == 201
+    bad = httpx.get(served.url + "/v1/tasks", cookies={"aesop_session": "aesop_" + "z" * 43})
+    assert bad.status_code == 401

@@ -243,11 +243,11 @@ async function taskView(id) {
       if (!files.length) return;
       const link = (f) => `/v1/tasks/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(f.name)}`;
       const images = files.filter((f) => /^image\/(png|jpeg|gif|webp)$/.test(f.media_type));
-      resultBox.firstChild.append(h("h2", {}, "Artifacts"),
+      resultBox.firstChild.append(...[h("h2", {}, "Artifacts"),
         h("ul", {}, files.map((f) => h("li", {}, h("a", { href: link(f), download: f.name.split("/").pop() }, f.name),
           h("span", { class: "muted small" }, ` ${f.media_type}, ${f.size.toLocaleString()} bytes`)))),
         images.length ? h("div", { class: "shots" }, images.map((f) => h("a", { href: link(f), target: "_blank" },
-          h("img", { src: link(f), alt: f.name, loading: "lazy" })))) : null);
+          h("img", { src: link(f), alt: f.name, loading: "lazy" })))) : null].filter(Boolean));
     } catch { /* artifacts are optional */ }
   }
 
@@ -327,8 +327,10 @@ async function submitView() {
   setNav("submit");
   const out = h("div");
   const names = h("datalist", { id: "runnable" });
-  api("/v1/handlers").then((r) => names.replaceChildren(
-    ...[...(r.handlers || []), ...(r.skills || [])].map((n) => h("option", { value: n })))).catch(() => {});
+  let skills = new Set();
+  api("/v1/handlers").then((r) => (skills = new Set(r.skills || []), names.replaceChildren(
+    ...[...(r.handlers || []), ...(r.skills || [])].map((n) => h("option", { value: n })))))
+    .catch(() => {});
   const nameIn = h("input", { id: "task-name", name: "name", list: "runnable", required: true, placeholder: "research_topic" });
   const inputsIn = h("textarea", { id: "task-inputs", rows: 5 }, '{"topic": "..."}');
   const configIn = h("textarea", { id: "task-config", rows: 3 }, "{}");
@@ -351,7 +353,10 @@ async function submitView() {
     h("form", { class: "card", id: "simple-form", onsubmit: (e) => {
       e.preventDefault();
       const inputs = parse(inputsIn.value, "Inputs"); const config = parse(configIn.value, "Config");
-      if (inputs !== undefined && config !== undefined) send({ name: nameIn.value.trim(), inputs, config });
+      const name = nameIn.value.trim();
+      // A skill's name runs that skill; any other name is a registered handler's.
+      if (inputs !== undefined && config !== undefined)
+        send({ name, inputs, config, ...(skills.has(name) ? { skill: name } : {}) });
     } }, h("h2", {}, "By name"), h("label", { for: "task-name" }, "Handler or skill"), nameIn, names,
     h("label", { for: "task-inputs" }, "Inputs (JSON)"), inputsIn,
     h("label", { for: "task-config" }, "Config (JSON: max_pages, allowed_domains, …)"), configIn,
@@ -388,6 +393,7 @@ async function memoryView(params) {
   const detail = h("div");
   const keyIn = h("input", { id: "mem-key", placeholder: "key" });
   const valIn = h("textarea", { id: "mem-value", rows: 6 }, "");
+  const show = (key) => { location.hash = `#/memory?${new URLSearchParams({ ns, key })}`; };
   async function open(key) {
     try {
       const r = await api(`${base}/${encodeURIComponent(key)}`);
@@ -396,21 +402,22 @@ async function memoryView(params) {
   }
   box.replaceChildren(h("div", { class: "card" }, h("h2", {}, `Keys in ${ns} (${keys.length})`),
     keys.length ? h("table", { class: "keys" }, h("tbody", {}, keys.map((k) =>
-      h("tr", { class: "clickable", onclick: () => open(k) }, h("td", { class: "mono" }, k))))) :
+      h("tr", { class: "clickable", onclick: () => show(k) }, h("td", { class: "mono" }, k))))) :
       h("p", { class: "muted" }, "No keys.")),
   h("form", { class: "card", onsubmit: async (e) => {
     e.preventDefault();
     let value; try { value = JSON.parse(valIn.value); } catch (err) {
       detail.replaceChildren(problemBox(new Problem(0, { title: "The value is not JSON", detail: err.message }))); return; }
-    try { await api(`${base}/${encodeURIComponent(keyIn.value)}`, { method: "PUT", body: { value } }); route(); }
+    try { await api(`${base}/${encodeURIComponent(keyIn.value)}`, { method: "PUT", body: { value } }); show(keyIn.value); route(); }
     catch (err) { detail.replaceChildren(problemBox(err)); }
   } }, h("h2", {}, "Value"), detail, h("label", { for: "mem-key" }, "Key"), keyIn,
   h("label", { for: "mem-value" }, "Value (JSON)"), valIn,
-  h("p", { class: "row" }, h("button", { type: "submit" }, "Save"),
+  h("p", { class: "row" }, h("button", { type: "submit", id: "mem-save" }, "Save"),
     h("button", { type: "button", class: "danger", onclick: async () => {
       try { await api(`${base}/${encodeURIComponent(keyIn.value)}`, { method: "DELETE" }); route(); }
       catch (err) { detail.replaceChildren(problemBox(err)); }
     } }, "Delete"))));
+  if (params.get("key")) await open(params.get("key"));
 }
 
 // -- router ----------------------------------------------------------------------------------
