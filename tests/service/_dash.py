@@ -46,8 +46,17 @@ async def _steps(ctx: TaskContext, steps: int = 8, pause: float = 0.4) -> dict[s
         with ctx.action("step", n=i + 1):
             await ctx.sleep(pause)
         ctx.progress((i + 1) * 100 / steps, f"step {i + 1} of {steps}")
-    ctx.log("all steps done")
+    ctx.log("all steps done <img src=x onerror=alert(1)>")
     return {"steps": steps}
+
+
+async def _off_limits(ctx: TaskContext, url: str) -> str:
+    """Asks for a page the task's allowed_domains exclude: the gate refuses and records it."""
+    try:
+        await ctx.web.fetch(url)
+    except Exception as exc:  # the refusal, as the task sees it
+        return f"refused: {type(exc).__name__}"
+    return "fetched"
 
 
 def _free_port() -> int:
@@ -63,6 +72,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     build_site(site_root, articles=40, seed=5)
     client = Aesoperator(data_dir=data, isolation="inline")
     client.handler("steps")(_steps)
+    client.handler("off_limits")(_off_limits)
     store = open_store(data)
     _, token = store.token_create("dash", scope="run")
     _, other = store.token_create("other", scope="run", project="elsewhere")

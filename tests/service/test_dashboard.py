@@ -101,6 +101,8 @@ def test_submit_from_the_page_and_watch_progress_live(
         "tr[data-kind=action] td:last-child", "cells => cells.map(c => c.textContent)"
     )
     assert all(d.endswith(" s") for d in durations), durations  # each step shows its duration
+    log = page.locator("tr[data-kind=log]")
+    assert "onerror=alert(1)>" in log.inner_text() and log.locator("img").count() == 0
     shot(page, "execution-steps")
     page.click("text=← Executions")
     page.wait_for_selector("tr[data-state=completed]")
@@ -240,3 +242,19 @@ def test_cookie_requests_that_change_things_need_the_ui_header(served: Served) -
     assert ok.status_code == 201
     bad = httpx.get(served.url + "/v1/tasks", cookies={"aesop_session": "aesop_" + "z" * 43})
     assert bad.status_code == 401
+
+
+def test_the_timeline_shows_a_refused_request_with_its_rule(browser: Any, served: Served) -> None:
+    task = Task(name="off_limits", inputs={"url": "http://elsewhere.example/secret"},
+                config=TaskConfig(allowed_domains=["127.0.0.1"], max_retries=0))  # fmt: skip
+    result = served.client.execute_task(task)
+    rules = [e.data["rule"] for e in served.client.get_events(result.execution_id)
+             if e.kind == "policy_refused"]  # fmt: skip
+    assert rules
+    page = _signed_in(browser, served)
+    page.goto(f"{served.url}/#/tasks/{result.execution_id}")
+    row = page.locator("tr.refused").first
+    row.wait_for()
+    assert "elsewhere.example/secret" in row.inner_text() and rules[0] in row.inner_text()
+    shot(page, "execution-refused")
+    page.close()
