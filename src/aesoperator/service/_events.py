@@ -44,7 +44,10 @@ class EventHub:
         watch = self._watches.get(execution_id)
         if watch is None:
             watch = self._watches[execution_id] = _Watch()
-            watch.task = asyncio.create_task(self._poll(execution_id, watch))
+            # Where the poller starts is read now, before the caller reads its backlog: so
+            # the backlog reaches at least that far and nothing falls between the two.
+            start = self._store.last_seq(execution_id)
+            watch.task = asyncio.create_task(self._poll(execution_id, watch, start))
         queue: asyncio.Queue[Frame] = asyncio.Queue()
         watch.queues.add(queue)
         return queue
@@ -68,9 +71,8 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _poll(self, execution_id: str, watch: _Watch) -> None:
+    async def _poll(self, execution_id: str, watch: _Watch, after: int) -> None:
         store = self._store
-        after = store.last_seq(execution_id)
         last: tuple[Any, ...] | None = None
 
         def send(frame: Frame) -> None:

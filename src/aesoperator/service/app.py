@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from .. import __version__
 from ..client import Aesoperator
+from ..errors import NoPlannerError
 from ..execution import Alert, TaskResult, TaskState, TaskStatus
 from ..skills._registry import SKILLS
 from ..store import Store, open_store
@@ -178,7 +179,19 @@ async def submit_task(
 ) -> Any:
     state = _state(request)
     parsed = Task.model_validate(task)
-    execution = await run_in_threadpool(state.client._submit, parsed, who.project)
+    try:
+        execution = await run_in_threadpool(state.client._submit, parsed, who.project)
+    except NoPlannerError as exc:  # code never travels: say what this server can run
+        known = _registered(state)
+        raise ProblemError(
+            422,
+            f"{exc}. This server runs handlers {known.handlers}, functions "
+            f"{known.functions} and skills {known.skills}; handlers are registered on the "
+            "server (aesop serve --import MODULE)",
+            field="name",
+            value=parsed.name,
+            registered=known.model_dump(),
+        ) from None
     if wait:
         await _wait(state, execution.id, timeout)
     return _created(_status(state, execution.id, who.project), wait)
@@ -446,7 +459,11 @@ async def memory_delete(request: Request, who: Runner, namespace: str, key: str)
 # -- what the server can run ---------------------------------------------------------------------
 @_v1.get("/handlers", response_model=Handlers)
 async def handlers(request: Request, who: Reader) -> Handlers:
-    registry = _state(request).client._handlers_snapshot()[1]
+    return _registered(_state(request))
+
+
+def _registered(state: _State) -> Handlers:
+    registry = state.client._handlers_snapshot()[1]
     return Handlers(
         handlers=sorted(registry.handlers),
         functions=sorted(registry.functions),

@@ -1,0 +1,131 @@
+"""A real served instance for the service tests (and the other service parts' tests).
+
+``serving(tmp_path)`` starts ``create_app`` on uvicorn on a free 127.0.0.1 port, on a
+thread of the test process, with a fresh data directory and the handlers below; ``Served``
+makes tokens (``served.token(scope, project)``) and httpx clients that carry them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from aesoperator import Aesoperator, TaskContext
+from aesoperator.service import ServiceSettings, create_app
+from aesoperator.store import open_store
+from waiting import eventually
+
+
+def register_handlers(client: Aesoperator) -> None:
+    @client.handler("echo")
+    def echo(ctx: TaskContext, **inputs: Any) -> dict[str, Any]:
+        return inputs
+
+    @client.handler("ticker")
+    async def ticker(ctx: TaskContext, n: int = 20, pause: float = 0.02) -> str:
+        for i in range(n):
+            ctx.emit("tick", i=i)
+            ctx.progress(100 * (i + 1) / (n + 1))
+            await ctx.sleep(pause)
+        return f"ticked {n}"
+
+    @client.handler("slow")
+    async def slow(ctx: TaskContext, seconds: float = 60) -> str:
+        ctx.progress(1, "sleeping")
+        await ctx.sleep(seconds)
+        return "woke"
+
+    @client.handler("remember")
+    def remember(ctx: TaskContext, key: str, value: Any) -> str:
+        ctx.memory.set(key, value)
+        return ctx.memory.namespace
+
+    @client.handler("files")
+    def files(ctx: TaskContext) -> str:
+        ctx.add_file("report.txt", "the report")
+        ctx.add_file("nested/inner.txt", "inside")
+        return "ok"
+
+    @client.handler("boom")
+    def boom(ctx: TaskContext) -> str:
+        raise ValueError("it broke")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    app: FastAPI
+    client: Aesoperator
+    data_dir: Path
+    _names: Iterator[int]
+
+    def token(self, scope: str = "run", project: str = "default") -> str:
+        store = open_store(self.data_dir)
+        try:
+            return store.token_create(f"t{next(self._names)}", scope=scope, project=project)[1]
+        finally:
+            store.close()
+
+    def revoke(self, token: str) -> None:
+        store = open_store(self.data_dir)
+        try:
+            info = store.token_check(token)
+            assert info is not None
+            store.token_revoke(info.id)
+        finally:
+            store.close()
+
+    def http(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+
+    def submit(self, token: str, name: str, wait: bool = False, **inputs: Any) -> dict[str, Any]:
+        with self.http(token) as http:
+            answer = http.post(
+                "/v1/tasks",
+                params={"wait": str(wait).lower()},
+                json={"name": name, "inputs": inputs},
+            )
+        assert answer.status_code in (200, 201), answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+
+@contextlib.contextmanager
+def serving(
+    tmp_path: Path,
+    settings: ServiceSettings | None = None,
+    register: Callable[[Aesoperator], None] = register_handlers,
+) -> Iterator[Served]:
+    data_dir = tmp_path / "served"
+    client = Aesoperator(data_dir=data_dir, pool_size=2)
+    register(client)
+    app = create_app(client, settings=settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started, timeout=60, what="uvicorn started")
+        yield Served(f"http://127.0.0.1:{port}", app, client, data_dir, iter(range(10**9)))
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        client.close()

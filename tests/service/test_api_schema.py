@@ -1,0 +1,68 @@
+"""schemathesis against /openapi.json: no 5xx, and every answer matches the schema.
+
+A bounded number of examples per operation, against a real server with a run token and a
+few executions in the store, so the generated ids sometimes exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from aesoperator.service import ServiceSettings
+from service._api import Served, serving
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(tmp_path_factory.mktemp("schema"), ServiceSettings(rate_per_token=None)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def api_schema(served: Served) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def auth(served: Served) -> dict[str, str]:
+    token = served.token("run")
+    served.submit(token, "echo", wait=True, a=1)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_no_5xx_and_answers_match_the_schema(
+    api_schema: schemathesis.BaseSchema, auth: dict[str, str]
+) -> None:
+    checks = [
+        not_a_server_error,
+        response_schema_conformance,
+        content_type_conformance,
+        status_code_conformance,
+    ]
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 15
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=8,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def run(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=auth, timeout=30, checks=checks)
+
+        run()
