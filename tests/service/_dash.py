@@ -47,6 +47,7 @@ async def _steps(ctx: TaskContext, steps: int = 8, pause: float = 0.4) -> dict[s
             await ctx.sleep(pause)
         ctx.progress((i + 1) * 100 / steps, f"step {i + 1} of {steps}")
     ctx.log("all steps done <img src=x onerror=alert(1)>")
+    ctx.add_file("done.png", _PNG)
     return {"steps": steps}
 
 
@@ -57,6 +58,13 @@ async def _off_limits(ctx: TaskContext, url: str) -> str:
     except Exception as exc:  # the refusal, as the task sees it
         return f"refused: {type(exc).__name__}"
     return "fetched"
+
+
+# A 2x2 PNG: a screenshot-like artifact for the page's image strip.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73000000104944415478"
+    "9c6350483800440c100a00208e0501e7d9937b0000000049454e44ae426082"
+)
 
 
 def _free_port() -> int:

@@ -103,10 +103,12 @@ def test_submit_from_the_page_and_watch_progress_live(
     assert all(d.endswith(" s") for d in durations), durations  # each step shows its duration
     log = page.locator("tr[data-kind=log]")
     assert "onerror=alert(1)>" in log.inner_text() and log.locator("img").count() == 0
+    image = page.locator(".shots img")  # the artifact, fetched with the session cookie
+    image.wait_for()
+    expect(image).to_have_js_property("naturalWidth", 2)
     shot(page, "execution-steps")
     page.click("text=← Executions")
     page.wait_for_selector("tr[data-state=completed]")
-    shot(page, "executions")
     page.close()
 
 
@@ -257,4 +259,29 @@ def test_the_timeline_shows_a_refused_request_with_its_rule(browser: Any, served
     row.wait_for()
     assert "elsewhere.example/secret" in row.inner_text() and rules[0] in row.inner_text()
     shot(page, "execution-refused")
+    page.close()
+
+
+def test_the_list_filters_by_state_and_name(browser: Any, served: Served) -> None:
+    client = served.client
+    client.execute_task(Task(name="steps", inputs={"steps": 1, "pause": 0}))
+    failed = client.execute_task_async(Task(name="steps", inputs={"steps": "many"}))
+    running = client.execute_task_async(Task(name="steps", inputs={"steps": 400, "pause": 0.5}))
+    cancelled = client.execute_task_async(Task(name="steps", inputs={"steps": 400}))
+    cancelled.cancel()
+    failed.wait(30)
+    page = _signed_in(browser, served)
+    page.wait_for_selector(f"tr[data-id='{running.id}'][data-state=running]")
+    page.wait_for_selector(f"tr[data-id='{failed.id}'][data-state=failed]")
+    shot(page, "executions")
+    page.select_option("select[name=state]", "cancelled")
+    page.click("text=Filter")
+    page.wait_for_selector(f"tr[data-id='{cancelled.id}']")
+    states = page.eval_on_selector_all("tr[data-state]", "rows => rows.map(r => r.dataset.state)")
+    assert states and set(states) == {"cancelled"}
+    page.select_option("select[name=state]", "")
+    page.fill("input[name=name]", "off_limits_none")
+    page.click("text=Filter")
+    page.wait_for_selector("td:text('No executions.')")
+    running.cancel()
     page.close()

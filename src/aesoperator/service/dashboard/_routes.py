@@ -95,7 +95,8 @@ def dashboard_router() -> APIRouter:
     @router.get("/")
     async def index(request: Request) -> Response:
         auth = _cookie_auth(request)
-        if auth is not None and (await _api(request, "/v1/tasks?limit=1", auth)).is_success:
+        # Only the API's 401 signs out: a 429 or a hiccup must not drop a good session.
+        if auth is not None and (await _api(request, "/v1/tasks?limit=1", auth)).status_code != 401:
             return HTMLResponse(_asset("app.html"), headers=_headers())
         page = HTMLResponse(_login_page(), headers=_headers())
         if auth is not None:  # a revoked or unknown token: forget it
