@@ -285,3 +285,29 @@ def test_the_list_filters_by_state_and_name(browser: Any, served: Served) -> Non
     page.wait_for_selector("td:text('No executions.')")
     running.cancel()
     page.close()
+
+
+def test_the_cookie_is_secure_when_served_over_https(served: Served) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aesoperator.service import ServiceSettings
+    from aesoperator.service.serve import build_app
+
+    app = build_app(served.client, ServiceSettings(rate_per_token=None))
+
+    async def sign_in(base: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+            return await client.post("/ui/login", data={"token": served.token})
+
+    def run(base: str) -> httpx.Response:  # a thread of its own: Playwright holds this one's loop
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, sign_in(base)).result()
+
+    over_https = run("https://dash.example")
+    assert over_https.status_code == 303
+    assert "secure" in over_https.headers["set-cookie"].lower()
+    plain = run("http://dash.example")
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    assert "httponly" in plain.headers["set-cookie"].lower()

@@ -375,15 +375,16 @@ async function memoryView(params) {
   setNav("memory");
   const ns = params.get("ns") || "";
   const recent = JSON.parse(localStorage.getItem("aesop.namespaces") || "[]");
-  const nsIn = h("input", { id: "namespace", value: ns, placeholder: "namespace", list: "recent-ns", required: true });
+  const nsIn = h("input", { id: "namespace", value: ns, placeholder: "global, task:<name>, exec:<id>",
+    list: "recent-ns", required: true });
   const box = h("div");
   view.replaceChildren(h("h1", {}, "Memory"),
     h("form", { class: "card row", onsubmit: (e) => {
       e.preventDefault(); location.hash = `#/memory?${new URLSearchParams({ ns: nsIn.value.trim() })}`;
     } }, h("label", { for: "namespace" }, "Namespace"), nsIn,
-    h("datalist", { id: "recent-ns" }, recent.map((n) => h("option", { value: n }))),
+    h("datalist", { id: "recent-ns" }, [...new Set([...recent, "global"])].map((n) => h("option", { value: n }))),
     h("button", { type: "submit" }, "Open"),
-    h("span", { class: "muted small" }, "The API has no list of namespaces: name one (a task's memory namespace).")),
+    h("span", { class: "muted small" }, "Name a namespace: global, task:<task name> or exec:<execution id> (the API does not list them).")),
     box);
   if (!ns) return;
   localStorage.setItem("aesop.namespaces", JSON.stringify([ns, ...recent.filter((n) => n !== ns)].slice(0, 20)));
