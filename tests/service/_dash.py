@@ -111,6 +111,10 @@ def browser() -> Iterator[Any]:
 
 
 def shot(page: Any, name: str) -> Path:
+    """Save a screenshot, after checking the page shows no JavaScript value as text."""
+    text = page.inner_text("body")
+    for slip in ("[object ", "undefined", "NaN"):
+        assert slip not in text, f"{name}: the page shows {slip!r}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"dashboard-{name}.png"
     page.screenshot(path=str(path), full_page=True)

@@ -126,15 +126,29 @@ async function listView(params) {
     try { page = await api(`/v1/tasks?${q}`); } catch (err) {
       body.replaceChildren(h("tr", {}, h("td", { colspan: 7 }, problemBox(err)))); return;
     }
-    body.replaceChildren(...page.items.map((s) => h("tr", {
-      class: "clickable", "data-id": s.id, "data-state": s.state,
-      onclick: () => { location.hash = `#/tasks/${encodeURIComponent(s.id)}`; },
-    }, h("td", {}, h("a", { href: `#/tasks/${encodeURIComponent(s.id)}` }, s.name)),
-    h("td", {}, stateBadge(s.state)), h("td", {}, progressBar(s)),
-    h("td", { class: "small" }, s.current_action || (s.error ? `${s.error.type}: ${s.error.message}` : "")),
-    h("td", { class: "small" }, when(s.created_at)),
-    h("td", { class: "small" }, seconds(s.started_at, s.finished_at)),
-    h("td", { class: "mono small" }, s.id.slice(0, 12)))));
+    // Rows are kept by id and only their changing cells redrawn: links stay clickable while
+    // the list refreshes under the pointer.
+    const rows = page.items.map((s) => {
+      const row = body.querySelector(`tr[data-id="${CSS.escape(s.id)}"]`) || h("tr", {
+        class: "clickable", "data-id": s.id,
+        onclick: (e) => { if (!e.target.closest("a")) location.hash = `#/tasks/${encodeURIComponent(s.id)}`; },
+      }, h("td", {}, h("a", { href: `#/tasks/${encodeURIComponent(s.id)}` }, s.name)), h("td"), h("td"),
+      h("td", { class: "small" }), h("td", { class: "small" }, when(s.created_at)), h("td", { class: "small" }),
+      h("td", { class: "mono small" }, s.id.slice(0, 12)));
+      const key = JSON.stringify([s.state, s.progress, s.current_action, s.error, s.finished_at]);
+      if (row.dataset.key !== key || !s.finished_at) {
+        row.dataset.key = key;
+        row.dataset.state = s.state;
+        const cells = row.children;
+        cells[1].replaceChildren(stateBadge(s.state));
+        cells[2].replaceChildren(progressBar(s));
+        cells[3].textContent = s.current_action || (s.error ? `${s.error.type}: ${s.error.message}` : "");
+        cells[5].textContent = seconds(s.started_at, s.finished_at);
+      }
+      return row;
+    });
+    const same = rows.length === body.children.length && rows.every((r, i) => body.children[i] === r);
+    if (!same) body.replaceChildren(...rows);
     if (!page.items.length)
       body.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No executions.")));
     const base = new URLSearchParams();
@@ -202,28 +216,38 @@ async function taskView(id) {
     h("table", { class: "timeline" }, h("thead", {}, h("tr", {},
       h("th", {}, "At"), h("th", {}, "Event"), h("th", {}, "What"), h("th", {}, "Duration"))), tbody));
 
+  // The buttons and the title are made once; a status update replaces only the parts that
+  // change, so a click never lands on a button that is being swapped out.
+  const badge = h("span");
+  const bar = h("div");
+  const facts = h("dl", { class: "kv" });
+  const notes = h("div");
+  const cancel = h("button", { class: "danger", id: "cancel", onclick: async () => {
+    cancel.disabled = true;
+    try { const r = await api(`/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} }); renderHead(r.status); }
+    catch (err) { notes.replaceChildren(problemBox(err)); cancel.disabled = TERMINAL.has(status.state); }
+  } }, "Cancel");
+  const rerun = h("button", { class: "secondary", id: "rerun", onclick: async () => {
+    try { const r = await api(`/v1/tasks/${encodeURIComponent(id)}/replay`, { method: "POST", body: {} });
+      location.hash = `#/tasks/${encodeURIComponent(r.id)}`; }
+    catch (err) { notes.replaceChildren(problemBox(err)); }
+  } }, "Re-run");
+  head.replaceChildren(h("div", { class: "row" }, h("h1", {}, status.name), badge, h("span", { class: "spacer" }),
+    cancel, rerun), bar, facts, notes);
+
   function renderHead(s) {
     status = s;
-    const cancel = h("button", { class: "danger", id: "cancel", disabled: TERMINAL.has(s.state), onclick: async () => {
-      cancel.disabled = true;
-      try { const r = await api(`/v1/tasks/${encodeURIComponent(id)}/cancel`, { method: "POST", body: {} }); renderHead(r.status); }
-      catch (err) { head.append(problemBox(err)); cancel.disabled = false; }
-    } }, "Cancel");
-    const rerun = h("button", { class: "secondary", id: "rerun", onclick: async () => {
-      try { const r = await api(`/v1/tasks/${encodeURIComponent(id)}/replay`, { method: "POST", body: {} });
-        location.hash = `#/tasks/${encodeURIComponent(r.id)}`; }
-      catch (err) { head.append(problemBox(err)); }
-    } }, "Re-run");
-    head.replaceChildren(
-      h("div", { class: "row" }, h("h1", {}, s.name), stateBadge(s.state), h("span", { class: "spacer" }), cancel, rerun),
-      progressBar(s),
-      h("dl", { class: "kv" },
-        h("dt", {}, "Id"), h("dd", { class: "mono" }, s.id),
-        h("dt", {}, "Current action"), h("dd", { id: "current-action" }, s.current_action || "–"),
-        h("dt", {}, "Created"), h("dd", {}, when(s.created_at)),
-        h("dt", {}, "Duration"), h("dd", {}, seconds(s.started_at, s.finished_at) || "–"),
-        s.parent_id ? [h("dt", {}, "Parent"), h("dd", {}, h("a", { href: `#/tasks/${encodeURIComponent(s.parent_id)}` }, s.parent_id))] : null,
-        s.error ? [h("dt", {}, "Error"), h("dd", { class: "error" }, `${s.error.type}: ${s.error.message}`)] : null));
+    badge.replaceChildren(stateBadge(s.state));
+    bar.replaceChildren(progressBar(s));
+    if (TERMINAL.has(s.state)) cancel.disabled = true;
+    facts.replaceChildren(...[
+      h("dt", {}, "Id"), h("dd", { class: "mono" }, s.id),
+      h("dt", {}, "Current action"), h("dd", { id: "current-action" }, s.current_action || "–"),
+      h("dt", {}, "Created"), h("dd", {}, when(s.created_at)),
+      h("dt", {}, "Duration"), h("dd", {}, seconds(s.started_at, s.finished_at) || "–"),
+      s.parent_id ? [h("dt", {}, "Parent"), h("dd", {}, h("a", { href: `#/tasks/${encodeURIComponent(s.parent_id)}` }, s.parent_id))] : null,
+      s.error ? [h("dt", {}, "Error"), h("dd", { class: "error" }, `${s.error.type}: ${s.error.message}`)] : null,
+    ].flat().filter(Boolean));
     if (s.alerts && s.alerts.length)
       alerts.replaceChildren(h("div", { class: "card" }, h("h2", {}, "Alerts"), h("ul", { class: "alerts" },
         s.alerts.map((a) => h("li", {}, h("span", { class: `tag ${a.severity}` }, a.severity), " ",
