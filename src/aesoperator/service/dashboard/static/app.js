@@ -288,7 +288,7 @@ async function taskView(id) {
     }
     // A step that ended well shows as its duration on the step's own row, not as a row.
     if (ev.kind === "action_end" && d.ok !== false) return;
-    const tag = TAG[ev.kind] || (ev.kind === "alert" ? d.severity : ev.kind === "state" ? d.state : "");
+    const tag = ev.kind === "action_end" ? "failed" : TAG[ev.kind] || (ev.kind === "alert" ? d.severity : ev.kind === "state" ? d.state : "");
     tbody.append(h("tr", { class: ev.kind === "policy_refused" ? "refused" : "", "data-kind": ev.kind },
       h("td", { class: "small mono" }, `+${seconds(started, ev.at)}`),
       h("td", { class: "kind" }, h("span", { class: `tag ${tag || ""}` }, ev.kind)),
