@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -474,6 +475,8 @@ def test_list_page_is_per_project_newest_first_with_a_cursor(store: Store) -> No
     assert store.list_page(project="pages", state="running")[0] == []
     later = store.status(ids[2]).created_at
     assert [s.id for s in store.list_page(project="pages", since=later)[0]] == ids[:1:-1]
+    shifted = later.astimezone(timezone(timedelta(hours=5)))  # the same instant, elsewhere
+    assert [s.id for s in store.list_page(project="pages", since=shifted)[0]] == ids[:1:-1]
     with pytest.raises(ValidationError, match="cursor"):
         store.list_page(project="pages", cursor="not-a-cursor")
 

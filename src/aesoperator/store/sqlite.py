@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -474,7 +474,7 @@ class SQLiteStore:
         for column, op, value in (
             ("state", "=", state),
             ("name", "=", name),
-            ("created_at", ">=", since and since.isoformat()),
+            ("created_at", ">=", since and _utc(since).isoformat()),
         ):
             if value is not None:
                 where.append(f"{column} {op} ?")
@@ -656,6 +656,11 @@ class SQLiteStore:
         )
         for row in rows:
             self.mem_clear(row["namespace"])
+
+
+def _utc(at: datetime) -> datetime:
+    """As stored (UTC, ISO 8601): so that text order is time order; naive means UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _cursor(created_at: str, rowid: int) -> str:
