@@ -170,6 +170,9 @@ def test_report_frame_and_api_keep_projects_apart(served: Served) -> None:
     forged = httpx.post(served.url + "/ui/login", data={"token": served.token},
                         headers={"Origin": "https://evil.example"})  # fmt: skip
     assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    for junk in ("aesop_x\r\nX-Evil: 1", "é" * 10, "a" * 5000):
+        answer = httpx.post(served.url + "/ui/login", data={"token": junk})
+        assert answer.status_code == 401 and "set-cookie" not in answer.headers
 
 
 def _sales(path: Path, start_month: int) -> Path:

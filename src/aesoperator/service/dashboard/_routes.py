@@ -114,13 +114,15 @@ def dashboard_router() -> APIRouter:
         if not token:
             page = _login_page("Paste an API token (aesop token create NAME prints one).")
             return HTMLResponse(page, 400, _headers())
+        refused = (
+            "That token was refused: unknown, revoked or mistyped. "
+            "Create one with: aesop token create NAME"
+        )
+        if len(token) > 200 or not all(c.isascii() and c.isprintable() for c in token):
+            return HTMLResponse(_login_page(refused), 401, _headers())  # never a header
         check = await _api(request, "/v1/tasks?limit=1", {"Authorization": f"Bearer {token}"})
         if check.status_code in (401, 403):
-            message = (
-                "That token was refused: unknown, revoked or mistyped. "
-                "Create one with: aesop token create NAME"
-            )
-            return HTMLResponse(_login_page(message), 401, _headers())
+            return HTMLResponse(_login_page(refused), 401, _headers())
         if not check.is_success:
             message = f"Sign-in failed: the API answered {check.status_code}."
             return HTMLResponse(_login_page(message), 502, _headers())
