@@ -35,11 +35,12 @@ def build_app(client: Aesoperator, settings: ServiceSettings | None = None) -> F
     """The served app: the core API plus the routers other parts add (schedules, /mcp, UI)."""
     from . import _mcp
     from ._schedules import install as install_schedules
+    from .dashboard import install as install_dashboard
 
     settings = settings or ServiceSettings()
-    app = create_app(client, settings=settings)
+    app = install_dashboard(create_app(client, settings=settings))
     install_schedules(app, client, settings)
-    # after create_app: mount wraps the app's lifespan to run MCP's session manager
+    # last: mount wraps the app's lifespan to run MCP's session manager
     _mcp.mount(app, client)
     return app
 
