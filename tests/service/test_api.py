@@ -24,6 +24,7 @@ ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "/v1/tasks/{id}/artifacts"),
     ("GET", "/v1/tasks/{id}/artifacts/report.txt"),
     ("POST", "/v1/tasks/{id}/replay"),
+    ("POST", "/v1/tasks/{id}/rerun"),
     ("GET", "/v1/memory/global"),
     ("GET", "/v1/memory/global/k"),
     ("PUT", "/v1/memory/global/k"),
@@ -138,6 +139,23 @@ def test_not_waited_is_201_and_cancel_ends_it(served: Served, token: str) -> Non
         gone = http.get(f"/v1/tasks/{eid}/result")
         assert gone.status_code == 409 and gone.json()["execution"]["state"] == "cancelled"
         assert gone.json()["status"] == 409 and gone.json()["error"] == "TaskCancelled"
+
+
+def test_rerun_submits_the_same_task_again_in_the_callers_project(
+    served: Served, token: str
+) -> None:
+    first = served.submit(token, "echo", wait=True, a=1, b=["x"])
+    with served.http(token) as http:
+        again = http.post(f"/v1/tasks/{first['id']}/rerun", params={})
+        assert again.status_code == 201, again.text
+        new_id = again.json()["id"]
+        assert new_id != first["id"] and again.json()["name"] == "echo"
+        eventually(lambda: http.get(f"/v1/tasks/{new_id}").json()["state"] == "completed")
+        assert http.get(f"/v1/tasks/{new_id}/result").json()["data"] == {"a": 1, "b": ["x"]}
+    with served.http(served.token("run", "elsewhere")) as http:
+        assert http.post(f"/v1/tasks/{first['id']}/rerun").status_code == 404
+    with served.http(served.token("read")) as http:
+        assert http.post(f"/v1/tasks/{first['id']}/rerun").status_code == 403
 
 
 def test_a_failed_task_result_is_409_with_its_error(served: Served, token: str) -> None:

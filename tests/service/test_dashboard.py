@@ -124,6 +124,14 @@ def test_cancel_from_the_page(browser: Any, served: Served) -> None:
     page.wait_for_selector(".state[data-state=cancelled]")
     assert served.client.get_task_status(execution.id).state.value == "cancelled"
     shot(page, "execution-cancelled")
+    # Re-run: the same task again, as a new execution whose page opens
+    page.click("#rerun")
+    page.wait_for_function(f"!location.hash.includes('{execution.id}')")
+    again = page.evaluate("decodeURIComponent(location.hash.split('/').pop())")
+    assert again != execution.id
+    status = served.client.get_task_status(again)
+    assert status.name == "steps"
+    served.client.cancel_task(again)
     page.close()
 
 

@@ -66,6 +66,13 @@ class ReplayBody(BaseModel):
     repair: bool = True
 
 
+class RerunBody(BaseModel):
+    """Secrets are never stored: a task that typed some needs them again to run again."""
+
+    model_config = ConfigDict(extra="forbid")
+    secrets: dict[str, str] | None = None
+
+
 class Handlers(BaseModel):
     handlers: list[str]
     functions: list[str]

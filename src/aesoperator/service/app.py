@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,6 +50,7 @@ from ._models import (
     NotFinished,
     Ready,
     ReplayBody,
+    RerunBody,
     TaskPage,
     served,
 )
@@ -390,6 +392,26 @@ async def get_artifact(request: Request, who: Reader, execution_id: str, name: s
             f"/v1/tasks/{execution_id}/artifacts",
         )
     return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0])
+
+
+@_v1.post(
+    "/tasks/{execution_id}/rerun",
+    status_code=201,
+    response_model=TaskStatus,
+    responses=responses(404, 422),
+)
+async def rerun(
+    request: Request, who: Runner, execution_id: str, body: RerunBody | None = None
+) -> Any:
+    """Run the execution's task again as it was submitted (the dashboard's Re-run): same
+    name, inputs, config and plan, in the caller's project; ``secrets`` again if it had any."""
+    state = _state(request)
+    _status(state, execution_id, who.project, alerts=False)
+    raw = json.loads(state.reads.task_json(execution_id))
+    if body is not None and body.secrets:
+        raw["secrets"] = body.secrets
+    execution = await run_in_threadpool(state.client._submit, Task.model_validate(raw), who.project)
+    return _created(_status(state, execution.id, who.project), False)
 
 
 @_v1.post(

@@ -228,7 +228,7 @@ async function taskView(id) {
     catch (err) { notes.replaceChildren(problemBox(err)); cancel.disabled = TERMINAL.has(status.state); }
   } }, "Cancel");
   const rerun = h("button", { class: "secondary", id: "rerun", onclick: async () => {
-    try { const r = await api(`/v1/tasks/${encodeURIComponent(id)}/replay`, { method: "POST", body: {} });
+    try { const r = await api(`/v1/tasks/${encodeURIComponent(id)}/rerun`, { method: "POST", body: {} });
       location.hash = `#/tasks/${encodeURIComponent(r.id)}`; }
     catch (err) { notes.replaceChildren(problemBox(err)); }
   } }, "Re-run");
