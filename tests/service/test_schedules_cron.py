@@ -39,21 +39,23 @@ def field(draw: st.DrawFn, index: int) -> tuple[str, set[int], bool]:
     a = draw(st.integers(lo, hi))
     b = draw(st.integers(a, hi))
     if kind == "range":
-        return f"{_name(index, a, draw)}-{_name(index, b, draw)}", set(range(a, b + 1)), False
+        # no "7" for Sunday in a range: "0-7" is every day and "7-0" runs backwards
+        text = f"{_name(index, a, draw, seven=False)}-{_name(index, b, draw, seven=False)}"
+        return text, set(range(a, b + 1)), False
     step = draw(st.integers(1, hi - lo + 1))
     if kind == "start_step":
         return f"{a}/{step}", set(range(a, hi + 1, step)), False
     return f"{a}-{b}/{step}", set(range(a, b + 1, step)), False
 
 
-def _name(index: int, value: int, draw: st.DrawFn) -> str:
+def _name(index: int, value: int, draw: st.DrawFn, seven: bool = True) -> str:
     if index == 3 and draw(st.booleans()):
         return _MONTHS[value - 1].upper() if draw(st.booleans()) else _MONTHS[value - 1]
     if index == 4:
         choice = draw(st.sampled_from(["num", "name", "seven"]))
         if choice == "name":
             return _DAYS[value]
-        if choice == "seven" and value == 0:
+        if choice == "seven" and value == 0 and seven:
             return "7"
     return str(value)
 
