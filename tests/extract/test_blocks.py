@@ -100,3 +100,36 @@ def test_plain_text_pages_get_paragraph_blocks() -> None:
         ("paragraph", "First paragraph is hard wrapped here. Second one."),
         ("item", "an item here"),
     ]
+
+
+def test_highlighted_code_reads_like_plain_code() -> None:
+    """Syntax highlighting (a ``<span>`` per token, as Pygments writes it) is dropped after
+    parsing: the page's words, links and blocks are those of the same page without it."""
+    plain = "<pre>class Person(models.Model):\n    name = models.CharField(max_length=30)</pre>"
+    lit = '<code class="docutils literal"><span class="pre">max_length</span></code>'
+    spans = (
+        '<div class="highlight"><pre><span></span><span class="k">class</span> '
+        '<span class="nc">Person</span><span class="p">(</span><span class="n">models</span>'
+        '<span class="o">.</span><span class="n">Model</span><span class="p">):</span>\n'
+        '    <span class="n">name</span> <span class="o">=</span> <span class="n">models</span>'
+        '<span class="o">.</span><span class="n">CharField</span><span class="p">(</span>'
+        '<span class="n">max_length</span><span class="o">=</span><span class="mi">30</span>'
+        '<span class="p">)</span></pre></div>'
+    )
+    prose = "".join(
+        f"<p>Paragraph {i} says that a field such as <a href='f{i}.html'>CharField</a> takes "
+        f"{lit} when it stores text of a bounded length in the database.</p>"
+        for i in range(5)
+    )
+
+    def page(code: str, literal: str) -> str:
+        body = prose.replace(lit, literal)
+        return f"<html><head><title>Fields</title></head><body><div><h1>Fields</h1>{body}{code}</div></body></html>"  # noqa: E501
+
+    highlighted = extract_page(page(spans, lit).encode(), "http://docs.test/f.html", "text/html")
+    bare = extract_page(page(plain, "<code>max_length</code>").encode(), "http://docs.test/f.html",
+                        "text/html")  # fmt: skip
+    assert highlighted.text.split() == bare.text.split()
+    assert highlighted.links == bare.links
+    assert highlighted.blocks == bare.blocks
+    assert any(b.kind == "code" and "CharField(max_length=30)" in b.text for b in bare.blocks)
