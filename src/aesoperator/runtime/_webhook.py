@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..execution import TaskStatus
-from ..skills.monitor._webhooks import deliver
 from ..store.base import EventRecord
 from ..task import Task
 from ..web.policy import Policy
@@ -66,6 +65,10 @@ async def notify_end(status: TaskStatus, task: Task, hook: Hook, writer: StateWr
 
     def record(**info: Any) -> None:
         writer.write(EventRecord(status.id, "webhook_delivery", info))
+
+    # Imported here: the monitor's HTTP probe (and cryptography's x509) would otherwise load
+    # with every client, ~65 ms of `import aesoperator`, for a webhook most tasks never have.
+    from ..skills.monitor._webhooks import deliver
 
     return await deliver(
         hook.url,

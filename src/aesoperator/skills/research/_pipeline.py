@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -26,11 +27,6 @@ from ._report import (
 if TYPE_CHECKING:
     from ...runtime.context import TaskContext
 
-# Below this many pages, extraction runs on a thread. The web layer's extraction processes are
-# warm for the life of the worker, so only a worker's first task pays their start-up (about
-# 0.3 CPU-s, once for all of them); until they are up, the crawl follows links from a cheap
-# pass over each page, and the pages wait for their extraction.
-_POOL_FROM_PAGES = 8
 _FEW_SOURCES = 1  # fewer cited sources than this: the report says why and what to change
 _MEMORY_EVERY = 5  # pages between memory checkpoints (what a cancelled run leaves behind)
 
@@ -109,13 +105,9 @@ def _data(
     }
 
 
-async def research(ctx: TaskContext) -> Output:
+async def research(ctx: TaskContext, pool_warm: threading.Event | None = None) -> Output:
+    """``pool_warm``: set once the extraction processes answer (started by ``run``)."""
     inp = parse_inputs(ctx.inputs, ctx.config)
-    pool_warm = None
-    if ctx.budget.pages_left >= _POOL_FROM_PAGES:
-        from ...web import warm_extraction
-
-        pool_warm = warm_extraction()  # the processes start up while discovery runs
     permanent = ctx.task.memory_scope == "permanent"
     known: set[str] = set(ctx.memory.get("visited_urls") or []) if permanent else set()
     previous_findings: list[Any] = list(ctx.memory.get("findings") or []) if permanent else []
