@@ -21,6 +21,9 @@ from ..execution import Event, TaskStatus
 from ..store import Store
 from ._models import served
 
+# What the poller broadcasts, already encoded once for all subscribers (200 subscribers
+# serialising each event themselves cost 200x the JSON work): ("event", (seq, frame)),
+# ("status", frame), ("end", frame), or ("end", exc) when the store failed.
 Frame = tuple[Literal["event", "status", "end"], Any]
 
 
@@ -86,16 +89,17 @@ class EventHub:
                 while True:
                     events = store.events(execution_id, after=after, limit=1000)
                     for event in events:
-                        send(("event", event))
+                        send(("event", (event.seq, _event_frame(event))))
                         after = event.seq
                     if len(events) < 1000:
                         break
                 key = (status.state, status.progress, status.current_action)
                 if key != last:
                     last = key
-                    send(("status", status.model_copy(update={"result": None})))
+                    lean = status.model_copy(update={"result": None})
+                    send(("status", sse("status", lean.model_dump_json())))
                 if status.state.finished:
-                    send(("end", served(store.status(execution_id))))
+                    send(("end", sse("end", served(store.status(execution_id)).model_dump_json())))
                     return
                 await asyncio.sleep(self._interval)
         except asyncio.CancelledError:
@@ -142,29 +146,42 @@ async def stream(
         yield sse("status", status.model_copy(update={"result": None}).model_dump_json())
         idle = 0.0
         while True:
-            try:
-                kind, payload = await asyncio.wait_for(queue.get(), 1.0)
-            except TimeoutError:
-                if await disconnected():
-                    return
-                idle += 1.0
-                if idle >= keepalive:
-                    idle = 0.0
-                    yield b": ping\n\n"
-                continue
-            idle = 0.0
-            if kind == "event":
-                if payload.seq > sent:
-                    sent = payload.seq
-                    yield _event_frame(payload)
-            elif kind == "status":
-                yield sse("status", payload.model_dump_json())
+            if queue.empty():  # wait_for costs a task per call: only when there is nothing
+                try:
+                    first = await asyncio.wait_for(queue.get(), 1.0)
+                except TimeoutError:
+                    if await disconnected():
+                        return
+                    idle += 1.0
+                    if idle >= keepalive:
+                        idle = 0.0
+                        yield b": ping\n\n"
+                    continue
             else:
-                if isinstance(payload, TaskStatus):
-                    yield sse("end", payload.model_dump_json())
+                first = queue.get_nowait()
+            idle = 0.0
+            # Everything queued goes out in one write: one send per wake-up, not per frame.
+            frames: list[bytes] = []
+            item: Frame | None = first
+            while item is not None:
+                kind, payload = item
+                if kind == "event":
+                    seq, frame = payload
+                    if seq > sent:
+                        sent = seq
+                        frames.append(frame)
+                elif kind == "status":
+                    frames.append(payload)
                 else:
-                    yield sse("error", json.dumps({"detail": str(payload)}))
-                return
+                    if isinstance(payload, bytes):
+                        frames.append(payload)
+                    else:
+                        frames.append(sse("error", json.dumps({"detail": str(payload)})))
+                    yield b"".join(frames)
+                    return
+                item = None if queue.empty() else queue.get_nowait()
+            if frames:
+                yield b"".join(frames)
     finally:
         if queue is not None:
             hub.unsubscribe(execution_id, queue)
