@@ -127,7 +127,7 @@ def test_cancel_from_the_page(browser: Any, served: Served) -> None:
     # Re-run: the same task again, as a new execution whose page opens
     page.click("#rerun")
     # (expect polls through Playwright; page.url alone is not refreshed between calls)
-    expect(page).not_to_have_url(re.compile(execution.id))
+    expect(page).not_to_have_url(re.compile(execution.id), timeout=30_000)
     again = page.url.rsplit("/", 1)[-1]
     assert again != execution.id
     status = served.client.get_task_status(again)
