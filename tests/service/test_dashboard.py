@@ -353,6 +353,11 @@ def test_schedules_page_adds_lists_refuses_a_bad_cron_and_removes(
     assert "minute field '61': must be 0-59" in problem.inner_text()
     assert "cron" in problem.locator("code").inner_text()
     assert api.get("/v1/schedules").json() == []
+    page.fill("#sched-cron", "@hourly")
+    page.fill("#sched-inputs", "{steps: 1")  # not JSON: said so before anything is sent
+    page.click("#sched-add")
+    expect(page.locator(".problem")).to_contain_text("Inputs is not JSON")
+    assert api.get("/v1/schedules").json() == []
     # A good one by name and inputs: listed with its next run, as the API has it.
     page.fill("#sched-cron", "*/5 * * * *")
     page.fill("#sched-inputs", json.dumps({"steps": 1, "pause": 0, "note": "<b>x</b>"}))
