@@ -6,11 +6,15 @@ directory; the browser is the system Chromium the package itself uses, driven by
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ class Served:
     client: Aesoperator
     token: str
     other_token: str  # another project's
+    admin_token: str  # this project's, for schedules
     site: str  # the demo site research tasks read
 
 
@@ -84,6 +89,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     store = open_store(data)
     _, token = store.token_create("dash", scope="run")
     _, other = store.token_create("other", scope="run", project="elsewhere")
+    _, admin = store.token_create("dash-admin", scope="admin")
     store.close()
     app = build_app(client, ServiceSettings(rate_per_token=None))
     port = _free_port()
@@ -93,7 +99,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         thread.start()
         while not server.started:
             time.sleep(0.02)
-        yield Served(f"http://127.0.0.1:{port}", client, token, other, site.url)
+        yield Served(f"http://127.0.0.1:{port}", client, token, other, admin, site.url)
         server.should_exit = True
         thread.join(10)
     client.close()
@@ -119,3 +125,50 @@ def shot(page: Any, name: str) -> Path:
     path = SHOTS / f"dashboard-{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# `aesop serve` as a process of its own, for what a thread cannot show (kill -9, restart).
+SLOW_HANDLERS = """
+import aesoperator as aesop
+
+
+@aesop.handler("slow")
+async def slow(ctx, seconds=120):
+    ctx.progress(5, "sleeping")
+    await ctx.sleep(seconds)
+    return "woke"
+"""
+
+
+def _ready(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def serve_process(folder: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``aesop serve`` on ``folder/data`` with ``folder/dash_slow.py`` imported, until ready."""
+    from waiting import eventually
+
+    (folder / "dash_slow.py").write_text(SLOW_HANDLERS, encoding="utf-8")
+    command = [sys.executable, "-m", "aesoperator.cli", "serve", "--port", str(port),
+               "--data-dir", str(folder / "data"), "--import", "dash_slow"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=folder, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"aesop serve exited with {proc.returncode}")
+            return _ready(url)
+
+        eventually(up, timeout=60, what="aesop serve answers")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)

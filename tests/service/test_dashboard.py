@@ -323,3 +323,111 @@ def test_the_cookie_is_secure_when_served_over_https(served: Served) -> None:
     plain = run("http://dash.example")
     assert "secure" not in plain.headers["set-cookie"].lower()
     assert "httponly" in plain.headers["set-cookie"].lower()
+
+
+def test_schedules_page_adds_lists_refuses_a_bad_cron_and_removes(
+    browser: Any, served: Served
+) -> None:
+    api = httpx.Client(
+        base_url=served.url, headers={"Authorization": f"Bearer {served.admin_token}"}
+    )
+    # A run token: the page says an admin token is needed, and shows no form that cannot work.
+    page = _signed_in(browser, served)
+    page.click("nav a[data-nav=schedules]")
+    refusal = page.locator("#schedules-admin-only")
+    refusal.wait_for()
+    assert "admin" in refusal.inner_text() and "--scope admin" in refusal.inner_text()
+    assert page.locator("#schedule-form").count() == 0
+    shot(page, "schedules-run-token")
+    page.close()
+
+    page = _signed_in(browser, served, served.admin_token)
+    page.click("nav a[data-nav=schedules]")
+    page.wait_for_selector("#no-schedules")
+    # A bad cron: the API's own problem, naming the field, and nothing added.
+    page.fill("#sched-cron", "61 * * * *")
+    page.fill("#sched-name", "steps")
+    page.click("#sched-add")
+    problem = page.locator(".problem")
+    problem.wait_for()
+    assert "minute field '61': must be 0-59" in problem.inner_text()
+    assert "cron" in problem.locator("code").inner_text()
+    assert api.get("/v1/schedules").json() == []
+    page.fill("#sched-cron", "@hourly")
+    page.fill("#sched-inputs", "{steps: 1")  # not JSON: said so before anything is sent
+    page.click("#sched-add")
+    expect(page.locator(".problem")).to_contain_text("Inputs is not JSON")
+    assert api.get("/v1/schedules").json() == []
+    # A good one by name and inputs: listed with its next run, as the API has it.
+    page.fill("#sched-cron", "*/5 * * * *")
+    page.fill("#sched-inputs", json.dumps({"steps": 1, "pause": 0, "note": "<b>x</b>"}))
+    page.click("#sched-add")
+    page.wait_for_selector("#schedule-added")
+    [added] = api.get("/v1/schedules").json()
+    assert added["task"]["inputs"]["note"] == "<b>x</b>" and added["allow_overlap"] is False
+    row = page.locator(f"tr[data-id='{added['id']}']")
+    assert row.locator("td").first.inner_text() == "*/5 * * * *"
+    assert row.locator("[data-next]").get_attribute("data-next") == added["next_run_at"]
+    assert row.locator("[data-next]").inner_text() not in ("", "–")
+    assert "<b>x</b>" in row.inner_text() and row.locator("b").count() == 0  # text, not markup
+    # A whole task as JSON, overlap allowed.
+    page.fill("#sched-cron", "@daily")
+    page.fill("#sched-task", json.dumps({"name": "steps", "inputs": {"steps": 2}}))
+    page.check("#sched-overlap")
+    page.click("#sched-add")
+    expect(page.locator("table.schedules tbody tr")).to_have_count(2)
+    second = next(s for s in api.get("/v1/schedules").json() if s["id"] != added["id"])
+    assert second["cron"] == "@daily" and second["allow_overlap"] is True
+    assert page.locator(f"tr[data-id='{second['id']}']").inner_text().count("allowed") == 1
+    shot(page, "schedules")
+    # Remove takes two clicks; then it is gone from the page and from the API.
+    remove = page.locator(f"button[data-remove='{added['id']}']")
+    remove.click()
+    assert [s["id"] for s in api.get("/v1/schedules").json()].count(added["id"]) == 1
+    remove.click()
+    expect(page.locator(f"tr[data-id='{added['id']}']")).to_have_count(0)
+    assert [s["id"] for s in api.get("/v1/schedules").json()] == [second["id"]]
+    assert api.delete(f"/v1/schedules/{second['id']}").status_code == 204
+    page.close()
+
+
+def test_after_kill_9_and_a_restart_the_page_shows_the_run_failed_interrupted(
+    browser: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from aesoperator.store import open_store
+    from waiting import eventually
+
+    store = open_store(tmp_path / "data")
+    token = store.token_create("ops", scope="run")[1]
+    store.close()
+    port = _dash._free_port()
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {token}"}
+    with _dash.serve_process(tmp_path, port) as proc:
+        eid = httpx.post(f"{url}/v1/tasks", json={"name": "slow"}, headers=auth).json()["id"]
+        eventually(lambda: httpx.get(f"{url}/v1/tasks/{eid}", headers=auth).json()["state"]
+                   == "running", what="the slow task runs")  # fmt: skip
+        os.kill(proc.pid, signal.SIGKILL)  # the server only: its workers die with it
+        proc.wait(30)
+    with _dash.serve_process(tmp_path, port):
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(url + "/")
+        page.fill("#token", token)
+        page.click("button[type=submit]")
+        row = page.locator(f"tr[data-id='{eid}'][data-state=failed]")
+        row.wait_for()
+        assert "Interrupted" in row.inner_text()
+        assert page.locator("tr[data-state=running], tr[data-state=pending]").count() == 0
+        shot(page, "after-kill-9-list")
+        page.select_option("select[name=state]", "running")
+        page.click("text=Filter")
+        page.wait_for_selector("td:text('No executions.')")
+        page.goto(f"{url}/#/tasks/{eid}")
+        page.wait_for_selector(".state[data-state=failed]")
+        assert "Interrupted" in page.inner_text(".kv")
+        assert page.locator("#cancel").is_disabled()
+        shot(page, "after-kill-9-execution")
+        page.close()

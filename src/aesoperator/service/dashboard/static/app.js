@@ -445,6 +445,116 @@ async function memoryView(params) {
   if (params.get("key")) await open(params.get("key"));
 }
 
+// -- schedules -------------------------------------------------------------------------------
+
+function scheduleTask(t) {
+  const what = t.skill ? `${t.name} (skill ${t.skill})` : t.name;
+  const inputs = t.inputs && Object.keys(t.inputs).length ? ` ${compact(t.inputs)}` : "";
+  return [h("strong", {}, what), h("span", { class: "muted small" }, inputs)];
+}
+
+async function schedulesView() {
+  setNav("schedules");
+  const out = h("div");
+  const body = h("tbody");
+  const listBox = h("div", { class: "card" });
+  view.replaceChildren(h("h1", {}, "Schedules"), out, listBox);
+  let items;
+  try { items = await api("/v1/schedules"); } catch (err) {
+    if (err.status !== 403) { listBox.replaceChildren(problemBox(err)); return; }
+    // A read or run token: say what is needed instead of showing a form that cannot work.
+    listBox.replaceChildren(h("div", { class: "problem", role: "alert", id: "schedules-admin-only" },
+      h("strong", {}, "Schedules need an admin token."), " ",
+      h("span", {}, (err.body && err.body.detail) || ""),
+      h("div", { class: "small" }, "Sign out and sign in with a token made by ",
+        h("code", {}, "aesop token create NAME --scope admin"), ".")));
+    return;
+  }
+  const skills = new Set();
+  const names = h("datalist", { id: "sched-runnable" });
+  api("/v1/handlers").then((r) => { (r.skills || []).forEach((n) => skills.add(n));
+    names.replaceChildren(...[...(r.handlers || []), ...(r.skills || [])].map((n) => h("option", { value: n }))); })
+    .catch(() => {});
+
+  function render() {
+    if (!items.length) {
+      listBox.replaceChildren(h("p", { class: "muted", id: "no-schedules" }, "No schedules in this project."));
+      return;
+    }
+    body.replaceChildren(...items.map((s) => {
+      const remove = h("button", { class: "danger small", "data-remove": s.id, onclick: async () => {
+        // Two clicks: the first asks, the second removes.
+        if (remove.dataset.armed !== "1") { remove.dataset.armed = "1"; remove.textContent = "Remove for good?"; return; }
+        remove.disabled = true;
+        try { await api(`/v1/schedules/${encodeURIComponent(s.id)}`, { method: "DELETE" });
+          items = items.filter((x) => x.id !== s.id); render(); }
+        catch (err) { out.replaceChildren(problemBox(err)); remove.disabled = false; }
+      } }, "Remove");
+      const last = s.last_run_at ? [when(s.last_run_at), s.last_execution_id ? [" ",
+        h("a", { href: `#/tasks/${encodeURIComponent(s.last_execution_id)}` }, "open")] : null] : "never";
+      return h("tr", { "data-id": s.id },
+        h("td", { class: "mono" }, s.cron),
+        h("td", {}, scheduleTask(s.task)),
+        h("td", { class: "small", "data-next": s.next_run_at, title: s.next_run_at }, when(s.next_run_at)),
+        h("td", { class: "small" }, last, s.last_error ? h("div", { class: "error small" }, s.last_error) : null),
+        h("td", { class: "small" }, String(s.missed)),
+        h("td", { class: "small" }, String(s.skipped ?? 0)),
+        h("td", { class: "small" }, s.allow_overlap ? "allowed" : "no"),
+        h("td", { class: "mono small" }, s.id.slice(0, 12)),
+        h("td", {}, remove));
+    }));
+    listBox.replaceChildren(h("table", { class: "schedules" }, h("thead", {}, h("tr", {},
+      ["Cron (UTC)", "Task", "Next run", "Last run", "Missed", "Skipped", "Overlap", "Id", ""].map(
+        (t) => h("th", {}, t)))), body));
+  }
+  render();
+  // Runs, misses and skips happen on the server's clock: a light poll keeps them current
+  // (redrawn only when something changed, so a half-confirmed Remove is not reset for nothing).
+  let seen = JSON.stringify(items);
+  const timer = setInterval(async () => {
+    try { const now = await api("/v1/schedules"); const key = JSON.stringify(now);
+      if (key !== seen) { seen = key; items = now; render(); } } catch { /* next time */ }
+  }, 5000);
+  teardown.push(() => clearInterval(timer));
+
+  const cronIn = h("input", { id: "sched-cron", required: true, placeholder: "*/5 * * * *", "aria-label": "cron" });
+  const nameIn = h("input", { id: "sched-name", list: "sched-runnable", placeholder: "handler or skill" });
+  const inputsIn = h("textarea", { id: "sched-inputs", rows: 3 }, "{}");
+  const taskIn = h("textarea", { id: "sched-task", rows: 6, placeholder: '{"name": "...", "inputs": {}, "config": {}}' });
+  const overlap = h("input", { type: "checkbox", id: "sched-overlap" });
+  function parse(text, what) {
+    try { return JSON.parse(text); } catch (e) {
+      out.replaceChildren(problemBox(new Problem(0, { title: `${what} is not JSON`, detail: e.message }))); return undefined;
+    }
+  }
+  view.append(h("form", { class: "card", id: "schedule-form", onsubmit: async (e) => {
+    e.preventDefault();
+    out.replaceChildren();
+    let task;
+    if (taskIn.value.trim()) task = parse(taskIn.value, "The task");
+    else {
+      const inputs = parse(inputsIn.value.trim() || "{}", "Inputs");
+      const name = nameIn.value.trim();
+      if (inputs !== undefined) task = { name, inputs, ...(skills.has(name) ? { skill: name } : {}) };
+    }
+    if (task === undefined) return;
+    try {
+      const added = await api("/v1/schedules", { method: "POST",
+        body: { cron: cronIn.value.trim(), task, allow_overlap: overlap.checked } });
+      items = [...items, added]; render();
+      out.replaceChildren(h("p", { class: "card", role: "status", id: "schedule-added" },
+        `Added ${added.id.slice(0, 12)}: next run ${when(added.next_run_at)}.`));
+    } catch (err) { out.replaceChildren(problemBox(err)); }
+  } }, h("h2", {}, "Add a schedule"),
+  h("label", { for: "sched-cron" }, "Cron (5 fields, UTC, or @hourly, @daily …)"), cronIn,
+  h("label", { for: "sched-name" }, "Handler or skill"), nameIn, names,
+  h("label", { for: "sched-inputs" }, "Inputs (JSON)"), inputsIn,
+  h("label", { for: "sched-task" }, "Or the whole task as JSON (used instead of the two above when filled)"), taskIn,
+  h("p", { class: "row" }, h("button", { type: "submit", id: "sched-add" }, "Add schedule"),
+    h("label", { for: "sched-overlap", class: "row small" }, overlap,
+      "allow overlap (start a run even while the previous one still runs)"))));
+}
+
 // -- router ----------------------------------------------------------------------------------
 
 async function route() {
@@ -456,6 +566,7 @@ async function route() {
   if (m) return taskView(decodeURIComponent(m[1]));
   if (path === "/submit") return submitView();
   if (path === "/memory") return memoryView(params);
+  if (path === "/schedules") return schedulesView();
   return listView(params);
 }
 
