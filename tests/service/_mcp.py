@@ -4,23 +4,50 @@ requests it gets, the MCP server over HTTP on a real socket, and reading tool an
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import anyio
 import uvicorn
 from mcp_types import CallToolResult, TextContent
 
 from serving import QuietHandler, site
 from waiting import eventually
 
+if TYPE_CHECKING:
+    from mcp import Client
+
 HANDLERS = """
+import os
 import time
 import aesoperator as aesop
+
+@aesop.handler("gated")
+def gated(ctx, gate):
+    # Holds at 40 % until the test, having seen that progress, creates the gate file.
+    with ctx.action("waiting for the gate"):
+        ctx.progress(40)
+        while not os.path.exists(gate):
+            ctx.check_cancelled()
+            time.sleep(0.02)
+    ctx.progress(90)
+    return "# Gated\\n\\nthrough"
+
+@aesop.handler("signed_in")
+def signed_in(ctx):
+    return f"# Signed in\\n\\nwith {ctx.secrets['password']}"
+
+@aesop.handler("boom")
+def boom(ctx):
+    raise ValueError("boom")
 
 @aesop.handler("greet")
 def greet(ctx, who="world"):
@@ -106,3 +133,65 @@ def serving(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+Scenario = Callable[["Client"], Awaitable[None]]
+
+
+@dataclass
+class Transport:
+    """One MCP server (``aesop mcp`` over stdio, or ``aesop serve``'s /mcp) on a data dir
+    with the handler module; ``run(scenario, who)`` drives it with the SDK's own client as
+    ``who``: "run", and over HTTP also "read" and "other" (another project's admin token)."""
+
+    name: str
+    data_dir: Path
+    run: Callable[[Scenario, str], None]
+
+
+@contextmanager
+def transport(name: str, tmp_path: Path) -> Iterator[Transport]:
+    from mcp import Client, StdioServerParameters
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    module = write_handlers(tmp_path)
+    data_dir = tmp_path / "d"
+    if name == "stdio":
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "aesoperator.cli", "mcp", "--import", module, "--data-dir", str(data_dir)],
+            cwd=tmp_path,
+            env={**os.environ, "AESOP_POOL_SIZE": "2"},
+        )
+
+        def run_stdio(scenario: Scenario, who: str) -> None:
+            assert who == "run", "stdio is the local user's: no tokens"
+
+            async def main() -> None:
+                async with Client(params, read_timeout_seconds=180) as client:
+                    await scenario(client)
+
+            anyio.run(main)
+
+        yield Transport(name, data_dir, run_stdio)
+        return
+    from _remote import make_token, served
+
+    tokens = {
+        "run": make_token(data_dir, "runner", "--scope", "run"),
+        "read": make_token(data_dir, "reader", "--scope", "read"),
+        "other": make_token(data_dir, "elsewhere", "--scope", "admin", "--project", "other"),
+    }
+    with served(data_dir, imports=(module,), cwd=tmp_path) as base:
+
+        def run_http(scenario: Scenario, who: str) -> None:
+            async def main() -> None:
+                http = create_mcp_http_client(headers={"Authorization": f"Bearer {tokens[who]}"})
+                url = base + "/mcp"
+                async with http, Client(streamable_http_client(url, http_client=http)) as client:
+                    await scenario(client)
+
+            anyio.run(main)
+
+        yield Transport(name, data_dir, run_http)

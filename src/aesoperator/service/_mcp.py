@@ -31,13 +31,23 @@ from typing import Annotated, Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
+from mcp import MCPError
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import CallToolResult, TextContent
-from pydantic import Field
+from mcp_types import (
+    INVALID_PARAMS,
+    Annotations,
+    CallToolResult,
+    ListResourcesResult,
+    PaginatedRequestParams,
+    TextContent,
+)
+from mcp_types import Resource as McpResource
+from pydantic import Field, WithJsonSchema
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.routing import Route
@@ -46,7 +56,7 @@ from starlette.types import Receive, Scope, Send
 from .. import __version__
 from ..client import Aesoperator, _result_or_raise
 from ..errors import AesoperatorError
-from ..execution import TaskStatus
+from ..execution import TaskState, TaskStatus
 from ..store.base import TokenStore
 from ..store.lifecycle import SESSION_PREFIX
 from ..store.memory import Memory
@@ -74,6 +84,9 @@ class Limiter(Protocol):
 
 _PRINCIPAL_KEY = "aesop.principal"  # where the HTTP app leaves the caller in the ASGI scope
 MAX_WAIT_SECONDS = 300
+REPORTS_PER_PAGE = 50  # resources/list: the newest completed executions' reports, paged
+PROGRESS_EVERY = 0.25  # seconds between status reads while run_task reports progress
+REPORT_URI = "aesop://tasks/{execution_id}/report"
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,10 @@ _INSTRUCTIONS = (
 
 def _principal(ctx: Context) -> Principal:
     """The caller: the HTTP app's ``Principal``; the local user over stdio (no request)."""
-    request = ctx.request_context.request
+    return _principal_of(ctx.request_context.request)
+
+
+def _principal_of(request: Any) -> Principal:
     if request is None:
         return Principal()
     found = getattr(request, "scope", {}).get(_PRINCIPAL_KEY)
@@ -185,7 +201,8 @@ def create_mcp_server(client: Aesoperator) -> MCPServer:
     def tool(description: str) -> Callable[[_Tool], _Tool]:
         return _answering_tool(server, description=description)
 
-    server: MCPServer = MCPServer(
+    server: MCPServer = _Server(
+        client,
         "aesoperator",
         title="Aesoperator",
         instructions=_INSTRUCTIONS,
@@ -231,6 +248,29 @@ def create_mcp_server(client: Aesoperator) -> MCPServer:
         ] = None,
         description: Annotated[str, Field(max_length=10_000)] = "",
         memory_scope: Literal["session", "permanent"] = "session",
+        # Typed Any (schema given by hand) so that Task validation, which never echoes a
+        # secret, judges every value; the SDK's argument check would print it.
+        secrets: Annotated[
+            Any,
+            WithJsonSchema(
+                {
+                    "type": ["object", "null"],
+                    "additionalProperties": {"type": "string"},
+                    "description": "Values the task may type into pages by placeholder "
+                    "({{secret:NAME}}); never stored, never echoed, redacted from events "
+                    "and results.",
+                }
+            ),
+        ] = None,
+        output_schema: Annotated[
+            Any,
+            WithJsonSchema(
+                {
+                    "type": ["object", "null"],
+                    "description": "JSON schema the result's data must match.",
+                }
+            ),
+        ] = None,
         wait_seconds: Annotated[
             float,
             Field(
@@ -255,12 +295,19 @@ def create_mcp_server(client: Aesoperator) -> MCPServer:
             spec["skill"] = skill
         if plan is not None:
             spec["plan"] = plan
+        if secrets is not None:
+            spec["secrets"] = secrets
+        if output_schema is not None:
+            spec["output_schema"] = output_schema
         try:
             task = Task.model_validate(spec)  # the Python API's validation and messages
             execution = client._submit(task, me.principal.project)
         except AesoperatorError as exc:
             raise _user_error(exc) from None
-        if wait_seconds > 0:
+        meta = ctx.request_context.meta
+        if wait_seconds > 0 and meta is not None and meta.get("progress_token") is not None:
+            await _report_progress(ctx, me, execution.id, wait_seconds)
+        elif wait_seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await anyio.to_thread.run_sync(execution.wait, wait_seconds, abandon_on_cancel=True)
         return _status_json(me.status(execution.id))
@@ -355,7 +402,7 @@ def create_mcp_server(client: Aesoperator) -> MCPServer:
         return {"key": key, "namespace": namespace, "stored": True}
 
     @server.resource(
-        "aesop://tasks/{execution_id}/report",
+        REPORT_URI,
         name="report",
         description="A completed execution's report (its markdown content).",
         mime_type="text/markdown",
@@ -371,6 +418,77 @@ def create_mcp_server(client: Aesoperator) -> MCPServer:
         return f"# {result.task_name}\n\n{result.summary}\n\n```json\n{body}\n```\n"
 
     return server
+
+
+async def _report_progress(
+    ctx: Context, me: _Acting, execution_id: str, wait_seconds: float
+) -> None:
+    """Until the execution ends or ``wait_seconds`` pass: a progress notification (0-100, the
+    current action as its message) whenever the stored status moves, read at most every
+    ``PROGRESS_EVERY`` seconds. Progress never goes back (the protocol wants it increasing)."""
+    last: tuple[float, str | None] | None = None
+    with anyio.move_on_after(wait_seconds):
+        while True:
+            status = await anyio.to_thread.run_sync(
+                functools.partial(me.status, execution_id, alerts=False)
+            )
+            progress = max(status.progress, last[0] if last else 0.0)
+            if status.state == TaskState.COMPLETED:
+                progress = 100.0
+            now = (progress, status.current_action)
+            if now != last:
+                await ctx.report_progress(progress, 100, status.current_action)
+                last = now
+            if status.state.finished:
+                return
+            await anyio.sleep(PROGRESS_EVERY)
+
+
+class _Server(MCPServer):
+    """``MCPServer`` whose resources/list names the caller's reports.
+
+    The SDK lists only resources registered ahead and gives ``list_resources`` no caller; a
+    report exists per completed execution and belongs to a project, so the list handler
+    (which gets the request) is overridden. Reading goes through the report template.
+    """
+
+    def __init__(self, client: Aesoperator, *args: Any, **kwargs: Any) -> None:
+        self._aesop = client
+        super().__init__(*args, **kwargs)
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        principal = _principal_of(ctx.request)
+        cursor = params.cursor if params is not None else None
+        try:
+            rows, next_cursor = await anyio.to_thread.run_sync(
+                functools.partial(
+                    self._aesop._store.list_page,
+                    project=principal.project,
+                    state="completed",
+                    limit=REPORTS_PER_PAGE,
+                    cursor=cursor,
+                )
+            )
+        except AesoperatorError as exc:  # a cursor that is not one of ours
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+        reports = [_report_entry(status) for status in rows]
+        static = await self.list_resources() if cursor is None else []
+        return ListResourcesResult(resources=[*static, *reports], next_cursor=next_cursor)
+
+
+def _report_entry(status: TaskStatus) -> McpResource:
+    finished = status.finished_at.isoformat() if status.finished_at else None
+    return McpResource(
+        uri=REPORT_URI.format(execution_id=status.id),
+        name=f"report-{status.id}",
+        title=f"{status.name}: report",
+        description=f"The report of execution {status.id} ({status.name}), completed"
+        + (f" {finished}" if finished else ""),
+        mime_type="text/markdown",
+        annotations=Annotations(last_modified=finished) if finished else None,
+    )
 
 
 class McpHttpApp:
