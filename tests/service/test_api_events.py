@@ -170,3 +170,54 @@ def test_keepalive_pings_an_idle_stream(tmp_path: Any) -> None:
             with http.stream("GET", f"/v1/tasks/{eid}/events", headers=SSE) as answer:
                 assert any(f.get("comment") == "ping" for f in frames(answer))
             http.post(f"/v1/tasks/{eid}/cancel")
+
+
+def test_a_subscriber_that_stops_reading_is_cut_off_and_resumes_without_loss(
+    served: Served, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that never reads must not make the server hold a busy execution's events
+    in memory: past MAX_QUEUED frames its stream ends with an error naming Last-Event-ID,
+    and resuming from there loses nothing."""
+    import socket
+
+    from aesoperator.service import _events
+
+    monkeypatch.setattr(_events, "MAX_QUEUED", 20)
+    status = served.submit(token, "ticker", n=3000, pause=0.001)
+    host, port = served.url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast: back-pressure
+    sock.connect((host, int(port)))
+    sock.sendall(
+        f"GET /v1/tasks/{status['id']}/events HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    with served.http(token) as http:  # read nothing until the execution has ended
+        eventually(
+            lambda: http.get(f"/v1/tasks/{status['id']}").json()["state"] == "completed",
+            timeout=120,
+        )
+    sock.settimeout(30)
+    raw = b""
+    while chunk := sock.recv(65536):
+        raw += chunk
+    sock.close()
+    ids = [int(line[4:]) for line in raw.decode().splitlines() if line.startswith("id: ")]
+    assert b"event: error" in raw and b"Last-Event-ID" in raw, raw[-500:]
+    every: list[int] = []
+    with served.http(token) as http:  # every stored event, page by page
+        while page := http.get(
+            f"/v1/tasks/{status['id']}/events", params={"after": (every or [0])[-1]}
+        ).json()["items"]:
+            every += [e["seq"] for e in page]
+    assert ids and ids[-1] < every[-1]  # cut off before the end
+    with (
+        served.http(token) as http,
+        http.stream(
+            "GET",
+            f"/v1/tasks/{status['id']}/events",
+            headers={**SSE, "Last-Event-ID": str(ids[-1])},
+        ) as answer,
+    ):
+        rest = [int(f["id"]) for f in frames(answer) if "id" in f]
+    assert ids + rest == every

@@ -26,6 +26,16 @@ from ._models import served
 # ("status", frame), ("end", frame), or ("end", exc) when the store failed.
 Frame = tuple[Literal["event", "status", "end"], Any]
 
+# Frames a subscriber may have waiting. One that does not read (a stalled or hostile client)
+# would otherwise hold every event of a busy execution in memory: past this its queue is
+# emptied and its stream ends with an error saying to reconnect with Last-Event-ID, which
+# resumes it where it stopped, from the store.
+MAX_QUEUED = 5_000
+
+
+class SlowSubscriber(Exception):
+    pass
+
 
 @dataclass
 class _Watch:
@@ -80,7 +90,16 @@ class EventHub:
         last: tuple[Any, ...] | None = None
 
         def send(frame: Frame) -> None:
-            for queue in watch.queues:
+            for queue in list(watch.queues):
+                if queue.qsize() >= MAX_QUEUED:
+                    while not queue.empty():
+                        queue.get_nowait()
+                    queue.put_nowait(("end", SlowSubscriber(
+                        f"this stream fell {MAX_QUEUED} frames behind; reconnect with "
+                        "Last-Event-ID to resume from the last event received"
+                    )))  # fmt: skip
+                    watch.queues.discard(queue)
+                    continue
                 queue.put_nowait(frame)
 
         try:
