@@ -203,6 +203,18 @@ def test_malformed_and_wrong_types_are_422_naming_the_field(
     assert where in problem["detail"] + str(problem.get("field")), problem
 
 
+def test_json_sent_as_a_form_says_to_set_the_content_type(served: Served, token: str) -> None:
+    """What `curl -d '{...}'` sends (a form body): the answer names the header to set."""
+    with served.http(token) as http:
+        answer = http.post(
+            "/v1/tasks",
+            content=b'{"name": "echo"}',
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 422
+    assert "Content-Type: application/json" in answer.json()["detail"], answer.text
+
+
 def test_a_validation_message_is_the_python_apis(served: Served, token: str) -> None:
     from aesoperator import Task, ValidationError
 

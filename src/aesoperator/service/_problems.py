@@ -125,8 +125,16 @@ def install(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ())]
         where = ".".join(loc) or "request"
         msg = str(first.get("msg", "invalid"))
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if first.get("type") == "json_invalid":
             detail = f"{where}: the body is not valid JSON ({msg}); send a JSON document"
+        elif loc[:1] == ["body"] and kind not in ("application/json", ""):
+            # curl -d sends application/x-www-form-urlencoded unless told otherwise
+            detail = (
+                f"{where}: the body was sent as {kind!r}, so it was not read as JSON; send "
+                "it with Content-Type: application/json (curl: -H 'Content-Type: "
+                "application/json')"
+            )
         else:
             detail = f"{where}: {msg}"
         return problem(422, detail, field=where, value=_small(first.get("input")))
