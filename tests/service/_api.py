@@ -111,11 +111,14 @@ def serving(
     tmp_path: Path,
     settings: ServiceSettings | None = None,
     register: Callable[[Aesoperator], None] = register_handlers,
+    build: Callable[..., FastAPI] = create_app,
 ) -> Iterator[Served]:
+    """``build``'s app (the core API; ``serve.build_app`` for all ``aesop serve`` mounts) on a
+    free local port, with a client on a fresh data directory."""
     data_dir = tmp_path / "served"
     client = Aesoperator(data_dir=data_dir, pool_size=2)
     register(client)
-    app = create_app(client, settings=settings)
+    app = build(client, settings=settings)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -129,3 +132,36 @@ def serving(
         server.should_exit = True
         thread.join(30)
         client.close()
+
+
+def check_against_schema(operations: list[Any], headers: dict[str, str], max_examples: int) -> None:
+    """schemathesis on ``operations``: no 5xx, answers match the schema, its content types
+    and its documented status codes; ``max_examples`` derandomized examples each."""
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [
+        not_a_server_error,
+        response_schema_conformance,
+        content_type_conformance,
+        status_code_conformance,
+    ]
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=max_examples,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def run(case: Any) -> None:
+            case.call_and_validate(headers=headers, timeout=30, checks=checks)
+
+        run()

@@ -67,27 +67,9 @@ class Receiver:
 @contextlib.contextmanager
 def served_app(tmp_path: Path, settings: Any = None) -> Iterator[Any]:
     """``aesop serve``'s app (``build_app``: the API plus schedules) on a free local port."""
-    import uvicorn
-    from _api import Served, free_port, register_handlers
+    from _api import serving
 
-    from aesoperator import Aesoperator
     from aesoperator.service.serve import build_app
-    from waiting import eventually
 
-    data_dir = tmp_path / "served"
-    client = Aesoperator(data_dir=data_dir, pool_size=2)
-    register_handlers(client)
-    app = build_app(client, settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    try:
-        eventually(lambda: server.started, timeout=60, what="uvicorn started")
-        yield Served(f"http://127.0.0.1:{port}", app, client, data_dir, iter(range(10**9)))
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        client.close()
+    with serving(tmp_path, settings, build=build_app) as served:
+        yield served

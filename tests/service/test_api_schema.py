@@ -10,16 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from aesoperator.service import ServiceSettings
-from service._api import Served, serving
+from service._api import Served, check_against_schema, serving
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +36,6 @@ def auth(served: Served) -> dict[str, str]:
 def test_no_5xx_and_answers_match_the_schema(
     api_schema: schemathesis.BaseSchema, auth: dict[str, str]
 ) -> None:
-    checks = [
-        not_a_server_error,
-        response_schema_conformance,
-        content_type_conformance,
-        status_code_conformance,
-    ]
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15
-
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=8,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=auth, timeout=30, checks=checks)
-
-        run()
+    check_against_schema(operations, auth, max_examples=8)

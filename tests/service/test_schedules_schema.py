@@ -6,27 +6,15 @@ import sys
 from pathlib import Path
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from aesoperator.service import ServiceSettings
 
 sys.path.insert(0, str(Path(__file__).parent))  # for _sched, _api (tests use importlib mode)
+from _api import check_against_schema
 from _sched import served_app
 
 
 def test_schedule_operations_match_the_schema(tmp_path: Path) -> None:
-    checks = [
-        not_a_server_error,
-        response_schema_conformance,
-        content_type_conformance,
-        status_code_conformance,
-    ]
     quiet = ServiceSettings(rate_per_token=None, schedules=False)
     with served_app(tmp_path, quiet) as served:
         auth = {"Authorization": f"Bearer {served.token('admin')}"}
@@ -38,18 +26,4 @@ def test_schedule_operations_match_the_schema(tmp_path: Path) -> None:
             op.ok() for op in api.get_all_operations() if op.ok().path.startswith("/v1/schedules")
         ]
         assert len(operations) == 3
-
-        for operation in operations:
-
-            @given(case=operation.as_strategy())
-            @settings(
-                max_examples=20,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                derandomize=True,
-                database=None,
-            )
-            def run(case: schemathesis.Case) -> None:
-                case.call_and_validate(headers=auth, timeout=30, checks=checks)
-
-            run()
+        check_against_schema(operations, auth, max_examples=20)
