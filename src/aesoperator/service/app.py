@@ -151,18 +151,37 @@ def _status(state: _State, execution_id: str, project: str, alerts: bool = True)
 
 
 async def _wait(state: _State, execution_id: str, timeout: float) -> None:
+    """Until the execution's end is stored, or ``timeout`` seconds.
+
+    One loop future resolved from the runtime's thread: wait_for(shield(wrap_future()))
+    made three futures, a task and their callbacks per waited request."""
     fut = state.client._future(execution_id)
     if fut is None or timeout <= 0:
         return
+    loop = asyncio.get_running_loop()
+    ended = loop.create_future()
+
+    def resolve(_: object) -> None:
+        loop.call_soon_threadsafe(_settle, ended)
+
+    fut.add_done_callback(resolve)  # runs at once (here) if it has ended already
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
+        async with asyncio.timeout(timeout):
+            await ended
 
 
-def _created(status: TaskStatus, waited: bool) -> JSONResponse:
-    code = 200 if waited and status.state.finished else 201
-    return JSONResponse(
-        status.model_dump(mode="json"),
-        status_code=code,
+def _settle(ended: asyncio.Future[None]) -> None:
+    if not ended.done():
+        ended.set_result(None)
+
+
+def _created(status: TaskStatus, waited: bool) -> Response:
+    # Serialised by pydantic-core in one call, as GET /v1/tasks/{id} does (model_dump then
+    # json.dumps built the whole dict in Python first).
+    return Response(
+        status.model_dump_json(),
+        status_code=200 if waited and status.state.finished else 201,
+        media_type="application/json",
         headers={"Location": f"/v1/tasks/{status.id}"},
     )
 
