@@ -1,12 +1,13 @@
 # Two commands matter: `make demo` (the main job, end to end, offline) and `make test`.
 # Both bootstrap everything they need — a virtual environment at .venv with the package in
-# editable mode, the dev tools, and Chromium — and are idempotent.
+# editable mode, the dev tools, Chromium and PostgreSQL's server binaries — and are idempotent.
 
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 BROWSER_STAMP := $(VENV)/.browser-stamp
+POSTGRES_STAMP := $(VENV)/.postgresql-stamp
 PYTEST_ARGS ?=
 
 .PHONY: setup browser demo test lint typecheck unit bench clean
@@ -24,7 +25,14 @@ $(BROWSER_STAMP): $(STAMP) scripts/install_chromium.sh
 	bash scripts/install_chromium.sh $(BIN)/python
 	touch $(BROWSER_STAMP)
 
-setup: $(STAMP) $(BROWSER_STAMP)
+# PostgreSQL's server binaries, for the tests' own throwaway server (tests/pgserver.py).
+# Where they cannot be installed (no root, no sudo) the script says how and the PostgreSQL
+# tests are skipped; the stamp is then not written, so the next setup tries again.
+$(POSTGRES_STAMP): $(STAMP) scripts/install_postgresql.sh
+	bash scripts/install_postgresql.sh | tee $(VENV)/.postgresql-log
+	grep -q '^postgresql: /' $(VENV)/.postgresql-log && touch $(POSTGRES_STAMP) || true
+
+setup: $(STAMP) $(BROWSER_STAMP) $(POSTGRES_STAMP)
 
 browser: $(BROWSER_STAMP)
 

@@ -1,10 +1,50 @@
-"""Puts ``tests/`` on ``sys.path``: conftest files are not importable under importlib mode."""
+"""Puts ``tests/`` on ``sys.path`` (conftest files are not importable under importlib mode),
+and the fixtures of a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)  # for the shared helpers in ``serving``
+
+
+# -- a real PostgreSQL server (tests/pgserver.py), one per test session (per xdist worker) -----
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A running PostgreSQL server; skipped (failed under CI) where none is installed."""
+    from pgserver import pg_bindir, pg_server
+
+    if pg_bindir() is None:
+        why = "PostgreSQL is not installed: run scripts/install_postgresql.sh (make setup does)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: object, tmp_path: Path) -> Callable[[], str]:
+    """Make a fresh, empty database; its store URL (artifacts under the test's tmp_path)."""
+    from pgserver import PgServer
+
+    assert isinstance(postgres, PgServer)
+
+    def make() -> str:
+        name = f"t{os.getpid()}_{next(_databases)}"
+        postgres.create_database(name)
+        return f"{postgres.url(name)}?artifacts={tmp_path / 'artifacts'}"
+
+    return make

@@ -37,13 +37,16 @@ from aesoperator.store.memory import Memory
 @dataclass(frozen=True)
 class Backend:
     name: str
-    url: Callable[[Path], str]  # a fresh, empty store under the test's tmp_path
+    # a fresh, empty store under the test's tmp_path (the request: for a server fixture)
+    url: Callable[[Path, pytest.FixtureRequest], str]
 
 
 STORES = [
     # sqlite:// + an absolute path: sqlite:///tmp/...
-    Backend("sqlite-dir", lambda tmp: f"sqlite://{tmp / 'data'}"),
-    Backend("sqlite-file", lambda tmp: f"sqlite://{tmp / 'db' / 'aesop.sqlite3'}"),
+    Backend("sqlite-dir", lambda tmp, _: f"sqlite://{tmp / 'data'}"),
+    Backend("sqlite-file", lambda tmp, _: f"sqlite://{tmp / 'db' / 'aesop.sqlite3'}"),
+    # A new database on the session's real server (tests/conftest.py's postgres fixture).
+    Backend("postgresql", lambda _, request: request.getfixturevalue("postgres_url")()),
 ]
 
 ENDS = [s for s in TaskState if s.finished]
@@ -53,7 +56,7 @@ _ids = itertools.count()
 @pytest.fixture(params=STORES, ids=lambda b: b.name)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     backend: Backend = request.param
-    return backend.url(tmp_path)
+    return backend.url(tmp_path, request)
 
 
 @pytest.fixture
@@ -358,8 +361,9 @@ def test_memory_refuses_bad_values_and_keys(store: Store) -> None:
     for key in ("", 3, None):
         with pytest.raises(TypeError):
             memory.set(key, 1)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
-        memory.set("\udc00", 1)
+    for key in ("\udc00", "a\x00b"):
+        with pytest.raises(ValidationError):
+            memory.set(key, 1)
     with pytest.raises(TypeError):
         memory.update("k", lambda v: object())
     assert memory.items() == [("k", "before")]

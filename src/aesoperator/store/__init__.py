@@ -1,6 +1,7 @@
 """Persistence behind one seam: :func:`open_store` and the protocols in :mod:`.base`.
 
-``open_store`` takes a URL — ``sqlite:///path/to/data-dir`` (or ``.../file.sqlite3``) — or
+``open_store`` takes a URL — ``sqlite:///path/to/data-dir`` (or ``.../file.sqlite3``),
+``postgresql://user:pw@host:5432/db?artifacts=/shared/dir`` (the ``postgresql`` extra) — or
 a plain path of a data directory, the default being ``$AESOP_DATA_DIR`` or
 ``~/.aesoperator``. A new store is a module implementing :class:`.base.Store` that passes
 ``tests/store/test_contract.py``, and a scheme here.
@@ -25,17 +26,20 @@ __all__ = [
     "open_store",
 ]
 
-SCHEMES = ("sqlite",)
+SCHEMES = ("sqlite", "postgresql", "postgres")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.DOTALL)
 _DB_SUFFIXES = (".sqlite3", ".sqlite", ".db")  # a sqlite:// URL naming a file, not a folder
 
 
 def open_store(url: str | os.PathLike[str] | None = None) -> Store:
-    """The store at ``url``: ``sqlite:///path`` or a data directory's path (default: as today).
+    """The store at ``url``: ``sqlite:///path``, ``postgresql://...`` or a data directory's path.
 
     ``sqlite:///dir`` is a data directory (database file and artifacts in it, as a plain path);
     ``sqlite:///dir/name.sqlite3`` (or ``.sqlite``, ``.db``) is that database file, with the
-    artifacts beside it. Any other scheme is a ``UserError`` that lists the known ones.
+    artifacts beside it. ``postgresql://user:password@host:5432/db?artifacts=/shared/dir`` (or
+    ``postgres://``) is a PostgreSQL database, the files on a directory every worker mounts
+    (see :mod:`aesoperator.store.postgres`). Any other scheme is a ``UserError`` that lists
+    the known ones.
     """
     from .sqlite import open_sqlite
 
@@ -56,12 +60,11 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
         if path.suffix in _DB_SUFFIXES:
             return open_sqlite(path.parent, path)
         return open_sqlite(path)
-    later = (
-        " (postgresql:// comes with the many-machines work)"
-        if scheme in ("postgres", "postgresql")
-        else ""
-    )
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import open_postgres
+
+        return open_postgres(url)
     raise UserError(
         f"store {url!r}: unknown scheme {scheme + '://'!r}; known: "
-        f"{', '.join(s + '://' for s in SCHEMES)} or a plain path of a data directory{later}"
+        f"{', '.join(s + '://' for s in SCHEMES)} or a plain path of a data directory"
     )

@@ -128,6 +128,8 @@ def _key(key: Any) -> str:
     problem = shape_problem(key)  # a lone surrogate cannot be stored as UTF-8
     if problem is not None:
         raise ValidationError(f"memory key {short_repr(key)}: {problem}")
+    if "\x00" in key:  # PostgreSQL text cannot hold it: refused by every store alike
+        raise ValidationError(f"memory key {short_repr(key)}: contains a NUL character; remove it")
     return key
 
 

@@ -1,0 +1,814 @@
+"""The PostgreSQL store: one database many machines share, artifacts on a shared directory.
+
+``postgresql://user:password@host:5432/db?artifacts=/shared/aesop`` (or ``postgres://``):
+the URL is libpq's, plus ``artifacts`` (required: a directory every worker mounts) and
+``pool_size`` (connections per store object, default 4). Other query parameters go to libpq
+(``sslmode``, ``connect_timeout``, ...).
+
+Synchronous, like the :class:`~aesoperator.store.base.Store` protocol: a
+``psycopg_pool.ConnectionPool`` of psycopg 3 connections. A read-decide-write runs in one
+transaction with the execution's row locked (``SELECT ... FOR UPDATE``), so what
+:func:`aesoperator.store.lifecycle.decide` sees cannot change before its outcome is written,
+whichever machine writes. The schema is versioned (``schema_version``), migrated forward
+under an advisory lock, each migration in its own transaction; a database a newer version of
+the package wrote is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, ValidationError
+from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+from . import lifecycle, tokens
+from .base import AlertRecord, Create, CurrentAction, EventRecord, Op, Progress, Transition
+from .lifecycle import SESSION_PREFIX, IllegalTransition
+from .tokens import TokenInfo
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+# Forward-only: entry ``n`` takes a database at schema version ``n`` to ``n + 1``, in its own
+# transaction, recorded in ``schema_version`` with the package version that applied it.
+_MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: everything the SQLite store has at its version 1, and schedules.
+    """
+    CREATE TABLE executions (
+        seq BIGSERIAL UNIQUE,
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        task_json TEXT NOT NULL,
+        state TEXT NOT NULL,
+        progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+        current_action TEXT,
+        error_json TEXT,
+        result_json TEXT,
+        created_at TIMESTAMPTZ NOT NULL,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        parent_id TEXT,
+        owner TEXT,
+        cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+        project TEXT NOT NULL DEFAULT 'default'
+    );
+    CREATE INDEX executions_state ON executions(state);
+    CREATE INDEX executions_created ON executions(created_at, seq);
+    CREATE INDEX executions_project_created ON executions(project, created_at, seq);
+    CREATE TABLE events (
+        seq BIGSERIAL PRIMARY KEY,
+        execution_id TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL,
+        kind TEXT NOT NULL,
+        data_json TEXT NOT NULL
+    );
+    CREATE INDEX events_execution ON events(execution_id, seq);
+    CREATE TABLE alerts (
+        seq BIGSERIAL PRIMARY KEY,
+        execution_id TEXT NOT NULL,
+        data_json TEXT NOT NULL
+    );
+    CREATE INDEX alerts_execution ON alerts(execution_id, seq);
+    CREATE TABLE memory (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value_json TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (namespace, key)
+    );
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        lookup TEXT NOT NULL,
+        salt BYTEA NOT NULL,
+        hash BYTEA NOT NULL,
+        scope TEXT NOT NULL,
+        project TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        revoked_at TIMESTAMPTZ
+    );
+    CREATE INDEX tokens_lookup ON tokens(lookup);
+    CREATE TABLE schedules (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL DEFAULT 'default',
+        cron TEXT NOT NULL,
+        task_json TEXT NOT NULL,
+        allow_overlap BOOLEAN NOT NULL DEFAULT FALSE,
+        next_run_at TIMESTAMPTZ NOT NULL,
+        last_run_at TIMESTAMPTZ,
+        last_execution_id TEXT,
+        missed INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX schedules_next ON schedules(next_run_at);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+_MIGRATION_LOCK = 0x4145_534F_505F_4D47  # pg_advisory_lock key: "AESOP_MG"
+CANCEL_CHANNEL = "aesop_cancel"  # NOTIFY'd with the execution id when a cancel is accepted
+_TERMINAL = [s.value for s in lifecycle.TERMINAL]
+_UNFINISHED = [s.value for s in lifecycle.UNFINISHED]
+_OURS = ("artifacts", "pool_size")  # query parameters of ours, not libpq's
+_INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (%s, %s, %s, %s)"
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("aesoperator")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def _need_psycopg() -> None:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "store postgresql://: psycopg is not installed; pip install 'aesoperator[postgresql]'"
+        ) from None
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password masked: what error messages quote."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def parse_url(url: str) -> tuple[str, Path, int]:
+    """``(libpq URL, artifacts directory, pool size)`` of a ``postgresql://`` store URL."""
+    shown = _shown(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise UserError(
+            f"store {shown!r}: not a valid URL ({exc}); "
+            "use postgresql://user:password@host:5432/dbname?artifacts=/shared/dir"
+        ) from None
+    if not parts.hostname and not parts.path.strip("/"):
+        raise UserError(
+            f"store {shown!r}: no host and no database; "
+            "use postgresql://user:password@host:5432/dbname?artifacts=/shared/dir"
+        )
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in _OURS}
+    artifacts = ours.get("artifacts", "")
+    if not artifacts:
+        raise UserError(
+            f"store {shown!r}: no artifacts directory; add ?artifacts=/path/every/worker/mounts "
+            "(the files of each execution are kept there, outside the database)"
+        )
+    path = Path(unquote(artifacts)).expanduser()
+    if not path.is_absolute():
+        raise UserError(
+            f"store {shown!r}: artifacts={artifacts!r} is relative; give an absolute path of a "
+            "directory every worker mounts"
+        )
+    pool = ours.get("pool_size", "4")
+    if not pool.isdigit() or not 1 <= int(pool) <= 100:
+        raise UserError(f"store {shown!r}: pool_size={pool!r}; use a whole number from 1 to 100")
+    rest = urlencode([(k, v) for k, v in query if k not in _OURS], quote_via=quote)
+    libpq = urlunsplit(parts._replace(scheme="postgresql", query=rest))
+    return libpq, path, int(pool)
+
+
+def open_postgres(url: str) -> PostgresStore:
+    """The store at a ``postgresql://`` URL, or a ``UserError`` that says what to change."""
+    _need_psycopg()
+    libpq, artifacts, pool_size = parse_url(url)
+    return PostgresStore(libpq, artifacts, pool_size=pool_size, shown=_shown(url))
+
+
+def _connect_error(shown: str, libpq: str, exc: Exception) -> UserError:
+    """What a failed connection means, naming what to change (never the password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        info = conninfo_to_dict(libpq)
+    except Exception:  # only for the message
+        info = {}
+    host, port = info.get("host", "localhost"), info.get("port", "5432")
+    user, db = info.get("user", "(the login name)"), info.get("dbname", "(the user name)")
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = text or type(exc).__name__
+    if "password" in text and ("authentication failed" in text or "no password" in text):
+        fix = f"wrong user or password for user {user!r}; fix them in the URL"
+    elif "does not exist" in text and "database" in text:
+        fix = f"database {db!r} does not exist on {host}:{port}; create it (createdb {db}) first"
+    elif "role" in text and "does not exist" in text:
+        fix = f"user {user!r} does not exist on {host}:{port}; use an existing user"
+    elif "resolve host" in text or "translate host name" in text:
+        fix = f"host {host!r} does not resolve; check the host name in the URL"
+    elif "SSL negotiation" in text:
+        fix = f"what answers at {host}:{port} is not PostgreSQL; check the host and port"
+    elif any(w in text.lower() for w in ("timeout", "refused", "could not", "unreachable")):
+        fix = (
+            f"cannot reach PostgreSQL at {host}:{port}; check the host and port, and that the "
+            "server runs and accepts TCP connections from here"
+        )
+    else:
+        fix = "check the URL"
+    return UserError(f"store {shown!r}: {fix} ({text})")
+
+
+class PostgresStore:
+    """PostgreSQL-backed persistence; safe across threads, processes and machines."""
+
+    def __init__(
+        self, libpq: str, artifacts: Path, *, pool_size: int = 4, shown: str | None = None
+    ) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self.url = shown or _shown(libpq)
+        self.artifacts = artifacts
+        self._local = threading.local()  # .in_tx: this thread is inside one of our transactions
+        self._libpq = libpq
+        # A server that never answers must not hang the caller: libpq's connect timeout, unless
+        # the URL sets its own.
+        kwargs: dict[str, Any] = {"autocommit": True, "options": "-c timezone=UTC"}
+        if "connect_timeout" not in libpq:
+            kwargs["connect_timeout"] = 10
+        try:
+            with psycopg.connect(libpq, **kwargs) as conn:
+                migrate(conn, self.url)
+        except psycopg.OperationalError as exc:
+            raise _connect_error(self.url, libpq, exc) from None
+        except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
+            raise UserError(f"store {self.url!r}: not a valid PostgreSQL URL ({exc})") from None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            libpq, min_size=1, max_size=pool_size, kwargs=kwargs, open=True, name="aesop"
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r})"
+
+    def artifacts_dir(self, execution_id: str) -> Path:
+        return self.artifacts / execution_id
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
+        if getattr(self._local, "in_tx", False):
+            # Another connection of the pool would wait on the lock this transaction holds.
+            raise UserError(
+                "memory.update: the function wrote memory itself; it must only compute "
+                "the new value from the old one and return it"
+            )
+        self._local.in_tx = True
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        finally:
+            self._local.in_tx = False
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        from psycopg.rows import dict_row
+
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    # -- batched writes ---------------------------------------------------------------------
+    def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
+        if not ops:
+            return {}
+        ended: dict[str, TaskState] = {}
+        events: list[tuple[str, datetime, str, str]] = []
+        progress: dict[str, float] = {}
+        actions: dict[str, str | None] = {}
+        with self._tx() as cur:
+            # Lock the rows of every execution the batch writes, in one order (no deadlock
+            # between two batches): its events then get their seq in commit order, so a
+            # reader following a timeline with ``after=`` never skips one committed late.
+            touched = sorted({op.execution_id for op in ops})
+            cur.execute(
+                "SELECT id FROM executions WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (touched,)
+            )
+
+            def settle() -> None:
+                if events:
+                    cur.executemany(_INSERT_EVENT, events)
+                    events.clear()
+                for eid in {**progress, **actions}:
+                    _op_progress(cur, eid, progress.get(eid), eid in actions, actions.get(eid))
+                progress.clear()
+                actions.clear()
+
+            for op in ops:
+                if isinstance(op, EventRecord):
+                    data = json.dumps(op.data, default=str)
+                    events.append((op.execution_id, op.at, op.kind, data))
+                elif isinstance(op, Progress):
+                    old = progress.get(op.execution_id)
+                    progress[op.execution_id] = op.value if old is None else max(old, op.value)
+                elif isinstance(op, CurrentAction):
+                    actions[op.execution_id] = op.label
+                elif isinstance(op, AlertRecord):
+                    cur.execute(
+                        "INSERT INTO alerts (execution_id, data_json) VALUES (%s, %s)",
+                        (op.execution_id, op.alert.model_dump_json()),
+                    )
+                elif isinstance(op, Create):
+                    settle()
+                    _op_create(cur, op)
+                elif isinstance(op, Transition):
+                    settle()
+                    cur.execute("SAVEPOINT op")
+                    try:
+                        state = _op_transition(cur, op)
+                    except (IllegalTransition, NotFoundError):
+                        cur.execute("ROLLBACK TO SAVEPOINT op")
+                        continue  # one refused op must not lose the batch: it is skipped
+                    if state is not None and state.finished:
+                        ended[op.execution_id] = state
+                else:
+                    raise TypeError(f"unknown store op {op!r}")
+            settle()
+        return ended
+
+    # -- executions -------------------------------------------------------------------------
+    def create(
+        self,
+        execution_id: str,
+        name: str,
+        task_json: str,
+        owner: str,
+        parent_id: str | None = None,
+        *,
+        project: str | None = None,
+    ) -> None:
+        op = Create(execution_id, name, task_json, owner, parent_id, project=project)
+        with self._tx() as cur:
+            _op_create(cur, op)
+
+    def transition(
+        self,
+        execution_id: str,
+        new: TaskState,
+        *,
+        error: ErrorInfo | None = None,
+        result: TaskResult | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        data = result.model_dump(mode="json") if result is not None else None
+        op = Transition(execution_id, new, error=error, result=data, owner=owner)
+        with self._tx() as cur:
+            return _op_transition(cur, op) is not None
+
+    def request_cancel(self, execution_id: str) -> bool:
+        """Accept a cancel: True if the execution had not ended (its row locked meanwhile).
+
+        Listeners of ``CANCEL_CHANNEL`` hear the execution id when the acceptance commits.
+        """
+        with self._tx() as cur:
+            row = cur.execute(
+                "SELECT state FROM executions WHERE id = %s FOR UPDATE", (execution_id,)
+            ).fetchone()
+            if row is None or not lifecycle.cancel_accepted(TaskState(row[0])):
+                return False
+            cur.execute(
+                "UPDATE executions SET cancel_requested = TRUE WHERE id = %s", (execution_id,)
+            )
+            cur.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, execution_id))
+            return True
+
+    def cancel_requests(self, ids: list[str]) -> list[str]:
+        if not ids:
+            return []
+        rows = self._query(
+            "SELECT id FROM executions WHERE cancel_requested AND id = ANY(%s)", (list(ids),)
+        )
+        return [r["id"] for r in rows]
+
+    def wait_cancel(self, ids: list[str], timeout: float) -> list[str]:
+        """Those of ``ids`` with a cancel request, waiting up to ``timeout`` s for one.
+
+        LISTEN/NOTIFY, not a polling loop: returns as soon as a cancel of one of ``ids`` is
+        committed by any process (or at once if one already was); [] when the time is up.
+        """
+        import psycopg
+
+        wanted = set(ids)
+        with psycopg.connect(self._libpq, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+            # Listening first, then reading: a cancel committed in between is seen either way.
+            already = self.cancel_requests(list(wanted))
+            if already:
+                return already
+            for note in conn.notifies(timeout=timeout):
+                if note.payload in wanted:
+                    return self.cancel_requests(list(wanted))
+        return []
+
+    def task_json(self, execution_id: str) -> str:
+        rows = self._query("SELECT task_json FROM executions WHERE id = %s", (execution_id,))
+        if not rows:
+            raise NotFoundError(f"no execution {execution_id!r}")
+        return str(rows[0]["task_json"])
+
+    def status(
+        self, execution_id: str, *, with_alerts: bool = True, project: str | None = None
+    ) -> TaskStatus:
+        if project is None:
+            rows = self._query("SELECT * FROM executions WHERE id = %s", (execution_id,))
+        else:  # another project's execution is as absent as one that never existed
+            rows = self._query(
+                "SELECT * FROM executions WHERE id = %s AND project = %s", (execution_id, project)
+            )
+        if not rows:
+            raise NotFoundError(
+                f"no execution {execution_id!r} in {self.url}; "
+                "list executions with aesop.list_tasks() or `aesop list`"
+            )
+        return _status(rows[0], self.alerts(execution_id) if with_alerts else [])
+
+    def list_executions(
+        self, *, state: str | None = None, name: str | None = None, limit: int = 50
+    ) -> list[TaskStatus]:
+        where, args = ["TRUE"], []
+        if state is not None:
+            where.append("state = %s")
+            args.append(state)
+        if name is not None:
+            where.append("name = %s")
+            args.append(name)
+        rows = self._query(
+            f"SELECT * FROM executions WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, seq DESC LIMIT %s",
+            (*args, limit),
+        )
+        return [_status(r, []) for r in rows]
+
+    def list_page(
+        self,
+        *,
+        project: str,
+        state: str | None = None,
+        name: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[TaskStatus], str | None]:
+        where = ["project = %s"]
+        args: list[Any] = [project]
+        for column, op, value in (
+            ("state", "=", state),
+            ("name", "=", name),
+            ("created_at", ">=", since and _utc(since)),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} %s")
+                args.append(value)
+        if cursor is not None:
+            at, seq = _read_cursor(cursor)
+            where.append("(created_at, seq) < (%s, %s)")
+            args += [at, seq]
+        rows = self._query(
+            f"SELECT * FROM executions WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, seq DESC LIMIT %s",
+            (*args, limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [_status(r, [], with_result=False) for r in rows]
+        last = rows[-1] if more else None
+        return items, (None if last is None else _cursor(last["created_at"], last["seq"]))
+
+    def last_seq(self, execution_id: str) -> int:
+        rows = self._query(
+            "SELECT MAX(seq) AS m FROM events WHERE execution_id = %s", (execution_id,)
+        )
+        return int(rows[0]["m"] or 0)
+
+    def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
+        rows = self._query(
+            "SELECT * FROM events WHERE execution_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (execution_id, after, limit),
+        )
+        return [
+            Event(
+                seq=r["seq"],
+                execution_id=r["execution_id"],
+                at=r["at"],
+                kind=r["kind"],
+                data=json.loads(r["data_json"]),
+            )
+            for r in rows
+        ]
+
+    def alerts(self, execution_id: str) -> list[Alert]:
+        rows = self._query(
+            "SELECT data_json FROM alerts WHERE execution_id = %s ORDER BY seq", (execution_id,)
+        )
+        return [Alert.model_validate_json(r["data_json"]) for r in rows]
+
+    def unfinished(self) -> list[tuple[str, str | None]]:
+        rows = self._query("SELECT id, owner FROM executions WHERE state = ANY(%s)", (_UNFINISHED,))
+        return [(r["id"], r["owner"]) for r in rows]
+
+    def clear_ended_sessions(self) -> None:
+        """Clear session memory of ended executions (an end clears its own in its transaction,
+        so only a crash of an older version could leave some)."""
+        with self._tx() as cur:
+            cur.execute(
+                "DELETE FROM memory WHERE starts_with(namespace, %s)"
+                " AND substr(namespace, %s) IN (SELECT id FROM executions WHERE state = ANY(%s))",
+                (SESSION_PREFIX, len(SESSION_PREFIX) + 1, _TERMINAL),
+            )
+
+    # -- memory -----------------------------------------------------------------------------
+    def mem_get(self, namespace: str, key: str) -> str | None:
+        rows = self._query(
+            "SELECT value_json FROM memory WHERE namespace = %s AND key = %s", (namespace, key)
+        )
+        return str(rows[0]["value_json"]) if rows else None
+
+    def mem_set(self, namespace: str, key: str, value_json: str) -> None:
+        with self._tx() as cur:
+            _upsert(cur, namespace, key, value_json)
+
+    def mem_update(self, namespace: str, key: str, fn: Callable[[str | None], str]) -> None:
+        """Read, compute and write one key with the key locked (a transaction-scoped advisory
+        lock, which also covers a key not written yet): no update is lost, whoever runs it."""
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (namespace, key)
+            )
+            row = cur.execute(
+                "SELECT value_json FROM memory WHERE namespace = %s AND key = %s", (namespace, key)
+            ).fetchone()
+            _upsert(cur, namespace, key, fn(row[0] if row else None))
+
+    def mem_delete(self, namespace: str, key: str) -> bool:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM memory WHERE namespace = %s AND key = %s", (namespace, key))
+            return cur.rowcount > 0
+
+    def mem_keys(self, namespace: str) -> list[str]:
+        rows = self._query(
+            'SELECT key FROM memory WHERE namespace = %s ORDER BY key COLLATE "C"', (namespace,)
+        )
+        return [str(r["key"]) for r in rows]
+
+    def mem_clear(self, namespace: str) -> None:
+        with self._tx() as cur:
+            cur.execute("DELETE FROM memory WHERE namespace = %s", (namespace,))
+
+    # -- tokens -----------------------------------------------------------------------------
+    def token_create(
+        self, name: str, *, scope: str = "run", project: str = tokens.DEFAULT_PROJECT
+    ) -> tuple[TokenInfo, str]:
+        name, project = tokens.check_name(name), tokens.check_project(project)
+        checked = tokens.check_scope(scope)
+        token, salt = tokens.new_token(), os.urandom(16)
+        info = TokenInfo(
+            id="tok_" + os.urandom(6).hex(),
+            name=name,
+            scope=checked,
+            project=project,
+            created_at=utcnow(),
+        )
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO tokens (id, name, lookup, salt, hash, scope, project, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (info.id, name, tokens.lookup_key(token), salt, tokens.digest(salt, token),
+                 checked, project, info.created_at),
+            )  # fmt: skip
+            if cur.rowcount == 0:
+                raise ValidationError(
+                    f"token name: {name!r} is taken; choose another name, or revoke it first "
+                    "(`aesop token revoke NAME`; a revoked name stays taken)"
+                )
+        return info, token
+
+    def token_check(self, token: str) -> TokenInfo | None:
+        if not tokens.well_formed(token):
+            return None
+        rows = self._query(
+            "SELECT * FROM tokens WHERE lookup = %s AND revoked_at IS NULL",
+            (tokens.lookup_key(token),),
+        )
+        for row in rows:
+            if tokens.matches(bytes(row["salt"]), bytes(row["hash"]), token):
+                return _token_info(row)
+        return None
+
+    def token_list(self) -> list[TokenInfo]:
+        return [_token_info(r) for r in self._query("SELECT * FROM tokens ORDER BY created_at")]
+
+    def token_revoke(self, name_or_id: str) -> TokenInfo:
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE tokens SET revoked_at = %s"
+                " WHERE (name = %s OR id = %s) AND revoked_at IS NULL",
+                (utcnow(), name_or_id, name_or_id),
+            )
+        rows = self._query(
+            "SELECT * FROM tokens WHERE name = %s OR id = %s", (name_or_id, name_or_id)
+        )
+        if not rows:
+            raise NotFoundError(f"no token {name_or_id!r}; list them with `aesop token list`")
+        return _token_info(rows[0])
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+
+def migrate(conn: psycopg.Connection[Any], shown: str) -> int:
+    """Bring the schema to ``SCHEMA_VERSION``; refuse one a newer package wrote. Returns the
+    version found. Under a session advisory lock: processes starting at once take turns."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+            " package_version TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        row = conn.execute(
+            "SELECT version, package_version FROM schema_version ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        found, by = (int(row[0]), str(row[1])) if row else (0, "")
+        if found > SCHEMA_VERSION:
+            raise UserError(
+                f"store {shown!r}: the database has schema version {found}, written by "
+                f"aesoperator {by}; this is aesoperator {_package_version()}, which knows "
+                f"schema versions up to {SCHEMA_VERSION}. Upgrade aesoperator on this machine "
+                "(pip install -U 'aesoperator[postgresql]') to the version the others run"
+            )
+        for version in range(found, SCHEMA_VERSION):
+            with conn.transaction():
+                conn.execute(_MIGRATIONS[version].encode())
+                conn.execute(
+                    "INSERT INTO schema_version (version, package_version) VALUES (%s, %s)",
+                    (version + 1, _package_version()),
+                )
+        return found
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def _op_create(cur: psycopg.Cursor[Any], op: Create) -> None:
+    cur.execute(
+        # A sub-task belongs to its parent's project.
+        "INSERT INTO executions"
+        " (id, name, task_json, state, created_at, owner, parent_id, project)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, COALESCE(%s,"
+        " (SELECT project FROM executions WHERE id = %s), 'default'))",
+        (op.execution_id, op.name, op.task_json, TaskState.PENDING.value, op.at, op.owner,
+         op.parent_id, op.project, op.parent_id),
+    )  # fmt: skip
+
+
+def _op_transition(cur: psycopg.Cursor[Any], op: Transition) -> TaskState | None:
+    """One transition as the lifecycle decides it, the row locked from read to write."""
+    row = cur.execute(
+        "SELECT state, cancel_requested FROM executions WHERE id = %s FOR UPDATE",
+        (op.execution_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no execution {op.execution_id!r}")
+    out = lifecycle.decide(TaskState(row[0]), op, cancel_requested=bool(row[1]))
+    if out is None:
+        return None
+    sets = ["state = %s"]
+    args: list[Any] = [out.state.value]
+    for column, value in (
+        ("started_at", out.started_at),
+        ("owner", out.owner),
+        ("finished_at", out.finished_at),
+        ("progress", out.progress),
+        ("error_json", out.error and out.error.model_dump_json()),
+        ("result_json", None if out.result is None else json.dumps(out.result)),
+    ):
+        if value is not None:
+            sets.append(f"{column} = %s")
+            args.append(value)
+    if out.clear_action:
+        sets.append("current_action = NULL")
+    cur.execute(
+        f"UPDATE executions SET {', '.join(sets)} WHERE id = %s",
+        (*args, op.execution_id),
+    )
+    if out.clear_session is not None:  # in the same transaction: the end and the clearing
+        cur.execute("DELETE FROM memory WHERE namespace = %s", (out.clear_session,))
+    cur.execute(_INSERT_EVENT, (op.execution_id, op.at, "state", json.dumps(out.event)))
+    return out.state
+
+
+def _op_progress(
+    cur: psycopg.Cursor[Any],
+    execution_id: str,
+    progress: float | None,
+    set_action: bool,
+    action: str | None,
+) -> None:
+    sets: list[str] = []
+    args: list[Any] = []
+    if progress is not None:
+        sets.append("progress = GREATEST(progress, %s)")  # monotonic whatever the order
+        args.append(progress)
+    if set_action:
+        sets.append("current_action = %s")
+        args.append(action)
+    if sets:
+        cur.execute(
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = %s",
+            (*args, execution_id, TaskState.RUNNING.value),
+        )
+
+
+def _upsert(cur: psycopg.Cursor[Any], namespace: str, key: str, value_json: str) -> None:
+    owner = lifecycle.session_execution(namespace)
+    if owner is not None:
+        # Locked against the end of the execution: either this write commits first and the
+        # end clears it, or the end does and this write sees it and is refused.
+        row = cur.execute(
+            "SELECT state FROM executions WHERE id = %s FOR SHARE", (owner,)
+        ).fetchone()
+        if row is not None and TaskState(row[0]).finished:
+            raise TaskCancelled(
+                f"memory key {key!r}: execution {owner} has ended; its session memory was "
+                "cleared with it and takes no more writes"
+            )
+    cur.execute(
+        "INSERT INTO memory (namespace, key, value_json, updated_at) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (namespace, key) DO UPDATE SET value_json = excluded.value_json,"
+        " updated_at = excluded.updated_at",
+        (namespace, key, value_json, utcnow()),
+    )
+
+
+def _status(row: dict[str, Any], alerts: list[Alert], *, with_result: bool = True) -> TaskStatus:
+    return TaskStatus(
+        id=row["id"],
+        name=row["name"],
+        state=TaskState(row["state"]),
+        progress=row["progress"],
+        current_action=row["current_action"],
+        error=ErrorInfo.model_validate_json(row["error_json"]) if row["error_json"] else None,
+        result=(
+            TaskResult.model_validate_json(row["result_json"])
+            if with_result and row["result_json"]
+            else None
+        ),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        parent_id=row["parent_id"],
+        alerts=alerts,
+    )
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _cursor(created_at: datetime, seq: int) -> str:
+    raw = f"{_utc(created_at).isoformat()}|{seq}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, seq = raw.rsplit("|", 1)
+        return _utc(datetime.fromisoformat(at)), int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(
+            f"cursor: got {cursor[:80]!r}; pass the next_cursor of the previous page as it is"
+        ) from None
+
+
+def _token_info(row: dict[str, Any]) -> TokenInfo:
+    return TokenInfo(
+        id=row["id"],
+        name=row["name"],
+        scope=tokens.check_scope(row["scope"]),
+        project=row["project"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )

@@ -1,0 +1,158 @@
+"""The PostgreSQL store beyond the contract: its URL, what a wrong one says, migrations, and
+cancel requests heard through LISTEN/NOTIFY. Against the session's real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from aesoperator import UserError
+from aesoperator.execution import TaskState
+from aesoperator.store import open_store
+from aesoperator.store.memory import Memory
+from aesoperator.store.postgres import SCHEMA_VERSION, PostgresStore
+from pgserver import PASSWORD, PgServer
+
+
+def _libpq(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(query=""))
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://u@db.example:port/aesop?artifacts=/x", "not a valid URL"),
+        ("postgresql://u@db.example:99999/aesop?artifacts=/x", "not a valid URL"),
+        ("postgresql://?artifacts=/x", "no host and no database"),
+        ("postgresql://u:pw@db.example/aesop", "no artifacts directory; add ?artifacts="),
+        ("postgres://u:pw@db.example/aesop?artifacts=rel/dir", "artifacts='rel/dir' is relative"),
+        ("postgresql://u@db.example/aesop?artifacts=/x&pool_size=0", "pool_size='0'"),
+    ],
+)
+def test_a_malformed_url_says_what_to_change_without_connecting(url: str, says: str) -> None:
+    with pytest.raises(UserError, match="store") as info:
+        open_store(url)
+    assert says in str(info.value)
+    assert ":pw@" not in str(info.value)  # a password is never quoted back
+
+
+def test_an_unreachable_server_names_host_and_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://aesop:{PASSWORD}@127.0.0.1:{port}/x?artifacts={tmp_path}"
+    with pytest.raises(UserError, match=f"cannot reach PostgreSQL at 127.0.0.1:{port}") as info:
+        open_store(url)
+    assert PASSWORD not in str(info.value)
+
+
+def test_wrong_credentials_a_missing_database_and_user_are_named(
+    postgres: PgServer, tmp_path: Path
+) -> None:
+    tail = f"?artifacts={tmp_path}"
+    cases = [
+        (postgres.url("postgres", password="wrong") + tail, "wrong user or password for user"),
+        (postgres.url("nowhere") + tail, "database 'nowhere' does not exist on 127.0.0.1:"),
+        (postgres.url("postgres", user="ghost") + tail, "user 'ghost'"),
+    ]
+    for url, says in cases:
+        with pytest.raises(UserError) as info:
+            open_store(url)
+        assert says in str(info.value)
+        assert "wrong@" not in str(info.value) and PASSWORD not in str(info.value)
+
+
+def test_libpq_parameters_pass_through_and_artifacts_are_shared(
+    postgres_url: Callable[[], str], tmp_path: Path
+) -> None:
+    url = postgres_url() + "&connect_timeout=5&application_name=aesop-test&pool_size=2"
+    a, b = open_store(url), open_store(url.replace("postgresql://", "postgres://"))
+    try:
+        assert isinstance(a, PostgresStore) and isinstance(b, PostgresStore)
+        assert a.artifacts_dir("e1") == b.artifacts_dir("e1") == tmp_path / "artifacts" / "e1"
+        Memory(a, "global").set("k", {"v": 1})
+        assert Memory(b, "global").get("k") == {"v": 1}
+    finally:
+        a.close()
+        b.close()
+
+
+def test_migrations_are_recorded_and_run_once_by_processes_starting_together(
+    postgres_url: Callable[[], str],
+) -> None:
+    url = postgres_url()
+    stores: list[object] = []
+    errors: list[BaseException] = []
+    go = threading.Barrier(4)
+
+    def start() -> None:
+        go.wait()
+        try:
+            stores.append(open_store(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(stores) == 4
+    for s in stores:
+        assert isinstance(s, PostgresStore)
+        s.close()
+    with psycopg.connect(_libpq(url)) as conn:
+        rows = conn.execute("SELECT version, package_version FROM schema_version").fetchall()
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+    assert all(r[1] for r in rows)
+
+
+def test_a_database_of_a_newer_version_is_refused_and_left_as_it_is(
+    postgres_url: Callable[[], str],
+) -> None:
+    url = postgres_url()
+    open_store(url).close()
+    newer = SCHEMA_VERSION + 5
+    with psycopg.connect(_libpq(url)) as conn:
+        conn.execute(
+            "INSERT INTO schema_version (version, package_version) VALUES (%s, '9.9.9')", (newer,)
+        )
+    with pytest.raises(UserError) as info:
+        open_store(url)
+    message = str(info.value)
+    assert f"schema version {newer}, written by aesoperator 9.9.9" in message
+    assert f"knows schema versions up to {SCHEMA_VERSION}" in message
+    assert "Upgrade aesoperator" in message
+    with psycopg.connect(_libpq(url)) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version").fetchall()]
+    assert max(versions) == newer
+
+
+def test_wait_cancel_hears_a_cancel_from_another_store_object(
+    postgres_url: Callable[[], str],
+) -> None:
+    url = postgres_url()
+    owner, canceller = open_store(url), open_store(url)
+    assert isinstance(owner, PostgresStore)
+    try:
+        owner.create("w1", "job", json.dumps({}), "me")
+        owner.transition("w1", TaskState.RUNNING)
+        assert owner.wait_cancel(["w1"], timeout=0.2) == []  # nothing yet: the time runs out
+        heard: list[list[str]] = []
+        waiter = threading.Thread(target=lambda: heard.append(owner.wait_cancel(["w1"], 60)))
+        waiter.start()
+        assert canceller.request_cancel("w1") is True
+        waiter.join(timeout=60)
+        assert heard == [["w1"]]
+        assert owner.wait_cancel(["w1", "other"], timeout=60) == ["w1"]  # already: at once
+    finally:
+        owner.close()
+        canceller.close()
