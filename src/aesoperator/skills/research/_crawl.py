@@ -15,6 +15,7 @@ import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...errors import FetchError, PolicyViolation, TaskError
-from ...text._tokens import terms
+from ...text._tokens import STOPWORDS, stem, terms, words
 from ._botwall import challenge, note_wall, walled_hosts
 from ._discover import Seed
 
@@ -109,7 +110,8 @@ class Query:
             text = link.text.lower()
             if text and text not in seen:
                 seen.add(text)
-                for term in set(terms(text)):
+                # The link's own text, not ``text``: the cached set that scoring it reads.
+                for term in _term_set(link.text):
                     df[term] = df.get(term, 0) + 1
 
     def anchor_coverage(self, text_terms: AbstractSet[str]) -> float:
@@ -271,13 +273,24 @@ class CrawlResult:
 
 
 def page_score(query: Query, ex: Extracted) -> float:
-    text_terms = terms(ex.text[:20000])
-    if not text_terms:
+    # ``terms(text)`` counted: each distinct word is filtered and stemmed once, not once per
+    # occurrence (a page's words repeat; this ran on the crawl's event loop for every page).
+    counts = Counter(words(ex.text[:20000]))
+    present: set[str] = set()
+    total = hits = 0
+    weights = query.weights
+    for word, n in counts.items():
+        if word in STOPWORDS or word.isdigit():
+            continue
+        term = stem(word)
+        present.add(term)
+        total += n
+        if term in weights:
+            hits += n
+    if not total:
         return 0.0
-    present = set(text_terms)
     title = set(terms(ex.title or ""))
-    hits = sum(1 for t in text_terms if t in query.weights)
-    density = min(1.0, 20 * hits / len(text_terms))
+    density = min(1.0, 20 * hits / total)
     return 0.5 * query.coverage(present) + 0.3 * query.coverage(title) + 0.2 * density
 
 
