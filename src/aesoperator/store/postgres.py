@@ -16,21 +16,21 @@ the package wrote is refused.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, ValidationError
-from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+from ..execution import TaskResult, TaskState, utcnow
 from . import lifecycle, tokens
+from ._sql import SQLReads
 from .base import AlertRecord, Create, CurrentAction, EventRecord, Op, Progress, Transition
 from .lifecycle import SESSION_PREFIX, IllegalTransition
 from .tokens import TokenInfo
@@ -228,8 +228,10 @@ def _connect_error(shown: str, libpq: str, exc: Exception) -> UserError:
     return UserError(f"store {shown!r}: {fix} ({text})")
 
 
-class PostgresStore:
+class PostgresStore(SQLReads):
     """PostgreSQL-backed persistence; safe across threads, processes and machines."""
+
+    _P, _TIE, _TEXT_TIMES, _TRUE, _KEY_ORDER = "%s", "seq", False, "TRUE", 'key COLLATE "C"'
 
     def __init__(
         self, libpq: str, artifacts: Path, *, pool_size: int = 4, shown: str | None = None
@@ -259,6 +261,9 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
+
+    def _place(self) -> str:
+        return self.url
 
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.artifacts / execution_id
@@ -393,14 +398,6 @@ class PostgresStore:
             cur.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, execution_id))
             return True
 
-    def cancel_requests(self, ids: list[str]) -> list[str]:
-        if not ids:
-            return []
-        rows = self._query(
-            "SELECT id FROM executions WHERE cancel_requested AND id = ANY(%s)", (list(ids),)
-        )
-        return [r["id"] for r in rows]
-
     def wait_cancel(self, ids: list[str], timeout: float) -> list[str]:
         """Those of ``ids`` with a cancel request, waiting up to ``timeout`` s for one.
 
@@ -421,112 +418,6 @@ class PostgresStore:
                     return self.cancel_requests(list(wanted))
         return []
 
-    def task_json(self, execution_id: str) -> str:
-        rows = self._query("SELECT task_json FROM executions WHERE id = %s", (execution_id,))
-        if not rows:
-            raise NotFoundError(f"no execution {execution_id!r}")
-        return str(rows[0]["task_json"])
-
-    def status(
-        self, execution_id: str, *, with_alerts: bool = True, project: str | None = None
-    ) -> TaskStatus:
-        if project is None:
-            rows = self._query("SELECT * FROM executions WHERE id = %s", (execution_id,))
-        else:  # another project's execution is as absent as one that never existed
-            rows = self._query(
-                "SELECT * FROM executions WHERE id = %s AND project = %s", (execution_id, project)
-            )
-        if not rows:
-            raise NotFoundError(
-                f"no execution {execution_id!r} in {self.url}; "
-                "list executions with aesop.list_tasks() or `aesop list`"
-            )
-        return _status(rows[0], self.alerts(execution_id) if with_alerts else [])
-
-    def list_executions(
-        self, *, state: str | None = None, name: str | None = None, limit: int = 50
-    ) -> list[TaskStatus]:
-        where, args = ["TRUE"], []
-        if state is not None:
-            where.append("state = %s")
-            args.append(state)
-        if name is not None:
-            where.append("name = %s")
-            args.append(name)
-        rows = self._query(
-            f"SELECT * FROM executions WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, seq DESC LIMIT %s",
-            (*args, limit),
-        )
-        return [_status(r, []) for r in rows]
-
-    def list_page(
-        self,
-        *,
-        project: str,
-        state: str | None = None,
-        name: str | None = None,
-        since: datetime | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[TaskStatus], str | None]:
-        where = ["project = %s"]
-        args: list[Any] = [project]
-        for column, op, value in (
-            ("state", "=", state),
-            ("name", "=", name),
-            ("created_at", ">=", since and _utc(since)),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} %s")
-                args.append(value)
-        if cursor is not None:
-            at, seq = _read_cursor(cursor)
-            where.append("(created_at, seq) < (%s, %s)")
-            args += [at, seq]
-        rows = self._query(
-            f"SELECT * FROM executions WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, seq DESC LIMIT %s",
-            (*args, limit + 1),
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [_status(r, [], with_result=False) for r in rows]
-        last = rows[-1] if more else None
-        return items, (None if last is None else _cursor(last["created_at"], last["seq"]))
-
-    def last_seq(self, execution_id: str) -> int:
-        rows = self._query(
-            "SELECT MAX(seq) AS m FROM events WHERE execution_id = %s", (execution_id,)
-        )
-        return int(rows[0]["m"] or 0)
-
-    def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
-        rows = self._query(
-            "SELECT * FROM events WHERE execution_id = %s AND seq > %s ORDER BY seq LIMIT %s",
-            (execution_id, after, limit),
-        )
-        return [
-            Event(
-                seq=r["seq"],
-                execution_id=r["execution_id"],
-                at=r["at"],
-                kind=r["kind"],
-                data=json.loads(r["data_json"]),
-            )
-            for r in rows
-        ]
-
-    def alerts(self, execution_id: str) -> list[Alert]:
-        rows = self._query(
-            "SELECT data_json FROM alerts WHERE execution_id = %s ORDER BY seq", (execution_id,)
-        )
-        return [Alert.model_validate_json(r["data_json"]) for r in rows]
-
-    def unfinished(self) -> list[tuple[str, str | None]]:
-        rows = self._query("SELECT id, owner FROM executions WHERE state = ANY(%s)", (_UNFINISHED,))
-        return [(r["id"], r["owner"]) for r in rows]
-
     def clear_ended_sessions(self) -> None:
         """Clear session memory of ended executions (an end clears its own in its transaction,
         so only a crash of an older version could leave some)."""
@@ -538,12 +429,6 @@ class PostgresStore:
             )
 
     # -- memory -----------------------------------------------------------------------------
-    def mem_get(self, namespace: str, key: str) -> str | None:
-        rows = self._query(
-            "SELECT value_json FROM memory WHERE namespace = %s AND key = %s", (namespace, key)
-        )
-        return str(rows[0]["value_json"]) if rows else None
-
     def mem_set(self, namespace: str, key: str, value_json: str) -> None:
         with self._tx() as cur:
             _upsert(cur, namespace, key, value_json)
@@ -564,12 +449,6 @@ class PostgresStore:
         with self._tx() as cur:
             cur.execute("DELETE FROM memory WHERE namespace = %s AND key = %s", (namespace, key))
             return cur.rowcount > 0
-
-    def mem_keys(self, namespace: str) -> list[str]:
-        rows = self._query(
-            'SELECT key FROM memory WHERE namespace = %s ORDER BY key COLLATE "C"', (namespace,)
-        )
-        return [str(r["key"]) for r in rows]
 
     def mem_clear(self, namespace: str) -> None:
         with self._tx() as cur:
@@ -603,21 +482,6 @@ class PostgresStore:
                 )
         return info, token
 
-    def token_check(self, token: str) -> TokenInfo | None:
-        if not tokens.well_formed(token):
-            return None
-        rows = self._query(
-            "SELECT * FROM tokens WHERE lookup = %s AND revoked_at IS NULL",
-            (tokens.lookup_key(token),),
-        )
-        for row in rows:
-            if tokens.matches(bytes(row["salt"]), bytes(row["hash"]), token):
-                return _token_info(row)
-        return None
-
-    def token_list(self) -> list[TokenInfo]:
-        return [_token_info(r) for r in self._query("SELECT * FROM tokens ORDER BY created_at")]
-
     def token_revoke(self, name_or_id: str) -> TokenInfo:
         with self._tx() as cur:
             cur.execute(
@@ -625,12 +489,7 @@ class PostgresStore:
                 " WHERE (name = %s OR id = %s) AND revoked_at IS NULL",
                 (utcnow(), name_or_id, name_or_id),
             )
-        rows = self._query(
-            "SELECT * FROM tokens WHERE name = %s OR id = %s", (name_or_id, name_or_id)
-        )
-        if not rows:
-            raise NotFoundError(f"no token {name_or_id!r}; list them with `aesop token list`")
-        return _token_info(rows[0])
+        return self._token_named(name_or_id)
 
 
 # -- migrations ---------------------------------------------------------------------------------
@@ -759,56 +618,4 @@ def _upsert(cur: psycopg.Cursor[Any], namespace: str, key: str, value_json: str)
         " ON CONFLICT (namespace, key) DO UPDATE SET value_json = excluded.value_json,"
         " updated_at = excluded.updated_at",
         (namespace, key, value_json, utcnow()),
-    )
-
-
-def _status(row: dict[str, Any], alerts: list[Alert], *, with_result: bool = True) -> TaskStatus:
-    return TaskStatus(
-        id=row["id"],
-        name=row["name"],
-        state=TaskState(row["state"]),
-        progress=row["progress"],
-        current_action=row["current_action"],
-        error=ErrorInfo.model_validate_json(row["error_json"]) if row["error_json"] else None,
-        result=(
-            TaskResult.model_validate_json(row["result_json"])
-            if with_result and row["result_json"]
-            else None
-        ),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        parent_id=row["parent_id"],
-        alerts=alerts,
-    )
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _cursor(created_at: datetime, seq: int) -> str:
-    raw = f"{_utc(created_at).isoformat()}|{seq}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, seq = raw.rsplit("|", 1)
-        return _utc(datetime.fromisoformat(at)), int(seq)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(
-            f"cursor: got {cursor[:80]!r}; pass the next_cursor of the previous page as it is"
-        ) from None
-
-
-def _token_info(row: dict[str, Any]) -> TokenInfo:
-    return TokenInfo(
-        id=row["id"],
-        name=row["name"],
-        scope=tokens.check_scope(row["scope"]),
-        project=row["project"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
     )

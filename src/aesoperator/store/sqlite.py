@@ -9,20 +9,19 @@ inside one is atomic). What a transition writes is decided by
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, ValidationError
-from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
+from ..execution import TaskResult, TaskState, utcnow
 from . import lifecycle, tokens
+from ._sql import SQLReads
 from .base import (
     AlertRecord,
     Create,
@@ -114,10 +113,6 @@ _UPSERT_MEMORY = (
 )
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def open_sqlite(data_dir: Path, db_file: Path | None = None) -> SQLiteStore:
     """The store of a data directory, or a ``UserError`` that says what is wrong with it."""
     try:
@@ -140,8 +135,10 @@ def open_sqlite(data_dir: Path, db_file: Path | None = None) -> SQLiteStore:
         ) from None
 
 
-class SQLiteStore:
+class SQLiteStore(SQLReads):
     """SQLite-backed persistence for one data directory (``db_file`` may live elsewhere)."""
+
+    _P, _TIE, _TEXT_TIMES, _TRUE, _KEY_ORDER = "?", "rowid", True, "1", "key"
 
     def __init__(self, data_dir: Path, db_file: Path | None = None) -> None:
         self.data_dir = data_dir
@@ -175,6 +172,9 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+    def _place(self) -> str:
+        return self.data_dir.name
 
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.data_dir / "artifacts" / execution_id
@@ -388,154 +388,7 @@ class SQLiteStore:
             cur.execute("UPDATE executions SET cancel_requested = 1 WHERE id = ?", (execution_id,))
             return True
 
-    def cancel_requests(self, ids: list[str]) -> list[str]:
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = self._query(
-            f"SELECT id FROM executions WHERE cancel_requested = 1 AND id IN ({marks})", tuple(ids)
-        )
-        return [r["id"] for r in rows]
-
-    def task_json(self, execution_id: str) -> str:
-        rows = self._query("SELECT task_json FROM executions WHERE id = ?", (execution_id,))
-        if not rows:
-            raise NotFoundError(f"no execution {execution_id!r}")
-        return str(rows[0]["task_json"])
-
-    def status(
-        self, execution_id: str, *, with_alerts: bool = True, project: str | None = None
-    ) -> TaskStatus:
-        if project is None:
-            rows = self._query("SELECT * FROM executions WHERE id = ?", (execution_id,))
-        else:  # another project's execution is as absent as one that never existed
-            rows = self._query(
-                "SELECT * FROM executions WHERE id = ? AND project = ?", (execution_id, project)
-            )
-        if not rows:
-            raise NotFoundError(
-                f"no execution {execution_id!r} in {self.data_dir.name}; "
-                "list executions with aesop.list_tasks() or `aesop list`"
-            )
-        return self._status(rows[0], self.alerts(execution_id) if with_alerts else [])
-
-    def _status(
-        self, row: sqlite3.Row, alerts: list[Alert], *, with_result: bool = True
-    ) -> TaskStatus:
-        return TaskStatus(
-            id=row["id"],
-            name=row["name"],
-            state=TaskState(row["state"]),
-            progress=row["progress"],
-            current_action=row["current_action"],
-            error=ErrorInfo.model_validate_json(row["error_json"]) if row["error_json"] else None,
-            result=(
-                TaskResult.model_validate_json(row["result_json"])
-                if with_result and row["result_json"]
-                else None
-            ),
-            created_at=_dt(row["created_at"]) or utcnow(),
-            started_at=_dt(row["started_at"]),
-            finished_at=_dt(row["finished_at"]),
-            parent_id=row["parent_id"],
-            alerts=alerts,
-        )
-
-    def list_executions(
-        self, *, state: str | None = None, name: str | None = None, limit: int = 50
-    ) -> list[TaskStatus]:
-        where: list[str] = []
-        args: list[Any] = []
-        if state is not None:
-            where.append("state = ?")
-            args.append(state)
-        if name is not None:
-            where.append("name = ?")
-            args.append(name)
-        sql = "SELECT * FROM executions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        args.append(limit)
-        return [self._status(r, []) for r in self._query(sql, tuple(args))]
-
-    def list_page(
-        self,
-        *,
-        project: str,
-        state: str | None = None,
-        name: str | None = None,
-        since: datetime | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[TaskStatus], str | None]:
-        where = ["project = ?"]
-        args: list[Any] = [project]
-        for column, op, value in (
-            ("state", "=", state),
-            ("name", "=", name),
-            ("created_at", ">=", since and _utc(since).isoformat()),
-        ):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                args.append(value)
-        if cursor is not None:
-            at, rowid = _read_cursor(cursor)
-            where.append("(created_at, rowid) < (?, ?)")
-            args += [at, rowid]
-        rows = self._query(
-            f"SELECT rowid AS _rowid, * FROM executions WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (*args, limit + 1),
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [self._status(r, [], with_result=False) for r in rows]
-        last = rows[-1] if more else None
-        return items, (None if last is None else _cursor(last["created_at"], last["_rowid"]))
-
-    def last_seq(self, execution_id: str) -> int:
-        rows = self._query(
-            "SELECT MAX(seq) AS m FROM events WHERE execution_id = ?", (execution_id,)
-        )
-        return int(rows[0]["m"] or 0)
-
-    def events(self, execution_id: str, *, after: int = 0, limit: int = 10_000) -> list[Event]:
-        rows = self._query(
-            "SELECT * FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (execution_id, after, limit),
-        )
-        return [
-            Event(
-                seq=r["seq"],
-                execution_id=r["execution_id"],
-                at=_dt(r["at"]) or utcnow(),
-                kind=r["kind"],
-                data=json.loads(r["data_json"]),
-            )
-            for r in rows
-        ]
-
-    def alerts(self, execution_id: str) -> list[Alert]:
-        rows = self._query(
-            "SELECT data_json FROM alerts WHERE execution_id = ? ORDER BY seq", (execution_id,)
-        )
-        return [Alert.model_validate_json(r["data_json"]) for r in rows]
-
-    def unfinished(self) -> list[tuple[str, str | None]]:
-        live = tuple(s.value for s in lifecycle.UNFINISHED)
-        rows = self._query(
-            f"SELECT id, owner FROM executions WHERE state IN ({','.join('?' * len(live))})", live
-        )
-        return [(r["id"], r["owner"]) for r in rows]
-
     # -- memory -----------------------------------------------------------------------------
-    def mem_get(self, namespace: str, key: str) -> str | None:
-        rows = self._query(
-            "SELECT value_json FROM memory WHERE namespace = ? AND key = ?", (namespace, key)
-        )
-        return str(rows[0]["value_json"]) if rows else None
-
     def mem_set(self, namespace: str, key: str, value_json: str) -> None:
         with self._tx() as cur:
             _upsert(cur, namespace, key, value_json)
@@ -557,10 +410,6 @@ class SQLiteStore:
         with self._tx() as cur:
             cur.execute("DELETE FROM memory WHERE namespace = ? AND key = ?", (namespace, key))
             return cur.rowcount > 0
-
-    def mem_keys(self, namespace: str) -> list[str]:
-        rows = self._query("SELECT key FROM memory WHERE namespace = ? ORDER BY key", (namespace,))
-        return [str(r["key"]) for r in rows]
 
     def mem_clear(self, namespace: str) -> None:
         with self._tx() as cur:
@@ -599,22 +448,6 @@ class SQLiteStore:
             )  # fmt: skip
         return info, token
 
-    def token_check(self, token: str) -> TokenInfo | None:
-        """The live (not revoked) token ``token`` is, or None."""
-        if not tokens.well_formed(token):
-            return None
-        rows = self._query(
-            "SELECT * FROM tokens WHERE lookup = ? AND revoked_at IS NULL",
-            (tokens.lookup_key(token),),
-        )
-        for row in rows:
-            if tokens.matches(row["salt"], row["hash"], token):
-                return _token_info(row)
-        return None
-
-    def token_list(self) -> list[TokenInfo]:
-        return [_token_info(r) for r in self._query("SELECT * FROM tokens ORDER BY created_at")]
-
     def token_revoke(self, name_or_id: str) -> TokenInfo:
         """Revoke a token by name or id (``NotFoundError`` if none); revoking twice is a no-op."""
         with self._tx() as cur:
@@ -623,12 +456,7 @@ class SQLiteStore:
                 " WHERE (name = ? OR id = ?) AND revoked_at IS NULL",
                 (utcnow().isoformat(), name_or_id, name_or_id),
             )
-        rows = self._query(
-            "SELECT * FROM tokens WHERE name = ? OR id = ?", (name_or_id, name_or_id)
-        )
-        if not rows:
-            raise NotFoundError(f"no token {name_or_id!r}; list them with `aesop token list`")
-        return _token_info(rows[0])
+        return self._token_named(name_or_id)
 
     def _clear_sessions(self, namespaces: list[str]) -> None:
         """Session memory goes with its execution: cleared once its end is committed.
@@ -656,38 +484,6 @@ class SQLiteStore:
         )
         for row in rows:
             self.mem_clear(row["namespace"])
-
-
-def _utc(at: datetime) -> datetime:
-    """As stored (UTC, ISO 8601): so that text order is time order; naive means UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _cursor(created_at: str, rowid: int) -> str:
-    return base64.urlsafe_b64encode(f"{created_at}|{rowid}".encode()).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[str, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, rowid = raw.rsplit("|", 1)
-        datetime.fromisoformat(at)
-        return at, int(rowid)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(
-            f"cursor: got {cursor[:80]!r}; pass the next_cursor of the previous page as it is"
-        ) from None
-
-
-def _token_info(row: sqlite3.Row) -> TokenInfo:
-    return TokenInfo(
-        id=row["id"],
-        name=row["name"],
-        scope=tokens.check_scope(row["scope"]),
-        project=row["project"],
-        created_at=_dt(row["created_at"]) or utcnow(),
-        revoked_at=_dt(row["revoked_at"]),
-    )
 
 
 def _upsert(cur: sqlite3.Cursor, namespace: str, key: str, value_json: str) -> None:
