@@ -512,6 +512,9 @@ def test_tokens_are_kept_as_salted_hashes_and_revoked_at_once(
     assert b.token_revoke(info.name).revoked_at is not None
     assert a.token_check(token) is None
     assert a.token_revoke(info.id).revoked_at is not None  # twice: no error
+    with pytest.raises(ValidationError, match="taken"):  # a revoked name stays taken
+        a.token_create("ci")
+    assert [t.name for t in b.token_list()] == ["ci"]
     with pytest.raises(NotFoundError):
         a.token_revoke("nobody")
     if url.startswith("sqlite"):  # the token itself is nowhere in the database file
