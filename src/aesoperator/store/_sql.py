@@ -1,26 +1,31 @@
-"""What the SQL stores (``sqlite.py``, ``postgres.py``) share: the reads and the row mapping.
+"""What the SQL stores (``sqlite.py``, ``postgres.py``) share: their queries and row mapping.
 
-The two stores read the same tables with the same SQL but for the placeholder (``?`` or
-``%s``), how a time is kept (ISO text or ``TIMESTAMPTZ``), the column that breaks ties of
-``created_at`` (``rowid`` or ``seq``) and a few words. :class:`SQLReads` holds those reads
-once, built with the store's placeholder and run through the store's own ``_query``; each
-store keeps what really differs: connections, transactions and locking, migrations, writes.
+The two stores read and write the same tables with the same SQL but for the placeholder
+(``?`` or ``%s``), how a time is kept (ISO text or ``TIMESTAMPTZ``), the column that breaks
+ties of ``created_at`` (``rowid`` or ``seq``) and a few words. :class:`SQLStore` holds that
+SQL once, built with the store's placeholder and run through the store's own ``_query`` and
+``_tx``; each store keeps what really differs: connections, transactions and locking,
+migrations, session memory's guard and clearing, SQLite's secure_delete, LISTEN/NOTIFY.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import ErrorInfo, NotFoundError, ValidationError
 from ..execution import Alert, Event, TaskResult, TaskState, TaskStatus, utcnow
 from . import lifecycle, tokens
+from .base import AlertRecord, Create, CurrentAction, EventRecord, Op, Progress, Transition
+from .lifecycle import IllegalTransition
 from .tokens import TokenInfo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from contextlib import AbstractContextManager
 
 
 class Row(Protocol):
@@ -29,25 +34,229 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+class Cursor(Protocol):
+    """A DB-API cursor: ``sqlite3.Cursor`` or ``psycopg.Cursor``."""
+
+    def execute(self, sql: str, args: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, args: Any, /) -> Any: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
 _UNFINISHED = tuple(s.value for s in lifecycle.UNFINISHED)
+_INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES ({p}, {p}, {p}, {p})"
 
 
-class SQLReads:
-    """The read side of a SQL store; the subclass sets the class variables and ``_query``."""
+class SQLStore:
+    """A SQL store's shared logic; the subclass sets the class variables and the hooks."""
 
     _P: ClassVar[str]  # the driver's placeholder: "?" or "%s"
     _TIE: ClassVar[str]  # the column after created_at in the order of executions
     _TEXT_TIMES: ClassVar[bool]  # times are stored as ISO 8601 text (UTC), not timestamps
     _TRUE: ClassVar[str]  # a true cancel_requested, as the column's type spells it
     _KEY_ORDER: ClassVar[str]  # ORDER BY of memory keys: code point order on both
+    _MAX: ClassVar[str]  # the SQL function of the larger of two values
+    _LOCK_ROW: ClassVar[str]  # what a SELECT that reads to decide a write ends with
+    _SAVEPOINTS: ClassVar[bool]  # a refused transition in a batch is rolled back to a savepoint
 
     if TYPE_CHECKING:
 
         def _query(self, sql: str, args: tuple[Any, ...] = ()) -> Sequence[Row]: ...
 
+        def _tx(self) -> AbstractContextManager[Cursor]: ...
+
         def _place(self) -> str:
             """Where the store is, for a message: the data directory's name, or the URL."""
             ...
+
+        def _lock_batch(self, cur: Cursor, ops: Sequence[Op]) -> None:
+            """Whatever ``apply`` must hold before it writes a batch."""
+            ...
+
+        def _end_session(self, cur: Cursor, namespace: str) -> None:
+            """An execution ended in ``cur``'s transaction: its session memory goes."""
+            ...
+
+    # -- batched writes ---------------------------------------------------------------------
+    def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
+        """Apply many writes in one transaction (the supervisor's write-behind buffer).
+
+        A transition the lifecycle refuses is skipped. Returns the state each execution
+        ended in, for those that ended here (a cancel accepted before may have turned a
+        completion into ``cancelled``).
+        """
+        if not ops:
+            return {}
+        p, text, savepoints = self._P, self._TEXT_TIMES, self._SAVEPOINTS
+        insert_event = _INSERT_EVENT.format(p=p)
+        ended: dict[str, TaskState] = {}
+        # Between two create/transition ops (the only ones whose order matters to the
+        # others), events go in one executemany, in order, and the progress updates of an
+        # execution collapse into one (the highest progress, the last action): a busy crawl
+        # sends a few per page, and one statement each was most of the cost of recording it.
+        events: list[tuple[str, Any, str, str]] = []
+        progress: dict[str, float] = {}
+        actions: dict[str, str | None] = {}
+        with self._tx() as cur:
+            self._lock_batch(cur, ops)
+
+            def settle() -> None:
+                if events:
+                    cur.executemany(insert_event, events)
+                    events.clear()
+                for eid in {**progress, **actions}:
+                    self._op_progress(cur, eid, progress.get(eid), eid in actions, actions.get(eid))
+                progress.clear()
+                actions.clear()
+
+            for op in ops:
+                if isinstance(op, EventRecord):
+                    data = json.dumps(op.data, default=str)
+                    at = op.at.isoformat() if text else op.at
+                    events.append((op.execution_id, at, op.kind, data))
+                elif isinstance(op, Progress):
+                    old = progress.get(op.execution_id)
+                    progress[op.execution_id] = op.value if old is None else max(old, op.value)
+                elif isinstance(op, CurrentAction):
+                    actions[op.execution_id] = op.label
+                elif isinstance(op, AlertRecord):
+                    cur.execute(
+                        f"INSERT INTO alerts (execution_id, data_json) VALUES ({p}, {p})",
+                        (op.execution_id, op.alert.model_dump_json()),
+                    )
+                elif isinstance(op, Create):
+                    settle()
+                    self._op_create(cur, op)
+                elif isinstance(op, Transition):
+                    settle()
+                    if savepoints:
+                        cur.execute("SAVEPOINT op")
+                    try:
+                        state = self._op_transition(cur, op)
+                    except (IllegalTransition, NotFoundError):
+                        if savepoints:
+                            cur.execute("ROLLBACK TO SAVEPOINT op")
+                        continue  # one refused op must not lose the batch: it is skipped
+                    if state is not None and state.finished:
+                        ended[op.execution_id] = state
+                else:
+                    raise TypeError(f"unknown store op {op!r}")
+            settle()
+        return ended
+
+    def _op_create(self, cur: Cursor, op: Create) -> None:
+        p = self._P
+        cur.execute(
+            # A sub-task belongs to its parent's project.
+            "INSERT INTO executions"
+            " (id, name, task_json, state, created_at, owner, parent_id, project)"
+            f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, COALESCE({p},"
+            f" (SELECT project FROM executions WHERE id = {p}), 'default'))",
+            (op.execution_id, op.name, op.task_json, TaskState.PENDING.value,
+             _stored(op.at, self._TEXT_TIMES), op.owner, op.parent_id, op.project, op.parent_id),
+        )  # fmt: skip
+
+    def _op_transition(self, cur: Cursor, op: Transition) -> TaskState | None:
+        """One transition as the lifecycle decides it; the state written, or None if ended.
+
+        What the lifecycle sees cannot change before its outcome is written: SQLite's
+        ``BEGIN IMMEDIATE`` holds the write lock, PostgreSQL's row is locked (``_LOCK_ROW``).
+        """
+        p, text = self._P, self._TEXT_TIMES
+        row = cur.execute(
+            f"SELECT state, cancel_requested FROM executions WHERE id = {p}{self._LOCK_ROW}",
+            (op.execution_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no execution {op.execution_id!r}")
+        out = lifecycle.decide(TaskState(row[0]), op, cancel_requested=bool(row[1]))
+        if out is None:
+            return None
+        sets = [f"state = {p}"]
+        args: list[Any] = [out.state.value]
+        for column, value in (
+            ("started_at", _stored(out.started_at, text)),
+            ("owner", out.owner),
+            ("finished_at", _stored(out.finished_at, text)),
+            ("progress", out.progress),
+            ("error_json", out.error and out.error.model_dump_json()),
+            ("result_json", None if out.result is None else json.dumps(out.result)),
+        ):
+            if value is not None:
+                sets.append(f"{column} = {p}")
+                args.append(value)
+        if out.clear_action:
+            sets.append("current_action = NULL")
+        cur.execute(
+            f"UPDATE executions SET {', '.join(sets)} WHERE id = {p}", (*args, op.execution_id)
+        )
+        if out.clear_session is not None:
+            self._end_session(cur, out.clear_session)
+        cur.execute(
+            _INSERT_EVENT.format(p=p),
+            (op.execution_id, _stored(op.at, text), "state", json.dumps(out.event)),
+        )
+        return out.state
+
+    def _op_progress(
+        self,
+        cur: Cursor,
+        execution_id: str,
+        progress: float | None,
+        set_action: bool,
+        action: str | None,
+    ) -> None:
+        p = self._P
+        sets: list[str] = []
+        args: list[Any] = []
+        if progress is not None:
+            # The larger of the two keeps progress monotonic whatever order updates arrive in.
+            sets.append(f"progress = {self._MAX}(progress, {p})")
+            args.append(progress)
+        if set_action:
+            sets.append(f"current_action = {p}")
+            args.append(action)
+        if sets:
+            cur.execute(
+                f"UPDATE executions SET {', '.join(sets)} WHERE id = {p} AND state = {p}",
+                (*args, execution_id, TaskState.RUNNING.value),
+            )
+
+    # -- executions -------------------------------------------------------------------------
+    def create(
+        self,
+        execution_id: str,
+        name: str,
+        task_json: str,
+        owner: str,
+        parent_id: str | None = None,
+        *,
+        project: str | None = None,
+    ) -> None:
+        op = Create(execution_id, name, task_json, owner, parent_id, project=project)
+        with self._tx() as cur:
+            self._op_create(cur, op)
+
+    def transition(
+        self,
+        execution_id: str,
+        new: TaskState,
+        *,
+        error: ErrorInfo | None = None,
+        result: TaskResult | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """Move an execution to ``new``. False (and no write) if it already finished.
+
+        ``NotFoundError`` for an unknown id, ``IllegalTransition`` (a ``RuntimeError``) for a
+        transition the lifecycle does not allow.
+        """
+        data = result.model_dump(mode="json") if result is not None else None
+        op = Transition(execution_id, new, error=error, result=data, owner=owner)
+        with self._tx() as cur:
+            return self._op_transition(cur, op) is not None
 
     def cancel_requests(self, ids: list[str]) -> list[str]:
         if not ids:
@@ -191,7 +400,53 @@ class SQLReads:
         )
         return [str(r["key"]) for r in rows]
 
+    def mem_delete(self, namespace: str, key: str) -> bool:
+        p = self._P
+        with self._tx() as cur:
+            cur.execute(f"DELETE FROM memory WHERE namespace = {p} AND key = {p}", (namespace, key))
+            return cur.rowcount > 0
+
     # -- tokens -----------------------------------------------------------------------------
+    def token_create(
+        self, name: str, *, scope: str = "run", project: str = tokens.DEFAULT_PROJECT
+    ) -> tuple[TokenInfo, str]:
+        """A new token: its record and the token itself (shown once, never stored)."""
+        name, project = tokens.check_name(name), tokens.check_project(project)
+        checked = tokens.check_scope(scope)
+        token, salt = tokens.new_token(), os.urandom(16)
+        info = TokenInfo(
+            id="tok_" + os.urandom(6).hex(),
+            name=name,
+            scope=checked,
+            project=project,
+            created_at=utcnow(),
+        )
+        p = self._P
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO tokens (id, name, lookup, salt, hash, scope, project, created_at)"
+                f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (name) DO NOTHING",
+                (info.id, name, tokens.lookup_key(token), salt, tokens.digest(salt, token),
+                 checked, project, _stored(info.created_at, self._TEXT_TIMES)),
+            )  # fmt: skip
+            if cur.rowcount == 0:
+                raise ValidationError(
+                    f"token name: {name!r} is taken; choose another name, or revoke it first "
+                    "(`aesop token revoke NAME`; a revoked name stays taken)"
+                )
+        return info, token
+
+    def token_revoke(self, name_or_id: str) -> TokenInfo:
+        """Revoke a token by name or id (``NotFoundError`` if none); revoking twice is a no-op."""
+        p = self._P
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE tokens SET revoked_at = {p}"
+                f" WHERE (name = {p} OR id = {p}) AND revoked_at IS NULL",
+                (_stored(utcnow(), self._TEXT_TIMES), name_or_id, name_or_id),
+            )
+        return self._token_named(name_or_id)
+
     def token_check(self, token: str) -> TokenInfo | None:
         """The live (not revoked) token ``token`` is, or None."""
         if not tokens.well_formed(token):
@@ -220,6 +475,11 @@ class SQLReads:
 
 
 # -- rows -----------------------------------------------------------------------------------
+
+
+def _stored(at: datetime | None, text: bool) -> Any:
+    """A time as the store keeps it: ISO 8601 text, or the datetime for a TIMESTAMPTZ."""
+    return at.isoformat() if text and at is not None else at
 
 
 def _when(value: str | datetime | None) -> datetime | None:

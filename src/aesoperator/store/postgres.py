@@ -16,24 +16,20 @@ the package wrote is refused.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, ValidationError
-from ..execution import TaskResult, TaskState, utcnow
-from . import lifecycle, tokens
-from ._sql import SQLReads
-from .base import AlertRecord, Create, CurrentAction, EventRecord, Op, Progress, Transition
-from .lifecycle import SESSION_PREFIX, IllegalTransition
-from .tokens import TokenInfo
+from ..errors import TaskCancelled, UserError
+from ..execution import TaskState, utcnow
+from . import lifecycle
+from ._sql import Cursor, SQLStore
+from .base import Op
+from .lifecycle import SESSION_PREFIX
 
 if TYPE_CHECKING:
     import psycopg
@@ -119,9 +115,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x4145_534F_505F_4D47  # pg_advisory_lock key: "AESOP_MG"
 CANCEL_CHANNEL = "aesop_cancel"  # NOTIFY'd with the execution id when a cancel is accepted
 _TERMINAL = [s.value for s in lifecycle.TERMINAL]
-_UNFINISHED = [s.value for s in lifecycle.UNFINISHED]
 _OURS = ("artifacts", "pool_size")  # query parameters of ours, not libpq's
-_INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (%s, %s, %s, %s)"
 
 
 def _package_version() -> str:
@@ -228,10 +222,11 @@ def _connect_error(shown: str, libpq: str, exc: Exception) -> UserError:
     return UserError(f"store {shown!r}: {fix} ({text})")
 
 
-class PostgresStore(SQLReads):
+class PostgresStore(SQLStore):
     """PostgreSQL-backed persistence; safe across threads, processes and machines."""
 
     _P, _TIE, _TEXT_TIMES, _TRUE, _KEY_ORDER = "%s", "seq", False, "TRUE", 'key COLLATE "C"'
+    _MAX, _LOCK_ROW, _SAVEPOINTS = "GREATEST", " FOR UPDATE", True
 
     def __init__(
         self, libpq: str, artifacts: Path, *, pool_size: int = 4, shown: str | None = None
@@ -265,6 +260,19 @@ class PostgresStore(SQLReads):
     def _place(self) -> str:
         return self.url
 
+    def _lock_batch(self, cur: Cursor, ops: Sequence[Op]) -> None:
+        # Lock the rows of every execution the batch writes, in one order (no deadlock
+        # between two batches): its events then get their seq in commit order, so a
+        # reader following a timeline with ``after=`` never skips one committed late.
+        touched = sorted({op.execution_id for op in ops})
+        cur.execute(
+            "SELECT id FROM executions WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (touched,)
+        )
+
+    def _end_session(self, cur: Cursor, namespace: str) -> None:
+        # In the same transaction: the end and the clearing.
+        cur.execute("DELETE FROM memory WHERE namespace = %s", (namespace,))
+
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.artifacts / execution_id
 
@@ -295,92 +303,7 @@ class PostgresStore(SQLReads):
             return list(cur.fetchall())
 
     # -- batched writes ---------------------------------------------------------------------
-    def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
-        if not ops:
-            return {}
-        ended: dict[str, TaskState] = {}
-        events: list[tuple[str, datetime, str, str]] = []
-        progress: dict[str, float] = {}
-        actions: dict[str, str | None] = {}
-        with self._tx() as cur:
-            # Lock the rows of every execution the batch writes, in one order (no deadlock
-            # between two batches): its events then get their seq in commit order, so a
-            # reader following a timeline with ``after=`` never skips one committed late.
-            touched = sorted({op.execution_id for op in ops})
-            cur.execute(
-                "SELECT id FROM executions WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (touched,)
-            )
-
-            def settle() -> None:
-                if events:
-                    cur.executemany(_INSERT_EVENT, events)
-                    events.clear()
-                for eid in {**progress, **actions}:
-                    _op_progress(cur, eid, progress.get(eid), eid in actions, actions.get(eid))
-                progress.clear()
-                actions.clear()
-
-            for op in ops:
-                if isinstance(op, EventRecord):
-                    data = json.dumps(op.data, default=str)
-                    events.append((op.execution_id, op.at, op.kind, data))
-                elif isinstance(op, Progress):
-                    old = progress.get(op.execution_id)
-                    progress[op.execution_id] = op.value if old is None else max(old, op.value)
-                elif isinstance(op, CurrentAction):
-                    actions[op.execution_id] = op.label
-                elif isinstance(op, AlertRecord):
-                    cur.execute(
-                        "INSERT INTO alerts (execution_id, data_json) VALUES (%s, %s)",
-                        (op.execution_id, op.alert.model_dump_json()),
-                    )
-                elif isinstance(op, Create):
-                    settle()
-                    _op_create(cur, op)
-                elif isinstance(op, Transition):
-                    settle()
-                    cur.execute("SAVEPOINT op")
-                    try:
-                        state = _op_transition(cur, op)
-                    except (IllegalTransition, NotFoundError):
-                        cur.execute("ROLLBACK TO SAVEPOINT op")
-                        continue  # one refused op must not lose the batch: it is skipped
-                    if state is not None and state.finished:
-                        ended[op.execution_id] = state
-                else:
-                    raise TypeError(f"unknown store op {op!r}")
-            settle()
-        return ended
-
     # -- executions -------------------------------------------------------------------------
-    def create(
-        self,
-        execution_id: str,
-        name: str,
-        task_json: str,
-        owner: str,
-        parent_id: str | None = None,
-        *,
-        project: str | None = None,
-    ) -> None:
-        op = Create(execution_id, name, task_json, owner, parent_id, project=project)
-        with self._tx() as cur:
-            _op_create(cur, op)
-
-    def transition(
-        self,
-        execution_id: str,
-        new: TaskState,
-        *,
-        error: ErrorInfo | None = None,
-        result: TaskResult | None = None,
-        owner: str | None = None,
-    ) -> bool:
-        data = result.model_dump(mode="json") if result is not None else None
-        op = Transition(execution_id, new, error=error, result=data, owner=owner)
-        with self._tx() as cur:
-            return _op_transition(cur, op) is not None
-
     def request_cancel(self, execution_id: str) -> bool:
         """Accept a cancel: True if the execution had not ended (its row locked meanwhile).
 
@@ -445,51 +368,11 @@ class PostgresStore(SQLReads):
             ).fetchone()
             _upsert(cur, namespace, key, fn(row[0] if row else None))
 
-    def mem_delete(self, namespace: str, key: str) -> bool:
-        with self._tx() as cur:
-            cur.execute("DELETE FROM memory WHERE namespace = %s AND key = %s", (namespace, key))
-            return cur.rowcount > 0
-
     def mem_clear(self, namespace: str) -> None:
         with self._tx() as cur:
             cur.execute("DELETE FROM memory WHERE namespace = %s", (namespace,))
 
     # -- tokens -----------------------------------------------------------------------------
-    def token_create(
-        self, name: str, *, scope: str = "run", project: str = tokens.DEFAULT_PROJECT
-    ) -> tuple[TokenInfo, str]:
-        name, project = tokens.check_name(name), tokens.check_project(project)
-        checked = tokens.check_scope(scope)
-        token, salt = tokens.new_token(), os.urandom(16)
-        info = TokenInfo(
-            id="tok_" + os.urandom(6).hex(),
-            name=name,
-            scope=checked,
-            project=project,
-            created_at=utcnow(),
-        )
-        with self._tx() as cur:
-            cur.execute(
-                "INSERT INTO tokens (id, name, lookup, salt, hash, scope, project, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-                (info.id, name, tokens.lookup_key(token), salt, tokens.digest(salt, token),
-                 checked, project, info.created_at),
-            )  # fmt: skip
-            if cur.rowcount == 0:
-                raise ValidationError(
-                    f"token name: {name!r} is taken; choose another name, or revoke it first "
-                    "(`aesop token revoke NAME`; a revoked name stays taken)"
-                )
-        return info, token
-
-    def token_revoke(self, name_or_id: str) -> TokenInfo:
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE tokens SET revoked_at = %s"
-                " WHERE (name = %s OR id = %s) AND revoked_at IS NULL",
-                (utcnow(), name_or_id, name_or_id),
-            )
-        return self._token_named(name_or_id)
 
 
 # -- migrations ---------------------------------------------------------------------------------
@@ -528,76 +411,6 @@ def migrate(conn: psycopg.Connection[Any], shown: str) -> int:
 
 
 # -- rows ---------------------------------------------------------------------------------------
-
-
-def _op_create(cur: psycopg.Cursor[Any], op: Create) -> None:
-    cur.execute(
-        # A sub-task belongs to its parent's project.
-        "INSERT INTO executions"
-        " (id, name, task_json, state, created_at, owner, parent_id, project)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, COALESCE(%s,"
-        " (SELECT project FROM executions WHERE id = %s), 'default'))",
-        (op.execution_id, op.name, op.task_json, TaskState.PENDING.value, op.at, op.owner,
-         op.parent_id, op.project, op.parent_id),
-    )  # fmt: skip
-
-
-def _op_transition(cur: psycopg.Cursor[Any], op: Transition) -> TaskState | None:
-    """One transition as the lifecycle decides it, the row locked from read to write."""
-    row = cur.execute(
-        "SELECT state, cancel_requested FROM executions WHERE id = %s FOR UPDATE",
-        (op.execution_id,),
-    ).fetchone()
-    if row is None:
-        raise NotFoundError(f"no execution {op.execution_id!r}")
-    out = lifecycle.decide(TaskState(row[0]), op, cancel_requested=bool(row[1]))
-    if out is None:
-        return None
-    sets = ["state = %s"]
-    args: list[Any] = [out.state.value]
-    for column, value in (
-        ("started_at", out.started_at),
-        ("owner", out.owner),
-        ("finished_at", out.finished_at),
-        ("progress", out.progress),
-        ("error_json", out.error and out.error.model_dump_json()),
-        ("result_json", None if out.result is None else json.dumps(out.result)),
-    ):
-        if value is not None:
-            sets.append(f"{column} = %s")
-            args.append(value)
-    if out.clear_action:
-        sets.append("current_action = NULL")
-    cur.execute(
-        f"UPDATE executions SET {', '.join(sets)} WHERE id = %s",
-        (*args, op.execution_id),
-    )
-    if out.clear_session is not None:  # in the same transaction: the end and the clearing
-        cur.execute("DELETE FROM memory WHERE namespace = %s", (out.clear_session,))
-    cur.execute(_INSERT_EVENT, (op.execution_id, op.at, "state", json.dumps(out.event)))
-    return out.state
-
-
-def _op_progress(
-    cur: psycopg.Cursor[Any],
-    execution_id: str,
-    progress: float | None,
-    set_action: bool,
-    action: str | None,
-) -> None:
-    sets: list[str] = []
-    args: list[Any] = []
-    if progress is not None:
-        sets.append("progress = GREATEST(progress, %s)")  # monotonic whatever the order
-        args.append(progress)
-    if set_action:
-        sets.append("current_action = %s")
-        args.append(action)
-    if sets:
-        cur.execute(
-            f"UPDATE executions SET {', '.join(sets)} WHERE id = %s AND state = %s",
-            (*args, execution_id, TaskState.RUNNING.value),
-        )
 
 
 def _upsert(cur: psycopg.Cursor[Any], namespace: str, key: str, value_json: str) -> None:

@@ -4,12 +4,13 @@ One implementation of :class:`aesoperator.store.base.Store`. Safe across threads
 connection guarded by a lock per store) and processes (WAL, a busy time-out, short
 transactions: ``BEGIN IMMEDIATE`` takes the write lock up front, so a read-decide-write
 inside one is atomic). What a transition writes is decided by
-:func:`aesoperator.store.lifecycle.decide`; this module only reads and writes rows.
+:func:`aesoperator.store.lifecycle.decide`. The queries both SQL stores share are in
+``_sql.py``; this module keeps the connection, the transactions, the schema and what only
+SQLite does (its session-memory guard, secure_delete and the WAL checkpoint after a clear).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -18,21 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ErrorInfo, NotFoundError, TaskCancelled, UserError, ValidationError
-from ..execution import TaskResult, TaskState, utcnow
-from . import lifecycle, tokens
-from ._sql import SQLReads
-from .base import (
-    AlertRecord,
-    Create,
-    CurrentAction,
-    EventRecord,
-    Op,
-    Progress,
-    Transition,
-)
-from .lifecycle import SESSION_PREFIX, IllegalTransition
-from .tokens import TokenInfo
+from ..errors import TaskCancelled, UserError
+from ..execution import TaskState, utcnow
+from . import lifecycle
+from ._sql import Cursor, SQLStore
+from .base import Op
+from .lifecycle import SESSION_PREFIX
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -100,7 +92,6 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_INSERT_EVENT = "INSERT INTO events (execution_id, at, kind, data_json) VALUES (?, ?, ?, ?)"
 _TERMINAL = tuple(s.value for s in lifecycle.TERMINAL)
 DB_FILE = "aesoperator.sqlite3"  # in the data directory, beside artifacts/
 # A write to a session namespace is refused once its execution has ended (a handler thread
@@ -135,10 +126,12 @@ def open_sqlite(data_dir: Path, db_file: Path | None = None) -> SQLiteStore:
         ) from None
 
 
-class SQLiteStore(SQLReads):
+class SQLiteStore(SQLStore):
     """SQLite-backed persistence for one data directory (``db_file`` may live elsewhere)."""
 
     _P, _TIE, _TEXT_TIMES, _TRUE, _KEY_ORDER = "?", "rowid", True, "1", "key"
+    # BEGIN IMMEDIATE holds the write lock for the whole transaction: nothing more to lock.
+    _MAX, _LOCK_ROW, _SAVEPOINTS = "MAX", "", False
 
     def __init__(self, data_dir: Path, db_file: Path | None = None) -> None:
         self.data_dir = data_dir
@@ -176,6 +169,12 @@ class SQLiteStore(SQLReads):
     def _place(self) -> str:
         return self.data_dir.name
 
+    def _lock_batch(self, cur: Cursor, ops: Sequence[Op]) -> None:
+        pass  # BEGIN IMMEDIATE took the write lock
+
+    def _end_session(self, cur: Cursor, namespace: str) -> None:
+        self._ended.append(namespace)  # cleared once committed (mem_clear checkpoints the WAL)
+
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.data_dir / "artifacts" / execution_id
 
@@ -211,168 +210,7 @@ class SQLiteStore(SQLReads):
             return list(cur.execute(sql, args))
 
     # -- batched writes ---------------------------------------------------------------------
-    def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
-        """Apply many writes in one transaction (the supervisor's write-behind buffer).
-
-        A transition the lifecycle refuses is skipped. Returns the state each execution
-        ended in, for those that ended here (a cancel accepted before may have turned a
-        completion into ``cancelled``).
-        """
-        if not ops:
-            return {}
-        ended: dict[str, TaskState] = {}
-        # Between two create/transition ops (the only ones whose order matters to the
-        # others), events go in one executemany, in order, and the progress updates of an
-        # execution collapse into one (the highest progress, the last action): a busy crawl
-        # sends a few per page, and one statement each was most of the cost of recording it.
-        events: list[tuple[str, str, str, str]] = []
-        progress: dict[str, float] = {}
-        actions: dict[str, str | None] = {}
-        with self._tx() as cur:
-
-            def settle() -> None:
-                if events:
-                    cur.executemany(_INSERT_EVENT, events)
-                    events.clear()
-                for eid in {**progress, **actions}:
-                    self._op_progress(cur, eid, progress.get(eid), eid in actions, actions.get(eid))
-                progress.clear()
-                actions.clear()
-
-            for op in ops:
-                if isinstance(op, EventRecord):
-                    data = json.dumps(op.data, default=str)
-                    events.append((op.execution_id, op.at.isoformat(), op.kind, data))
-                elif isinstance(op, Progress):
-                    old = progress.get(op.execution_id)
-                    progress[op.execution_id] = op.value if old is None else max(old, op.value)
-                elif isinstance(op, CurrentAction):
-                    actions[op.execution_id] = op.label
-                elif isinstance(op, AlertRecord):
-                    cur.execute(
-                        "INSERT INTO alerts (execution_id, data_json) VALUES (?, ?)",
-                        (op.execution_id, op.alert.model_dump_json()),
-                    )
-                elif isinstance(op, Create):
-                    settle()
-                    self._op_create(cur, op)
-                elif isinstance(op, Transition):
-                    settle()
-                    try:
-                        state = self._op_transition(cur, op)
-                    except (IllegalTransition, NotFoundError):
-                        continue  # one refused op must not lose the batch: it is skipped
-                    if state is not None and state.finished:
-                        ended[op.execution_id] = state
-                else:
-                    raise TypeError(f"unknown store op {op!r}")
-            settle()
-        return ended
-
-    def _op_create(self, cur: sqlite3.Cursor, op: Create) -> None:
-        cur.execute(
-            # A sub-task belongs to its parent's project.
-            "INSERT INTO executions"
-            " (id, name, task_json, state, created_at, owner, parent_id, project)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE(?,"
-            " (SELECT project FROM executions WHERE id = ?), 'default'))",
-            (op.execution_id, op.name, op.task_json, TaskState.PENDING.value, op.at.isoformat(),
-             op.owner, op.parent_id, op.project, op.parent_id),
-        )  # fmt: skip
-
-    def _op_transition(self, cur: sqlite3.Cursor, op: Transition) -> TaskState | None:
-        """One transition as the lifecycle decides it; the state written, or None if ended."""
-        row = cur.execute(
-            "SELECT state, cancel_requested FROM executions WHERE id = ?", (op.execution_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"no execution {op.execution_id!r}")
-        out = lifecycle.decide(TaskState(row[0]), op, cancel_requested=bool(row[1]))
-        if out is None:
-            return None
-        sets = ["state = ?"]
-        args: list[Any] = [out.state.value]
-        for column, value in (
-            ("started_at", out.started_at and out.started_at.isoformat()),
-            ("owner", out.owner),
-            ("finished_at", out.finished_at and out.finished_at.isoformat()),
-            ("progress", out.progress),
-            ("error_json", out.error and out.error.model_dump_json()),
-            ("result_json", None if out.result is None else json.dumps(out.result)),
-        ):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                args.append(value)
-        if out.clear_action:
-            sets.append("current_action = NULL")
-        # The state read above cannot have changed: BEGIN IMMEDIATE holds the write lock.
-        cur.execute(
-            f"UPDATE executions SET {', '.join(sets)} WHERE id = ?", (*args, op.execution_id)
-        )
-        if out.clear_session is not None:
-            self._ended.append(out.clear_session)  # cleared once committed
-        cur.execute(
-            _INSERT_EVENT, (op.execution_id, op.at.isoformat(), "state", json.dumps(out.event))
-        )
-        return out.state
-
-    def _op_progress(
-        self,
-        cur: sqlite3.Cursor,
-        execution_id: str,
-        progress: float | None,
-        set_action: bool,
-        action: str | None,
-    ) -> None:
-        sets: list[str] = []
-        args: list[Any] = []
-        if progress is not None:
-            # MAX() keeps progress monotonic whatever order updates arrive in.
-            sets.append("progress = MAX(progress, ?)")
-            args.append(progress)
-        if set_action:
-            sets.append("current_action = ?")
-            args.append(action)
-        if sets:
-            cur.execute(
-                f"UPDATE executions SET {', '.join(sets)} WHERE id = ? AND state = ?",
-                (*args, execution_id, TaskState.RUNNING.value),
-            )
-
     # -- executions -------------------------------------------------------------------------
-    def create(
-        self,
-        execution_id: str,
-        name: str,
-        task_json: str,
-        owner: str,
-        parent_id: str | None = None,
-        *,
-        project: str | None = None,
-    ) -> None:
-        op = Create(execution_id, name, task_json, owner, parent_id, project=project)
-        with self._tx() as cur:
-            self._op_create(cur, op)
-
-    def transition(
-        self,
-        execution_id: str,
-        new: TaskState,
-        *,
-        error: ErrorInfo | None = None,
-        result: TaskResult | None = None,
-        owner: str | None = None,
-    ) -> bool:
-        """Move an execution to ``new``. False (and no write) if it already finished.
-
-        ``NotFoundError`` for an unknown id, ``IllegalTransition`` (a ``RuntimeError``) for a
-        transition the lifecycle does not allow.
-        """
-        data = result.model_dump(mode="json") if result is not None else None
-        op = Transition(execution_id, new, error=error, result=data, owner=owner)
-        with self._tx() as cur:
-            return self._op_transition(cur, op) is not None
-
     def request_cancel(self, execution_id: str) -> bool:
         """Accept a cancel: True if the execution had not ended, and it now ends ``cancelled``.
 
@@ -406,11 +244,6 @@ class SQLiteStore(SQLReads):
             ).fetchone()
             _upsert(cur, namespace, key, fn(row[0] if row else None))
 
-    def mem_delete(self, namespace: str, key: str) -> bool:
-        with self._tx() as cur:
-            cur.execute("DELETE FROM memory WHERE namespace = ? AND key = ?", (namespace, key))
-            return cur.rowcount > 0
-
     def mem_clear(self, namespace: str) -> None:
         with self._tx() as cur:
             cur.execute("DELETE FROM memory WHERE namespace = ?", (namespace,))
@@ -420,44 +253,6 @@ class SQLiteStore(SQLReads):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- tokens -----------------------------------------------------------------------------
-    def token_create(
-        self, name: str, *, scope: str = "run", project: str = tokens.DEFAULT_PROJECT
-    ) -> tuple[TokenInfo, str]:
-        """A new token: its record and the token itself (shown once, never stored)."""
-        name, project = tokens.check_name(name), tokens.check_project(project)
-        checked = tokens.check_scope(scope)
-        token, salt = tokens.new_token(), os.urandom(16)
-        info = TokenInfo(
-            id="tok_" + os.urandom(6).hex(),
-            name=name,
-            scope=checked,
-            project=project,
-            created_at=utcnow(),
-        )
-        with self._tx() as cur:
-            if cur.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)).fetchone():
-                raise ValidationError(
-                    f"token name: {name!r} is taken; choose another name, or revoke it first "
-                    "(`aesop token revoke NAME`; a revoked name stays taken)"
-                )
-            cur.execute(
-                "INSERT INTO tokens (id, name, lookup, salt, hash, scope, project, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (info.id, name, tokens.lookup_key(token), salt, tokens.digest(salt, token),
-                 checked, project, info.created_at.isoformat()),
-            )  # fmt: skip
-        return info, token
-
-    def token_revoke(self, name_or_id: str) -> TokenInfo:
-        """Revoke a token by name or id (``NotFoundError`` if none); revoking twice is a no-op."""
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE tokens SET revoked_at = ?"
-                " WHERE (name = ? OR id = ?) AND revoked_at IS NULL",
-                (utcnow().isoformat(), name_or_id, name_or_id),
-            )
-        return self._token_named(name_or_id)
-
     def _clear_sessions(self, namespaces: list[str]) -> None:
         """Session memory goes with its execution: cleared once its end is committed.
 
