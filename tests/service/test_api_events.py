@@ -154,9 +154,13 @@ def test_a_subscriber_leaving_early_ends_the_poller(served: Served, token: str) 
     eid = served.submit(token, "slow", seconds=60)["id"]
     with served.http(token) as http:
         with http.stream("GET", f"/v1/tasks/{eid}/events", headers=SSE) as answer:
-            next(f for f in frames(answer) if f.get("event") == "status")
-            assert hub_watched(served) == 1
-        eventually(lambda: hub_watched(served) == 0, what="the poller stopped")
+            # Held in a name: a generator dropped after next() closes the response, and the
+            # server, seeing the client gone, would end the poller before the check below.
+            stream = frames(answer)
+            next(f for f in stream if f.get("event") == "status")
+            watches = served.app.state.aesop.hub._watches
+            assert eid in watches
+        eventually(lambda: eid not in watches, what="the poller stopped")
         http.post(f"/v1/tasks/{eid}/cancel")
 
 
