@@ -64,3 +64,28 @@ def site(handler: type[BaseHTTPRequestHandler] | dict[str, str]) -> Iterator[str
         handler = type("Pages", (PagesHandler,), {"pages": handler})
     with running(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"
+
+
+@contextmanager
+def uvicorn_app(app: Any, timeout: float = 60) -> Iterator[str]:
+    """An ASGI ``app`` under uvicorn on a thread, on a socket bound to a free 127.0.0.1 port
+    before it starts (no window for another process to take the port); yields the base URL."""
+    import socket
+
+    import uvicorn
+
+    from waiting import eventually
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started, timeout=timeout, what="uvicorn started")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()

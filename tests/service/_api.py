@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from aesoperator import Aesoperator, TaskContext
 from aesoperator.service import ServiceSettings, create_app
 from aesoperator.store import open_store
-from waiting import eventually
+from serving import uvicorn_app
 
 
 def register_handlers(client: Aesoperator) -> None:
@@ -119,18 +117,10 @@ def serving(
     client = Aesoperator(data_dir=data_dir, pool_size=2)
     register(client)
     app = build(client, settings=settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
     try:
-        eventually(lambda: server.started, timeout=60, what="uvicorn started")
-        yield Served(f"http://127.0.0.1:{port}", app, client, data_dir, iter(range(10**9)))
+        with uvicorn_app(app) as url:
+            yield Served(url, app, client, data_dir, iter(range(10**9)))
     finally:
-        server.should_exit = True
-        thread.join(30)
         client.close()
 
 

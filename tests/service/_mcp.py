@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import textwrap
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,11 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
-import uvicorn
 from mcp_types import CallToolResult, TextContent
 
-from serving import QuietHandler, site
-from waiting import eventually
+from serving import QuietHandler, site, uvicorn_app
 
 if TYPE_CHECKING:
     from mcp import Client
@@ -117,22 +113,7 @@ def text(result: CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on a free 127.0.0.1 port, on a thread; yields the base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        eventually(lambda: server.started, timeout=30, what="uvicorn started")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+serving = uvicorn_app  # the tests' name for it
 
 
 Scenario = Callable[["Client"], Awaitable[None]]

@@ -161,21 +161,14 @@ class Relay:
 @contextmanager
 def served_in_process(data_dir: Path, settings: object) -> Iterator[str]:
     """``create_app`` with ``settings`` (ones the CLI does not expose) on uvicorn in a thread."""
-    import uvicorn
-
     from aesoperator import Aesoperator
     from aesoperator.service import create_app
+    from serving import uvicorn_app
 
     local = Aesoperator(data_dir=data_dir, url="", isolation="inline", pool_size=1)
     app = create_app(local, settings=settings)  # type: ignore[arg-type]
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        eventually(lambda: server.started, timeout=60, what="uvicorn started")
-        yield f"http://127.0.0.1:{port}"
+        with uvicorn_app(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(30)
         local.close()
