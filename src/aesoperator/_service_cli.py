@@ -130,6 +130,82 @@ def serve_command(
         client.close()
 
 
+def worker_command(
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="temporal://host:7233?namespace=default&task_queue=aesop ($AESOP_BACKEND).",
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="postgresql://user:pw@host/db?artifacts=/shared/dir ($AESOP_STORE)."
+        ),
+    ] = None,
+    imports: Annotated[
+        list[str] | None,
+        typer.Option("--import", help="A module that registers handlers (repeatable)."),
+    ] = None,
+    pool_size: Annotated[
+        int | None,
+        typer.Option("--pool-size", min=1, help="Executions run at once ($AESOP_POOL_SIZE, 2)."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run executions of a Temporal task queue on this machine, until SIGTERM or Ctrl-C."""
+    import asyncio
+    import os
+
+    from .cli import _client, _fail
+
+    backend = backend or os.environ.get("AESOP_BACKEND") or ""
+    store = store or os.environ.get("AESOP_STORE") or ""
+    if not backend.startswith("temporal://"):
+        _fail(f"--backend: got {backend!r}; give temporal://host:7233?task_queue=aesop", 2)
+    if not store.lower().startswith(("postgresql://", "postgres://")):
+        _fail(
+            f"--store: got {store!r}; workers share a PostgreSQL store: give "
+            "postgresql://user:pw@host/db?artifacts=/shared/dir",
+            2,
+        )
+    try:
+        from .runtime._temporal import parse_target
+        from .runtime._temporal_worker import run_worker, worker_identity
+    except ImportError as exc:
+        _fail(f"the worker needs its extra: pip install 'aesoperator[temporal]' ({exc})", 2)
+    target = parse_target(backend)
+    client = _client(None, imports, local=True, store=store)
+    size = pool_size or client.pool_size
+
+    def ready() -> None:
+        line = {"worker": worker_identity(), "task_queue": target.task_queue, "pool": size}
+        if as_json:
+            typer.echo(json.dumps(line))
+        else:
+            typer.echo(f"aesop: worker {line['worker']} on {target.address} "
+                       f"queue {target.task_queue!r}, {size} at once", err=True)  # fmt: skip
+
+    try:
+        asyncio.run(
+            run_worker(
+                target,
+                client._store,
+                client.store_url,
+                pool_size=size,
+                handlers=client._handlers_snapshot,
+                callbacks=client._callbacks,
+                webhooks=client._webhook_hook,
+                llm=client.llm,
+                ready=ready,
+            )
+        )
+    finally:
+        client.close()
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
     app.command("serve")(serve_command)
+    app.command("worker")(worker_command)

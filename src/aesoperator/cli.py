@@ -68,11 +68,19 @@ def _options(
 
 
 def _client(
-    data_dir: Path | None, imports: list[str] | None = None, *, local: bool = False
+    data_dir: Path | None,
+    imports: list[str] | None = None,
+    *,
+    local: bool = False,
+    store: str | None = None,
 ) -> Aesoperator:
-    # ``local``: the commands that *are* the server (serve, mcp) stay on this data directory
-    # even when $AESOP_URL would make a plain client remote (it would call itself).
-    client = Aesoperator(data_dir=data_dir, url="" if local else None)
+    # ``local``: the commands that *are* the server (serve, mcp, worker) stay on this store
+    # even when $AESOP_URL would make a plain client remote (it would call itself); a worker
+    # runs executions here, whatever $AESOP_BACKEND says.
+    if store is not None:
+        client = Aesoperator(store=store, url="", backend="process")
+    else:
+        client = Aesoperator(data_dir=data_dir, url="" if local else None)
     if imports:
         # Modules register handlers with ``aesoperator.handler``: make this client the default.
         import importlib

