@@ -197,6 +197,15 @@ class ExecutionStore(Protocol):
         """Clear session memory a crash left behind after its execution ended."""
         ...
 
+    def step_get(self, execution_id: str, key: str) -> str | None:
+        """The JSON text a durable ``ctx.step`` stored under ``key`` for the execution, or None."""
+        ...
+
+    def step_put(self, execution_id: str, key: str, value_json: str) -> bool:
+        """Store a durable step's result; the first write wins: False (and no write) if ``key``
+        was already stored. ``NotFoundError`` for an unknown execution (the rows are its own)."""
+        ...
+
     def close(self) -> None:
         """Release the store's connections; the object is not used afterwards."""
         ...

@@ -110,6 +110,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX schedules_next ON schedules(next_run_at);
     """,
+    # 1 -> 2: durable step results (a retried activity replays them), rows of their execution.
+    """
+    CREATE TABLE steps (
+        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value_json TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (execution_id, key)
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x4145_534F_505F_4D47  # pg_advisory_lock key: "AESOP_MG"
