@@ -189,6 +189,10 @@ class SQLiteStore(SQLStore):
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.data_dir / "artifacts" / execution_id
 
+    def listen(self, fn: Callable[[str, str], None]) -> None:
+        """None: SQLite cannot tell other processes of a change; they poll."""
+        return None
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
