@@ -442,6 +442,45 @@ def test_create_op_in_a_batch_with_its_parent(store: Store) -> None:
     assert store.events(parent)[-1].data == {"execution_id": child}
 
 
+# -- durable step results ----------------------------------------------------------------------
+
+
+def test_a_step_result_is_kept_once_and_the_first_write_wins(opened: Callable[[], Store]) -> None:
+    a, b = opened(), opened()
+    eid, other = new(a, TaskState.RUNNING), new(a, TaskState.RUNNING)
+    assert a.step_get(eid, "fetch#1") is None
+    assert a.step_put(eid, "fetch#1", '{"n": 1}') is True
+    assert b.step_get(eid, "fetch#1") == '{"n": 1}'  # another connection, another process
+    assert b.step_put(eid, "fetch#1", '{"n": 2}') is False  # a second run's result is dropped
+    assert a.step_get(eid, "fetch#1") == '{"n": 1}'
+    assert a.step_get(other, "fetch#1") is None  # the rows are the execution's own
+    assert a.step_get(eid, "fetch#2") is None
+    a.transition(eid, TaskState.COMPLETED)
+    assert b.step_get(eid, "fetch#1") == '{"n": 1}'  # an end keeps them (a replay reads them)
+    with pytest.raises(NotFoundError):
+        a.step_put("nobody", "fetch#1", "1")
+
+
+def test_racing_step_writes_keep_exactly_one(opened: Callable[[], Store]) -> None:
+    stores = [opened() for _ in range(4)]
+    eid = new(stores[0], TaskState.RUNNING)
+    go = threading.Barrier(len(stores))
+    won: list[bool] = []
+
+    def put(i: int) -> None:
+        go.wait()
+        won.append(stores[i].step_put(eid, "s#1", json.dumps(i)))
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(won) == [False, False, False, True]
+    kept = stores[0].step_get(eid, "s#1")
+    assert kept is not None and all(s.step_get(eid, "s#1") == kept for s in stores)
+
+
 # -- projects and tokens (the service) ---------------------------------------------------------
 
 

@@ -31,6 +31,9 @@ def test_a_data_dir_of_the_previous_version_opens_and_keeps_its_rows(tmp_path: P
         assert Memory(store, namespace_for("job", "permanent", "x")).get("k") == [1]
         assert [s.id for s in store.list_page(project="default")[0]] == ["old1"]
         store.token_create("after-migration")
+        assert (
+            store.step_put("old1", "fetch#1", "[1]") and store.step_get("old1", "fetch#1") == "[1]"
+        )
     finally:
         store.close()
     again = open_store(data)  # a second open migrates nothing and loses nothing

@@ -1,11 +1,11 @@
 """The PostgreSQL store beyond the contract: its URL, what a wrong one says, migrations, and
-cancel requests heard through LISTEN/NOTIFY. Against the session's real server."""
+cancel requests and changes heard through LISTEN/NOTIFY. Against the session's real server."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -13,11 +13,13 @@ import psycopg
 import pytest
 
 from aesoperator import UserError
-from aesoperator.execution import TaskState
+from aesoperator.execution import Alert, TaskState
 from aesoperator.store import open_store
+from aesoperator.store.base import AlertRecord, CurrentAction, Op, Progress
 from aesoperator.store.memory import Memory
-from aesoperator.store.postgres import SCHEMA_VERSION, PostgresStore
+from aesoperator.store.postgres import EVENTS_CHANNEL, SCHEMA_VERSION, PostgresStore
 from pgserver import PASSWORD, PgServer
+from waiting import eventually
 
 
 def _libpq(url: str) -> str:
@@ -156,3 +158,142 @@ def test_wait_cancel_hears_a_cancel_from_another_store_object(
     finally:
         owner.close()
         canceller.close()
+
+
+# -- change notifications (LISTEN/NOTIFY on aesop_events) ---------------------------------------
+
+
+class _Heard:
+    """What a listener's function was called with, in order (it runs on the listener thread)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, execution_id: str) -> None:
+        with self._lock:
+            self.calls.append((kind, execution_id))
+
+    def of(self, execution_id: str) -> list[str]:
+        with self._lock:
+            return [k for k, e in self.calls if e == execution_id]
+
+
+@pytest.fixture
+def two_stores(postgres_url: Callable[[], str]) -> Iterator[tuple[PostgresStore, PostgresStore]]:
+    url = postgres_url()
+    a, b = open_store(url), open_store(url)
+    assert isinstance(a, PostgresStore) and isinstance(b, PostgresStore)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_a_listener_hears_what_another_store_object_commits(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    watcher, writer = two_stores
+    heard = _Heard()
+    listener = watcher.listen(heard)
+    try:
+        writer.create("n1", "job", "{}", "me")
+        eventually(lambda: heard.of("n1") == ["state"], what="the creation")
+        writer.transition("n1", TaskState.RUNNING)
+        writer.apply([Progress("n1", 10.0), CurrentAction("n1", "fetch a")])
+        writer.apply([AlertRecord("n1", Alert(kind="t", message="m"))])
+        assert writer.request_cancel("n1") is True
+        want = ["state", "state", "progress", "alert", "cancel"]
+        eventually(lambda: heard.of("n1") == want, what="every kind, in commit order")
+        writer.transition("n1", TaskState.COMPLETED)  # ends cancelled: still a state change
+        eventually(lambda: heard.of("n1") == [*want, "state"], what="the end")
+        assert writer.status("n1").state is TaskState.CANCELLED
+    finally:
+        listener.close()
+
+
+def test_a_batch_notifies_once_per_kind_and_execution_and_only_when_committed(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    watcher, writer = two_stores
+    for eid in ("b1", "b2"):
+        writer.create(eid, "job", "{}", "me")
+        writer.transition(eid, TaskState.RUNNING)
+    heard = _Heard()
+    listener = watcher.listen(heard)
+    try:
+        ops: list[Op] = [Progress("b1", float(i)) for i in range(50)]
+        ops += [CurrentAction("b1", "x"), Progress("b2", 1.0)]
+        writer.apply(ops)
+        writer.apply([Progress("nobody", 5.0)])  # nothing changed: nothing said
+        # A transaction rolled back says nothing either.
+        with pytest.raises(RuntimeError), writer._tx() as cur:
+            writer._changed(cur, "alert", "b1")
+            raise RuntimeError("rolled back")
+        writer.create("b3", "job", "{}", "me")  # the marker that everything before was sent
+        eventually(lambda: heard.of("b3") == ["state"], what="the marker")
+        assert (heard.of("b1"), heard.of("b2"), heard.of("nobody")) == (
+            ["progress"],
+            ["progress"],
+            [],
+        )
+    finally:
+        listener.close()
+
+
+def test_close_ends_the_thread_and_a_failing_function_does_not(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    watcher, writer = two_stores
+    heard = _Heard()
+
+    def flaky(kind: str, execution_id: str) -> None:
+        heard(kind, execution_id)
+        raise ValueError("the caller's bug")
+
+    before = set(threading.enumerate())
+    listener = watcher.listen(flaky)
+    (thread,) = set(threading.enumerate()) - before
+    writer.create("c1", "job", "{}", "me")
+    writer.create("c2", "job", "{}", "me")
+    eventually(lambda: heard.of("c2") == ["state"], what="a call after a failing one")
+    listener.close()
+    thread.join(timeout=10)  # bounds a failing test only
+    assert not thread.is_alive()
+    writer.create("c3", "job", "{}", "me")
+    assert heard.of("c3") == []
+
+
+def test_a_listener_whose_connection_is_killed_reconnects_and_asks_for_a_resync(
+    two_stores: tuple[PostgresStore, PostgresStore], postgres_url: Callable[[], str]
+) -> None:
+    watcher, writer = two_stores
+    heard = _Heard()
+    listener = watcher.listen(heard)
+    try:
+        writer.create("r1", "job", "{}", "me")
+        eventually(lambda: heard.of("r1") == ["state"], what="before the kill")
+
+        def listening_pids() -> list[int]:
+            rows = writer._query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query LIKE %s AND pid <> pg_backend_pid()",
+                (f"LISTEN {EVENTS_CHANNEL}%",),
+            )
+            return [int(r["pid"]) for r in rows]
+
+        (pid,) = listening_pids()
+        writer._query("SELECT pg_terminate_backend(%s)", (pid,))
+        eventually(lambda: ("resync", "") in heard.calls, what="a resync after the reconnect")
+        eventually(lambda: listening_pids() not in ([], [pid]), what="another backend listens")
+        writer.create("r2", "job", "{}", "me")
+        eventually(lambda: heard.of("r2") == ["state"], what="after the reconnect")
+    finally:
+        listener.close()
+
+
+def test_the_sqlite_store_does_not_listen(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        assert store.listen(lambda kind, eid: None) is None
+    finally:
+        store.close()

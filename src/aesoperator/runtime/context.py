@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import mimetypes
 import random
 import threading
@@ -27,7 +28,7 @@ from .budget import Budget
 
 if TYPE_CHECKING:
     from ..results import TaskResult
-    from ..store.base import ArtifactStore
+    from ..store.base import ArtifactStore, ExecutionStore
     from ..store.memory import Memory
     from ..web import WebSession
 
@@ -156,6 +157,7 @@ class TaskContext:
         secrets: dict[str, str] | None = None,
         parent_secrets: tuple[tuple[str, str], ...] = (),
         llm: str | None = None,
+        step_store: ExecutionStore | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.task = task
@@ -185,6 +187,10 @@ class TaskContext:
         # The client's model spec (``Aesoperator(llm=...)``): skills that can use a model
         # (research) resolve it; ``None`` when the client has none.
         self.llm = llm
+        # Durable steps: where their results are kept (None: not durable), and how many calls
+        # of each step name this execution has made (the n of the key ``name#n``).
+        self._step_store = step_store
+        self._step_calls: dict[str, int] = {}
 
     def _send_clean(self, msg: dict[str, Any]) -> None:
         self._raw_send(redact_message(self._redactor, msg))
@@ -346,11 +352,69 @@ class TaskContext:
 
         ``fn`` may be sync (run in a thread) or async. Retries use exponential backoff from
         ``retry_delay_seconds``; policy, validation and limit errors are never retried.
+
+        Where the backend makes steps durable, the n-th call of a step name in an execution is
+        the step ``name#n``: a result it returned is stored (if JSON survives it unchanged),
+        and a later run of the same execution (a retry on another machine) gets it back
+        without calling ``fn`` again. The code between steps runs again: keep it
+        deterministic, so that the same calls come in the same order.
         """
-        cfg = self.config
+        if self._step_store is not None:
+            return await self._durable_step(self._step_store, name, fn, args, kwargs)
+        return await self._run_step(name, fn, args, kwargs)
+
+    async def _durable_step(
+        self,
+        store: ExecutionStore,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        # Counted before any await: the keys follow the order the calls were made in.
+        n = self._step_calls[name] = self._step_calls.get(name, 0) + 1
+        key = f"{name}#{n}"
+        self.check_cancelled()
+        stored = await asyncio.to_thread(store.step_get, self.execution_id, key)
+        if stored is not None:
+            index = self._start_action(
+                name, {"args": self._shown_args(args), "replayed": True, "key": key}
+            )
+            self._end_action(index, None, attempts=0)  # fn was not called
+            self.emit("step_replayed", name=name, key=key)
+            return json.loads(stored)
+        value = await self._run_step(name, fn, args, kwargs, key=key)
+        try:
+            text = json.dumps(value, allow_nan=False)
+            # A tuple comes back a list, an int key a str: a replay must return what fn did.
+            same = json.loads(text) == value
+            why = "" if same else f"a {type(value).__name__} does not come back the same from JSON"
+        except (TypeError, ValueError) as exc:
+            why = f"a {type(value).__name__} is not JSON-serialisable ({exc})"
+        if why:
+            self.emit("step_not_durable", name=name, key=key, type=type(value).__name__, why=why)
+            return value
+        if await asyncio.to_thread(store.step_put, self.execution_id, key, text):
+            return value
+        # Another run of this execution stored the step first: its result is the one that
+        # counts, now and in every replay.
+        first = await asyncio.to_thread(store.step_get, self.execution_id, key)
+        return value if first is None else json.loads(first)
+
+    def _shown_args(self, args: tuple[Any, ...]) -> list[str]:
         # Redacted before it is cut short: a cut could leave half a secret unrecognisable.
-        shown = [self._redactor.text(repr(a))[:200] for a in args]
-        index = self._start_action(name, {"args": shown})
+        return [self._redactor.text(repr(a))[:200] for a in args]
+
+    async def _run_step(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        **details: Any,
+    ) -> Any:
+        cfg = self.config
+        index = self._start_action(name, {"args": self._shown_args(args), **details})
         attempt = 0
         while True:
             attempt += 1

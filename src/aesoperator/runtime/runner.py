@@ -64,6 +64,9 @@ class Job:
     secrets: dict[str, str] = field(default_factory=dict)  # never stored, never logged
     registry: Registry = field(default_factory=Registry)
     project: str = "default"  # the service's isolation unit: scopes permanent memory
+    # ctx.step results are kept in the store and replayed when the same execution runs again
+    # (a backend that retries a run on another machine sets it); off for the local backend.
+    durable_steps: bool = False
 
 
 class _Recorder:
@@ -176,6 +179,9 @@ class Runner:
             secrets=secrets if secrets is not None else job.secrets,
             parent_secrets=parent._redactor.pairs if parent is not None else (),
             llm=job.llm,
+            # Only the execution the backend runs: a sub-task gets a new id on every run, so
+            # there would be nothing to replay (and its row may not be stored yet).
+            step_store=store if job.durable_steps and parent is None else None,
         )
         started_at = utcnow()
         t0 = time.monotonic()

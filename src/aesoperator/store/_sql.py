@@ -79,6 +79,11 @@ class SQLStore:
             """An execution ended in ``cur``'s transaction: its session memory goes."""
             ...
 
+    def _changed(self, cur: Cursor, kind: str, execution_id: str) -> None:
+        """``cur``'s transaction changed what ``kind`` names of an execution (``progress``,
+        ``alert``, ``state``, ``cancel``): a store that notifies listeners says so when it
+        commits. Nothing here (SQLite has no one to tell)."""
+
     # -- batched writes ---------------------------------------------------------------------
     def apply(self, ops: Sequence[Op]) -> dict[str, TaskState]:
         """Apply many writes in one transaction (the supervisor's write-behind buffer).
@@ -107,7 +112,10 @@ class SQLStore:
                     cur.executemany(insert_event, events)
                     events.clear()
                 for eid in {**progress, **actions}:
-                    self._op_progress(cur, eid, progress.get(eid), eid in actions, actions.get(eid))
+                    if self._op_progress(
+                        cur, eid, progress.get(eid), eid in actions, actions.get(eid)
+                    ):
+                        self._changed(cur, "progress", eid)
                 progress.clear()
                 actions.clear()
 
@@ -126,6 +134,7 @@ class SQLStore:
                         f"INSERT INTO alerts (execution_id, data_json) VALUES ({p}, {p})",
                         (op.execution_id, op.alert.model_dump_json()),
                     )
+                    self._changed(cur, "alert", op.execution_id)
                 elif isinstance(op, Create):
                     settle()
                     self._op_create(cur, op)
@@ -157,6 +166,7 @@ class SQLStore:
             (op.execution_id, op.name, op.task_json, TaskState.PENDING.value,
              _stored(op.at, self._TEXT_TIMES), op.owner, op.parent_id, op.project, op.parent_id),
         )  # fmt: skip
+        self._changed(cur, "state", op.execution_id)
 
     def _op_transition(self, cur: Cursor, op: Transition) -> TaskState | None:
         """One transition as the lifecycle decides it; the state written, or None if ended.
@@ -198,6 +208,7 @@ class SQLStore:
             _INSERT_EVENT.format(p=p),
             (op.execution_id, _stored(op.at, text), "state", json.dumps(out.event)),
         )
+        self._changed(cur, "state", op.execution_id)
         return out.state
 
     def _op_progress(
@@ -207,7 +218,8 @@ class SQLStore:
         progress: float | None,
         set_action: bool,
         action: str | None,
-    ) -> None:
+    ) -> bool:
+        """Write progress and current action; True if the row changed (it was running)."""
         p = self._P
         sets: list[str] = []
         args: list[Any] = []
@@ -223,6 +235,8 @@ class SQLStore:
                 f"UPDATE executions SET {', '.join(sets)} WHERE id = {p} AND state = {p}",
                 (*args, execution_id, TaskState.RUNNING.value),
             )
+            return bool(cur.rowcount > 0)
+        return False
 
     # -- executions -------------------------------------------------------------------------
     def create(
@@ -384,6 +398,35 @@ class SQLStore:
             f"SELECT id, owner FROM executions WHERE state IN ({marks})", _UNFINISHED
         )
         return [(r["id"], r["owner"]) for r in rows]
+
+    # -- durable steps ----------------------------------------------------------------------
+    def step_get(self, execution_id: str, key: str) -> str | None:
+        p = self._P
+        rows = self._query(
+            f"SELECT value_json FROM steps WHERE execution_id = {p} AND key = {p}",
+            (execution_id, key),
+        )
+        return str(rows[0]["value_json"]) if rows else None
+
+    def step_put(self, execution_id: str, key: str, value_json: str) -> bool:
+        """Store a step's result; the first write wins (False and no write for a second)."""
+        p = self._P
+        with self._tx() as cur:
+            if (
+                cur.execute(f"SELECT 1 FROM executions WHERE id = {p}", (execution_id,)).fetchone()
+                is None
+            ):
+                raise NotFoundError(
+                    f"no execution {execution_id!r}: its step {key!r} cannot be kept"
+                )
+            # Two processes running the same step (a retry racing a worker thought dead) both
+            # end here: the primary key keeps the first result, which both then replay.
+            cur.execute(
+                "INSERT INTO steps (execution_id, key, value_json, at)"
+                f" VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (execution_id, key) DO NOTHING",
+                (execution_id, key, value_json, _stored(utcnow(), self._TEXT_TIMES)),
+            )
+            return bool(cur.rowcount > 0)
 
     # -- memory -----------------------------------------------------------------------------
     def mem_get(self, namespace: str, key: str) -> str | None:

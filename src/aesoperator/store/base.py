@@ -93,6 +93,14 @@ Op = Create | Transition | Progress | CurrentAction | EventRecord | AlertRecord
 # -- protocols ----------------------------------------------------------------------------------
 
 
+class Listener(Protocol):
+    """A running subscription to a store's change notifications (see ``ExecutionStore.listen``)."""
+
+    def close(self) -> None:
+        """Stop listening: no call of the function starts after this returns."""
+        ...
+
+
 class ExecutionStore(Protocol):
     """Executions, their lifecycle, timeline, alerts and cancel requests."""
 
@@ -195,6 +203,24 @@ class ExecutionStore(Protocol):
 
     def clear_ended_sessions(self) -> None:
         """Clear session memory a crash left behind after its execution ended."""
+        ...
+
+    def step_get(self, execution_id: str, key: str) -> str | None:
+        """The JSON text a durable ``ctx.step`` stored under ``key`` for the execution, or None."""
+        ...
+
+    def step_put(self, execution_id: str, key: str, value_json: str) -> bool:
+        """Store a durable step's result; the first write wins: False (and no write) if ``key``
+        was already stored. ``NotFoundError`` for an unknown execution (the rows are its own)."""
+        ...
+
+    def listen(self, fn: Callable[[str, str], None]) -> Listener | None:
+        """Call ``fn(kind, execution_id)`` from a background thread for each committed change
+        any process makes: ``progress`` (progress or current action), ``alert``, ``state``
+        (created or moved), ``cancel`` (a cancel accepted); ``("resync", "")`` after a lost
+        connection came back, when changes may have been missed. Every change made after
+        ``listen`` returns is heard. None where the store cannot notify (callers then poll).
+        """
         ...
 
     def close(self) -> None:

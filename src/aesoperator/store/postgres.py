@@ -16,6 +16,7 @@ the package wrote is refused.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,10 @@ from .lifecycle import SESSION_PREFIX
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
+
+    from .base import Listener
+
+log = logging.getLogger("aesoperator.store")
 
 # Forward-only: entry ``n`` takes a database at schema version ``n`` to ``n + 1``, in its own
 # transaction, recorded in ``schema_version`` with the package version that applied it.
@@ -110,10 +115,23 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX schedules_next ON schedules(next_run_at);
     """,
+    # 1 -> 2: durable step results (a retried activity replays them), rows of their execution.
+    """
+    CREATE TABLE steps (
+        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value_json TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (execution_id, key)
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 _MIGRATION_LOCK = 0x4145_534F_505F_4D47  # pg_advisory_lock key: "AESOP_MG"
 CANCEL_CHANNEL = "aesop_cancel"  # NOTIFY'd with the execution id when a cancel is accepted
+# NOTIFY'd with "<kind> <execution id>" when a transaction that changed an execution commits:
+# kind is progress (progress or current action), alert, state (created or moved) or cancel.
+EVENTS_CHANNEL = "aesop_events"
 _TERMINAL = [s.value for s in lifecycle.TERMINAL]
 _OURS = ("artifacts", "pool_size")  # query parameters of ours, not libpq's
 
@@ -289,11 +307,23 @@ class PostgresStore(SQLStore):
                 "the new value from the old one and return it"
             )
         self._local.in_tx = True
+        notes: dict[str, None] = {}  # an ordered set
+        self._local.notes = notes
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 yield cur
+                if notes:  # delivered by the server when (and only if) the transaction commits
+                    cur.execute(
+                        "SELECT pg_notify(%s, n) FROM unnest(%s::text[]) AS n",
+                        (EVENTS_CHANNEL, list(notes)),
+                    )
         finally:
             self._local.in_tx = False
+            self._local.notes = {}
+
+    def _changed(self, cur: Cursor, kind: str, execution_id: str) -> None:
+        # Once per (kind, id) a transaction: a batch of 50 progress ops is one notification.
+        self._local.notes[f"{kind} {execution_id}"] = None
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         from psycopg.rows import dict_row
@@ -319,7 +349,26 @@ class PostgresStore(SQLStore):
                 "UPDATE executions SET cancel_requested = TRUE WHERE id = %s", (execution_id,)
             )
             cur.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, execution_id))
+            self._changed(cur, "cancel", execution_id)
             return True
+
+    def listen(self, fn: Callable[[str, str], None]) -> Listener:
+        """Call ``fn(kind, execution_id)`` for every change committed by any process (see
+        ``EVENTS_CHANNEL``), from a daemon thread, until the listener is closed.
+
+        One connection of its own, LISTENing before this returns: whatever commits afterwards
+        is heard. If the connection drops, it reconnects (backing off up to a few seconds) and
+        calls ``fn("resync", "")``: what changed meanwhile was not heard, so re-read it. An
+        exception in ``fn`` is logged and listening goes on.
+        """
+        import psycopg
+
+        listener = _Listener(self._libpq, fn)
+        try:
+            listener.start()
+        except psycopg.OperationalError as exc:
+            raise _connect_error(self.url, self._libpq, exc) from None
+        return listener
 
     def wait_cancel(self, ids: list[str], timeout: float) -> list[str]:
         """Those of ``ids`` with a cancel request, waiting up to ``timeout`` s for one.
@@ -373,6 +422,81 @@ class PostgresStore(SQLStore):
             cur.execute("DELETE FROM memory WHERE namespace = %s", (namespace,))
 
     # -- tokens -----------------------------------------------------------------------------
+
+
+class _Listener:
+    """A connection LISTENing on ``EVENTS_CHANNEL`` and the thread that reads it."""
+
+    _POLL = 0.2  # how often the thread looks at the stop flag (close() waits at most this)
+    _BACKOFF = (0.05, 0.2, 0.5, 1.0, 2.0)  # seconds between attempts to reconnect
+
+    def __init__(self, libpq: str, fn: Callable[[str, str], None]) -> None:
+        self._libpq = libpq
+        self._fn = fn
+        self._stop = threading.Event()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._thread = threading.Thread(target=self._run, name="aesop-listen", daemon=True)
+
+    def start(self) -> None:
+        self._conn = self._connect()  # here, not in the thread: a caller may read right after
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._POLL * 5)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self._libpq:
+            kwargs["connect_timeout"] = 10
+        if "keepalives" not in self._libpq:  # a peer gone without a word is noticed too
+            kwargs.update(keepalives=1, keepalives_idle=10, keepalives_interval=5)
+            kwargs["keepalives_count"] = 3
+        conn = psycopg.connect(self._libpq, **kwargs)
+        try:
+            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _call(self, kind: str, execution_id: str) -> None:
+        try:
+            self._fn(kind, execution_id)
+        except Exception:
+            log.exception("store listener: the function failed on %s %s", kind, execution_id)
+
+    def _run(self) -> None:
+        import psycopg
+
+        conn, failures = self._conn, 0
+        while not self._stop.is_set():
+            if conn is None:
+                try:
+                    conn = self._connect()
+                except psycopg.Error as exc:
+                    delay = self._BACKOFF[min(failures, len(self._BACKOFF) - 1)]
+                    failures += 1
+                    log.warning("store listener: reconnecting in %gs (%s)", delay, exc)
+                    self._stop.wait(delay)
+                    continue
+                failures = 0
+                self._call("resync", "")
+            try:
+                for note in conn.notifies(timeout=self._POLL):
+                    kind, _, execution_id = note.payload.partition(" ")
+                    self._call(kind, execution_id)
+                    if self._stop.is_set():
+                        break
+            except psycopg.Error as exc:
+                log.warning("store listener: connection lost (%s)", exc)
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
 
 
 # -- migrations ---------------------------------------------------------------------------------

@@ -89,6 +89,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS tokens_lookup ON tokens(lookup);
     """,
+    # 1 -> 2: durable step results (a retried run replays them), rows of their execution.
+    """
+    CREATE TABLE IF NOT EXISTS steps (
+        execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value_json TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (execution_id, key)
+    );
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -146,6 +156,7 @@ class SQLiteStore(SQLStore):
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.execute("PRAGMA secure_delete=ON")  # deleted values are zeroed, not left
+        self._conn.execute("PRAGMA foreign_keys=ON")  # a step's rows go with its execution
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 self._conn.execute(stmt)
@@ -177,6 +188,10 @@ class SQLiteStore(SQLStore):
 
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.data_dir / "artifacts" / execution_id
+
+    def listen(self, fn: Callable[[str, str], None]) -> None:
+        """None: SQLite cannot tell other processes of a change; they poll."""
+        return None
 
     def close(self) -> None:
         with self._lock:
