@@ -243,7 +243,7 @@ def fields_table(dotted: str) -> str:
 
     module, _, name = dotted.rpartition(".")
     model = getattr(importlib.import_module(module), name)
-    rows = ["| field | type | default | bounds | meaning |", "|---|---|---|---|---|"]
+    rows = ["| field, type | default | bounds | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         if field.default_factory is not None:
             default: Any = field.default_factory()  # type: ignore[call-arg]
@@ -254,7 +254,7 @@ def fields_table(dotted: str) -> str:
         )
         annotation = _cell(_type_name(field.annotation))
         rows.append(
-            f"| `{name}` | `{annotation}` | {shown} | {_bounds(field)} "
+            f"| `{name}`<br>`{annotation}` | {shown} | {_bounds(field)} "
             f"| {_cell(field.description)} |"
         )
     return "\n".join(rows)

@@ -7,6 +7,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,18 @@ def postgres_url(postgres: object, tmp_path: Path) -> Callable[[], str]:
         return f"{postgres.url(name)}?artifacts={tmp_path / 'artifacts'}"
 
     return make
+
+
+# -- a headless Chromium, one per test session (per xdist worker) ------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """The system Chromium the package itself uses, driven by Playwright; skipped without it."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from aesoperator.web._browser import chromium_path
+
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

@@ -223,8 +223,9 @@ class Plan(BaseModel):
 class TaskConfig(_Validated):
     """Runtime limits and settings of a task. Every limit is hard: the runtime enforces it.
 
-    >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
-    10
+    Example:
+        >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
+        10
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -423,8 +424,9 @@ class TaskConfig(_Validated):
 class Task(_Validated):
     """A goal for Aesoperator: a name, inputs, limits and a memory scope.
 
-    >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
-    'session'
+    Example:
+        >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
+        'session'
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -19,10 +19,12 @@ The article texts are written for these tests.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import re
 import ssl
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -294,7 +296,27 @@ class OfflineWeb:
 
 @contextmanager
 def offline_web(tmp: Path) -> Iterator[OfflineWeb]:
-    """Serve the stand-in web on 127.0.0.1:80 and :443; yield the client environment."""
+    """Serve the stand-in web on 127.0.0.1:80 and :443; yield the client environment.
+
+    One at a time on this machine (a file lock): the ports are fixed, and the tests that use
+    it (TASKS.md, the docs' pages) may run at once in parallel test workers.
+    """
+    with _one_at_a_time(), _serving(tmp) as web:
+        yield web
+
+
+@contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    with open(Path(tempfile.gettempdir()) / "aesop-offline-web.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _serving(tmp: Path) -> Iterator[OfflineWeb]:
     ca = trustme.CA()
     cert = ca.issue_cert(*HOSTS)
     ca_file = tmp / "offline-ca.pem"
