@@ -1,5 +1,5 @@
 """Puts ``tests/`` on ``sys.path`` (conftest files are not importable under importlib mode),
-and the fixtures of a real PostgreSQL server."""
+the fixtures of a real PostgreSQL server, and a headless Chromium."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 

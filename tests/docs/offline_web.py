@@ -19,6 +19,7 @@ The article texts are written for these tests.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import json
@@ -315,6 +316,19 @@ def _one_at_a_time() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _bind(port: int, patience: float = 60) -> ThreadingHTTPServer:
+    """The server on 127.0.0.1:``port``; a port still held (by another checkout's test run on
+    this machine, say) is waited for, up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @contextmanager
 def _serving(tmp: Path) -> Iterator[OfflineWeb]:
     ca = trustme.CA()
@@ -324,7 +338,7 @@ def _serving(tmp: Path) -> Iterator[OfflineWeb]:
     stats = Stats()
     with ExitStack() as servers:
         for port, tls in ((80, False), (443, True)):
-            server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+            server = _bind(port)
             server.daemon_threads = True
             server.stats = stats  # type: ignore[attr-defined]
             if tls:

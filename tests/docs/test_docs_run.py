@@ -65,6 +65,10 @@ def test_the_python_blocks_run(name: str, tmp_path: Path) -> None:
     try:
         env = {**os.environ, **web.env, "AESOP_DATA_DIR": str(tmp_path / "data")}
         env.pop("AESOP_URL", None)
+        # this checkout's package, whichever one the environment has installed
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")])
+        )
         proc = subprocess.run(
             [sys.executable, "page.py"], cwd=tmp_path, capture_output=True, text=True,
             timeout=120, env=env,
