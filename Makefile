@@ -10,7 +10,7 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 POSTGRES_STAMP := $(VENV)/.postgresql-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test lint typecheck unit bench clean
+.PHONY: setup browser demo test lint typecheck unit bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: setup
 	@echo "Benchmarks are scripts, each printing ours beside its baseline; run them one by one:"
 	@ls bench/*.py | grep -v '/_' | grep -v common | sed 's|^|  $(BIN)/python |'
 
+# The documentation site, offline, into build/site (open build/site/index.html). --strict: a
+# broken link or a reference that does not resolve is an error; the tests run the same build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

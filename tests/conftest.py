@@ -1,5 +1,5 @@
 """Puts ``tests/`` on ``sys.path`` (conftest files are not importable under importlib mode),
-and the fixtures of a real PostgreSQL server."""
+the fixtures of a real PostgreSQL server, and a headless Chromium."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,18 @@ def postgres_url(postgres: object, tmp_path: Path) -> Callable[[], str]:
         return f"{postgres.url(name)}?artifacts={tmp_path / 'artifacts'}"
 
     return make
+
+
+# -- a headless Chromium, one per test session (per xdist worker) ------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """The system Chromium the package itself uses, driven by Playwright; skipped without it."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from aesoperator.web._browser import chromium_path
+
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

@@ -223,90 +223,155 @@ class Plan(BaseModel):
 class TaskConfig(_Validated):
     """Runtime limits and settings of a task. Every limit is hard: the runtime enforces it.
 
-    >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
-    10
+    Example:
+        >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
+        10
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     # Resource limits
     max_pages: int = Field(
-        default=100, ge=1, description="Maximum pages the task may fetch, exactly."
+        default=100,
+        ge=1,
+        description="Pages the task may fetch, sub-tasks included. Each page is reserved "
+        "before its request is sent (the web gate, atomically), so never one more at any "
+        "concurrency; the request past it fails with PageLimitExceeded.",
     )
     max_duration_seconds: float = Field(
         default=3600,
         gt=0,
-        description="Wall-clock limit; past it the execution fails (monitors complete).",
+        description="Wall-clock limit from the start of the run. At the deadline the worker "
+        "cancels the task; one that ignores it is killed by the supervisor 1.5 s later. The "
+        "execution fails with TimeLimitExceeded (a monitor completes instead: its duration "
+        "is its schedule).",
     )
     max_memory_mb: int = Field(
         default=1024,
         ge=16,
-        description="Memory limit (RSS) of the execution's whole process tree, in MB.",
+        description="Memory of the execution's whole process tree (worker, threads, children such "
+        "as Chromium; shared pages split between sharers), in MB. The supervisor samples it "
+        "every 150 ms and kills the tree over it: MemoryLimitExceeded. Not enforced with "
+        "isolation='inline'.",
     )
 
     # Access controls
     allowed_domains: list[str] = Field(
         default_factory=list,
-        description="Domains the task may reach, subdomains included. Empty means any.",
+        description="Bare domains the task may reach, subdomains included; empty means any. "
+        "Checked by the policy gate on every request, redirect hop and browser subresource: "
+        "PolicyViolation (rule allowed_domains).",
     )
     blocked_domains: list[str] = Field(
-        default_factory=list, description="Domains never reached, subdomains included. Wins."
+        default_factory=list,
+        description="Bare domains never reached, subdomains included; wins over allowed_domains. "
+        "The policy gate refuses them: PolicyViolation (rule blocked_domains).",
     )
-    require_https: bool = Field(default=False, description="Refuse every plain-http request.")
+    require_https: bool = Field(
+        default=False,
+        description="Refuse every plain-http request, redirects and browser subresources included "
+        "(the policy gate: rule require_https).",
+    )
     allow_private_network: bool = Field(
         default=False,
-        description="Allow loopback, private, link-local and metadata addresses (off: refused).",
+        description="Allow loopback, private, link-local and cloud-metadata addresses. Off, the "
+        "policy gate refuses them (rules private_network, cloud_metadata), checked on the "
+        "resolved IP that is then connected to (no re-resolution in between).",
     )
     respect_robots_txt: bool = Field(
-        default=True, description="Obey robots.txt and its crawl-delay."
+        default=True,
+        description="Obey robots.txt and its crawl-delay (the web gate, via protego); a refused "
+        "page is a PolicyViolation (rule robots_txt).",
     )
 
     # Browser settings
     viewport_width: int = Field(
-        default=1280, ge=100, le=10000, description="Browser viewport width."
+        default=1280,
+        ge=100,
+        le=10000,
+        description="Browser viewport width in CSS pixels (browser fetches and screenshots).",
     )
     viewport_height: int = Field(
-        default=720, ge=100, le=10000, description="Browser viewport height."
+        default=720, ge=100, le=10000, description="Browser viewport height in CSS pixels."
     )
     user_agent: str | None = Field(
-        default=None, min_length=1, description="User-Agent header; None uses Aesoperator's own."
+        default=None,
+        min_length=1,
+        description="User-Agent header of HTTP and browser requests, and the name robots.txt rules "
+        "are matched against; None uses Aesoperator's own.",
     )
     fetch_mode: FetchMode = Field(
         default="auto",
-        description="'http', 'browser', or 'auto' (HTTP first, browser when needed).",
+        description="'http' (no browser), 'browser' (Chromium for every page), or 'auto' (HTTP "
+        "first, the browser when the page needs scripts to show its content).",
     )
     block_resources: list[ResourceType] = Field(
         default_factory=lambda: list(_DEFAULT_BLOCKED),
-        description="Browser resource types not loaded (saves time and rate budget).",
+        description="Browser resource types not loaded (saves time, memory and rate budget); the "
+        "browser session refuses them before they reach the gate.",
     )
 
     # Retry behavior
-    max_retries: int = Field(default=3, ge=0, le=100, description="Retries of a transient failure.")
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="Retries of a transient failure (connection error, time-out, 5xx, 429) of a "
+        "fetch or a ctx.step; policy refusals, validation errors and 4xx are never retried.",
+    )
     retry_delay_seconds: float = Field(
-        default=1.0, ge=0, description="First retry delay; doubles on each attempt (with jitter)."
+        default=1.0,
+        ge=0,
+        description="First retry delay in seconds; doubles on each attempt, with jitter. A "
+        "Retry-After header is honoured instead when longer.",
     )
 
     # Rate limiting
     requests_per_second: float | None = Field(
-        default=None, gt=0, description="Hard ceiling on requests per second for the execution."
+        default=None,
+        gt=0,
+        description="Ceiling on requests per second for the whole execution (a sliding window: no "
+        "burst above it in any one-second window); None means no ceiling but robots.txt's "
+        "crawl-delay.",
     )
     concurrent_requests: int = Field(
-        default=4, ge=1, le=256, description="Requests in flight at once."
+        default=4,
+        ge=1,
+        le=256,
+        description="Requests in flight at once for the execution (a semaphore in the web gate; "
+        "also the browser's tab count).",
     )
-    request_timeout_seconds: float = Field(default=30, gt=0, description="Time-out of one request.")
+    request_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Time-out of one request in seconds, connect to last byte; a time-out is "
+        "transient (retried), then a FetchError.",
+    )
     max_response_bytes: int = Field(
-        default=20 * 1024 * 1024, ge=1024, description="Largest response body read, in bytes."
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest response body read, in bytes: the body as sent and every layer of its "
+        "Content-Encoding, counted while decoding; past it, FetchError (HTTP and browser alike).",
     )
 
     # LLM budgets (free-form tasks)
     max_steps: int = Field(
-        default=50, ge=1, description="Maximum planner steps of an LLM-driven task."
+        default=50,
+        ge=1,
+        description="Steps the LLM planner may take (each a model call and its actions); past it "
+        "the task fails with LimitExceeded.",
     )
     max_llm_tokens: int | None = Field(
-        default=None, ge=1, description="Token budget for model calls."
+        default=None,
+        ge=1,
+        description="Token budget of the execution's model calls, checked before each call; None "
+        "means no budget. Past it: LimitExceeded.",
     )
     max_cost_usd: float | None = Field(
-        default=None, gt=0, description="Cost budget for model calls."
+        default=None,
+        gt=0,
+        description="Cost budget in US dollars of the execution's model calls (from the provider's "
+        "price list), checked before each call; None means no budget. Past it: LimitExceeded.",
     )
 
     @field_validator("allowed_domains", "blocked_domains", mode="before")
@@ -359,8 +424,9 @@ class TaskConfig(_Validated):
 class Task(_Validated):
     """A goal for Aesoperator: a name, inputs, limits and a memory scope.
 
-    >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
-    'session'
+    Example:
+        >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
+        'session'
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

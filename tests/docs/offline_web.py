@@ -19,10 +19,13 @@ The article texts are written for these tests.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gzip
 import json
 import re
 import ssl
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -294,7 +297,40 @@ class OfflineWeb:
 
 @contextmanager
 def offline_web(tmp: Path) -> Iterator[OfflineWeb]:
-    """Serve the stand-in web on 127.0.0.1:80 and :443; yield the client environment."""
+    """Serve the stand-in web on 127.0.0.1:80 and :443; yield the client environment.
+
+    One at a time on this machine (a file lock): the ports are fixed, and the tests that use
+    it (TASKS.md, the docs' pages) may run at once in parallel test workers.
+    """
+    with _one_at_a_time(), _serving(tmp) as web:
+        yield web
+
+
+@contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    with open(Path(tempfile.gettempdir()) / "aesop-offline-web.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _bind(port: int, patience: float = 60) -> ThreadingHTTPServer:
+    """The server on 127.0.0.1:``port``; a port still held (by another checkout's test run on
+    this machine, say) is waited for, up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@contextmanager
+def _serving(tmp: Path) -> Iterator[OfflineWeb]:
     ca = trustme.CA()
     cert = ca.issue_cert(*HOSTS)
     ca_file = tmp / "offline-ca.pem"
@@ -302,7 +338,7 @@ def offline_web(tmp: Path) -> Iterator[OfflineWeb]:
     stats = Stats()
     with ExitStack() as servers:
         for port, tls in ((80, False), (443, True)):
-            server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+            server = _bind(port)
             server.daemon_threads = True
             server.stats = stats  # type: ignore[attr-defined]
             if tls:
