@@ -117,6 +117,7 @@ class ExecutionActivities:
             data_dir=self.store_url,
             llm=inp.llm or self.llm,
             project=inp.project,
+            durable_steps=True,  # a retry on another worker reads completed steps back
         )
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.backend.submit(job, task, done, resumed=resumed)
