@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UserError, WorkerCrashed, to_info
 from ..execution import Alert, TaskState, TaskStatus
-from ..store.base import Store
+from ..store.base import Listener, Store
 from ..task import Task
 from ._watchdog import blocking
 from .runner import Job
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aesoperator.runtime")
 
-FOLLOW_S = 0.1  # how often executions with callbacks are read again without notifications
+FOLLOW_S = 0.1  # how often executions with callbacks are read, where the store cannot notify
+SAFETY_S = 2.0  # and where it can: a notification wakes the follower at once
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,13 @@ class TemporalBackend:
         self._followed: dict[str, _Followed] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._dirty: set[str] = set()  # followed ids a notification says changed
+        self._listener: Listener | None = None
+        self._listening = False  # listen() was tried (it may return None: then poll)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._client = await self.target.connect()
         self._spawn(self._follow())
 
@@ -209,17 +215,46 @@ class TemporalBackend:
                 self._callback(fn, alert)
         else:
             followed.progress_cbs.append(fn)
+        if not self._listening:  # the first callback: hear changes from now on
+            self._listening = True
+            try:
+                self._listener = self.store.listen(self._notified)
+            except Exception:
+                log.exception("aesoperator: cannot listen to the store; polling it instead")
+        self._dirty.add(execution_id)
         self._wake.set()
         return True
+
+    def _notified(self, kind: str, execution_id: str) -> None:
+        """From the listener's thread: a change committed by any process."""
+        if kind in ("progress", "alert", "state", "resync") and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                self._loop.call_soon_threadsafe(self._mark, execution_id)
+
+    def _mark(self, execution_id: str) -> None:
+        if not execution_id:  # resync: anything may have changed
+            self._dirty.update(self._followed)
+        elif execution_id in self._followed:
+            self._dirty.add(execution_id)
+        else:
+            return
+        self._wake.set()
 
     async def _follow(self) -> None:
         """Read the state of executions someone listens to, and call their callbacks."""
         while True:
+            # Notified: a change wakes it; the timeout is a safety net. Else: poll.
+            every = FOLLOW_S if self._listener is None else SAFETY_S
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), FOLLOW_S)
+                await asyncio.wait_for(self._wake.wait(), every)
             self._wake.clear()
-            for eid, followed in list(self._followed.items()):
-                if followed.progress_cbs or followed.alert_cbs:
+            if self._listener is not None and self._dirty:
+                dirty, self._dirty = self._dirty, set()
+            else:
+                dirty = set(self._followed)
+            for eid in dirty:
+                followed = self._followed.get(eid)
+                if followed is not None and (followed.progress_cbs or followed.alert_cbs):
                     try:
                         await self._refresh(eid, followed)
                     except Exception:
@@ -253,6 +288,8 @@ class TemporalBackend:
 
     async def shutdown(self) -> None:
         """Stop following; the executions themselves go on, on the workers."""
+        if self._listener is not None:
+            await blocking(self._listener.close)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

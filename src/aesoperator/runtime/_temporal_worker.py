@@ -196,10 +196,19 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     await backend.ready()
+
+    def cancelled(kind: str, execution_id: str) -> None:  # the listener's thread
+        if kind == "cancel":  # accepted by any client: stop it now, not at the next poll
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(backend.cancel, execution_id)
+
+    listener = store.listen(cancelled)
     try:
         async with worker:
             if ready is not None:
                 ready()
             await stop.wait()
     finally:
+        if listener is not None:
+            await blocking(listener.close)
         await backend.shutdown()
