@@ -103,6 +103,14 @@ def serve_command(
             help="Requests per second per token (burst: twice as many); 0 turns it off.",
         ),
     ] = 100.0,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="A shared store instead of --data-dir: postgresql://... ($AESOP_STORE); "
+            "executions then run on the backend $AESOP_BACKEND names (e.g. temporal://...).",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Serve the HTTP API (v1) on this data directory, with the --import'ed handlers."""
@@ -116,12 +124,15 @@ def serve_command(
             f"the service needs its extra: pip install 'aesoperator[service]' ({exc})"
         ) from None
     check_host(host, allow_remote)
-    client = _client(data_dir, imports, local=True)
+    import os
+
+    store = store or (None if data_dir else os.environ.get("AESOP_STORE")) or None
+    client = _client(data_dir, imports, local=True, store=store)
     url = f"http://{host}:{port}"
     if as_json:  # the one line a supervisor script reads: where it is served, and from what
         typer.echo(json.dumps({"url": url, "data_dir": str(client.data_dir)}))
     else:
-        typer.echo(f"aesop: serving {client.data_dir} on {url}", err=True)
+        typer.echo(f"aesop: serving {client._store!r} on {url}", err=True)
     try:
         rate = (rate_limit, max(1, int(rate_limit * 2))) if rate_limit > 0 else None
         settings = ServiceSettings(rate_per_token=rate)
@@ -176,7 +187,7 @@ def worker_command(
     except ImportError as exc:
         _fail(f"the worker needs its extra: pip install 'aesoperator[temporal]' ({exc})", 2)
     target = parse_target(backend)
-    client = _client(None, imports, local=True, store=store)
+    client = _client(None, imports, local=True, store=store, backend="process")
     size = pool_size or client.pool_size
 
     def ready() -> None:

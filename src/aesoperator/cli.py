@@ -73,12 +73,13 @@ def _client(
     *,
     local: bool = False,
     store: str | None = None,
+    backend: str | None = None,
 ) -> Aesoperator:
     # ``local``: the commands that *are* the server (serve, mcp, worker) stay on this store
     # even when $AESOP_URL would make a plain client remote (it would call itself); a worker
     # runs executions here, whatever $AESOP_BACKEND says.
     if store is not None:
-        client = Aesoperator(store=store, url="", backend="process")
+        client = Aesoperator(store=store, url="", backend=backend)
     else:
         client = Aesoperator(data_dir=data_dir, url="" if local else None)
     if imports:

@@ -163,8 +163,11 @@ def _result_or_raise(status: TaskStatus) -> TaskResult:
 class Aesoperator:
     """The entry point: run tasks, follow them, read their memory.
 
-    >>> aesop = Aesoperator(data_dir=tmp)            # doctest: +SKIP
-    >>> result = aesop.execute_task(Task(name="research", inputs={"topic": "ai"}))  # +SKIP
+    Example:
+        ```python
+        client = Aesoperator(data_dir="aesop-data")
+        result = client.execute_task(Task(name="research", inputs={"topic": "ai"}))
+        ```
     """
 
     def __new__(cls, **kwargs: Any) -> Aesoperator:

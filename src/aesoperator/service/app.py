@@ -82,7 +82,7 @@ def create_app(client: Aesoperator, *, settings: ServiceSettings | None = None) 
     :func:`aesoperator.service.serve.build_app` does for the optional ones.
     """
     settings = settings or ServiceSettings()
-    reads, writes = open_store(client.data_dir), open_store(client.data_dir)
+    reads, writes = open_store(client.store_url), open_store(client.store_url)
     limiter = RateLimiter(*settings.rate_per_token) if settings.rate_per_token else None
     state = _State(
         client, settings, reads, writes, EventHub(reads, settings.sse_poll_interval), limiter
