@@ -160,8 +160,7 @@ class TemporalBackend:
                 task_queue=self.target.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
-            with contextlib.suppress(Exception):  # how it ended is in the store
-                await handle.result()
+            await _closed(handle)
         except asyncio.CancelledError:  # the client closes: the execution goes on without it
             self._followed.pop(eid, None)
             raise
@@ -295,6 +294,27 @@ class TemporalBackend:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2)
+
+
+async def _closed(handle: Any) -> None:
+    """Wait until the workflow has closed, however it ended (the store says how). Losing
+    the server is not an end: a restarted Temporal still has the workflow."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    while True:
+        try:
+            await handle.result()
+            return
+        except WorkflowFailureError:  # failed, cancelled, terminated or timed out: closed
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+                return  # gone from Temporal (past its retention): nothing more to wait for
+            log.info("aesoperator: waiting on %s: %s; trying again", handle.id, exc)
+            await asyncio.sleep(1.0)
 
 
 def check_task(task: Task) -> None:

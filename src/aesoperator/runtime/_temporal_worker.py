@@ -129,9 +129,12 @@ class ExecutionActivities:
                 if rec is not None:
                     activity.heartbeat(rec.progress, rec.current_action)
         except asyncio.CancelledError:
-            if activity.is_worker_shutdown():
-                # This worker is going away: hand the execution back, unended, and Temporal
-                # runs it again elsewhere (its completed steps are kept).
+            why = activity.cancellation_details()
+            if why is None or not why.cancel_requested or why.worker_shutdown:
+                # Not a cancel of the execution: this worker shuts down, or Temporal gave
+                # the activity up (timed out, or retried elsewhere while this one could not
+                # heartbeat). Hand it back unended, and leave the end to the attempt or the
+                # workflow that owns it now (completed steps are kept).
                 self.backend.abandon(inp.execution_id)
                 raise
             # The workflow was cancelled: end it the way a local cancel does.
