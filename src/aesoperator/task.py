@@ -223,7 +223,7 @@ class Plan(BaseModel):
 class TaskConfig(_Validated):
     """Runtime limits and settings of a task. Every limit is hard: the runtime enforces it.
 
-    Example:
+    Examples:
         >>> TaskConfig(max_pages=10, allowed_domains=["wikipedia.org"]).max_pages
         10
     """
@@ -424,7 +424,7 @@ class TaskConfig(_Validated):
 class Task(_Validated):
     """A goal for Aesoperator: a name, inputs, limits and a memory scope.
 
-    Example:
+    Examples:
         >>> Task(name="research", inputs={"topic": "ai"}).memory_scope
         'session'
     """
