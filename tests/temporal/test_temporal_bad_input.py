@@ -52,7 +52,9 @@ def test_a_sqlite_store_is_refused(tmp_path: Path) -> None:
 
 def test_a_task_with_secrets_is_refused(setup: Setup) -> None:
     client = setup.client()
-    task = Task(name="t.add", inputs={"a": 1, "b": 2, "log": setup.log}, secrets={"k": "s3cret-value"})
+    task = Task(
+        name="t.add", inputs={"a": 1, "b": 2, "log": setup.log}, secrets={"k": "s3cret-value"}
+    )
     with pytest.raises(UserError) as err:
         client.execute_task_async(task)
     assert str(err.value).startswith("secrets:"), err.value
