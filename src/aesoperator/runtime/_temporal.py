@@ -116,6 +116,20 @@ class TemporalBackend:
         self._followed: dict[str, _Followed] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        # Resolved once an execution's workflow exists on Temporal (or could not be started,
+        # which its row then says): only from then on does it outlive the submitting process.
+        self._started: dict[str, concurrent.futures.Future[None]] = {}
+
+    def expect_start(self, execution_id: str) -> concurrent.futures.Future[None]:
+        """From any thread, before submitting: a future resolved when the workflow is started."""
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._started[execution_id] = started
+        return started
+
+    def _was_started(self, execution_id: str) -> None:
+        started = self._started.pop(execution_id, None)
+        if started is not None and not started.done():
+            started.set_result(None)
 
     async def start(self) -> None:
         self._client = await self.target.connect()
@@ -154,6 +168,7 @@ class TemporalBackend:
                 task_queue=self.target.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
+            self._was_started(eid)
             with contextlib.suppress(Exception):  # how it ended is in the store
                 await handle.result()
         except asyncio.CancelledError:  # the client closes: the execution goes on without it
@@ -161,6 +176,7 @@ class TemporalBackend:
             raise
         except Exception as exc:
             await blocking(self._end_unrun, eid, str(exc))
+            self._was_started(eid)
         await self._ended(eid)
 
     def _status(self, execution_id: str) -> TaskStatus:
@@ -258,6 +274,12 @@ class TemporalBackend:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2)
+        for eid, started in list(self._started.items()):  # no submitter waits forever
+            if not started.done():
+                started.set_exception(
+                    UserError(f"the client was closed before execution {eid} was started")
+                )
+        self._started.clear()
 
 
 def check_task(task: Task) -> None:
