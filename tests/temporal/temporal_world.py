@@ -35,6 +35,16 @@ class Worker:
     def pid(self) -> int:
         return self.proc.pid
 
+    def stop(self) -> None:
+        """SIGTERM the worker (it hands back what it runs); SIGKILL its group if it lingers."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(15)
+        self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes, as a machine that dies."""
         with contextlib.suppress(ProcessLookupError):
@@ -42,21 +52,33 @@ class Worker:
         self.proc.wait(10)
 
 
-def worker_env() -> dict[str, str]:
-    path = [str(HERE), str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+def worker_env(env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, str]:
+    """``env`` (default: this one) with the handlers' directories and the tree's src first."""
+    env = dict(os.environ if env is None else env)
+    dirs = [*([str(cwd)] if cwd else []), str(HERE), str(SRC)]
+    path = [*dirs, *filter(None, [env.get("PYTHONPATH")])]
+    return dict(env, PYTHONPATH=os.pathsep.join(path))
 
 
-def start_worker(backend: str, store: str, logdir: Path, pool_size: int = 2) -> Worker:
+def start_worker(
+    backend: str,
+    store: str,
+    logdir: Path,
+    pool_size: int = 2,
+    *,
+    imports: tuple[str, ...] = ("temporal_handlers",),
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Worker:
     """Start ``aesop worker`` and wait for its ready JSON line."""
     stderr = logdir / f"worker-{uuid.uuid4().hex[:8]}.log"
     with stderr.open("wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "aesoperator.cli", "worker", "--backend", backend,
-             "--store", store, "--import", "temporal_handlers", "--pool-size", str(pool_size),
-             "--json"],
-            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=worker_env(),
-            cwd=logdir, start_new_session=True,
+             "--store", store, *(a for m in imports for a in ("--import", m)),
+             "--pool-size", str(pool_size), "--json"],
+            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
+            env=worker_env(env, cwd), cwd=cwd or logdir, start_new_session=True,
         )  # fmt: skip
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
@@ -112,14 +134,4 @@ class Setup:
             with contextlib.suppress(Exception):
                 client.close()
         for worker in self.workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.proc.pid, signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-            if worker.proc.stdout is not None:
-                worker.proc.stdout.close()
-            with contextlib.suppress(ProcessLookupError):  # its pool, if it outlived it
-                os.killpg(worker.proc.pid, signal.SIGKILL)
+            worker.stop()
