@@ -390,6 +390,12 @@ class Aesoperator:
             secrets={k: v.get_secret_value() for k, v in task.secrets.items()},
         )
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        started: concurrent.futures.Future[None] | None = None
+        if self._temporal is not None:
+            from .runtime._temporal import TemporalBackend
+
+            assert isinstance(backend, TemporalBackend)
+            started = backend.expect_start(execution_id)
         assert self._loop is not None
         # One wake-up of the runtime's loop per batch, not per task: a submit only queues
         # when a drain is already scheduled (the wake-up, a write to the loop's self-pipe, was
@@ -401,6 +407,10 @@ class Aesoperator:
             wake = len(self._queued) == 1
         if wake:
             self._loop.call_soon_threadsafe(self._drain, backend)
+        if started is not None:
+            # Return once Temporal has the workflow: a process that exits (or is killed) right
+            # after getting the id must not leave a row that no worker will ever run.
+            started.result()
         return Execution(self, execution_id, task.name)
 
     def _drain(self, backend: Backend) -> None:

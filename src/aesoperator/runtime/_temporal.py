@@ -121,6 +121,20 @@ class TemporalBackend:
         self._listener: Listener | None = None
         self._listening = False  # listen() was tried (it may return None: then poll)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Resolved once an execution's workflow exists on Temporal (or could not be started,
+        # which its row then says): only from then on does it outlive the submitting process.
+        self._started: dict[str, concurrent.futures.Future[None]] = {}
+
+    def expect_start(self, execution_id: str) -> concurrent.futures.Future[None]:
+        """From any thread, before submitting: a future resolved when the workflow is started."""
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._started[execution_id] = started
+        return started
+
+    def _was_started(self, execution_id: str) -> None:
+        started = self._started.pop(execution_id, None)
+        if started is not None and not started.done():
+            started.set_result(None)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -160,12 +174,14 @@ class TemporalBackend:
                 task_queue=self.target.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
+            self._was_started(eid)
             await _closed(handle)
         except asyncio.CancelledError:  # the client closes: the execution goes on without it
             self._followed.pop(eid, None)
             raise
         except Exception as exc:
             await blocking(self._end_unrun, eid, str(exc))
+            self._was_started(eid)
         await self._ended(eid)
 
     def _status(self, execution_id: str) -> TaskStatus:
@@ -294,6 +310,12 @@ class TemporalBackend:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2)
+        for eid, started in list(self._started.items()):  # no submitter waits forever
+            if not started.done():
+                started.set_exception(
+                    UserError(f"the client was closed before execution {eid} was started")
+                )
+        self._started.clear()
 
 
 async def _closed(handle: Any) -> None:

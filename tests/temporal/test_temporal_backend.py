@@ -1,0 +1,219 @@
+"""The Temporal backend end to end, through the public API only: ``Aesoperator(store=...,
+backend="temporal://...")`` clients, ``aesop worker`` subprocesses that run the handlers of
+``temporal_handlers.py``, a real Temporal dev server and a real PostgreSQL (conftest.py).
+
+Side effects are counted in a file the handlers append to, one line per effect, naming the
+worker that made it. No timing is asserted: waits are ``eventually`` or generous timeouts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from temporal_world import Setup, worker_env
+
+from aesoperator import Task, TaskState
+from waiting import eventually
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def kinds(client: object, execution_id: str) -> list[str]:
+    return [e.kind for e in client.get_events(execution_id)]  # type: ignore[attr-defined]
+
+
+def test_a_task_completes_and_a_new_client_reads_it(setup: Setup) -> None:
+    setup.start_workers(1)
+    client = setup.client()
+    result = client.execute_task(
+        Task(name="t.add", inputs={"a": 2, "b": 3, "log": setup.log}), timeout=60
+    )
+    assert result.data == {"sum": 5}
+
+    other = setup.client()
+    execution = client.list_tasks(name="t.add")[0]
+    status = other.get_task_status(execution.id)
+    assert status.state is TaskState.COMPLETED
+    assert status.result is not None and status.result.data == {"sum": 5}
+    timeline = kinds(other, execution.id)
+    assert timeline, "no events"
+    assert [what for what, _ in setup.effects()] == ["sum"]
+
+
+def test_a_killed_worker_s_execution_completes_on_the_other(setup: Setup) -> None:
+    workers = setup.start_workers(2, pool_size=1)
+    gate = setup.dir / "gate"
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
+    )
+    started = eventually(
+        lambda: [pid for what, pid in setup.effects() if what == "two-start"],
+        timeout=60, what="step two started",
+    )  # fmt: skip
+    (victim,) = [w for w in workers if w.pid == started[0]]
+    victim.kill()
+    # The other worker takes it over, once Temporal misses the dead one's heartbeats.
+    eventually(
+        lambda: len([1 for what, _ in setup.effects() if what == "two-start"]) == 2,
+        timeout=60, what="step two started again",
+    )  # fmt: skip
+    gate.touch()
+    result = execution.result(timeout=60)
+    assert result.data == {"steps": [1, 2, 3]}
+
+    effects = setup.effects()
+    counts = Counter(what for what, _ in effects)
+    # Completed steps ran once; the step running when its worker died ran again: at least once.
+    assert counts == {"one": 1, "two-start": 2, "two": 1, "three": 1}, effects
+    (survivor,) = [w for w in workers if w is not victim]
+    assert {pid for what, pid in effects if what in ("two", "three")} == {survivor.pid}
+    events = client.get_events(execution.id)
+    resumed = [e for e in events if e.kind == "resumed"]
+    assert resumed, [e.kind for e in events]
+    assert resumed[0].data["worker"] == survivor.ready["worker"]
+
+
+KILLED_CLIENT = """
+import sys
+from aesoperator import Aesoperator, Task
+client = Aesoperator(store=sys.argv[1], backend=sys.argv[2])
+execution = client.execute_task_async(
+    Task(name="t.steps", inputs={"log": sys.argv[3], "gate": sys.argv[4]})
+)
+print(execution.id, flush=True)
+sys.stdin.read()  # until it is killed
+"""
+
+
+def test_a_killed_client_s_execution_completes(setup: Setup) -> None:
+    setup.start_workers(1)
+    gate = setup.dir / "gate"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CLIENT, setup.store, setup.backend, setup.log, str(gate)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=worker_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    execution_id = proc.stdout.readline().decode().strip()
+    proc.kill()  # SIGKILL, right after it has the id
+    proc.wait(10)
+    assert execution_id, "the client printed no id"
+    gate.touch()
+
+    client = setup.client()
+
+    def finished() -> object:
+        status = client.get_task_status(execution_id)
+        assert status.state.finished, status.state
+        return status
+
+    status = eventually(finished, timeout=60, what="the execution ended")
+    assert status.state is TaskState.COMPLETED, status.error  # type: ignore[attr-defined]
+    assert status.result.data == {"steps": [1, 2, 3]}  # type: ignore[attr-defined]
+    assert Counter(what for what, _ in setup.effects()) == {
+        "one": 1, "two-start": 1, "two": 1, "three": 1,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("who", ["submitter", "another client"])
+def test_cancel_ends_a_running_task_and_frees_the_worker(setup: Setup, who: str) -> None:
+    setup.start_workers(1, pool_size=1)
+    client = setup.client()
+    execution = client.execute_task_async(Task(name="t.block", inputs={"log": setup.log}))
+    eventually(lambda: "block-start" in [w for w, _ in setup.effects()], timeout=60)
+    canceller = client if who == "submitter" else setup.client()
+    assert canceller.cancel_task(execution.id) is True
+
+    def ended() -> object:
+        status = canceller.get_task_status(execution.id)
+        assert status.state.finished, status.state
+        return status
+
+    status = eventually(ended, timeout=60, what="the execution ended")
+    assert status.state is TaskState.CANCELLED  # type: ignore[attr-defined]
+    # The worker's one slot is free again: another task runs to its end.
+    after = client.execute_task(
+        Task(name="t.add", inputs={"a": 1, "b": 1, "log": setup.log}), timeout=60
+    )
+    assert after.data == {"sum": 2}
+    assert "block-end" not in [w for w, _ in setup.effects()]
+
+
+def test_a_hundred_tasks_on_two_workers_lose_no_memory_write(setup: Setup) -> None:
+    workers = setup.start_workers(2)
+    client = setup.client()
+    executions = [
+        client.execute_task_async(
+            Task(name="t.count", memory_scope="permanent", inputs={"i": i, "log": setup.log})
+        )
+        for i in range(100)
+    ]
+    results = [e.result(timeout=90) for e in executions]
+    assert sorted(r.data["i"] for r in results) == list(range(100))
+    statuses = [client.get_task_status(e.id) for e in executions]
+    assert {s.state for s in statuses} == {TaskState.COMPLETED}
+
+    read = client.execute_task(
+        Task(name="t.count", memory_scope="permanent", inputs={"i": -1, "log": setup.log,
+                                                               "read": True}),
+        timeout=60,
+    )  # fmt: skip
+    assert sorted(read.data["seen"]) == list(range(100))  # no lost write, no duplicate
+    assert read.data["n"] == 100
+    effects = [(w, pid) for w, pid in setup.effects() if w != "count--1"]
+    assert Counter(w for w, _ in effects) == {f"count-{i}": 1 for i in range(100)}
+    assert {pid for _, pid in effects} == {w.pid for w in workers}, "a worker ran none"
+
+
+def test_progress_and_alert_callbacks_fire_on_the_client(setup: Setup) -> None:
+    setup.start_workers(1)
+    gate = setup.dir / "gate"
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.progress", inputs={"log": setup.log, "gate": str(gate)})
+    )
+    seen: list[object] = []
+    alerts: list[object] = []
+    execution.on_progress(seen.append)
+    execution.on_alert(alerts.append)
+    eventually(lambda: alerts, timeout=60, what="an alert delivered")
+    assert any(s.progress >= 70 for s in seen), seen  # type: ignore[attr-defined]
+    assert alerts[0].message == "something to know"  # type: ignore[attr-defined]
+    gate.touch()
+    execution.result(timeout=60)
+    eventually(
+        lambda: seen and seen[-1].state is TaskState.COMPLETED,  # type: ignore[attr-defined]
+        timeout=30, what="the last progress callback says completed",
+    )  # fmt: skip
+    assert len(alerts) == 1
+
+
+def test_temporal_restarted_mid_run(make_setup: object, tmp_path: Path) -> None:
+    from temporalserver import temporal_server
+
+    with temporal_server(tmp_path / "own-temporal") as server:
+        setup = make_setup(server)  # type: ignore[operator]
+        setup.start_workers(1, pool_size=1)
+        gate = setup.dir / "gate"
+        client = setup.client()
+        running = client.execute_task_async(
+            Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
+        )
+        eventually(lambda: "two-start" in [w for w, _ in setup.effects()], timeout=60)
+        queued = [
+            client.execute_task_async(Task(name="t.add", inputs={"a": i, "b": 0, "log": setup.log}))
+            for i in range(3)
+        ]
+        server.stop()
+        server.start()
+        gate.touch()
+        assert running.result(timeout=90).data == {"steps": [1, 2, 3]}
+        assert [q.result(timeout=90).data["sum"] for q in queued] == [0, 1, 2]
+        counts = Counter(w for w, _ in setup.effects())
+        assert counts["one"] == counts["three"] == counts["two"] == 1, counts
+        assert counts["sum"] == 3, counts
+        setup.stop()

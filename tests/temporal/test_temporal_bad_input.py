@@ -1,0 +1,99 @@
+"""What the Temporal backend refuses, before anything is stored: each a ``UserError`` that
+names the field and the fix (a real PostgreSQL; no Temporal server needed but for the last)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporal_world import Setup
+
+from aesoperator import Aesoperator, Task, UserError
+from aesoperator.store import open_store
+
+
+def stored(store_url: str) -> int:
+    store = open_store(store_url)
+    try:
+        return len(store.list_executions(limit=100))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("backend", "says"),
+    [
+        ("temporl://127.0.0.1:7233", "use temporal://host:7233"),
+        ("127.0.0.1:7233", "use temporal://host:7233"),
+        ("temporal://127.0.0.1:72x3", "port is not a number"),
+        ("temporal://127.0.0.1:7233?taskqueue=q", "unknown parameter(s) ['taskqueue']"),
+        ("temporal://127.0.0.1:7233?task_queue=", "give a non-empty name"),
+    ],
+)
+def test_backend_url_typos(postgres_url: object, backend: str, says: str) -> None:
+    pytest.importorskip("temporalio")
+    store = postgres_url()  # type: ignore[operator]
+    with pytest.raises(UserError) as err:
+        Aesoperator(store=store, backend=backend)
+    message = str(err.value)
+    assert message.startswith("backend:"), message
+    assert says in message
+    assert stored(store) == 0
+
+
+def test_a_sqlite_store_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("temporalio")
+    with pytest.raises(UserError) as err:
+        Aesoperator(store=str(tmp_path / "data"), backend="temporal://127.0.0.1:7233")
+    message = str(err.value)
+    assert "store=" in message and "postgresql://" in message, message
+    assert stored(str(tmp_path / "data")) == 0
+
+
+def test_a_task_with_secrets_is_refused(setup: Setup) -> None:
+    client = setup.client()
+    task = Task(
+        name="t.add", inputs={"a": 1, "b": 2, "log": setup.log}, secrets={"k": "s3cret-value"}
+    )
+    with pytest.raises(UserError) as err:
+        client.execute_task_async(task)
+    assert str(err.value).startswith("secrets:"), err.value
+    assert "backend='process'" in str(err.value)
+    assert client.list_tasks() == []
+
+
+def test_an_unreachable_temporal(postgres_url: object) -> None:
+    pytest.importorskip("temporalio")
+    from temporalserver import free_port
+
+    store = postgres_url()  # type: ignore[operator]
+    client = Aesoperator(store=store, backend=f"temporal://127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(UserError) as err:
+            client.execute_task_async(Task(name="t.add", inputs={"a": 1, "b": 2, "log": "-"}))
+        message = str(err.value)
+        assert message.startswith("backend: cannot reach Temporal at 127.0.0.1:"), message
+        assert "fix the address" in message
+        assert client.list_tasks() == []
+    finally:
+        client.close()
+
+
+def test_the_worker_command_refuses_bad_options(postgres_url: object, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from temporal_world import worker_env
+
+    store = postgres_url()  # type: ignore[operator]
+    cases = [
+        (["--backend", "temporl://127.0.0.1:7233", "--store", store], "--backend"),
+        (["--backend", "temporal://127.0.0.1:7233", "--store", str(tmp_path)], "--store"),
+    ]
+    for args, field in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "aesoperator.cli", "worker", *args],
+            capture_output=True, text=True, env=worker_env(), timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done
+        assert field in done.stderr, done.stderr
