@@ -164,6 +164,7 @@ class TemporalBackend:
             max_duration_seconds=cfg.max_duration_seconds,
             max_retries=cfg.max_retries,
             retry_delay_seconds=cfg.retry_delay_seconds,
+            cwd=job.cwd,
         )
         eid = job.execution_id
         try:

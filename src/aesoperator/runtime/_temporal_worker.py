@@ -118,6 +118,9 @@ class ExecutionActivities:
             llm=inp.llm or self.llm,
             project=inp.project,
             durable_steps=True,  # a retry on another worker reads completed steps back
+            # The client's directory where this machine has it (a shared mount, or the same
+            # machine), so relative paths mean what they meant there; else the worker's own.
+            cwd=inp.cwd if inp.cwd and os.path.isdir(inp.cwd) else None,
         )
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.backend.submit(job, task, done, resumed=resumed)

@@ -44,6 +44,7 @@ class ExecutionInput:
     max_duration_seconds: float = 3600.0
     max_retries: int = 3
     retry_delay_seconds: float = 1.0
+    cwd: str | None = None  # the client's: relative paths resolve there where workers have it
 
 
 @dataclass
