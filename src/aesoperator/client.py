@@ -507,6 +507,8 @@ class Aesoperator:
             fut = futures.get(execution_id)
             if fut is not None and fut.done():
                 futures.pop(execution_id, None)
+            elif fut is not None and self._closed:
+                return None  # nothing will resolve it now (a Temporal execution goes on): poll
             return fut
 
     def _on_runtime(self, method: str, *args: Any) -> Any:
@@ -548,6 +550,8 @@ class Aesoperator:
         self._store.status(execution_id, with_alerts=False)  # NotFoundError for unknown ids
         if not self._store.request_cancel(execution_id):
             return False
+        if self._temporal is not None:
+            self._ensure_runtime()  # any client cancels the workflow, not only its submitter
         mine = self._on_runtime("cancel", execution_id)  # ours: cancel it now, not at a poll
         owner = dict(self._store.unfinished()).get(execution_id)
         if not mine and owner is not None and not _owner_alive(owner):

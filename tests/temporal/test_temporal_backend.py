@@ -119,6 +119,20 @@ def test_a_killed_client_s_execution_completes(setup: Setup) -> None:
     }  # fmt: skip
 
 
+def test_closing_the_client_cancels_nothing(setup: Setup) -> None:
+    setup.start_workers(1)
+    gate = setup.dir / "gate"
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
+    )
+    client.close()  # the execution is durable: it goes on without its client
+    gate.touch()
+    status = execution.wait(60)  # the closed client's handle follows the store
+    assert status.state is TaskState.COMPLETED, status.error
+    assert setup.client().get_task_status(execution.id).state is TaskState.COMPLETED
+
+
 @pytest.mark.parametrize("who", ["submitter", "another client"])
 def test_cancel_ends_a_running_task_and_frees_the_worker(setup: Setup, who: str) -> None:
     setup.start_workers(1, pool_size=1)
