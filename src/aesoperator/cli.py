@@ -593,11 +593,25 @@ schedule_app = typer.Typer(
 app.add_typer(schedule_app, name="schedule")
 
 
-def _schedules(data_dir: Path | None) -> Any:
-    from .schedules import ScheduleStore
+ScheduleStoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="The schedules of a shared store instead of --data-dir's: postgresql://... "
+        "($AESOP_STORE), as `aesop serve --store` serves them.",
+    ),
+]
+
+
+def _schedules(data_dir: Path | None, store: str | None) -> Any:
+    """The schedules of the store `aesop serve` with the same --data-dir/--store would run."""
+    from .schedules import open_schedules
     from .store import default_data_dir
 
-    return ScheduleStore(data_dir or default_data_dir())
+    if data_dir and store:
+        raise UserError("--store and --data-dir: give one of them")
+    store = store or (None if data_dir else os.environ.get("AESOP_STORE")) or None
+    return open_schedules(store or data_dir or default_data_dir())
 
 
 def _show_schedule(schedule: Any, as_json: bool) -> None:
@@ -622,14 +636,16 @@ def schedule_add(
         bool, typer.Option("--allow-overlap", help="Start a run even if the last one runs.")
     ] = False,
     data_dir: DataDir = None,
+    store_url: ScheduleStoreOpt = None,
     as_json: AsJson = False,
 ) -> None:
-    """Run a task file on a cron schedule; `aesop serve` on the same data dir runs it."""
+    """Run a task file on a cron schedule; `aesop serve` on the same data dir (or store) runs
+    it."""
     from .schedules import parse_cron
 
     parse_cron(cron)  # the cron's error first: it is the argument given first
     task = _load_task(task_file, None, None, None, None)
-    store = _schedules(data_dir)
+    store = _schedules(data_dir, store_url)
     try:
         _show_schedule(store.add(cron, task, allow_overlap=allow_overlap), as_json)
     finally:
@@ -637,9 +653,11 @@ def schedule_add(
 
 
 @schedule_app.command("list")
-def schedule_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+def schedule_list(
+    data_dir: DataDir = None, store_url: ScheduleStoreOpt = None, as_json: AsJson = False
+) -> None:
     """List schedules: next and last run, missed and skipped runs."""
-    store = _schedules(data_dir)
+    store = _schedules(data_dir, store_url)
     rows = store.all()
     store.close()
     if as_json:
@@ -653,10 +671,11 @@ def schedule_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
 def schedule_remove(
     schedule_id: Annotated[str, typer.Argument(help="Schedule id (see 'aesop schedule list').")],
     data_dir: DataDir = None,
+    store_url: ScheduleStoreOpt = None,
     as_json: AsJson = False,
 ) -> None:
     """Delete a schedule (runs already started go on)."""
-    store = _schedules(data_dir)
+    store = _schedules(data_dir, store_url)
     found = store.remove(schedule_id)
     store.close()
     if not found:

@@ -1,12 +1,12 @@
-"""The scheduler: submits the due runs of every schedule of a data directory, through a client.
+"""The scheduler: submits the due runs of every schedule of a client's store, through the client.
 
 - No overlap: while a schedule's last execution is unfinished, a fire time is skipped (and
   counted in ``skipped``) unless the schedule has ``allow_overlap``.
 - Downtime: fire times that passed while no scheduler ran are not bunched: one catch-up run
   starts, the others are counted in ``missed`` and reported on that run (a
   ``schedule_missed`` event and alert).
-- Several schedulers on one data directory: each fire time is claimed in the store first,
-  so exactly one of them submits it.
+- Several schedulers on one store (a data directory, or PostgreSQL shared by many machines):
+  each fire time is claimed in the store first, so exactly one of them submits it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..errors import AesoperatorError, NotFoundError
 from ..execution import Alert
 from ..store.base import AlertRecord, EventRecord
 from ._cron import parse_cron
-from ._store import Schedule, ScheduleStore
+from ._store import BaseScheduleStore, Schedule, open_schedules
 
 if TYPE_CHECKING:
     from ..client import Aesoperator
@@ -34,8 +34,9 @@ _MAX_COUNTED = 100_000  # missed fire times counted one by one; past that, "at l
 class Scheduler:
     """Runs schedules on ``client``: ``start()`` a background thread, ``stop()`` it.
 
-    ``now`` is the clock (a seam for tests); ``tick()`` does one pass and returns the ids of
-    the executions it started.
+    The schedules are those kept with the client's store (``open_schedules(client.store_url)``),
+    unless ``store`` is given (then the caller closes it). ``now`` is the clock (a seam for
+    tests); ``tick()`` does one pass and returns the ids of the executions it started.
     """
 
     def __init__(
@@ -44,9 +45,11 @@ class Scheduler:
         *,
         now: Callable[[], datetime] | None = None,
         interval: float = 1.0,
+        store: BaseScheduleStore | None = None,
     ) -> None:
         self.client = client
-        self.store = ScheduleStore(client.data_dir)
+        self._owns_store = store is None
+        self.store = store if store is not None else open_schedules(client.store_url)
         self.now = now or (lambda: datetime.now(UTC))
         self.interval = interval
         self._stop = threading.Event()
@@ -68,7 +71,8 @@ class Scheduler:
 
     def close(self) -> None:
         self.stop()
-        self.store.close()
+        if self._owns_store:
+            self.store.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

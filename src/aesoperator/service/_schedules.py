@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..client import Aesoperator
 from ..errors import UserError
-from ..schedules import CronError, Scheduler, ScheduleStore
+from ..schedules import BaseScheduleStore, CronError, Scheduler, open_schedules
 from ..task import Task, check_webhook_url, mask_userinfo
 from ._auth import Admin
 from ._problems import ProblemError, responses
@@ -55,8 +55,8 @@ class ScheduleOut(BaseModel):
 router = APIRouter(prefix="/v1", tags=["schedules"], responses=responses(401, 403, 429))
 
 
-def _store(request: Request) -> ScheduleStore:
-    store: ScheduleStore = request.app.state.schedules
+def _store(request: Request) -> BaseScheduleStore:
+    store: BaseScheduleStore = request.app.state.schedules
     return store
 
 
@@ -111,8 +111,11 @@ def install(app: FastAPI, client: Aesoperator, settings: ServiceSettings) -> Non
         client.webhook_url = url
     if secret is not None:
         client.webhook_secret = secret
-    app.state.schedules = ScheduleStore(client.data_dir)
-    app.state.scheduler = Scheduler(client) if settings.schedules else None
+    # The schedules kept with the client's store: several servers on one PostgreSQL store
+    # share them, and each fire time is claimed by one of their schedulers.
+    schedules = open_schedules(client.store_url)
+    app.state.schedules = schedules
+    app.state.scheduler = Scheduler(client, store=schedules) if settings.schedules else None
     app.include_router(router)
     inner = app.router.lifespan_context
 

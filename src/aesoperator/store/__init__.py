@@ -23,12 +23,45 @@ __all__ = [
     "MemoryStore",
     "Store",
     "default_data_dir",
+    "locate",
     "open_store",
 ]
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.DOTALL)
 _DB_SUFFIXES = (".sqlite3", ".sqlite", ".db")  # a sqlite:// URL naming a file, not a folder
+
+
+def locate(url: str | os.PathLike[str] | None = None) -> tuple[Path, Path | None] | str:
+    """Where a store URL points, without opening it: ``(data directory, database file or
+    None)`` for SQLite, the URL itself for PostgreSQL; a ``UserError`` for anything else.
+
+    What :func:`open_store` takes (see there); anything kept beside a store (its schedules)
+    is opened from the same answer.
+    """
+    if url is None:
+        return default_data_dir(), None
+    if isinstance(url, os.PathLike):
+        return Path(url).expanduser(), None
+    if not isinstance(url, str) or not url:
+        raise UserError(f"store: got {url!r}; give a data directory or a sqlite:/// URL")
+    match = _URL.match(url)
+    if match is None:
+        return Path(url).expanduser(), None
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme == "sqlite":
+        if not rest or rest == "/":
+            raise UserError(f"store {url!r}: no path; use sqlite:///path/to/data-dir")
+        path = Path(rest).expanduser()
+        if path.suffix in _DB_SUFFIXES:
+            return path.parent, path
+        return path, None
+    if scheme in ("postgresql", "postgres"):
+        return url
+    raise UserError(
+        f"store {url!r}: unknown scheme {scheme + '://'!r}; known: "
+        f"{', '.join(s + '://' for s in SCHEMES)} or a plain path of a data directory"
+    )
 
 
 def open_store(url: str | os.PathLike[str] | None = None) -> Store:
@@ -41,30 +74,11 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
     (see :mod:`aesoperator.store.postgres`). Any other scheme is a ``UserError`` that lists
     the known ones.
     """
-    from .sqlite import open_sqlite
-
-    if url is None:
-        return open_sqlite(default_data_dir())
-    if isinstance(url, os.PathLike):
-        return open_sqlite(Path(url).expanduser())
-    if not isinstance(url, str) or not url:
-        raise UserError(f"store: got {url!r}; give a data directory or a sqlite:/// URL")
-    match = _URL.match(url)
-    if match is None:
-        return open_sqlite(Path(url).expanduser())
-    scheme, rest = match.group(1).lower(), match.group(2)
-    if scheme == "sqlite":
-        if not rest or rest == "/":
-            raise UserError(f"store {url!r}: no path; use sqlite:///path/to/data-dir")
-        path = Path(rest).expanduser()
-        if path.suffix in _DB_SUFFIXES:
-            return open_sqlite(path.parent, path)
-        return open_sqlite(path)
-    if scheme in ("postgresql", "postgres"):
+    where = locate(url)
+    if isinstance(where, str):
         from .postgres import open_postgres
 
-        return open_postgres(url)
-    raise UserError(
-        f"store {url!r}: unknown scheme {scheme + '://'!r}; known: "
-        f"{', '.join(s + '://' for s in SCHEMES)} or a plain path of a data directory"
-    )
+        return open_postgres(where)
+    from .sqlite import open_sqlite
+
+    return open_sqlite(*where)

@@ -208,6 +208,44 @@ def open_postgres(url: str) -> PostgresStore:
     return PostgresStore(libpq, artifacts, pool_size=pool_size, shown=_shown(url))
 
 
+def open_pool(
+    url: str, *, max_size: int | None = None
+) -> tuple[ConnectionPool[psycopg.Connection[Any]], str]:
+    """A pool of connections to the database of a ``postgresql://`` store URL, its schema
+    migrated (or refused) as :class:`PostgresStore` does, and the URL as messages show it.
+
+    For what is kept in the store's database beside the store (schedules): the same URL,
+    settings and errors. Connections are in autocommit, their time zone UTC; ``max_size``
+    defaults to the URL's ``pool_size``.
+    """
+    _need_psycopg()
+    libpq, _, pool_size = parse_url(url)
+    shown = _shown(url)
+    return _migrated_pool(libpq, shown, max_size or pool_size), shown
+
+
+def _migrated_pool(libpq: str, shown: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    # A server that never answers must not hang the caller: libpq's connect timeout, unless
+    # the URL sets its own.
+    kwargs: dict[str, Any] = {"autocommit": True, "options": "-c timezone=UTC"}
+    if "connect_timeout" not in libpq:
+        kwargs["connect_timeout"] = 10
+    try:
+        with psycopg.connect(libpq, **kwargs) as conn:
+            migrate(conn, shown)
+    except psycopg.OperationalError as exc:
+        raise _connect_error(shown, libpq, exc) from None
+    except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
+        raise UserError(f"store {shown!r}: not a valid PostgreSQL URL ({exc})") from None
+    pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        libpq, min_size=1, max_size=size, kwargs=kwargs, open=True, name="aesop"
+    )
+    return pool
+
+
 def _connect_error(shown: str, libpq: str, exc: Exception) -> UserError:
     """What a failed connection means, naming what to change (never the password)."""
     from psycopg.conninfo import conninfo_to_dict
@@ -249,28 +287,11 @@ class PostgresStore(SQLStore):
     def __init__(
         self, libpq: str, artifacts: Path, *, pool_size: int = 4, shown: str | None = None
     ) -> None:
-        import psycopg
-        from psycopg_pool import ConnectionPool
-
         self.url = shown or _shown(libpq)
         self.artifacts = artifacts
         self._local = threading.local()  # .in_tx: this thread is inside one of our transactions
         self._libpq = libpq
-        # A server that never answers must not hang the caller: libpq's connect timeout, unless
-        # the URL sets its own.
-        kwargs: dict[str, Any] = {"autocommit": True, "options": "-c timezone=UTC"}
-        if "connect_timeout" not in libpq:
-            kwargs["connect_timeout"] = 10
-        try:
-            with psycopg.connect(libpq, **kwargs) as conn:
-                migrate(conn, self.url)
-        except psycopg.OperationalError as exc:
-            raise _connect_error(self.url, libpq, exc) from None
-        except psycopg.ProgrammingError as exc:  # libpq could not parse the URL
-            raise UserError(f"store {self.url!r}: not a valid PostgreSQL URL ({exc})") from None
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            libpq, min_size=1, max_size=pool_size, kwargs=kwargs, open=True, name="aesop"
-        )
+        self._pool = _migrated_pool(libpq, self.url, pool_size)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
