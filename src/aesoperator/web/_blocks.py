@@ -54,7 +54,10 @@ def _skipped(el: Any) -> bool:
     tag = el.tag
     if not isinstance(tag, str) or tag in _SKIP:
         return True
-    marks = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('role') or ''}".lower()
+    cls, ident, role = el.get("class"), el.get("id"), el.get("role")
+    if cls is None and ident is None and role is None:
+        return False  # most elements: no marks to test
+    marks = f"{cls or ''} {ident or ''} {role or ''}".lower()
     return not _NAV.isdisjoint(marks.split())
 
 
@@ -89,7 +92,7 @@ class _Walker:
                 run.append(text)
                 if tag == "a":
                     links += len(_clean(text))
-                else:
+                elif len(child):  # a childless element holds no link (most inline code, em)
                     links += sum(len(_clean(a.text_content())) for a in child.iter("a"))
             run.append(child.tail or "")
         self._emit(kind, "".join(run), links)
@@ -180,7 +183,11 @@ def _has_content(kept: list[Block | None], start: int, level: int) -> bool:
 
 def page_blocks(tree: Any, main_text: str) -> list[Block]:
     """The blocks of ``tree``'s main content, in reading order (``main_text``: trafilatura's)."""
-    body = tree.find(".//body")
+    # The parsed page's root is <html> with <body> as its child: found without a walk of the
+    # whole tree (``.//body``, the fallback, visits every element).
+    body = tree.find("body")
+    if body is None:
+        body = tree.find(".//body")
     if body is None or not main_text:
         return []
     walker = _Walker()

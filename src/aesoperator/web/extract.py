@@ -265,6 +265,7 @@ def _links_from_tree(tree: Any, url: str) -> list[Link]:
     resolve = _resolver(_base_href(tree, url))
     seen: dict[str, int] = {}
     out: list[Link] = []
+    contexts: dict[Any, str] = {}  # block element -> its text (the elements stay referenced)
     for anchor in tree.iter("a"):
         href = anchor.get("href")
         if not href:
@@ -287,8 +288,12 @@ def _links_from_tree(tree: Any, url: str) -> list[Link]:
             if node is None:
                 break
             if node.tag in _CONTEXT_TAGS:
-                # itertext, not text_content: "<span>date</span><p>text" keeps a space.
-                context = _clean(" ".join(node.itertext()))[:_CONTEXT_CHARS]
+                # Links of one paragraph or cell share its text: rendered once per block.
+                got = contexts.get(node)
+                if got is None:
+                    # itertext, not text_content: "<span>date</span><p>text" keeps a space.
+                    got = contexts[node] = _clean(" ".join(node.itertext()))[:_CONTEXT_CHARS]
+                context = got
                 break
             node = node.getparent()
         seen[absolute] = len(out)
@@ -599,7 +604,9 @@ def _date(tree: Any, html: str, url: str) -> str | None:
             found = _iso(meta.get("content"))
             if found:
                 return found
-    match = _JSONLD_DATE.search(html)
+    # The pattern starts with this literal: a substring test skips the regex's scan of the
+    # whole document on the pages (most) that carry no JSON-LD date.
+    match = _JSONLD_DATE.search(html) if '"datePublished"' in html else None
     if match and (found := _iso(match.group(1))):
         return found
     for node in tree.iterfind(".//*[@itemprop]"):
