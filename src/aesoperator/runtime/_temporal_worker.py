@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ..errors import ErrorInfo, TaskCancelled, TimeLimitExceeded, WorkerCrashed, to_info
 from ..execution import TaskState, TaskStatus
@@ -195,6 +195,11 @@ async def run_worker(
         max_concurrent_activities=pool_size + 1,  # + 1: an end_execution is never stuck
         identity=identity,
         graceful_shutdown_timeout=timedelta(seconds=5),
+        # The sandbox re-imports the workflow module for every workflow run: a third of this
+        # worker's CPU per short task (bench/temporal_throughput.py). _temporal_workflow only
+        # imports temporalio and the standard library and keeps no state outside the
+        # workflow instance, which is what the sandbox would otherwise check.
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
