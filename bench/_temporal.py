@@ -25,7 +25,7 @@ sys.path.insert(0, str(_HERE.parent / "tests"))
 sys.path.insert(0, str(_HERE))
 
 from pgserver import pg_server  # noqa: E402
-from temporalserver import TemporalServer, free_port, temporal_cli  # noqa: E402
+from temporalserver import TemporalServer, free_port  # noqa: E402
 
 _BIN = Path(sys.executable).parent
 
@@ -35,22 +35,15 @@ _BIN = Path(sys.executable).parent
 SERVER_KINDS = ("file", "fast", "memory")
 
 
-class BenchTemporal(TemporalServer):
-    kind: str = "file"
-
-    def start(self) -> None:
-        cmd = [str(temporal_cli()), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-               "--port", str(self.port), "--http-port", str(free_port()),
-               "--metrics-port", str(free_port())]  # fmt: skip
-        if self.kind != "memory":
-            cmd += ["--db-filename", str(self.db)]
-        if self.kind == "fast":
-            cmd += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off"]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self._wait_ready()
+def bench_server(root: Path, kind: str, eager: bool) -> TemporalServer:
+    """A dev server: ``file`` (as the tests had it: a SQLite file with fsync), ``fast`` (WAL,
+    no fsync: the default here and in the tests), or ``memory``."""
+    root.mkdir(parents=True, exist_ok=True)
+    dynamic = {"system.enableActivityEagerExecution": "true"} if eager else {}
+    return TemporalServer(
+        free_port(), root / "temporal.sqlite", root / "temporal.log",
+        persist=kind != "memory", fast=kind == "fast", dynamic=dynamic,
+    )  # fmt: skip
 
 
 def bench_env() -> dict[str, str]:
@@ -67,9 +60,15 @@ def pct(values: list[float], q: float) -> float:
 
 class Cluster:
     def __init__(
-        self, workers: int = 2, pool: int = 2, queue: str = "tb", server: str = "file"
+        self,
+        workers: int = 2,
+        pool: int = 2,
+        queue: str = "tb",
+        server: str = "fast",
+        eager: bool = False,
     ) -> None:
         self.n, self.pool, self.queue, self.server = workers, pool, queue, server
+        self.eager = eager
         self.root = Path(tempfile.mkdtemp(prefix="aesop-tbench-"))
         self.workers: list[subprocess.Popen[bytes]] = []
         self._stack = contextlib.ExitStack()
@@ -78,11 +77,7 @@ class Cluster:
         try:
             self.pg = self._stack.enter_context(pg_server())
             self.pg.create_database("tb")
-            (self.root / "temporal").mkdir()
-            self.ts = BenchTemporal(
-                free_port(), self.root / "temporal/db.sqlite", self.root / "temporal/log"
-            )
-            self.ts.kind = self.server
+            self.ts = bench_server(self.root / "temporal", self.server, self.eager)
             self.ts.start()
             self._stack.callback(self.ts.stop)
             self.store = f"{self.pg.url('tb')}?artifacts={self.root / 'artifacts'}"

@@ -167,6 +167,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0, help="paced load, tasks/s")
     ap.add_argument("--sample", type=int, default=20, help="executions whose history is read")
     ap.add_argument("--server", choices=SERVER_KINDS, default="fast", help="dev server storage")
+    ap.add_argument(
+        "--eager",
+        action="store_true",
+        help="server setting system.enableActivityEagerExecution (activity handed to the "
+        "worker that completes the workflow task, skipping the matching service)",
+    )
     ap.add_argument("--only", choices=["temporal", "local", "localpg"], action="append")
     args = ap.parse_args()
     os.environ.update(PYTHONPATH=bench_env()["PYTHONPATH"])  # the local pools import handlers
@@ -175,7 +181,7 @@ def main() -> None:
     local_pool = args.local_pool or args.workers * args.pool
     only = set(args.only or ["temporal", "local", "localpg"])
     rows: dict[str, dict[str, float]] = {}
-    with Cluster(args.workers, args.pool, server=args.server) as cluster:
+    with Cluster(args.workers, args.pool, server=args.server, eager=args.eager) as cluster:
         if "temporal" in only:
             with Aesoperator(store=cluster.store, backend=cluster.backend) as c:
                 side = Side("temporal", c, cluster)

@@ -124,6 +124,7 @@ class ExecutionActivities:
         )
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.backend.submit(job, task, done, resumed=resumed)
+        record = self.backend.records[inp.execution_id]  # its state is the stored one at the end
         waiter = asyncio.wrap_future(done)
         try:
             while not waiter.done():
@@ -145,8 +146,7 @@ class ExecutionActivities:
             with contextlib.suppress(Exception):
                 await asyncio.shield(waiter)
             raise
-        stored = await blocking(self._status, inp.execution_id)
-        return stored.state.value
+        return record.state.value
 
     def _status(self, execution_id: str) -> TaskStatus:
         return self.store.status(execution_id, with_alerts=False)
