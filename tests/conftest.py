@@ -51,12 +51,16 @@ def postgres_url(postgres: object, tmp_path: Path) -> Callable[[], str]:
     return make
 
 
-# -- a headless Chromium, one per test session (per xdist worker) ------------------------------
+# -- a headless Chromium, one per test module --------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """The system Chromium the package itself uses, driven by Playwright; skipped without it."""
+    """The system Chromium the package itself uses, driven by Playwright; skipped without it.
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and every later ``asyncio.run`` in the session would fail.
+    """
     playwright = pytest.importorskip("playwright.sync_api")
     from aesoperator.web._browser import chromium_path
 

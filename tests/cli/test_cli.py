@@ -242,7 +242,7 @@ def test_every_command_takes_json_and_there_is_a_version(cli: Any) -> None:
             continue
         subs = getattr(command, "commands", None)
         commands += [[name, sub] for sub in subs] if subs else [[name]]
-    assert len(commands) == 17, commands  # + mcp, schedule add|list|remove
+    assert len(commands) == 18, commands  # + mcp, schedule add|list|remove, worker
     for command in commands:
         help_text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
         assert "--json" in help_text, command
