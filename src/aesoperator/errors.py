@@ -3,24 +3,24 @@
 ::
 
     AesoperatorError
-    ├── UserError                 the caller's mistake; never retried
-    │   ├── ValidationError       a Task, TaskConfig or input that is not valid
-    │   ├── NoPlannerError        no handler, skill or LLM can serve the task
-    │   └── NotFoundError         an unknown execution id
-    └── TaskError                 a failure of the work itself (``status.error``)
-        ├── PolicyViolation       a request the task's policy refused
-        ├── LimitExceeded         a hard limit was reached
+    ├── UserError              the caller's mistake; never retried
+    │   ├── ValidationError    a Task, TaskConfig or input that is not valid
+    │   ├── NoPlannerError     no handler, skill or LLM can serve the task
+    │   └── NotFoundError      an unknown execution id
+    └── TaskError              a failure of the work itself (status.error)
+        ├── PolicyViolation    a request the task's policy refused
+        ├── LimitExceeded      a hard limit was reached
         │   ├── TimeLimitExceeded
         │   ├── MemoryLimitExceeded
         │   └── PageLimitExceeded
-        ├── FetchError            the network failed (``transient`` says if a retry may help)
-        ├── TaskCancelled         the execution was cancelled
-        ├── WorkerCrashed         the worker process died under the execution
-        ├── Interrupted           the process that ran the execution went away
-        ├── ModelError            the LLM provider failed, or kept answering unusably
-        ├── LoopDetected          the LLM planner kept repeating itself
-        ├── ReplayError           a recorded step cannot be carried out on the page as it is
-        └── TaskFailed            any other failure, carrying the remote type and message
+        ├── FetchError         the network failed (.transient: a retry may help)
+        ├── TaskCancelled      the execution was cancelled
+        ├── WorkerCrashed      the worker process died under the execution
+        ├── Interrupted        the process that ran the execution went away
+        ├── ModelError         the LLM provider failed or kept answering unusably
+        ├── LoopDetected       the LLM planner kept repeating itself
+        ├── ReplayError        a recorded step no longer fits the page
+        └── TaskFailed         any other failure, with the remote type and message
 
 Failures cross process boundaries as :class:`ErrorInfo`; :func:`from_info` turns one back into
 the matching exception class so that ``except PolicyViolation`` works around ``execute_task``.

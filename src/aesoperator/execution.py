@@ -67,28 +67,65 @@ TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 class Event(BaseModel):
     """One entry of an execution's timeline."""
 
-    seq: int
-    execution_id: str
-    at: datetime
-    kind: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    seq: int = Field(
+        description="Increasing in write order; the REST API's `after` cursor to read only "
+        "newer events."
+    )
+    execution_id: str = Field(description="The execution it belongs to.")
+    at: datetime = Field(description="When it was written (UTC).")
+    kind: str = Field(
+        description="What it records: `state`, `planner`, `action`, `action_end`, `page`, "
+        "`policy_refused`, `retry`, `log`, `progress`, `alert`, `llm_call`, `llm_step`, "
+        "or a name given to `ctx.emit`."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The details, by kind (e.g. `url` and `status` for `page`); secrets redacted.",
+    )
 
 
 class TaskStatus(BaseModel):
     """A snapshot of an execution, as ``get_task_status`` returns it."""
 
-    id: str
-    name: str
-    state: TaskState
-    progress: float = 0.0
-    current_action: str | None = None
-    error: ErrorInfo | None = None
-    result: TaskResult | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    parent_id: str | None = None
-    alerts: list[Alert] = Field(default_factory=list)
+    id: str = Field(description="The execution's id, as `submit_task` returned it.")
+    name: str = Field(description="The task's `name`.")
+    state: TaskState = Field(
+        description="`pending`, `running`, `completed`, `failed` or `cancelled`; the last "
+        "three are final."
+    )
+    progress: float = Field(
+        default=0.0,
+        description="Percent done, 0–100, as the task reports it (`ctx.progress`); never "
+        "decreases, and is 100 once completed.",
+    )
+    current_action: str | None = Field(
+        default=None,
+        description="What is under way: the `set_current_action` label, else the latest "
+        "`ctx.action` still open; None when nothing is.",
+    )
+    error: ErrorInfo | None = Field(
+        default=None,
+        description="Why it failed or was cancelled (type, message, traceback); None otherwise.",
+    )
+    result: TaskResult | None = Field(
+        default=None,
+        description="Set once completed; after a failure or cancel, only if the task left "
+        "partial output.",
+    )
+    created_at: datetime = Field(description="When it was submitted (UTC).")
+    started_at: datetime | None = Field(
+        default=None, description="When it began running (UTC); None while pending."
+    )
+    finished_at: datetime | None = Field(
+        default=None, description="When it reached a final state (UTC); None until then."
+    )
+    parent_id: str | None = Field(
+        default=None,
+        description="The execution that started it as a sub-task; None for a top-level one.",
+    )
+    alerts: list[Alert] = Field(
+        default_factory=list, description="The alerts raised so far, in order."
+    )
 
     @property
     def done(self) -> bool:

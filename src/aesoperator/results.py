@@ -30,35 +30,74 @@ class Alert(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: str
-    severity: Severity = "warning"
-    message: str
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    url: str | None = None
-    at: datetime = Field(default_factory=utcnow)
-    incident_id: str | None = None
+    kind: str = Field(
+        description="What happened: the monitor's `down`, `recovered`, `latency`, "
+        "`ssl_expiring`, `ssl_invalid`, `keyword`; the scheduler's `schedule_missed`; "
+        "or any name a handler gives."
+    )
+    severity: Severity = Field(default="warning", description="`info`, `warning` or `critical`.")
+    message: str = Field(description="One line for a person, naming the target and the cause.")
+    metrics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The measurements behind it (e.g. `total_ms`, `consecutive_failures`, "
+        "`threshold_ms`); keys depend on `kind`.",
+    )
+    url: str | None = Field(
+        default=None, description="The URL it is about; None when it is not about one."
+    )
+    at: datetime = Field(
+        default_factory=utcnow,
+        description="When it happened (UTC): the check's time for a monitor, else creation.",
+    )
+    incident_id: str | None = Field(
+        default=None,
+        description="The monitor's incident: the opening alert and its `recovered` share it; "
+        "None outside monitoring.",
+    )
 
 
 class ActionRecord(BaseModel):
     """One recorded step of an execution."""
 
-    index: int
-    name: str
-    details: dict[str, Any] = Field(default_factory=dict)
-    started_at: datetime
-    finished_at: datetime | None = None
-    ok: bool | None = None
-    error: str | None = None
-    attempts: int = 1
+    index: int = Field(description="Its place in the execution, from 0, in start order.")
+    name: str = Field(description="The step's name, as given to `ctx.action(name, ...)`.")
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The keyword arguments given to `ctx.action` (e.g. `url`); secrets redacted.",
+    )
+    started_at: datetime = Field(description="When the step began (UTC).")
+    finished_at: datetime | None = Field(
+        default=None, description="When it ended (UTC); None if it never ended."
+    )
+    ok: bool | None = Field(
+        default=None,
+        description="True if it ended without an exception, False if one escaped it; "
+        "None while open or if it never ended.",
+    )
+    error: str | None = Field(
+        default=None, description="`Type: message` of the exception that ended it, if any."
+    )
+    attempts: int = Field(
+        default=1, description="How many times it ran: more than 1 after retries."
+    )
 
 
 class Artifact(BaseModel):
     """A file an execution produced, kept in the data directory."""
 
-    name: str
-    path: str
-    media_type: str = "application/octet-stream"
-    size: int = 0
+    name: str = Field(
+        description="Its relative name, as given to `ctx.add_file` (`report.html`, "
+        "`pages/1.html`); unique within the execution."
+    )
+    path: str = Field(
+        description="Where to read it: a file in the data directory (a local cache copy for "
+        "a remote client); in the REST API, the URL path to download it from."
+    )
+    media_type: str = Field(
+        default="application/octet-stream",
+        description="Its MIME type: the one given, else guessed from the name.",
+    )
+    size: int = Field(default=0, description="Its size in bytes when it was added.")
 
 
 class Output(BaseModel):
@@ -75,20 +114,48 @@ class Output(BaseModel):
 class TaskResult(BaseModel):
     """The outcome of a completed execution."""
 
-    execution_id: str
-    task_name: str
-    planner: str = Field(description="What served the task: 'handler:NAME', 'skill:NAME', 'llm'.")
-    content: str = ""
-    summary: str = ""
-    data: Any = None
-    files: list[Artifact] = Field(default_factory=list)
-    pages_visited: int = 0
-    actions: list[ActionRecord] = Field(default_factory=list)
-    alerts: list[Alert] = Field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    duration_seconds: float = 0.0
-    usage: dict[str, Any] = Field(default_factory=dict)
+    execution_id: str = Field(description="The execution that produced it.")
+    task_name: str = Field(description="The task's `name`.")
+    planner: str = Field(
+        description="What served the task: `handler:NAME`, `skill:NAME`, `plan` or `llm`."
+    )
+    content: str = Field(
+        default="", description="The main text output, usually Markdown (a report, an answer)."
+    )
+    summary: str = Field(default="", description="A short summary of the output; may be empty.")
+    data: Any = Field(
+        default=None,
+        description="Structured output (JSON-able): a handler's return value, the "
+        "`output_schema` object of an LLM task; None when there is none.",
+    )
+    files: list[Artifact] = Field(
+        default_factory=list,
+        description="The files it produced (`ctx.add_file`), in the order added; also "
+        "`result.artifacts`.",
+    )
+    pages_visited: int = Field(
+        default=0, description="Pages fetched, the count `max_pages` limits."
+    )
+    actions: list[ActionRecord] = Field(
+        default_factory=list, description="The recorded steps (`ctx.action`), by `index`."
+    )
+    alerts: list[Alert] = Field(
+        default_factory=list, description="Every alert the execution raised, in order."
+    )
+    started_at: datetime | None = Field(
+        default=None, description="When the task's code started running (UTC)."
+    )
+    finished_at: datetime | None = Field(
+        default=None, description="When the task's code returned or stopped (UTC)."
+    )
+    duration_seconds: float = Field(
+        default=0.0, description="Wall-clock seconds the task's code ran."
+    )
+    usage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Counters added with `ctx.add_usage`: the LLM's `input_tokens`, "
+        "`output_tokens`, `cost_usd` (US dollars), `llm_calls`; empty if none.",
+    )
 
     @property
     def artifacts(self) -> list[Artifact]:

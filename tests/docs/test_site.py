@@ -11,6 +11,7 @@ to look at.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ pytest.importorskip("mkdocs")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"
 PAGES = ("index", "task-api", "task-patterns", "task-monitoring", "task-security")
+REFERENCE = ("reference/cli", "reference/rest-api")
+# The content column holds 79 characters of code at the 1280-pixel viewport below (both
+# sidebars shown); a longer line scrolls sideways.
+CODE_WIDTH = 79
+FENCE = re.compile(r"^ *```[^\n]*\n(.*?)^ *```", re.S | re.M)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +61,19 @@ def test_the_strict_build_makes_every_page(site: Path) -> None:
     assert "/v1/tasks" in rest and "TaskStatus" in rest
 
 
+def test_code_blocks_fit_the_content_column() -> None:
+    # TASKS.md is a copy of the shared contract; the browser test below still measures it.
+    long = [
+        f"{page.name}: {line!r} ({len(line)})"
+        for page in sorted((ROOT / "docs").glob("*.md"))
+        if page.name != "TASKS.md"
+        for block in FENCE.findall(page.read_text(encoding="utf-8"))
+        for line in block.splitlines()
+        if len(line) > CODE_WIDTH
+    ]
+    assert long == [], f"code lines over {CODE_WIDTH} characters:\n" + "\n".join(long)
+
+
 class _Requests:
     """Every request a page makes; those to anything but file: are the failures."""
 
@@ -72,7 +91,14 @@ class _Requests:
 
 def _shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"docs-{name}.png"), full_page=False)
+    file = f"docs-{name.replace('/', '-')}.png"
+    page.screenshot(path=str(SHOTS / file), full_page=False)
+
+
+# Code boxes whose text is wider than the box (a sideways scroll bar), with their widest line.
+OVERFLOWING = """() => [...document.querySelectorAll("pre > code")]
+    .filter(e => e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.innerText.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), ""))"""
 
 
 @pytest.mark.browser
@@ -91,11 +117,15 @@ def test_the_pages_work_offline_in_a_browser(site: Path, browser: Any) -> None:
     requests = _Requests(page)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    for name in PAGES:
+    wide: list[str] = []
+    for name in (*PAGES, "TASKS", "many-machines", *REFERENCE):
         page.goto((site / f"{name}.html").as_uri())
         page.wait_for_load_state("load")
         assert page.locator("h1").first.is_visible()
-        _shot(page, name)
+        wide += [f"{name}: {line}" for line in page.evaluate(OVERFLOWING)]
+        if name in PAGES or name in REFERENCE:
+            _shot(page, name)
+    assert wide == [], "code that scrolls sideways:\n" + "\n".join(wide)
 
     # Navigation: the sidebar links to every page; following one lands on it.
     page.goto((site / "index.html").as_uri())
