@@ -35,6 +35,7 @@ log = logging.getLogger("aesoperator.runtime")
 
 FOLLOW_S = 0.1  # how often executions with callbacks are read, where the store cannot notify
 SAFETY_S = 2.0  # and where it can: a notification wakes the follower at once
+LONG_POLL_AFTER_S = 5.0  # an execution still running then is also watched on Temporal
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class _Followed:
     alert_cbs: list[Callable[[Alert], Any]] = field(default_factory=list)
     last: tuple[TaskState, float, str | None] | None = None
     alerts_seen: int = 0
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # the store has its end
 
 
 class TemporalBackend:
@@ -119,7 +121,8 @@ class TemporalBackend:
         self._wake = asyncio.Event()
         self._dirty: set[str] = set()  # followed ids a notification says changed
         self._listener: Listener | None = None
-        self._listening = False  # listen() was tried (it may return None: then poll)
+        self._ending: set[str] = set()  # followed ids whose state changed: ended?
+        self._ending_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Resolved once an execution's workflow exists on Temporal (or could not be started,
         # which its row then says): only from then on does it outlive the submitting process.
@@ -139,7 +142,12 @@ class TemporalBackend:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._client = await self.target.connect()
+        try:  # ends, progress and alerts come from the store's NOTIFY, not Temporal polls
+            self._listener = await blocking(self.store.listen, self._notified)
+        except Exception:
+            log.exception("aesoperator: cannot listen to the store; asking Temporal instead")
         self._spawn(self._follow())
+        self._spawn(self._check_ends())
 
     async def ready(self) -> None:
         """Workers are other processes, on other machines: nothing to wait for here."""
@@ -176,7 +184,7 @@ class TemporalBackend:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
             self._was_started(eid)
-            await _closed(handle)
+            await self._until_ended(eid, handle)
         except asyncio.CancelledError:  # the client closes: the execution goes on without it
             self._followed.pop(eid, None)
             raise
@@ -184,6 +192,54 @@ class TemporalBackend:
             await blocking(self._end_unrun, eid, str(exc))
             self._was_started(eid)
         await self._ended(eid)
+
+    async def _until_ended(self, execution_id: str, handle: Any) -> None:
+        """Until the store has the execution's end, or its workflow closed without one.
+
+        The store's NOTIFY says when it ends: no Temporal call per execution, which on a busy
+        server is a long poll and a history read each. Past ``LONG_POLL_AFTER_S`` Temporal is
+        asked too, for a workflow that closes without recording its end (terminated by hand).
+        """
+        followed = self._followed.get(execution_id)
+        if followed is None or self._listener is None:
+            await _closed(handle)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(followed.ended.wait(), LONG_POLL_AFTER_S)
+            return
+        waits = [
+            asyncio.ensure_future(followed.ended.wait()),
+            asyncio.ensure_future(_closed(handle)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    async def _check_ends(self) -> None:
+        """Read the state of executions a notification says changed; wake those that ended."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ending_wake.wait(), SAFETY_S)
+            self._ending_wake.clear()
+            ids, self._ending = self._ending, set()
+            ids &= set(self._followed)
+            if not ids:
+                continue
+            try:
+                ended = await blocking(self._finished, sorted(ids))
+            except Exception:
+                log.exception("aesoperator: cannot read the state of %d executions", len(ids))
+                self._ending |= ids  # again at the next wake-up
+                continue
+            for eid in ended:
+                followed = self._followed.get(eid)
+                if followed is not None:
+                    followed.ended.set()
+
+    def _finished(self, ids: list[str]) -> list[str]:
+        return [eid for eid in ids if self._status(eid).state.finished]
 
     def _status(self, execution_id: str) -> TaskStatus:
         return self.store.status(execution_id, with_alerts=False)
@@ -232,12 +288,6 @@ class TemporalBackend:
                 self._callback(fn, alert)
         else:
             followed.progress_cbs.append(fn)
-        if not self._listening:  # the first callback: hear changes from now on
-            self._listening = True
-            try:
-                self._listener = self.store.listen(self._notified)
-            except Exception:
-                log.exception("aesoperator: cannot listen to the store; polling it instead")
         self._dirty.add(execution_id)
         self._wake.set()
         return True
@@ -246,13 +296,18 @@ class TemporalBackend:
         """From the listener's thread: a change committed by any process."""
         if kind in ("progress", "alert", "state", "resync") and self._loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-                self._loop.call_soon_threadsafe(self._mark, execution_id)
+                self._loop.call_soon_threadsafe(self._mark, kind, execution_id)
 
-    def _mark(self, execution_id: str) -> None:
-        if not execution_id:  # resync: anything may have changed
+    def _mark(self, kind: str, execution_id: str) -> None:
+        if kind == "resync":  # anything may have changed while the connection was down
             self._dirty.update(self._followed)
+            self._ending.update(self._followed)
+            self._ending_wake.set()
         elif execution_id in self._followed:
             self._dirty.add(execution_id)
+            if kind == "state":
+                self._ending.add(execution_id)
+                self._ending_wake.set()
         else:
             return
         self._wake.set()
