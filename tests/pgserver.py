@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from serving import free_port
 
 USER, PASSWORD = "aesop", "test-pw"
 
@@ -30,12 +31,6 @@ def pg_bindir() -> Path | None:
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     return versions[-1].parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ def pg_server() -> Iterator[PgServer]:
     def run(*cmd: str) -> None:
         subprocess.run([*run_as, *cmd], check=True, env=env, cwd=root, capture_output=True)
 
-    port = _free_port()
+    port = free_port()
     run(
         str(bindir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}",
         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync",

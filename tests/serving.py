@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,13 @@ from socketserver import BaseServer
 from typing import Any, ClassVar, TypeVar
 
 S = TypeVar("S", bound=BaseServer)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for servers that take a port number, not a socket)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager

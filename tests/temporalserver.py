@@ -9,7 +9,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from serving import free_port
+
 
 def temporal_cli() -> str | None:
     """The ``temporal`` binary: beside this interpreter (the venv), else on PATH."""
     here = Path(sys.executable).parent / "temporal"
     return str(here) if here.exists() else shutil.which("temporal")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -8,7 +8,6 @@ makes tokens (``served.token(scope, project)``) and httpx clients that carry the
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +55,6 @@ def register_handlers(client: Aesoperator) -> None:
     @client.handler("boom")
     def boom(ctx: TaskContext) -> str:
         raise ValueError("it broke")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

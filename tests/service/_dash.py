@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 from demo_site.generate import build_site  # noqa: E402
 from demo_site.serve import DemoServer  # noqa: E402
+
+from serving import free_port  # noqa: E402
 
 
 @dataclass
@@ -72,12 +73,6 @@ _PNG = bytes.fromhex(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("aesop-dash")
@@ -92,7 +87,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     _, admin = store.token_create("dash-admin", scope="admin")
     store.close()
     app = build_app(client, ServiceSettings(rate_per_token=None))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     with DemoServer(site_root) as site:

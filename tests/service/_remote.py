@@ -17,17 +17,12 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from serving import free_port
 from waiting import eventually
 
 HERE = Path(__file__).resolve().parent
 AESOP = str(Path(sys.executable).with_name("aesop"))
 TOKEN = re.compile(r"aesop_[A-Za-z0-9_-]{43}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def need_service() -> None:

@@ -403,7 +403,7 @@ def test_after_kill_9_and_a_restart_the_page_shows_the_run_failed_interrupted(
     store = open_store(tmp_path / "data")
     token = store.token_create("ops", scope="run")[1]
     store.close()
-    port = _dash._free_port()
+    port = _dash.free_port()
     url = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {token}"}
     with _dash.serve_process(tmp_path, port) as proc:
