@@ -221,7 +221,13 @@ def _phrase(status: str, description: str | None) -> str:
 
 def _operation_md(method: str, path: str, op: dict[str, Any]) -> list[str]:
     lines = [f"### `{method} {path}`", ""]
-    text = (op.get("description") or op.get("summary") or "").strip()
+    # The summary leads, in bold; the description (the route's docstring) follows. Every
+    # route sets both (tests/docs/test_rest_docs.py), so FastAPI's own summary, made from
+    # the function's name ("Get Task"), never shows.
+    summary = (op.get("summary") or "").strip().rstrip(".")
+    text = " ".join((op.get("description") or "").split())
+    if summary:
+        text = f"**{summary}.** {text}".strip()
     if text:
         lines += [text, ""]
     params = op.get("parameters", [])

@@ -75,7 +75,26 @@ def _owner_alive(owner: str | None) -> bool:
 
 
 class Execution:
-    """A handle on one execution. Awaitable: ``result = await execution``."""
+    """A handle on one execution: follow it, wait for it, cancel it.
+
+    Made by [`execute_task_async`][aesoperator.client.Aesoperator.execute_task_async] and
+    [`get_execution`][aesoperator.client.Aesoperator.get_execution], not directly. Its
+    reads go to the store, so it follows an execution that another process on the same
+    data directory runs too. Awaitable: ``result = await execution`` is
+    [`result()`][aesoperator.client.Execution.result] without blocking the event loop.
+
+    Attributes:
+        id (str): the execution's id, as ``aesop status ID`` and ``GET /v1/tasks/{id}``
+            take it.
+        name (str): the name of the task it runs.
+
+    Example:
+        ```python
+        execution = client.execute_task_async(task)
+        execution.on_progress(lambda status: print(status.progress))
+        result = execution.result(timeout=60)
+        ```
+    """
 
     def __init__(self, client: Aesoperator, execution_id: str, name: str) -> None:
         self._client = client
@@ -86,14 +105,31 @@ class Execution:
         return f"Execution(id={self.id!r}, name={self.name!r})"
 
     def status(self) -> TaskStatus:
+        """The execution's status now: state, progress, current action, error, result.
+
+        Returns:
+            A snapshot; call again to see later changes.
+        """
         return self._client.get_task_status(self.id)
 
     @property
     def done(self) -> bool:
+        """True once the execution has ended: ``completed``, ``failed`` or ``cancelled``."""
         return self.status().state.finished
 
     def wait(self, timeout: float | None = None) -> TaskStatus:
-        """Block until the execution ends; raise ``TimeoutError`` if it has not by ``timeout``."""
+        """Block until the execution ends, however it ends.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as it runs.
+
+        Returns:
+            The final status (``completed``, ``failed`` or ``cancelled``); unlike
+            [`result()`][aesoperator.client.Execution.result], a failure is not raised.
+
+        Raises:
+            TimeoutError: it is still running after ``timeout`` seconds (it goes on running).
+        """
         fut = self._client._future(self.id)
         if fut is not None:
             try:
@@ -111,28 +147,73 @@ class Execution:
             time.sleep(0.05)
 
     def result(self, timeout: float | None = None) -> TaskResult:
-        """Wait, then return the result or raise the execution's error."""
+        """Wait for the execution to end, then return its result or raise its error.
+
+        Args:
+            timeout: seconds to wait at most; ``None`` waits as long as it runs.
+
+        Returns:
+            The result of the completed execution.
+
+        Raises:
+            TaskCancelled: it was cancelled.
+            TaskError: it failed: the subclass the execution raised (``PolicyViolation``,
+                ``TimeLimitExceeded``, ``FetchError``...; ``TaskFailed`` for an exception
+                of the handler's own).
+            TimeoutError: it is still running after ``timeout`` seconds (it goes on running).
+        """
         status = self.wait(timeout)
         return _result_or_raise(status)
 
     def cancel(self) -> bool:
-        """True if the execution ends ``cancelled`` because of this call (see ``cancel_task``)."""
+        """Cancel the execution, as [`cancel_task`][aesoperator.client.Aesoperator.cancel_task]
+        does.
+
+        Returns:
+            True if it ends ``cancelled`` because of this call; False if it had already ended.
+        """
         return self._client.cancel_task(self.id)
 
     def on_progress(self, fn: Callable[[TaskStatus], Any]) -> Callable[[TaskStatus], Any]:
-        """Call ``fn(status)`` in this process whenever progress or the current action changes."""
+        """Call ``fn(status)`` in this process whenever progress or the current action changes.
+
+        Use it as a decorator or a plain call. The calls run one at a time on a thread of the
+        client's own, so ``fn`` should return quickly; an exception in it is logged, not
+        raised. Only an execution this client submitted and is still running reports
+        progress this way.
+
+        Args:
+            fn: called with the execution's [`TaskStatus`][aesoperator.execution.TaskStatus].
+
+        Returns:
+            ``fn`` itself.
+        """
         self._client._add_callback(self.id, "progress", fn)
         return fn
 
     def on_alert(self, fn: Callable[[Alert], Any]) -> Callable[[Alert], Any]:
-        """Call ``fn(alert)`` in this process for every alert (earlier ones are replayed)."""
+        """Call ``fn(alert)`` in this process for every alert the execution raises.
+
+        Alerts raised before the call are replayed first, so none is missed; for an execution
+        that has ended (or runs in another process) the stored ones are. Use it as a
+        decorator or a plain call; the calls run on a thread of the client's own.
+
+        Args:
+            fn: called with each [`Alert`][aesoperator.results.Alert].
+
+        Returns:
+            ``fn`` itself.
+        """
         self._client._add_callback(self.id, "alert", fn)
         return fn
 
     def alerts(self) -> list[Alert]:
+        """The alerts the execution has raised so far, in the order raised."""
         return self._client.get_alerts(self.id)
 
     def events(self) -> list[Event]:
+        """The execution's timeline so far (as
+        [`get_events`][aesoperator.client.Aesoperator.get_events])."""
         return self._client.get_events(self.id)
 
     def __await__(self) -> Generator[Any, None, TaskResult]:
@@ -197,7 +278,13 @@ class Aesoperator:
         store: str | None = None,
         backend: str | None = None,
     ) -> None:
-        """
+        """Open a client on a data directory (or a shared store, or a served instance).
+
+        Nothing starts yet: the worker pool starts with the first task (or
+        [`warmup`][aesoperator.client.Aesoperator.warmup]). Opening recovers the data
+        directory: an execution left ``pending`` or ``running`` by a process that is gone
+        becomes ``failed`` with ``Interrupted``.
+
         Args:
             data_dir: where executions, memory and artifacts are kept (SQLite). Default:
                 ``$AESOP_DATA_DIR``, else ``~/.aesoperator``.
@@ -227,6 +314,12 @@ class Aesoperator:
                 workflows, on the ``aesop worker`` processes of any number of machines (needs a
                 PostgreSQL ``store`` they share; the ``temporal`` extra). Default
                 ``$AESOP_BACKEND``, else ``isolation``.
+
+        Raises:
+            UserError: a value that cannot work (``pool_size`` below 1, an unknown
+                ``isolation``, ``token`` without ``url``, both ``data_dir`` and ``store``,
+                a Temporal ``backend`` without a PostgreSQL ``store``); the message names
+                the argument and the fix.
         """
         if token:
             raise UserError(
@@ -298,8 +391,27 @@ class Aesoperator:
     def handler(self, name: str) -> Callable[[F], F]:
         """Register ``fn(ctx, **inputs)`` (sync or async) as the planner of tasks named ``name``.
 
-        >>> @aesop.handler("process_sales_data")   # doctest: +SKIP
-        ... def process(ctx, data_files, metrics): ...
+        A task whose ``name`` matches runs the handler, with the task's inputs as keyword
+        arguments and a [`TaskContext`][aesoperator.runtime.context.TaskContext] as
+        ``ctx``; what it returns becomes the result. Registering the name again replaces
+        the handler for tasks submitted from then on.
+
+        Args:
+            name: the task name it serves.
+
+        Returns:
+            A decorator that registers the function and returns it unchanged.
+
+        Raises:
+            UserError: ``name`` is not a non-empty string, or what is decorated is not
+                callable.
+
+        Example:
+            ```python
+            @aesop.handler("process_sales_data")
+            def process(ctx, data_files, metrics):
+                ...
+            ```
         """
         if not isinstance(name, str) or not name:
             raise UserError(f"handler name: got {name!r}; use the task's name, a non-empty str")
@@ -321,8 +433,26 @@ class Aesoperator:
     def function(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
         """Register a function the LLM planner may call as a tool (schema from type hints).
 
-        >>> @aesop.function                       # doctest: +SKIP
-        ... def lookup_price(sku: str) -> float: ...
+        A plan's steps may name it as an action too (``Step(action="lookup_price")``).
+        Use it bare (``@aesop.function``) or with a name (``@aesop.function(name=...)``).
+
+        Args:
+            fn: the function, when used bare.
+            name: the tool's name; default the function's ``__name__``.
+
+        Returns:
+            ``fn`` unchanged when given, else a decorator that registers and returns it.
+
+        Raises:
+            UserError: the name is not a Python identifier, or what is decorated is not
+                callable.
+
+        Example:
+            ```python
+            @aesop.function
+            def lookup_price(sku: str) -> float:
+                ...
+            ```
         """
 
         def register(f: F) -> F:
@@ -344,9 +474,25 @@ class Aesoperator:
 
     # -- running --------------------------------------------------------------------------------
     def execute_task(self, task: Task, *, timeout: float | None = None) -> TaskResult:
-        """Run ``task`` and wait for it. Raises the execution's error if it did not complete.
+        """Run ``task`` and wait for it: ``execute_task_async(task).result(timeout)``.
 
         Ctrl-C while waiting cancels the execution too.
+
+        Args:
+            task: what to run, with its inputs and limits.
+            timeout: seconds to wait at most; ``None`` waits until it ends (the task's
+                ``max_duration_seconds`` bounds that).
+
+        Returns:
+            The result of the completed execution.
+
+        Raises:
+            UserError: the task cannot be submitted (``NoPlannerError``: nothing serves its
+                name; a ``webhook_url`` without a secret).
+            TaskCancelled: the execution was cancelled.
+            TaskError: the execution failed: the subclass it raised (``PolicyViolation``,
+                ``TimeLimitExceeded``, ``FetchError``...).
+            TimeoutError: it is still running after ``timeout`` seconds (it goes on running).
         """
         execution = self.execute_task_async(task)
         try:
@@ -356,7 +502,22 @@ class Aesoperator:
             raise
 
     def execute_task_async(self, task: Task) -> Execution:
-        """Start ``task`` and return its ``Execution`` at once (state ``pending``)."""
+        """Start ``task`` and return its [`Execution`][aesoperator.client.Execution] at once.
+
+        The execution waits as ``pending`` for a free worker, then runs; follow it with the
+        handle, or by its ``id`` from any process on the same data directory.
+
+        Args:
+            task: what to run, with its inputs and limits.
+
+        Returns:
+            The handle on the new execution.
+
+        Raises:
+            UserError: the task cannot be submitted: ``NoPlannerError`` when no handler,
+                skill or configured LLM serves its name, a plan naming an unknown action, a
+                ``webhook_url`` without a secret, or the client is closed.
+        """
         return self._submit(task)
 
     def _submit(self, task: Task, project: str = "default") -> Execution:
@@ -431,10 +592,28 @@ class Aesoperator:
     ) -> TaskResult:
         """Run a recorded LLM-planned execution again, without the model, at browser speed.
 
-        ``inputs`` replace the recorded ones (``{{input:name}}`` in the trace); ``secrets`` are
-        typed where the recording typed them. A step that cannot be found fails the replay
-        with ``ReplayError`` — or, with ``repair`` and a model configured, that one step goes
-        back to the model and the repaired trace is recorded.
+        The replay is a new execution, named ``<task name>.replay``, with the original's
+        config. A step that cannot be found on the page fails it with ``ReplayError`` — or,
+        with ``repair`` and a model configured, that one step goes back to the model and the
+        repaired trace is recorded.
+
+        Args:
+            execution_id: the LLM-planned execution whose recorded trace to follow.
+            inputs: replace the recorded inputs (``{{input:name}}`` in the trace); default
+                the recorded ones.
+            secrets: typed where the recording typed secrets (secrets are never stored).
+            repair: let the model redo a step that cannot be found (needs ``llm``).
+            timeout: seconds to wait at most, as in
+                [`execute_task`][aesoperator.client.Aesoperator.execute_task].
+
+        Returns:
+            The replay's result.
+
+        Raises:
+            NotFoundError: no execution has that id, or it has no recorded LLM trace.
+            ReplayError: a recorded step could not be carried out, and was not repaired.
+            TaskError: the replay failed otherwise (as in ``execute_task``).
+            TimeoutError: it is still running after ``timeout`` seconds.
         """
         from .planning.llm import replay_task
 
@@ -469,7 +648,18 @@ class Aesoperator:
         return hook_for(task, self.webhook_url, self.webhook_secret)
 
     def warmup(self, timeout: float = 60) -> None:
-        """Start the worker pool now and wait until every worker is ready."""
+        """Start the worker pool now and wait until every worker is ready.
+
+        Otherwise the pool starts with the first task, which then waits for it: call it
+        before timing a first task, or to fail early when the workers cannot start.
+
+        Args:
+            timeout: seconds to wait for the workers at most.
+
+        Raises:
+            TimeoutError: the workers were not ready within ``timeout`` seconds.
+            UserError: the client is closed.
+        """
         backend = self._ensure_runtime()
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(
@@ -531,10 +721,31 @@ class Aesoperator:
 
     # -- reading state --------------------------------------------------------------------------
     def get_task_status(self, execution_id: str) -> TaskStatus:
-        """The state, progress, current action, error and result of an execution."""
+        """The state, progress, current action, error, result and alerts of an execution.
+
+        Args:
+            execution_id: the execution's id (``Execution.id``).
+
+        Returns:
+            A snapshot of the execution now.
+
+        Raises:
+            NotFoundError: no execution has that id.
+        """
         return self._store.status(execution_id)
 
     def get_execution(self, execution_id: str) -> Execution:
+        """A handle on an execution started earlier, by this process or another.
+
+        Args:
+            execution_id: the execution's id (``Execution.id``, ``aesop list``).
+
+        Returns:
+            The handle, to wait for it, read its result or cancel it.
+
+        Raises:
+            NotFoundError: no execution has that id.
+        """
         status = self._store.status(execution_id, with_alerts=False)
         return Execution(self, execution_id, status.name)
 
@@ -546,6 +757,15 @@ class Aesoperator:
         ends ``cancelled``, its result kept): the store decides which came first, atomically.
         False if it had already ended, in whatever state. Works for executions run by other
         processes on the same data directory too.
+
+        Args:
+            execution_id: the execution to cancel.
+
+        Returns:
+            True if it ends ``cancelled`` because of this call, False if it had ended.
+
+        Raises:
+            NotFoundError: no execution has that id.
         """
         self._store.status(execution_id, with_alerts=False)  # NotFoundError for unknown ids
         if not self._store.request_cancel(execution_id):
@@ -565,7 +785,20 @@ class Aesoperator:
     def list_tasks(
         self, *, state: str | TaskState | None = None, name: str | None = None, limit: int = 50
     ) -> list[TaskStatus]:
-        """Executions, newest first, optionally filtered by state and task name."""
+        """Executions, newest first, optionally filtered by state and task name.
+
+        Args:
+            state: only those in this state (``"running"``, ``TaskState.FAILED``...).
+            name: only those of tasks with this name.
+            limit: how many at most.
+
+        Returns:
+            Their statuses, without results (read one with
+            [`get_task_status`][aesoperator.client.Aesoperator.get_task_status]).
+
+        Raises:
+            UserError: ``state`` is not a state's name.
+        """
         if state is not None:
             try:
                 state = TaskState(state)
@@ -578,11 +811,32 @@ class Aesoperator:
         )
 
     def get_events(self, execution_id: str) -> list[Event]:
-        """The execution's timeline: states, actions, pages, policy refusals, logs, alerts."""
+        """The execution's timeline: states, actions, pages, policy refusals, logs, alerts.
+
+        Args:
+            execution_id: the execution's id.
+
+        Returns:
+            Every event so far, in the order written (``seq`` ascending).
+
+        Raises:
+            NotFoundError: no execution has that id.
+        """
         self._store.status(execution_id, with_alerts=False)  # NotFoundError for unknown ids
         return self._store.events(execution_id)
 
     def get_alerts(self, execution_id: str) -> list[Alert]:
+        """The alerts an execution's handler raised (``ctx.alert``).
+
+        Args:
+            execution_id: the execution's id.
+
+        Returns:
+            Every alert so far, in the order raised.
+
+        Raises:
+            NotFoundError: no execution has that id.
+        """
         self._store.status(execution_id, with_alerts=False)
         return self._store.alerts(execution_id)
 
@@ -608,7 +862,11 @@ class Aesoperator:
         return Memory(self._store, namespace)
 
     def close(self) -> None:
-        """Cancel what is still running, stop the workers, release the store."""
+        """Cancel what is still running, stop the workers, release the store.
+
+        Called by ``with Aesoperator(...) as client:`` on leaving, and for every open client
+        at exit. Calling it again does nothing; a closed client refuses new tasks.
+        """
         with self._lock:
             if self._closed:
                 return

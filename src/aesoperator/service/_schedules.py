@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Request, Response
+from fastapi import APIRouter, Body, FastAPI, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,17 +60,26 @@ def _store(request: Request) -> BaseScheduleStore:
     return store
 
 
-@router.get("/schedules", response_model=list[ScheduleOut])
+@router.get("/schedules", summary="List schedules", response_model=list[ScheduleOut])
 async def list_schedules(request: Request, who: Admin) -> list[dict[str, Any]]:
+    """The project's schedules (`scope: admin`) with their next and last run, the last
+    execution they started, and how many fire times were missed or skipped."""
     return [s.to_json() for s in _store(request).all(project=who.project)]
 
 
 @router.post(
-    "/schedules", status_code=201, response_model=ScheduleOut, responses=responses(400, 413, 422)
+    "/schedules",
+    summary="Add a schedule",
+    status_code=201,
+    response_model=ScheduleOut,
+    responses=responses(400, 413, 422),
 )
 async def add_schedule(
     request: Request, who: Admin, body: Annotated[NewSchedule, Body()]
 ) -> dict[str, Any]:
+    """Run `task` at every fire time of `cron` (5 fields, UTC) in the caller's project
+    (`scope: admin`). With `allow_overlap` false, a fire time that finds the previous run
+    still going is skipped. A bad cron expression or task is 422, naming the field."""
     task = Task.model_validate(body.task)  # ValidationError: 422 naming the field
     store = _store(request)
     try:
@@ -82,8 +91,18 @@ async def add_schedule(
     return added.to_json()
 
 
-@router.delete("/schedules/{schedule_id}", status_code=204, responses=responses(404))
-async def remove_schedule(request: Request, who: Admin, schedule_id: str) -> Response:
+@router.delete(
+    "/schedules/{schedule_id}",
+    summary="Remove a schedule",
+    status_code=204,
+    responses=responses(404),
+)
+async def remove_schedule(
+    request: Request,
+    who: Admin,
+    schedule_id: Annotated[str, Path(description="the schedule's `id`, as added or listed")],
+) -> Response:
+    """Stop the schedule (`scope: admin`); executions it already started go on."""
     if not await run_in_threadpool(_store(request).remove, schedule_id, project=who.project):
         raise ProblemError(404, f"no schedule with id {schedule_id[:100]!r}")
     return Response(status_code=204)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -58,6 +59,19 @@ from ._problems import MEDIA, ProblemError, responses
 from ._settings import ServiceSettings
 
 MAX_WAIT = 300.0
+
+# The path parameters most routes share, described once for the schema.
+ExecutionId = Annotated[
+    str, PathParam(description="the execution's id, as `POST /v1/tasks` answered it")
+]
+Namespace = Annotated[
+    str,
+    PathParam(
+        description="`global`, `task:<name>` (a task's permanent memory) or "
+        "`exec:<execution id>` (an execution's session memory)"
+    ),
+]
+MemoryKey = Annotated[str, PathParam(description="the key within the namespace")]
 
 
 @dataclass
@@ -124,13 +138,22 @@ def create_app(client: Aesoperator, *, settings: ServiceSettings | None = None) 
 _health = APIRouter(tags=["health"])
 
 
-@_health.get("/healthz")
+@_health.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> Health:
+    """Always `{"ok": true}` while the process serves HTTP; it checks nothing else and needs
+    no token. Use `/readyz` to know whether tasks can run."""
     return Health()
 
 
-@_health.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+@_health.get(
+    "/readyz",
+    summary="Readiness: the store answers and the workers run",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "`detail` says what is not ready"}},
+)
 async def readyz(request: Request) -> Any:
+    """200 when the store answers a read and the worker pool is running, else 503 with
+    `detail` naming what is not ready. Needs no token; a load balancer's health check."""
     state = _state(request)
     try:
         state.reads.last_seq("")
@@ -188,6 +211,7 @@ def _created(status: TaskStatus, waited: bool) -> Response:
 
 @_v1.post(
     "/tasks",
+    summary="Submit a task",
     status_code=201,
     response_model=TaskStatus,
     responses={200: {"model": TaskStatus}, **responses(400, 413, 422)},
@@ -196,9 +220,18 @@ async def submit_task(
     request: Request,
     who: Runner,
     task: Annotated[dict[str, Any], Body(description="a Task as JSON (Task.model_dump)")],
-    wait: bool = False,
-    timeout: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 30.0,
+    wait: Annotated[
+        bool,
+        Query(description="hold the answer until the execution ends or `timeout` passes"),
+    ] = False,
+    timeout: Annotated[
+        float, Query(ge=0, le=MAX_WAIT, description="seconds `wait` holds the answer at most")
+    ] = 30.0,
 ) -> Any:
+    """Start an execution of the task (`scope: run`) and answer its status, with `Location`
+    naming it. 201 while it runs; with `wait`, 200 once it has ended within `timeout`. The
+    task's `name` must be a handler, function or skill this server has registered (422
+    lists them, as `GET /v1/handlers` does)."""
     state = _state(request)
     parsed = Task.model_validate(task)
     try:
@@ -221,16 +254,27 @@ async def submit_task(
     return _created(_status(state, execution.id, who.project), wait)
 
 
-@_v1.get("/tasks", response_model=TaskPage, responses=responses(422))
+@_v1.get("/tasks", summary="List executions", response_model=TaskPage, responses=responses(422))
 async def list_tasks(
     request: Request,
     who: Reader,
-    state: TaskState | None = None,
-    name: str | None = None,
-    since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    state: Annotated[
+        TaskState | None, Query(description="only the executions in this state")
+    ] = None,
+    name: Annotated[str | None, Query(description="only the executions of this task name")] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="only the executions created at or after this time (ISO 8601)"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="executions per page at most")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(description="the `next_cursor` of the previous page; leave out for the first"),
+    ] = None,
 ) -> TaskPage:
+    """The project's executions, newest first, a page at a time and without their results
+    (read one's result at `/v1/tasks/{execution_id}/result`). `next_cursor` is null on the
+    last page."""
     items, next_cursor = _state(request).reads.list_page(
         project=who.project,
         state=state.value if state else None,
@@ -242,16 +286,30 @@ async def list_tasks(
     return TaskPage(items=items, next_cursor=next_cursor)
 
 
-@_v1.get("/tasks/{execution_id}", response_model=TaskStatus, responses=responses(404))
-async def get_task(request: Request, who: Reader, execution_id: str) -> Response:
+@_v1.get(
+    "/tasks/{execution_id}",
+    summary="An execution's status",
+    response_model=TaskStatus,
+    responses=responses(404),
+)
+async def get_task(request: Request, who: Reader, execution_id: ExecutionId) -> Response:
+    """State, progress, current action, error, result and alerts of one execution: the
+    call to poll while it runs. Another project's execution is 404, as a missing one is."""
     # Serialised here: returned as a model, FastAPI would validate it against the response
     # model again before serialising it (a third of this, the most polled route's, time).
     status = _status(_state(request), execution_id, who.project)
     return Response(status.model_dump_json(), media_type="application/json")
 
 
-@_v1.post("/tasks/{execution_id}/cancel", response_model=CancelAnswer, responses=responses(404))
-async def cancel_task(request: Request, who: Runner, execution_id: str) -> CancelAnswer:
+@_v1.post(
+    "/tasks/{execution_id}/cancel",
+    summary="Cancel an execution",
+    response_model=CancelAnswer,
+    responses=responses(404),
+)
+async def cancel_task(request: Request, who: Runner, execution_id: ExecutionId) -> CancelAnswer:
+    """Stop the execution (`scope: run`) and answer its status after. `cancelled` is true
+    if the cancel came first and it ends cancelled, false if it had already ended."""
     state = _state(request)
     _status(state, execution_id, who.project, alerts=False)  # 404 for another project's
     cancelled = await run_in_threadpool(state.client.cancel_task, execution_id)
@@ -265,8 +323,12 @@ async def cancel_task(request: Request, who: Runner, execution_id: str) -> Cance
         **responses(404),
         409: {"model": NotFinished, "content": {MEDIA: {}}, "description": "no result"},
     },
+    summary="A completed execution's result",
 )
-async def get_result(request: Request, who: Reader, execution_id: str) -> Any:
+async def get_result(request: Request, who: Reader, execution_id: ExecutionId) -> Any:
+    """The result of an execution that completed. One still running, failed or cancelled
+    answers 409 with its status in `execution` and, for one that ended badly, the Python
+    exception's class name in `error`."""
     status = _status(_state(request), execution_id, who.project)
     if status.state is TaskState.COMPLETED and status.result is not None:
         return status.result
@@ -304,16 +366,28 @@ async def get_result(request: Request, who: Reader, execution_id: str) -> Any:
             "description": "a JSON page, or with `Accept: text/event-stream` the live stream",
         },
     },
+    summary="An execution's timeline, as a page or a live stream",
 )
 async def get_events(
     request: Request,
     who: Reader,
-    execution_id: str,
-    after: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-    accept: Annotated[str, Header()] = "application/json",
-    last_event_id: Annotated[str | None, Header()] = None,
+    execution_id: ExecutionId,
+    after: Annotated[
+        int, Query(ge=0, description="only the events whose `seq` is greater than this")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="events per page at most")] = 1000,
+    accept: Annotated[
+        str,
+        Header(description="`text/event-stream` for the live stream (SSE), else a JSON page"),
+    ] = "application/json",
+    last_event_id: Annotated[
+        str | None,
+        Header(description="a reconnecting stream's last `seq` seen: the stream resumes after it"),
+    ] = None,
 ) -> Any:
+    """The execution's events in the order written. As JSON, a page of them and the
+    `next_after` to ask for the next page with. With `Accept: text/event-stream`, the events
+    as they are written, each with its `seq` as the SSE id, until the execution ends."""
     state = _state(request)
     status = _status(state, execution_id, who.project, alerts=False)
     if "text/event-stream" in accept:
@@ -345,8 +419,14 @@ async def get_events(
     return EventPage(items=items, next_after=items[-1].seq if items else after)
 
 
-@_v1.get("/tasks/{execution_id}/alerts", response_model=list[Alert], responses=responses(404))
-async def get_alerts(request: Request, who: Reader, execution_id: str) -> list[Alert]:
+@_v1.get(
+    "/tasks/{execution_id}/alerts",
+    summary="An execution's alerts",
+    response_model=list[Alert],
+    responses=responses(404),
+)
+async def get_alerts(request: Request, who: Reader, execution_id: ExecutionId) -> list[Alert]:
+    """The alerts the execution's handler raised (`ctx.alert`), in the order raised."""
     state = _state(request)
     _status(state, execution_id, who.project, alerts=False)
     return state.reads.alerts(execution_id)
@@ -381,10 +461,15 @@ def _artifact_file(folder: Path, name: str) -> Path | None:
 
 @_v1.get(
     "/tasks/{execution_id}/artifacts",
+    summary="An execution's files",
     response_model=list[ArtifactInfo],
     responses=responses(404),
 )
-async def list_artifacts(request: Request, who: Reader, execution_id: str) -> list[ArtifactInfo]:
+async def list_artifacts(
+    request: Request, who: Reader, execution_id: ExecutionId
+) -> list[ArtifactInfo]:
+    """Every file the execution kept (`ctx.add_file`, screenshots, reports), by the relative
+    name to download it with, with its media type and size in bytes."""
     state = _state(request)
     _status(state, execution_id, who.project, alerts=False)
     folder = state.reads.artifacts_dir(execution_id)
@@ -404,8 +489,16 @@ async def list_artifacts(request: Request, who: Reader, execution_id: str) -> li
     "/tasks/{execution_id}/artifacts/{name:path}",
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, **responses(404)},
+    summary="Download one of an execution's files",
 )
-async def get_artifact(request: Request, who: Reader, execution_id: str, name: str) -> Any:
+async def get_artifact(
+    request: Request,
+    who: Reader,
+    execution_id: ExecutionId,
+    name: Annotated[str, PathParam(description="the file's name as listed, e.g. `pages/1.html`")],
+) -> Any:
+    """The file's bytes, with the media type its name suggests. A name that would leave the
+    execution's folder (`..`, a symlink) is 404, as a missing file is."""
     state = _state(request)
     _status(state, execution_id, who.project, alerts=False)
     path = _artifact_file(state.reads.artifacts_dir(execution_id), name)
@@ -420,15 +513,17 @@ async def get_artifact(request: Request, who: Reader, execution_id: str, name: s
 
 @_v1.post(
     "/tasks/{execution_id}/rerun",
+    summary="Run an execution's task again",
     status_code=201,
     response_model=TaskStatus,
     responses=responses(404, 422),
 )
 async def rerun(
-    request: Request, who: Runner, execution_id: str, body: RerunBody | None = None
+    request: Request, who: Runner, execution_id: ExecutionId, body: RerunBody | None = None
 ) -> Any:
-    """Run the execution's task again as it was submitted (the dashboard's Re-run): same
-    name, inputs, config and plan, in the caller's project; ``secrets`` again if it had any."""
+    """A new execution of the task as it was submitted (the dashboard's Re-run): same
+    name, inputs, config and plan, in the caller's project (`scope: run`). Secrets are never
+    stored: send them again in `secrets` if the task had any. Answers the new status."""
     state = _state(request)
     _status(state, execution_id, who.project, alerts=False)
     raw = json.loads(state.reads.task_json(execution_id))
@@ -440,13 +535,17 @@ async def rerun(
 
 @_v1.post(
     "/tasks/{execution_id}/replay",
+    summary="Replay an LLM-planned execution without the model",
     status_code=201,
     response_model=TaskStatus,
     responses=responses(404, 409, 422),
 )
 async def replay(
-    request: Request, who: Runner, execution_id: str, body: ReplayBody | None = None
+    request: Request, who: Runner, execution_id: ExecutionId, body: ReplayBody | None = None
 ) -> Any:
+    """A new execution that follows the recorded LLM trace of this one step by step, with
+    `inputs` replacing the recorded ones (`Aesoperator.replay` over HTTP). A step that cannot
+    be found fails it, or with `repair` goes back to the model. Answers the new status."""
     from ..planning.llm import replay_task
 
     state = _state(request)
@@ -483,14 +582,29 @@ def _namespace(state: _State, project: str, namespace: str) -> str:
     return project_namespace(project, namespace)
 
 
-@_v1.get("/memory/{namespace}", response_model=Keys, responses=responses(404))
-async def memory_keys(request: Request, who: Reader, namespace: str) -> Keys:
+@_v1.get(
+    "/memory/{namespace}",
+    summary="The keys in a memory namespace",
+    response_model=Keys,
+    responses=responses(404),
+)
+async def memory_keys(request: Request, who: Reader, namespace: Namespace) -> Keys:
+    """The keys stored in the project's namespace; an empty list for one never written."""
     state = _state(request)
     return Keys(keys=state.reads.mem_keys(_namespace(state, who.project, namespace)))
 
 
-@_v1.get("/memory/{namespace}/{key}", response_model=MemoryItem, responses=responses(404, 422))
-async def memory_get(request: Request, who: Reader, namespace: str, key: str) -> MemoryItem:
+@_v1.get(
+    "/memory/{namespace}/{key}",
+    summary="Read a memory value",
+    response_model=MemoryItem,
+    responses=responses(404, 422),
+)
+async def memory_get(
+    request: Request, who: Reader, namespace: Namespace, key: MemoryKey
+) -> MemoryItem:
+    """The JSON value stored under the key, as a handler's `ctx.memory` reads it; 404 if
+    there is none."""
     state = _state(request)
     memory = Memory(state.reads, _namespace(state, who.project, namespace))
     missing = object()
@@ -500,10 +614,17 @@ async def memory_get(request: Request, who: Reader, namespace: str, key: str) ->
     return MemoryItem(key=key, value=value)
 
 
-@_v1.put("/memory/{namespace}/{key}", status_code=204, responses=responses(404, 409, 413, 422))
+@_v1.put(
+    "/memory/{namespace}/{key}",
+    summary="Store a memory value",
+    status_code=204,
+    responses=responses(404, 409, 413, 422),
+)
 async def memory_put(
-    request: Request, who: Runner, namespace: str, key: str, body: MemoryValue
+    request: Request, who: Runner, namespace: Namespace, key: MemoryKey, body: MemoryValue
 ) -> Response:
+    """Store `value` (any JSON, at most 64 levels deep) under the key, replacing what was
+    there (`scope: run`). The next execution that reads the key sees it."""
     state = _state(request)
     memory = Memory(state.writes, _namespace(state, who.project, namespace))
     try:
@@ -513,8 +634,16 @@ async def memory_put(
     return Response(status_code=204)
 
 
-@_v1.delete("/memory/{namespace}/{key}", status_code=204, responses=responses(404, 422))
-async def memory_delete(request: Request, who: Runner, namespace: str, key: str) -> Response:
+@_v1.delete(
+    "/memory/{namespace}/{key}",
+    summary="Delete a memory value",
+    status_code=204,
+    responses=responses(404, 422),
+)
+async def memory_delete(
+    request: Request, who: Runner, namespace: Namespace, key: MemoryKey
+) -> Response:
+    """Remove the key and its value (`scope: run`); 404 if there was none."""
     state = _state(request)
     memory = Memory(state.writes, _namespace(state, who.project, namespace))
     if not await run_in_threadpool(memory.delete, key):
@@ -523,8 +652,10 @@ async def memory_delete(request: Request, who: Runner, namespace: str, key: str)
 
 
 # -- what the server can run ---------------------------------------------------------------------
-@_v1.get("/handlers", response_model=Handlers)
+@_v1.get("/handlers", summary="What this server can run", response_model=Handlers)
 async def handlers(request: Request, who: Reader) -> Handlers:
+    """The task names a submitted task may use: the handlers and `@aesop.function`s
+    registered on this server (`aesop serve --import MODULE`) and the built-in skills."""
     return _registered(_state(request))
 
 
