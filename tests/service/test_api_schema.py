@@ -39,3 +39,11 @@ def test_no_5xx_and_answers_match_the_schema(
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15
     check_against_schema(operations, auth, max_examples=8)
+
+
+def test_no_page_loads_a_script_from_a_cdn(served: Served) -> None:
+    import httpx
+
+    assert httpx.get(f"{served.url}/openapi.json").status_code == 200
+    for path in ("/docs", "/redoc"):  # FastAPI's pages would load Swagger/ReDoc from a CDN
+        assert httpx.get(f"{served.url}{path}").status_code == 404, path

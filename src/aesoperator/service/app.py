@@ -117,6 +117,11 @@ def create_app(client: Aesoperator, *, settings: ServiceSettings | None = None) 
         version=__version__,
         description="Run tasks on the web under hard limits: the HTTP API (v1).",
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc load their scripts from a CDN: a blank page offline and
+        # a third-party script beside the tokens. The schema stays at /openapi.json, and the
+        # reference is in the docs site (reference/rest-api.md).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.aesop = state
     _problems.install(app)
