@@ -30,7 +30,7 @@ from aesoperator.store.base import (
     Progress,
     Transition,
 )
-from aesoperator.store.lifecycle import IllegalTransition, recover, session_namespace
+from aesoperator.store.lifecycle import TERMINAL, IllegalTransition, recover, session_namespace
 from aesoperator.store.memory import Memory
 
 
@@ -232,6 +232,14 @@ def test_list_filters_and_orders_newest_first(store: Store) -> None:
     assert [s.id for s in store.list_executions(state="running")] == [second]
     assert [s.id for s in store.list_executions(state="completed", name="beta")] == []
     assert [s.id for s in store.list_executions(limit=2)] == [third, second]
+
+
+def test_ended_names_the_ended_among_ids(store: Store) -> None:
+    states = [TaskState.PENDING, TaskState.RUNNING, *TERMINAL]
+    ids = {state: new(store, state) for state in states}
+    ended = store.ended([*ids.values(), "nope"])
+    assert sorted(ended) == sorted(ids[state] for state in TERMINAL)
+    assert store.ended([]) == []
 
 
 # -- cancel -----------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ class TemporalBackend:
             if not ids:
                 continue
             try:
-                ended = await blocking(self._finished, sorted(ids))
+                ended = await blocking(self.store.ended, sorted(ids))
             except Exception:
                 log.exception("aesoperator: cannot read the state of %d executions", len(ids))
                 self._ending |= ids  # again at the next wake-up
@@ -237,9 +237,6 @@ class TemporalBackend:
                 followed = self._followed.get(eid)
                 if followed is not None:
                     followed.ended.set()
-
-    def _finished(self, ids: list[str]) -> list[str]:
-        return [eid for eid in ids if self._status(eid).state.finished]
 
     def _status(self, execution_id: str) -> TaskStatus:
         return self.store.status(execution_id, with_alerts=False)

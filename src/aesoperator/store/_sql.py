@@ -282,6 +282,16 @@ class SQLStore:
         )
         return [r["id"] for r in rows]
 
+    def ended(self, ids: list[str]) -> list[str]:
+        if not ids:
+            return []
+        marks = ",".join([self._P] * len(ids))
+        ends = ",".join(f"'{state.value}'" for state in lifecycle.TERMINAL)
+        rows = self._query(
+            f"SELECT id FROM executions WHERE state IN ({ends}) AND id IN ({marks})", tuple(ids)
+        )
+        return [r["id"] for r in rows]
+
     def task_json(self, execution_id: str) -> str:
         p = self._P
         rows = self._query(f"SELECT task_json FROM executions WHERE id = {p}", (execution_id,))

@@ -155,6 +155,10 @@ class ExecutionStore(Protocol):
         """Those of ``ids`` with a cancel request (the owner polls this)."""
         ...
 
+    def ended(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` that have ended (one query, whatever their number)."""
+        ...
+
     def task_json(self, execution_id: str) -> str:
         """The task an execution was created with, as stored (``NotFoundError`` if none)."""
         ...
