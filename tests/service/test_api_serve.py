@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from aesoperator.store import open_store
-from service._api import free_port
+from serving import free_port
 from waiting import eventually
 
 AESOP = [sys.executable, "-m", "aesoperator.cli"]

@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper module be
 import _dash
 from _dash import Served, shot
 
+from serving import free_port
+
 browser = _dash.browser  # the module's fixtures
 served = _dash.served
 
@@ -403,7 +405,7 @@ def test_after_kill_9_and_a_restart_the_page_shows_the_run_failed_interrupted(
     store = open_store(tmp_path / "data")
     token = store.token_create("ops", scope="run")[1]
     store.close()
-    port = _dash.free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {token}"}
     with _dash.serve_process(tmp_path, port) as proc:

@@ -13,7 +13,7 @@ from aesoperator import Aesoperator, Task, UserError, ValidationError
 from aesoperator._remote import RemoteAesoperator, RemoteMemory, ServiceUnavailable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _remote import free_port
+from serving import free_port
 
 TOKEN = "aesop_" + "a" * 43
 

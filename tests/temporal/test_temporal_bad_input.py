@@ -64,7 +64,7 @@ def test_a_task_with_secrets_is_refused(setup: Setup) -> None:
 
 def test_an_unreachable_temporal(postgres_url: object) -> None:
     pytest.importorskip("temporalio")
-    from temporalserver import free_port
+    from serving import free_port
 
     store = postgres_url()  # type: ignore[operator]
     client = Aesoperator(store=store, backend=f"temporal://127.0.0.1:{free_port()}")
