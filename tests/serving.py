@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import fcntl
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from socketserver import BaseServer
 from typing import Any, ClassVar, TypeVar
 
 S = TypeVar("S", bound=BaseServer)
+
+
+@contextmanager
+def default_ports() -> Iterator[None]:
+    """Hold 127.0.0.1's ports 80 and 443 for this test (a file lock across test workers):
+    the tests that need the default ports wait for each other instead of failing."""
+    with open(Path(tempfile.gettempdir()) / "aesop-offline-web.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def free_port() -> int:

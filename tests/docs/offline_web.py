@@ -20,12 +20,10 @@ The article texts are written for these tests.
 from __future__ import annotations
 
 import errno
-import fcntl
 import gzip
 import json
 import re
 import ssl
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -37,7 +35,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import trustme
 
-from serving import QuietHandler, running
+from serving import QuietHandler, default_ports, running
 
 HOSTS = (
     "wikipedia.org", "en.wikipedia.org", "arxiv.org", "export.arxiv.org", "nature.com",
@@ -302,18 +300,8 @@ def offline_web(tmp: Path) -> Iterator[OfflineWeb]:
     One at a time on this machine (a file lock): the ports are fixed, and the tests that use
     it (TASKS.md, the docs' pages) may run at once in parallel test workers.
     """
-    with _one_at_a_time(), _serving(tmp) as web:
+    with default_ports(), _serving(tmp) as web:
         yield web
-
-
-@contextmanager
-def _one_at_a_time() -> Iterator[None]:
-    with open(Path(tempfile.gettempdir()) / "aesop-offline-web.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _bind(port: int, patience: float = 60) -> ThreadingHTTPServer:

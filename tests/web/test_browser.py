@@ -269,28 +269,29 @@ def test_http_navigation_is_not_upgraded_to_https(web, kit, monkeypatch):
     # fallback to http:// looked like a second navigation (a second page of the budget).
     from http.server import ThreadingHTTPServer
 
-    from serving import QuietHandler, running
+    from serving import QuietHandler, default_ports, running
 
     class Handler(QuietHandler):
         def do_GET(self):
             self.reply(200, b"<p>plain http</p>", "text/html")
 
-    try:
-        srv = ThreadingHTTPServer(("127.0.0.1", 80), Handler)
-    except OSError:
-        pytest.skip("port 80 is not available (HTTPS-Upgrades only applies to default ports)")
-    with running(srv, poll_interval=0.05):
-        monkeypatch.setenv("AESOP_HOSTS", "upgrade.example.org=127.0.0.1")
+    with default_ports():  # the docs' offline web needs port 80 too: take turns
+        try:
+            srv = ThreadingHTTPServer(("127.0.0.1", 80), Handler)
+        except OSError:
+            pytest.skip("port 80 is taken by another program (HTTPS-Upgrades only applies there)")
+        with running(srv, poll_interval=0.05):
+            monkeypatch.setenv("AESOP_HOSTS", "upgrade.example.org=127.0.0.1")
 
-        async def get(ctx, url):
-            page = await ctx.web.fetch(url, mode="browser")
-            return {"url": page.url, "text": page.text}
+            async def get(ctx, url):
+                page = await ctx.web.fetch(url, mode="browser")
+                return {"url": page.url, "text": page.text}
 
-        cfg = kit.local(allowed_domains=["upgrade.example.org"])
-        result = web.run(get, cfg, url="http://upgrade.example.org/p")
-        assert result.data["url"] == "http://upgrade.example.org/p"
-        assert "plain http" in result.data["text"]
-        assert result.pages_visited == 1
+            cfg = kit.local(allowed_domains=["upgrade.example.org"])
+            result = web.run(get, cfg, url="http://upgrade.example.org/p")
+            assert result.data["url"] == "http://upgrade.example.org/p"
+            assert "plain http" in result.data["text"]
+            assert result.pages_visited == 1
 
 
 def test_a_redirected_fetch_lands_the_page_at_the_final_url(web, allowed, kit):
