@@ -78,6 +78,31 @@ def test_a_killed_worker_s_execution_completes_on_the_other(setup: Setup) -> Non
     assert resumed[0].data["worker"] == survivor.ready["worker"]
 
 
+def test_a_worker_stopped_with_sigterm_hands_its_execution_over(setup: Setup) -> None:
+    workers = setup.start_workers(2, pool_size=1)
+    gate = setup.dir / "gate"
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
+    )
+    started = eventually(
+        lambda: [pid for what, pid in setup.effects() if what == "two-start"],
+        timeout=60, what="step two started",
+    )  # fmt: skip
+    (leaving,) = [w for w in workers if w.pid == started[0]]
+    leaving.stop()  # SIGTERM: a deploy, not a crash; the execution must not end cancelled
+    eventually(
+        lambda: len([1 for what, _ in setup.effects() if what == "two-start"]) == 2,
+        timeout=60, what="step two started again",
+    )  # fmt: skip
+    gate.touch()
+    result = execution.result(timeout=60)
+    assert result.data == {"steps": [1, 2, 3]}
+    counts = Counter(what for what, _ in setup.effects())
+    assert counts == {"one": 1, "two-start": 2, "two": 1, "three": 1}, counts
+    assert "resumed" in kinds(client, execution.id)
+
+
 KILLED_CLIENT = """
 import sys
 from aesoperator import Aesoperator, Task
