@@ -79,6 +79,21 @@ def test_an_unreachable_temporal(postgres_url: object) -> None:
         client.close()
 
 
+def test_a_namespace_that_does_not_exist(postgres_url: object, temporal: object) -> None:
+    store = postgres_url()  # type: ignore[operator]
+    backend = f"temporal://{temporal.address}?namespace=no-such-ns"  # type: ignore[attr-defined]
+    client = Aesoperator(store=store, backend=backend)
+    try:
+        with pytest.raises(UserError) as err:
+            client.execute_task_async(Task(name="t.add", inputs={"a": 1, "b": 2, "log": "-"}))
+        message = str(err.value)
+        assert "has no namespace 'no-such-ns'" in message, message
+        assert "temporal operator namespace create" in message
+        assert client.list_tasks() == []
+    finally:
+        client.close()
+
+
 def test_the_worker_command_refuses_bad_options(postgres_url: object, tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -54,12 +54,32 @@ class TemporalTarget:
                 "backend: temporal:// needs the temporal extra: pip install 'aesoperator[temporal]'"
             ) from None
         try:
-            return await Client.connect(self.address, namespace=self.namespace)
+            client = await Client.connect(self.address, namespace=self.namespace)
         except Exception as exc:
             raise UserError(
                 f"backend: cannot reach Temporal at {self.address} (namespace "
                 f"{self.namespace!r}): {exc}; start it (for a try: `temporal server start-dev "
                 "--headless`) or fix the address"
+            ) from None
+        await self._check_namespace(client)
+        return client
+
+    async def _check_namespace(self, client: Client) -> None:
+        """A namespace that does not exist fails every start later, less clearly: say it now."""
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+        from temporalio.service import RPCError, RPCStatusCode
+
+        try:
+            await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=self.namespace)
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise UserError(
+                f"backend: Temporal at {self.address} has no namespace {self.namespace!r}; "
+                f"create it (`temporal operator namespace create --namespace "
+                f"{self.namespace}`) or fix namespace= in the backend URL"
             ) from None
 
 
