@@ -188,6 +188,9 @@ def worker_command(
         _fail(f"the worker needs its extra: pip install 'aesoperator[temporal]' ({exc})", 2)
     target = parse_target(backend)
     client = _client(None, imports, local=True, store=store, backend="process")
+    # Tasks' end-of-execution webhooks are signed here: a task's own key never travels.
+    client.webhook_url = os.environ.get("AESOP_WEBHOOK_URL") or None
+    client.webhook_secret = os.environ.get("AESOP_WEBHOOK_SECRET") or None
     size = pool_size or client.pool_size
 
     def ready() -> None:

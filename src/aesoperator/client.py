@@ -524,14 +524,14 @@ class Aesoperator:
         """``execute_task_async`` in ``project`` (the service runs a token's tasks in its own)."""
         if not isinstance(task, Task):
             raise UserError(f"execute_task expects a Task, got {type(task).__name__}")
-        self._check_webhook(task)
         registry = self._handlers_snapshot()[1]
         if self._temporal is not None:
             from .runtime._temporal import check_task
 
-            check_task(task)
+            check_task(task)  # webhooks are the workers' to sign ($AESOP_WEBHOOK_SECRET)
             kind, name = "auto", ""  # the workers have the handlers: a worker routes it
         else:
+            self._check_webhook(task)
             kind, name = router.choose(task, registry.handlers, bool(self.llm))
             if task.plan is not None and kind == "plan":
                 check_actions(task.plan, registry.functions)  # refuse unknown actions now

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from temporal_world import Setup, worker_env
 
-from aesoperator import Task, TaskState
+from aesoperator import Task, TaskConfig, TaskState, UserError
 from waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -235,3 +235,46 @@ def test_temporal_restarted_mid_run(make_setup: object, tmp_path: Path) -> None:
         assert counts["one"] == counts["three"] == counts["two"] == 1, counts
         assert counts["sum"] == 3, counts
         setup.stop()
+
+
+def test_an_end_the_workflow_records_is_posted_to_the_webhook(setup: Setup) -> None:
+    """Cancelled before any worker took it, no runner ends it: the workflow does (on the
+    first worker to come), and the task's webhook still hears of it, once, signed with the
+    workers' key (a task's own key never travels: it would be stored in Temporal)."""
+    import json
+    import os
+    from http.server import ThreadingHTTPServer
+
+    from temporal_world import start_worker
+
+    from serving import QuietHandler, running
+
+    posts: list[tuple[dict[str, str], bytes]] = []
+
+    class Hook(QuietHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.reply(200, b"ok", "text/plain")
+
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), Hook)) as srv:
+        client = setup.client()
+        url = f"http://127.0.0.1:{srv.server_address[1]}/hook"
+        with pytest.raises(UserError, match=r"^webhook_secret: not carried to the workers"):
+            client.execute_task_async(Task(name="t.add", webhook_url=url, webhook_secret="k" * 16))
+        task = Task(
+            name="t.add", inputs={"a": 1, "b": 2, "log": setup.log}, webhook_url=url,
+            config=TaskConfig(allow_private_network=True, retry_delay_seconds=0.01),
+        )  # fmt: skip
+        execution = client.execute_task_async(task)  # no worker yet: it waits in the queue
+        assert execution.cancel() is True
+        env = dict(os.environ, AESOP_WEBHOOK_SECRET="whsec-0123456789")
+        setup.workers.append(start_worker(setup.backend, setup.store, setup.dir, env=env))
+        status = execution.wait(60)
+        assert status.state is TaskState.CANCELLED
+        eventually(lambda: posts, timeout=30, what="the webhook was posted")
+        headers, body = posts[0]
+        assert json.loads(body)["state"] == "cancelled"
+        assert any("signature" in name for name in headers), headers
+        assert setup.effects() == []  # the handler never ran
+    assert len(posts) == 1

@@ -415,6 +415,12 @@ async def _closed(handle: Any) -> None:
 
 def check_task(task: Task) -> None:
     """What the Temporal backend cannot take, refused before anything is created."""
+    if task.webhook_secret is not None:
+        raise UserError(
+            "webhook_secret: not carried to the workers on the Temporal backend (a workflow's "
+            "input is written into Temporal's history, and a secret is never stored): give "
+            "the task only its webhook_url, and the workers the key in $AESOP_WEBHOOK_SECRET"
+        )
     if task.secrets:
         raise UserError(
             "secrets: not supported with the Temporal backend yet: a workflow's input is "

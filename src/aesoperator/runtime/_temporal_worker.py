@@ -42,7 +42,7 @@ from ._temporal_workflow import (
     ExecutionWorkflow,
 )
 from ._watchdog import blocking
-from ._webhook import Hook
+from ._webhook import Hook, notify_end
 from .runner import Job, Registry
 
 log = logging.getLogger("aesoperator.worker")
@@ -68,12 +68,14 @@ class ExecutionActivities:
         store_url: str,
         handlers: Callable[[], tuple[str, Registry]],
         llm: str | None = None,
+        webhooks: Callable[[Task], Hook | None] | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
         self.store_url = store_url
         self.handlers = handlers
         self.llm = llm
+        self.webhooks = webhooks
 
     def _route(self, task: Task, inp: ExecutionInput) -> tuple[str, str]:
         """The planner, chosen here: the handlers are this worker's (``--import``)."""
@@ -105,10 +107,21 @@ class ExecutionActivities:
                 )
             )
         task = Task.model_validate_json(inp.task_json)
+        if task.webhook_url and self.webhooks is not None and self.webhooks(task) is None:
+            self.backend.writer.write(
+                EventRecord(
+                    inp.execution_id,
+                    "webhook_skipped",
+                    {
+                        "reason": "this worker has no key to sign the end-of-execution webhook: "
+                        "start aesop worker with $AESOP_WEBHOOK_SECRET set",
+                    },
+                )
+            )
         try:
             planner = self._route(task, inp)
         except Exception as exc:  # no planner for it here, an unknown plan action...
-            await blocking(self._end, inp.execution_id, TaskState.FAILED, to_info(exc))
+            await self._end_here(inp.execution_id, TaskState.FAILED, to_info(exc))
             return TaskState.FAILED.value
         job = Job(
             execution_id=inp.execution_id,
@@ -154,11 +167,28 @@ class ExecutionActivities:
     @activity.defn(name=END_ACTIVITY)
     async def end_execution(self, end: EndInput) -> None:
         error: ErrorInfo = to_info(_ERRORS.get(end.error, WorkerCrashed)(end.message))
-        await blocking(self._end, end.execution_id, TaskState(end.state), error)
+        await self._end_here(end.execution_id, TaskState(end.state), error)
 
-    def _end(self, execution_id: str, state: TaskState, error: ErrorInfo) -> None:
-        with contextlib.suppress(RuntimeError):  # ended already: the first end stands
-            self.store.transition(execution_id, state, error=error)
+    async def _end_here(self, execution_id: str, state: TaskState, error: ErrorInfo) -> None:
+        """End an execution no runner ended, and deliver its end-of-execution webhook as a
+        runner's end would: if this call ended it, or if it never ran (a cancel accepted while
+        it was pending ends it in the store at once, with no runner to tell anyone)."""
+        ended = await blocking(self._end, execution_id, state, error)
+        if self.webhooks is None:
+            return
+        status = await blocking(self._status, execution_id)
+        if not ended and status.started_at is not None:
+            return  # ended by its runner, which delivered the webhook
+        task = Task.model_validate_json(await blocking(self.store.task_json, execution_id))
+        hook = self.webhooks(task)
+        if hook is not None:  # in the background: its retries must not hold the activity
+            self.backend.spawn_task(notify_end(status, task, hook, self.backend.writer))
+
+    def _end(self, execution_id: str, state: TaskState, error: ErrorInfo) -> bool:
+        try:
+            return self.store.transition(execution_id, state, error=error)
+        except RuntimeError:  # a move the lifecycle refuses: ended already, the first end stands
+            return False
 
 
 async def run_worker(
@@ -186,7 +216,7 @@ async def run_worker(
     )
     await backend.start()
     client = await target.connect()
-    acts = ExecutionActivities(backend, store, store_url, handlers, llm)
+    acts = ExecutionActivities(backend, store, store_url, handlers, llm, webhooks)
     worker = Worker(
         client,
         task_queue=target.task_queue,
