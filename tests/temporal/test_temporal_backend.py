@@ -278,3 +278,25 @@ def test_an_end_the_workflow_records_is_posted_to_the_webhook(setup: Setup) -> N
         assert any("signature" in name for name in headers), headers
         assert setup.effects() == []  # the handler never ran
     assert len(posts) == 1
+
+
+def test_a_workflow_terminated_by_hand_fails_its_execution(setup: Setup) -> None:
+    """No worker will ever record its end: the client that follows it does, and wakes."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    client = setup.client()  # no worker: the execution waits in Temporal's queue
+    execution = client.execute_task_async(
+        Task(name="t.add", inputs={"a": 1, "b": 2, "log": setup.log})
+    )
+    address, namespace = setup.backend.split("//")[1].split("?")[0], "default"
+
+    async def terminate() -> None:
+        temporal = await Client.connect(address, namespace=namespace)
+        await temporal.get_workflow_handle(execution.id).terminate("by hand")
+
+    asyncio.run(terminate())
+    status = execution.wait(60)
+    assert status.state is TaskState.FAILED
+    assert status.error is not None and "workflow ended without it" in status.error.message

@@ -209,7 +209,7 @@ class TemporalBackend:
             self._followed.pop(eid, None)
             raise
         except Exception as exc:
-            await blocking(self._end_unrun, eid, str(exc))
+            await blocking(self._fail, eid, f"the workflow could not be started on Temporal: {exc}")
             self._was_started(eid)
         await self._ended(eid)
 
@@ -261,19 +261,19 @@ class TemporalBackend:
     def _status(self, execution_id: str) -> TaskStatus:
         return self.store.status(execution_id, with_alerts=False)
 
-    def _end_unrun(self, execution_id: str, why: str) -> None:
-        error = to_info(WorkerCrashed(f"the workflow could not be started on Temporal: {why}"))
-        with contextlib.suppress(RuntimeError):
-            self.store.transition(execution_id, TaskState.FAILED, error=error)
+    def _fail(self, execution_id: str, message: str) -> None:
+        """End it ``failed`` as nobody else will (a no-op if it has ended meanwhile)."""
+        error = to_info(WorkerCrashed(message))
+        self.store.transition(execution_id, TaskState.FAILED, error=error)
 
     async def _ended(self, execution_id: str) -> None:
         status = await blocking(self._status, execution_id)
         if not status.state.finished:
             # The workflow ended without recording it (terminated by hand, or timed out):
             # the store must not keep a running execution nobody runs.
-            error = to_info(WorkerCrashed("the execution's Temporal workflow ended without it"))
-            with contextlib.suppress(RuntimeError):
-                await blocking(self.store.transition, execution_id, TaskState.FAILED, None, error)
+            await blocking(
+                self._fail, execution_id, "the execution's Temporal workflow ended without it"
+            )
         followed = self._followed.get(execution_id)
         if followed is not None:
             await self._refresh(execution_id, followed)
