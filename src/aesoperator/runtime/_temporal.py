@@ -4,9 +4,9 @@
 store="postgresql://...")``. The client creates the execution's row in the shared store, as
 with any backend, then starts the workflow ``aesop.execution`` with the execution's id as the
 workflow id. Workers (``_temporal_worker``) on any machine run it and write its state to the
-store; this side waits on the workflow's result to resolve ``done``, reads progress and alerts
-from the store for ``on_progress``/``on_alert`` (PostgreSQL's LISTEN/NOTIFY wakes it), and
-turns ``cancel`` into Temporal cancellation. Closing the client cancels nothing: executions
+store; this side hears the end, progress and alerts from the store (PostgreSQL's
+LISTEN/NOTIFY), resolves ``done`` and calls ``on_progress``/``on_alert`` from it, and turns
+``cancel`` into Temporal cancellation. Closing the client cancels nothing: executions
 are durable and finish without it; a new client reads their results from the store.
 """
 
@@ -114,7 +114,6 @@ class _Followed:
     """An execution of ours still running, and who listens to it."""
 
     done: concurrent.futures.Future[None]
-    name: str
     progress_cbs: list[Callable[[TaskStatus], Any]] = field(default_factory=list)
     alert_cbs: list[Callable[[Alert], Any]] = field(default_factory=list)
     last: tuple[TaskState, float, str | None] | None = None
@@ -173,7 +172,7 @@ class TemporalBackend:
         """Workers are other processes, on other machines: nothing to wait for here."""
 
     def submit(self, job: Job, task: Task, done: concurrent.futures.Future[None]) -> None:
-        self._followed[job.execution_id] = _Followed(done, task.name)
+        self._followed[job.execution_id] = _Followed(done)
         self._spawn(self._run(job, task))
 
     async def _run(self, job: Job, task: Task) -> None:

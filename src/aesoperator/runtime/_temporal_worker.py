@@ -142,9 +142,7 @@ class ExecutionActivities:
         try:
             while not waiter.done():
                 await asyncio.wait([waiter], timeout=HEARTBEAT_EVERY_S)
-                rec = self.backend.records.get(inp.execution_id)
-                if rec is not None:
-                    activity.heartbeat(rec.progress, rec.current_action)
+                activity.heartbeat(record.progress, record.current_action)
         except asyncio.CancelledError:
             why = activity.cancellation_details()
             if why is None or not why.cancel_requested or why.worker_shutdown:
@@ -185,10 +183,9 @@ class ExecutionActivities:
             self.backend.spawn_task(notify_end(status, task, hook, self.backend.writer))
 
     def _end(self, execution_id: str, state: TaskState, error: ErrorInfo) -> bool:
-        try:
-            return self.store.transition(execution_id, state, error=error)
-        except RuntimeError:  # a move the lifecycle refuses: ended already, the first end stands
-            return False
+        # False if it had ended already: the first end stands (an unfinished execution may
+        # always move to failed or cancelled).
+        return self.store.transition(execution_id, state, error=error)
 
 
 async def run_worker(

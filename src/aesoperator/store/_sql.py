@@ -273,22 +273,19 @@ class SQLStore:
             return self._op_transition(cur, op) is not None
 
     def cancel_requests(self, ids: list[str]) -> list[str]:
-        if not ids:
-            return []
-        marks = ",".join([self._P] * len(ids))
-        rows = self._query(
-            f"SELECT id FROM executions WHERE cancel_requested = {self._TRUE} AND id IN ({marks})",
-            tuple(ids),
-        )
-        return [r["id"] for r in rows]
+        return self._ids_where(f"cancel_requested = {self._TRUE}", ids)
 
     def ended(self, ids: list[str]) -> list[str]:
+        ends = ",".join(f"'{state.value}'" for state in lifecycle.TERMINAL)
+        return self._ids_where(f"state IN ({ends})", ids)
+
+    def _ids_where(self, condition: str, ids: list[str]) -> list[str]:
+        """Those of ``ids`` whose row meets ``condition`` (SQL of ours, never input)."""
         if not ids:
             return []
         marks = ",".join([self._P] * len(ids))
-        ends = ",".join(f"'{state.value}'" for state in lifecycle.TERMINAL)
         rows = self._query(
-            f"SELECT id FROM executions WHERE state IN ({ends}) AND id IN ({marks})", tuple(ids)
+            f"SELECT id FROM executions WHERE {condition} AND id IN ({marks})", tuple(ids)
         )
         return [r["id"] for r in rows]
 
