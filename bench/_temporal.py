@@ -35,11 +35,16 @@ _BIN = Path(sys.executable).parent
 SERVER_KINDS = ("file", "fast", "memory")
 
 
-def bench_server(root: Path, kind: str, eager: bool) -> TemporalServer:
+def bench_server(
+    root: Path, kind: str, eager: bool, dynamic: dict[str, str] | None = None
+) -> TemporalServer:
     """A dev server: ``file`` (as the tests had it: a SQLite file with fsync), ``fast`` (WAL,
-    no fsync: the default here and in the tests), or ``memory``."""
+    no fsync: the default here and in the tests), or ``memory``; ``dynamic``: more server
+    settings."""
     root.mkdir(parents=True, exist_ok=True)
-    dynamic = {"system.enableActivityEagerExecution": "true"} if eager else {}
+    dynamic = dict(dynamic or {})
+    if eager:
+        dynamic["system.enableActivityEagerExecution"] = "true"
     return TemporalServer(
         free_port(), root / "temporal.sqlite", root / "temporal.log",
         persist=kind != "memory", fast=kind == "fast", dynamic=dynamic,
@@ -66,9 +71,10 @@ class Cluster:
         queue: str = "tb",
         server: str = "fast",
         eager: bool = False,
+        dynamic: dict[str, str] | None = None,
     ) -> None:
         self.n, self.pool, self.queue, self.server = workers, pool, queue, server
-        self.eager = eager
+        self.eager, self.dynamic = eager, dynamic
         self.root = Path(tempfile.mkdtemp(prefix="aesop-tbench-"))
         self.workers: list[subprocess.Popen[bytes]] = []
         self._stack = contextlib.ExitStack()
@@ -77,7 +83,7 @@ class Cluster:
         try:
             self.pg = self._stack.enter_context(pg_server())
             self.pg.create_database("tb")
-            self.ts = bench_server(self.root / "temporal", self.server, self.eager)
+            self.ts = bench_server(self.root / "temporal", self.server, self.eager, self.dynamic)
             self.ts.start()
             self._stack.callback(self.ts.stop)
             self.store = f"{self.pg.url('tb')}?artifacts={self.root / 'artifacts'}"

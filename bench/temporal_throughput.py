@@ -173,6 +173,9 @@ def main() -> None:
         help="server setting system.enableActivityEagerExecution (activity handed to the "
         "worker that completes the workflow task, skipping the matching service)",
     )
+    ap.add_argument("--dynamic", action="append", default=[], metavar="KEY=VALUE",
+                    help="another server setting (dynamic config), e.g. "
+                    "matching.numTaskqueueReadPartitions=1")  # fmt: skip
     ap.add_argument("--only", choices=["temporal", "local", "localpg"], action="append")
     args = ap.parse_args()
     os.environ.update(PYTHONPATH=bench_env()["PYTHONPATH"])  # the local pools import handlers
@@ -181,7 +184,8 @@ def main() -> None:
     local_pool = args.local_pool or args.workers * args.pool
     only = set(args.only or ["temporal", "local", "localpg"])
     rows: dict[str, dict[str, float]] = {}
-    with Cluster(args.workers, args.pool, server=args.server, eager=args.eager) as cluster:
+    with Cluster(args.workers, args.pool, server=args.server, eager=args.eager,
+                 dynamic=dict(kv.split("=", 1) for kv in args.dynamic)) as cluster:
         if "temporal" in only:
             with Aesoperator(store=cluster.store, backend=cluster.backend) as c:
                 side = Side("temporal", c, cluster)

@@ -12,9 +12,10 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporal_world import Setup, worker_env
+from temporal_world import Setup, Worker, worker_env
 
 from aesoperator import Task, TaskConfig, TaskState, UserError
 from waiting import eventually
@@ -24,6 +25,85 @@ pytestmark = pytest.mark.timeout(120)
 
 def kinds(client: object, execution_id: str) -> list[str]:
     return [e.kind for e in client.get_events(execution_id)]  # type: ignore[attr-defined]
+
+
+def on_temporal(setup: Setup, execution_id: str, call: str) -> Any:
+    """Call Temporal directly about the execution's workflow (as an operator would):
+    ``history``, ``running`` (its started activities), ``cancel`` or ``terminate``. History
+    is [(event kind, its task queue)] (an activity's start is written when it ends);
+    running [(activity type, the identity of the worker running it)]."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    address = setup.backend.split("//")[1].split("?")[0]
+
+    async def run() -> Any:
+        temporal = await Client.connect(address, namespace="default")
+        handle = temporal.get_workflow_handle(execution_id)
+        if call == "cancel":
+            return await handle.cancel()
+        if call == "terminate":
+            return await handle.terminate("by hand")
+        if call == "running":
+            from temporalio.api.enums.v1 import PendingActivityState
+
+            pending = (await handle.describe()).raw_description.pending_activities
+            started = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            return [
+                (a.activity_type.name, a.last_worker_identity)
+                for a in pending
+                if a.state == started
+            ]
+        out = []
+        for ev in (await handle.fetch_history()).events:
+            kind = ev.WhichOneof("attributes")
+            attrs = getattr(ev, kind)
+            queue = attrs.task_queue.name if hasattr(attrs, "task_queue") else ""
+            out.append((kind.removesuffix("_event_attributes"), queue))
+        return out
+
+    return asyncio.run(run())
+
+
+def history(setup: Setup, execution_id: str) -> list[tuple[str, str]]:
+    return on_temporal(setup, execution_id, "history")  # type: ignore[no-any-return]
+
+
+def own_queue(setup: Setup, worker: Worker) -> str:
+    return f"{setup.backend.split('task_queue=')[1]}/{worker.ready['worker']}"
+
+
+def test_short_tasks_run_as_local_activities_long_ones_are_followed(setup: Setup) -> None:
+    """A task that ends within the local activity's budget costs Temporal no activity task;
+    one that outlasts it goes on where it runs, followed on that worker's own queue."""
+    (worker,) = setup.start_workers(1)
+    client = setup.client()
+    short = [
+        client.execute_task_async(Task(name="t.add", inputs={"a": i, "b": 1, "log": setup.log}))
+        for i in range(3)
+    ]
+    assert [e.result(timeout=60).data["sum"] for e in short] == [1, 2, 3]
+    shapes = [[kind for kind, _ in history(setup, e.id)] for e in short]
+    # A loaded machine may push one past the budget; not all three.
+    assert any("activity_task_scheduled" not in kinds for kinds in shapes), shapes
+    assert all("marker_recorded" in kinds for kinds in shapes), shapes
+
+    gate = setup.dir / "gate"
+    long = client.execute_task_async(
+        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
+    )
+
+    def followed() -> list[str]:
+        queues = [q for kind, q in history(setup, long.id) if kind == "activity_task_scheduled"]
+        assert queues, "not followed yet"
+        return queues
+
+    queues = eventually(followed, timeout=60, what="the long run is followed by an activity")
+    assert queues == [own_queue(setup, worker)]
+    gate.touch()
+    assert long.result(timeout=60).data == {"steps": [1, 2, 3]}
+    assert Counter(what for what, _ in setup.effects())["two-start"] == 1
 
 
 def test_a_task_completes_and_a_new_client_reads_it(setup: Setup) -> None:
@@ -44,10 +124,15 @@ def test_a_task_completes_and_a_new_client_reads_it(setup: Setup) -> None:
     assert [what for what, _ in setup.effects()] == ["sum"]
 
 
+@pytest.mark.parametrize("phase", ["local activity", "followed"])
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
-def test_a_lost_worker_s_execution_completes_on_the_other(setup: Setup, how: str) -> None:
+def test_a_lost_worker_s_execution_completes_on_the_other(
+    setup: Setup, how: str, phase: str
+) -> None:
     """A worker killed (a crash) or stopped with SIGTERM (a deploy, which hands running
-    executions back rather than ending them cancelled): the other worker finishes it."""
+    executions back rather than ending them cancelled), while the run is still the workflow
+    task's local activity or once an activity on that worker's queue follows it: the other
+    worker finishes it."""
     workers = setup.start_workers(2, pool_size=1)
     gate = setup.dir / "gate"
     client = setup.client()
@@ -59,6 +144,12 @@ def test_a_lost_worker_s_execution_completes_on_the_other(setup: Setup, how: str
         timeout=60, what="step two started",
     )  # fmt: skip
     (victim,) = [w for w in workers if w.pid == started[0]]
+    if phase == "followed":
+        eventually(
+            lambda: ("aesop.run_execution", victim.ready["worker"])
+            in on_temporal(setup, execution.id, "running"),
+            timeout=60, what="an activity on the worker follows the run",
+        )  # fmt: skip
     victim.kill() if how == "kill -9" else victim.stop()
     # The other worker takes it over: at once after a SIGTERM's hand-back, or once Temporal
     # misses a dead worker's heartbeats.
@@ -137,14 +228,17 @@ def test_closing_the_client_cancels_nothing(setup: Setup) -> None:
     assert setup.client().get_task_status(execution.id).state is TaskState.COMPLETED
 
 
-@pytest.mark.parametrize("who", ["submitter", "another client"])
+@pytest.mark.parametrize("who", ["submitter", "another client", "Temporal alone"])
 def test_cancel_ends_a_running_task_and_frees_the_worker(setup: Setup, who: str) -> None:
     setup.start_workers(1, pool_size=1)
     client = setup.client()
     execution = client.execute_task_async(Task(name="t.block", inputs={"log": setup.log}))
     eventually(lambda: "block-start" in [w for w, _ in setup.effects()], timeout=60)
     canceller = client if who == "submitter" else setup.client()
-    assert canceller.cancel_task(execution.id) is True
+    if who == "Temporal alone":  # an operator's cancel: it reaches the run through the store
+        on_temporal(setup, execution.id, "cancel")
+    else:
+        assert canceller.cancel_task(execution.id) is True
 
     def ended() -> object:
         status = canceller.get_task_status(execution.id)
@@ -282,21 +376,11 @@ def test_an_end_the_workflow_records_is_posted_to_the_webhook(setup: Setup) -> N
 
 def test_a_workflow_terminated_by_hand_fails_its_execution(setup: Setup) -> None:
     """No worker will ever record its end: the client that follows it does, and wakes."""
-    import asyncio
-
-    from temporalio.client import Client
-
     client = setup.client()  # no worker: the execution waits in Temporal's queue
     execution = client.execute_task_async(
         Task(name="t.add", inputs={"a": 1, "b": 2, "log": setup.log})
     )
-    address, namespace = setup.backend.split("//")[1].split("?")[0], "default"
-
-    async def terminate() -> None:
-        temporal = await Client.connect(address, namespace=namespace)
-        await temporal.get_workflow_handle(execution.id).terminate("by hand")
-
-    asyncio.run(terminate())
+    on_temporal(setup, execution.id, "terminate")
     status = execution.wait(60)
     assert status.state is TaskState.FAILED
     assert status.error is not None and "workflow ended without it" in status.error.message

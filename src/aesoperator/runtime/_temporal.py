@@ -19,6 +19,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UserError, WorkerCrashed, to_info
@@ -178,7 +179,7 @@ class TemporalBackend:
     async def _run(self, job: Job, task: Task) -> None:
         from temporalio.common import WorkflowIDReusePolicy
 
-        from ._temporal_workflow import WORKFLOW, ExecutionInput
+        from ._temporal_workflow import WORKFLOW, WORKFLOW_TASK_TIMEOUT_S, ExecutionInput
 
         assert self._client is not None
         cfg = task.config
@@ -201,6 +202,9 @@ class TemporalBackend:
                 id=eid,
                 task_queue=self.target.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # The first task runs the planner's local activity: a lost worker's is
+                # retried on another after this long.
+                task_timeout=timedelta(seconds=WORKFLOW_TASK_TIMEOUT_S),
             )
             self._was_started(eid)
             await self._until_ended(eid, handle)

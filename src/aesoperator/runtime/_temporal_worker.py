@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from ..errors import ErrorInfo, TaskCancelled, TimeLimitExceeded, WorkerCrashed, to_info
@@ -35,15 +36,19 @@ from ._local import LocalBackend
 from ._temporal import TemporalTarget
 from ._temporal_workflow import (
     END_ACTIVITY,
+    FAST_ACTIVITY,
+    FAST_BUDGET_S,
     HEARTBEAT_EVERY_S,
     RUN_ACTIVITY,
     EndInput,
     ExecutionInput,
     ExecutionWorkflow,
+    FastResult,
 )
 from ._watchdog import blocking
 from ._webhook import Hook, notify_end
 from .runner import Job, Registry
+from .supervisor import Record
 
 log = logging.getLogger("aesoperator.worker")
 
@@ -58,8 +63,14 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def own_queue(task_queue: str, identity: str) -> str:
+    """The task queue only this worker polls: where the run a local activity started here is
+    followed once it outlasts ``FAST_BUDGET_S``."""
+    return f"{task_queue}/{identity}"
+
+
 class ExecutionActivities:
-    """The two activities, over one local backend (this machine's worker pool)."""
+    """The activities, over one local backend (this machine's worker pool)."""
 
     def __init__(
         self,
@@ -76,6 +87,9 @@ class ExecutionActivities:
         self.handlers = handlers
         self.llm = llm
         self.webhooks = webhooks
+        self.queue = ""  # this worker's own task queue (run_worker sets it)
+        # Runs started here, until they end: a regular activity on the own queue follows them.
+        self._here: dict[str, tuple[Record, asyncio.Future[None]]] = {}
 
     def _route(self, task: Task, inp: ExecutionInput) -> tuple[str, str]:
         """The planner, chosen here: the handlers are this worker's (``--import``)."""
@@ -87,11 +101,54 @@ class ExecutionActivities:
             check_actions(task.plan, registry.functions)
         return kind, name
 
+    @activity.defn(name=FAST_ACTIVITY)
+    async def run_fast(self, inp: ExecutionInput) -> FastResult:
+        """The local activity: start the execution here and wait ``FAST_BUDGET_S`` for its
+        end; past that, leave it running and name this worker's queue to follow it on."""
+        status = await blocking(self._status, inp.execution_id)
+        if status.state.finished:
+            return FastResult(status.state.value)
+        if status.state is TaskState.RUNNING:
+            # A worker ran it and was lost (its workflow task timed out): a regular activity
+            # resumes it, under the task's retry policy.
+            return FastResult()
+        started = await self._start(inp, status)
+        if isinstance(started, str):
+            return FastResult(started)
+        record, waiter = started
+        try:
+            await asyncio.wait([waiter], timeout=FAST_BUDGET_S)
+        except asyncio.CancelledError:
+            await self._cancelled(inp.execution_id, waiter)
+            raise
+        return FastResult(record.state.value) if waiter.done() else FastResult(queue=self.queue)
+
     @activity.defn(name=RUN_ACTIVITY)
     async def run_execution(self, inp: ExecutionInput) -> str:
-        status = await blocking(self._status, inp.execution_id)
-        if status.state.finished:  # ended by a run whose completion Temporal did not hear
-            return status.state.value
+        """The regular activity: follow the run started here, or start (resume) it."""
+        here = self._here.get(inp.execution_id)
+        if here is None:
+            status = await blocking(self._status, inp.execution_id)
+            if status.state.finished:  # ended by a run whose completion Temporal did not hear
+                return status.state.value
+            started = await self._start(inp, status)
+            if isinstance(started, str):
+                return started
+            here = started
+        record, waiter = here
+        try:
+            while not waiter.done():
+                await asyncio.wait([waiter], timeout=HEARTBEAT_EVERY_S)
+                activity.heartbeat(record.progress, record.current_action)
+        except asyncio.CancelledError:
+            await self._cancelled(inp.execution_id, waiter)
+            raise
+        return record.state.value
+
+    async def _start(
+        self, inp: ExecutionInput, status: TaskStatus
+    ) -> tuple[Record, asyncio.Future[None]] | str:
+        """Start the execution in this machine's pool; its final state if it cannot run."""
         info = activity.info()
         resumed = status.state is TaskState.RUNNING
         if resumed:
@@ -138,26 +195,39 @@ class ExecutionActivities:
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.backend.submit(job, task, done, resumed=resumed)
         record = self.backend.records[inp.execution_id]  # its state is the stored one at the end
+        eid = inp.execution_id
         waiter = asyncio.wrap_future(done)
-        try:
-            while not waiter.done():
-                await asyncio.wait([waiter], timeout=HEARTBEAT_EVERY_S)
-                activity.heartbeat(record.progress, record.current_action)
-        except asyncio.CancelledError:
-            why = activity.cancellation_details()
-            if why is None or not why.cancel_requested or why.worker_shutdown:
-                # Not a cancel of the execution: this worker shuts down, or Temporal gave
-                # the activity up (timed out, or retried elsewhere while this one could not
-                # heartbeat). Hand it back unended, and leave the end to the attempt or the
-                # workflow that owns it now (completed steps are kept).
-                self.backend.abandon(inp.execution_id)
-                raise
-            # The workflow was cancelled: end it the way a local cancel does.
-            self.backend.cancel(inp.execution_id)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(waiter)
-            raise
-        return record.state.value
+        self._here[eid] = (record, waiter)
+        waiter.add_done_callback(lambda _: self._here.pop(eid, None))
+        return record, waiter
+
+    def abandon_all(self) -> None:
+        """This worker stops: hand back every run it started, unended (another resumes it)."""
+        for execution_id in list(self._here):
+            self.backend.abandon(execution_id)
+        self._here.clear()
+
+    async def _cancelled(self, execution_id: str, waiter: asyncio.Future[None]) -> None:
+        """The activity running ``execution_id`` is being cancelled: say why, by how it ends."""
+        why = activity.cancellation_details()
+        if why is None or not why.cancel_requested or why.worker_shutdown:
+            # Not a cancel of the execution: this worker shuts down, or Temporal gave the
+            # activity up (timed out, or retried elsewhere while this one could not
+            # heartbeat). Hand it back unended, and leave the end to the attempt or the
+            # workflow that owns it now (completed steps are kept). A failure, not a
+            # cancellation, so that the workflow runs it again elsewhere at once.
+            self.backend.abandon(execution_id)
+            self._here.pop(execution_id, None)
+            raise ApplicationError(
+                f"worker {worker_identity()} stopped running execution {execution_id} "
+                "(shutting down, or Temporal gave the attempt up)",
+                type="WorkerShutdown",
+                category=ApplicationErrorCategory.BENIGN,  # not logged as a failure
+            )
+        # The workflow was cancelled: end it the way a local cancel does.
+        self.backend.cancel(execution_id)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(waiter)
 
     def _status(self, execution_id: str) -> TaskStatus:
         return self.store.status(execution_id, with_alerts=False)
@@ -185,6 +255,10 @@ class ExecutionActivities:
     def _end(self, execution_id: str, state: TaskState, error: ErrorInfo) -> bool:
         # False if it had ended already: the first end stands (an unfinished execution may
         # always move to failed or cancelled).
+        if state is TaskState.CANCELLED:
+            # A workflow cancelled in Temporal alone, whose run may still go on somewhere:
+            # the request reaches the worker running it (NOTIFY), which stops it.
+            self.store.request_cancel(execution_id)
         return self.store.transition(execution_id, state, error=error)
 
 
@@ -214,19 +288,36 @@ async def run_worker(
     await backend.start()
     client = await target.connect()
     acts = ExecutionActivities(backend, store, store_url, handlers, llm, webhooks)
+    acts.queue = own_queue(target.task_queue, identity)
     worker = Worker(
         client,
         task_queue=target.task_queue,
         workflows=[ExecutionWorkflow],
-        activities=[acts.run_execution, acts.end_execution],
+        activities=[acts.run_fast, acts.run_execution, acts.end_execution],
         max_concurrent_activities=pool_size + 1,  # + 1: an end_execution is never stuck
+        # A local activity holds its workflow task while it runs: no more of them than
+        # the pool runs at once, and the other workers take the rest.
+        max_concurrent_local_activities=pool_size,
         identity=identity,
         graceful_shutdown_timeout=timedelta(seconds=5),
+        # A workflow's later tasks go to the worker that ran its first (it has the workflow
+        # cached); when that worker is gone, another takes them after this long.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         # The sandbox re-imports the workflow module for every workflow run: a third of this
         # worker's CPU per short task (bench/temporal_throughput.py). _temporal_workflow only
         # imports temporalio and the standard library and keeps no state outside the
         # workflow instance, which is what the sandbox would otherwise check.
         workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    # Follows the runs that outlast their local activity here (no limit: they hold no
+    # slot of their own, the pool does).
+    follower = Worker(
+        client,
+        task_queue=acts.queue,
+        activities=[acts.run_execution],
+        max_concurrent_activities=1000,
+        identity=identity,
+        graceful_shutdown_timeout=timedelta(seconds=5),
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,11 +333,14 @@ async def run_worker(
 
     listener = store.listen(cancelled)
     try:
-        async with worker:
+        async with worker, follower:
             if ready is not None:
                 ready()
             await stop.wait()
     finally:
+        # Runs no activity follows any more (one a local activity left running) are handed
+        # back, not cancelled by the pool's shutdown.
+        acts.abandon_all()
         if listener is not None:
             await blocking(listener.close)
         await backend.shutdown()
