@@ -4,8 +4,10 @@ beside the local backend on SQLite and the local backend on the same PostgreSQL,
 The task (``tb_short`` in _temporal_handlers.py): one ``ctx.step`` and one memory write.
 Each side runs twice:
 
-- burst: all ``--tasks`` submitted at once with ``execute_task_async``; tasks/s = tasks / (last
-  completion - first submit);
+- burst: all ``--tasks`` submitted at once with ``execute_task_async`` from ``--submitters``
+  threads (4; each submit waits for Temporal to have the workflow, so one thread alone
+  measures that round trip as much as the cluster); tasks/s = tasks / (last completion -
+  first submit);
 - paced: ``--tasks`` submitted open-loop at ``--rate`` tasks/s; p50/p95 submit→completed, the
   completion seen by the client (the execution's future resolving).
 
@@ -16,6 +18,7 @@ workflow end) and the store's timeline (running, planner, completed), as mean mi
 per phase.
 
     python bench/temporal_throughput.py [--tasks 500] [--workers 2] [--pool 2] [--rate 50]
+                                        [--submitters 4]
 
 Targets (issue 17): >= 50 tasks/s and p95 < 500 ms on Temporal.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import os
 import statistics
 import sys
@@ -48,21 +52,25 @@ class Side:
         self.ids: list[str] = []
         self.submitted: dict[str, float] = {}
 
-    def _load(self, n: int, rate: float | None, base: int) -> tuple[float, list[float]]:
+    def _load(
+        self, n: int, rate: float | None, base: int, submitters: int = 1
+    ) -> tuple[float, list[float]]:
         ends: dict[str, float] = {}
         left = threading.Semaphore(0)
         starts: dict[str, float] = {}
         period = 1.0 / rate if rate else 0.0
-        t0 = time.perf_counter()
-        for k in range(n):
+        lock = threading.Lock()
+
+        def submit(k: int) -> None:
             if period:
                 delay = t0 + k * period - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
             s = time.perf_counter()
             e = self.client.execute_task_async(Task(name="tb_short", inputs={"i": base + k}))
-            starts[e.id] = s
-            self.submitted[e.id] = time.time() - (time.perf_counter() - s)
+            with lock:
+                starts[e.id] = s
+                self.submitted[e.id] = time.time() - (time.perf_counter() - s)
             fut = self.client._future(e.id)
 
             def done(_: Any, eid: str = e.id) -> None:
@@ -73,6 +81,12 @@ class Side:
                 done(None)
             else:
                 fut.add_done_callback(done)
+
+        # Each submit waits until Temporal has the workflow (a round trip): one thread
+        # submitting alone measures that latency as much as the cluster's throughput.
+        with concurrent.futures.ThreadPoolExecutor(submitters) as pool:
+            t0 = time.perf_counter()
+            list(pool.map(submit, range(n)))
         for _ in range(n):
             if not left.acquire(timeout=300):
                 raise RuntimeError(f"{self.name}: {len(ends)}/{n} ended in 300 s")
@@ -83,15 +97,15 @@ class Side:
         wall = max(ends.values()) - t0
         return n / wall, [(ends[i] - starts[i]) * 1000 for i in starts]
 
-    def run(self, n: int, rate: float) -> dict[str, float]:
+    def run(self, n: int, rate: float, submitters: int = 1) -> dict[str, float]:
         for _ in range(3):  # warm: worker processes, connections, imports
             self.client.execute_task(Task(name="tb_short", inputs={"i": 0}), timeout=60)
         before = self.cluster.cpu() if self.cluster else {}
-        burst, blat = self._load(n, None, 0)
+        burst, blat = self._load(n, None, 0, submitters)
         if self.cluster:
             after = self.cluster.cpu()
             self.cpu = {k: (after[k] - before.get(k, 0.0)) / n * 1000 for k in after}
-        paced, lat = self._load(n, rate, n)
+        paced, lat = self._load(n, rate, n, submitters)
         return {"burst": burst, "burst_p50": pct(blat, 0.5), "paced": paced,
                 "p50": pct(lat, 0.5), "p95": pct(lat, 0.95), "max": max(lat)}  # fmt: skip
 
@@ -165,6 +179,8 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=2, help="pool size of each aesop worker")
     ap.add_argument("--local-pool", type=int, default=None, help="default: workers * pool")
     ap.add_argument("--rate", type=float, default=50.0, help="paced load, tasks/s")
+    ap.add_argument("--submitters", type=int, default=4,
+                    help="client threads submitting (each submit waits for the workflow start)")
     ap.add_argument("--sample", type=int, default=20, help="executions whose history is read")
     ap.add_argument("--server", choices=SERVER_KINDS, default="fast", help="dev server storage")
     ap.add_argument(
@@ -189,7 +205,7 @@ def main() -> None:
         if "temporal" in only:
             with Aesoperator(store=cluster.store, backend=cluster.backend) as c:
                 side = Side("temporal", c, cluster)
-                rows["temporal"] = side.run(args.tasks, args.rate)
+                rows["temporal"] = side.run(args.tasks, args.rate, args.submitters)
                 print("temporal:", {k: round(v, 1) for k, v in rows["temporal"].items()})
                 print(f"\nCPU ms per task in the burst (2 cores: 2000 ms/s in all; load average "
                       f"{os.getloadavg()[0]:.1f}):")  # fmt: skip
@@ -204,17 +220,18 @@ def main() -> None:
             ):
                 register(c)
                 c.warmup()
-                rows["local"] = Side("local", c).run(args.tasks, args.rate)
+                rows["local"] = Side("local", c).run(args.tasks, args.rate, args.submitters)
         if "localpg" in only:
             store = cluster.pg_url("tb_local")
             with Aesoperator(store=store, backend="process", pool_size=local_pool) as c:
                 register(c)
                 c.warmup()
-                rows["localpg"] = Side("localpg", c).run(args.tasks, args.rate)
+                rows["localpg"] = Side("localpg", c).run(args.tasks, args.rate, args.submitters)
     names = {"temporal": f"temporal ({args.workers}x{args.pool}, {args.server} server)",
              "local": f"local, SQLite (pool {local_pool})",
              "localpg": f"local, PostgreSQL (pool {local_pool})"}  # fmt: skip
-    print(f"\n{args.tasks} tasks; burst = all at once, paced = {args.rate:g}/s open loop")
+    print(f"\n{args.tasks} tasks from {args.submitters} submitting thread(s); burst = all at "
+          f"once, paced = {args.rate:g}/s open loop")  # fmt: skip
     print(f"{'':40s} {'burst/s':>8s} {'paced/s':>8s} {'p50 ms':>7s} {'p95 ms':>7s} {'max ms':>7s}")
     for key, r in rows.items():
         print(f"{names[key]:40s} {r['burst']:8.1f} {r['paced']:8.1f} {r['p50']:7.1f} "

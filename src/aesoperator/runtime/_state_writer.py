@@ -16,7 +16,8 @@ from ..store.base import Op, Store
 
 log = logging.getLogger("aesoperator.runtime")
 
-# State writes wait this long to share a transaction with what else comes in the meantime.
+# State writes wait this long to share a transaction with what else comes in the meantime
+# (by default: a Temporal worker waits longer, see _temporal_worker).
 FLUSH_DELAY_S = 0.001
 
 AfterFlush = Callable[[dict[str, TaskState]], None]
@@ -25,9 +26,12 @@ AfterFlush = Callable[[dict[str, TaskState]], None]
 class StateWriter:
     """Buffers store operations; used on the runtime loop only."""
 
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, store: Store, loop: asyncio.AbstractEventLoop, delay_s: float = FLUSH_DELAY_S
+    ) -> None:
         self._store = store
         self._loop = loop
+        self._delay_s = delay_s
         self._ops: list[Op] = []
         self._after: list[AfterFlush] = []
         self._scheduled = False
@@ -46,7 +50,7 @@ class StateWriter:
 
     def _schedule(self) -> None:
         self._scheduled = True
-        self._loop.call_later(FLUSH_DELAY_S, self.flush)
+        self._loop.call_later(self._delay_s, self.flush)
 
     def flush(self) -> None:
         """Store what is buffered now, in one transaction, then run the waiting callbacks."""

@@ -207,17 +207,19 @@ class TemporalBackend:
                 task_timeout=timedelta(seconds=WORKFLOW_TASK_TIMEOUT_S),
             )
             self._was_started(eid)
-            await self._until_ended(eid, handle)
+            stored_end = await self._until_ended(eid, handle)
         except asyncio.CancelledError:  # the client closes: the execution goes on without it
             self._followed.pop(eid, None)
             raise
         except Exception as exc:
             await blocking(self._fail, eid, f"the workflow could not be started on Temporal: {exc}")
             self._was_started(eid)
-        await self._ended(eid)
+            stored_end = True
+        await self._ended(eid, stored_end)
 
-    async def _until_ended(self, execution_id: str, handle: Any) -> None:
-        """Until the store has the execution's end, or its workflow closed without one.
+    async def _until_ended(self, execution_id: str, handle: Any) -> bool:
+        """Until the store has the execution's end (True), or its workflow closed (False:
+        maybe without one).
 
         The store's NOTIFY says when it ends: no Temporal call per execution, which on a busy
         server is a long poll and a history read each. Past ``LONG_POLL_AFTER_S`` Temporal is
@@ -226,10 +228,10 @@ class TemporalBackend:
         followed = self._followed.get(execution_id)
         if followed is None or self._listener is None:
             await _closed(handle)
-            return
+            return False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(followed.ended.wait(), LONG_POLL_AFTER_S)
-            return
+            return True
         waits = [
             asyncio.ensure_future(followed.ended.wait()),
             asyncio.ensure_future(_closed(handle)),
@@ -239,6 +241,7 @@ class TemporalBackend:
         finally:
             for wait in waits:
                 wait.cancel()
+        return followed.ended.is_set()
 
     async def _check_ends(self) -> None:
         """Read the state of executions a notification says changed; wake those that ended."""
@@ -269,9 +272,9 @@ class TemporalBackend:
         error = to_info(WorkerCrashed(message))
         self.store.transition(execution_id, TaskState.FAILED, error=error)
 
-    async def _ended(self, execution_id: str) -> None:
-        status = await blocking(self._status, execution_id)
-        if not status.state.finished:
+    async def _ended(self, execution_id: str, stored_end: bool) -> None:
+        """``stored_end``: the store has its end; else it may not (the workflow closed)."""
+        if not stored_end and not (await blocking(self._status, execution_id)).state.finished:
             # The workflow ended without recording it (terminated by hand, or timed out):
             # the store must not keep a running execution nobody runs.
             await blocking(

@@ -33,7 +33,7 @@ from ..store.base import (
     Transition,
 )
 from ..task import Task
-from ._state_writer import StateWriter
+from ._state_writer import FLUSH_DELAY_S, StateWriter
 from ._watchdog import CANCEL_GRACE_S, Watchdog
 from ._webhook import Hook, notify_end
 from .protocol import Finished, Subtask, ToSupervisor
@@ -97,9 +97,11 @@ class Supervisor:
         handlers: Callable[[], tuple[str, Registry]],
         callbacks: concurrent.futures.Executor,
         webhooks: Callable[[Task], Hook | None] | None = None,
+        flush_delay_s: float = FLUSH_DELAY_S,
     ) -> None:
         self.store = store
         self._webhooks = webhooks
+        self._flush_delay_s = flush_delay_s
         self._deliveries: set[asyncio.Task[Any]] = set()
         self.pool_size = pool_size
         self.owner = owner
@@ -149,7 +151,7 @@ class Supervisor:
             return
         self._started = True
         self._loop = asyncio.get_running_loop()
-        self._writer = StateWriter(self.store, self._loop)
+        self._writer = StateWriter(self.store, self._loop, self._flush_delay_s)
         await self._open()
         self.spawn_task(self._watchdog().run())
 

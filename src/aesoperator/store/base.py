@@ -218,12 +218,15 @@ class ExecutionStore(Protocol):
         was already stored. ``NotFoundError`` for an unknown execution (the rows are its own)."""
         ...
 
-    def listen(self, fn: Callable[[str, str], None]) -> Listener | None:
+    def listen(
+        self, fn: Callable[[str, str], None], *, cancels_only: bool = False
+    ) -> Listener | None:
         """Call ``fn(kind, execution_id)`` from a background thread for each committed change
         any process makes: ``progress`` (progress or current action), ``alert``, ``state``
         (created or moved), ``cancel`` (a cancel accepted); ``("resync", "")`` after a lost
         connection came back, when changes may have been missed. Every change made after
         ``listen`` returns is heard. None where the store cannot notify (callers then poll).
+        ``cancels_only``: hear only ``cancel`` (and ``resync``), and no other change wakes it.
         """
         ...
 

@@ -373,9 +373,11 @@ class PostgresStore(SQLStore):
             self._changed(cur, "cancel", execution_id)
             return True
 
-    def listen(self, fn: Callable[[str, str], None]) -> Listener:
+    def listen(self, fn: Callable[[str, str], None], *, cancels_only: bool = False) -> Listener:
         """Call ``fn(kind, execution_id)`` for every change committed by any process (see
-        ``EVENTS_CHANNEL``), from a daemon thread, until the listener is closed.
+        ``EVENTS_CHANNEL``), from a daemon thread, until the listener is closed;
+        ``cancels_only``: for accepted cancels only (``CANCEL_CHANNEL``), so that a worker
+        that needs nothing else is not woken by every change of every execution.
 
         One connection of its own, LISTENing before this returns: whatever commits afterwards
         is heard. If the connection drops, it reconnects (backing off up to a few seconds) and
@@ -384,7 +386,7 @@ class PostgresStore(SQLStore):
         """
         import psycopg
 
-        listener = _Listener(self._libpq, fn)
+        listener = _Listener(self._libpq, fn, CANCEL_CHANNEL if cancels_only else EVENTS_CHANNEL)
         try:
             listener.start()
         except psycopg.OperationalError as exc:
@@ -446,14 +448,16 @@ class PostgresStore(SQLStore):
 
 
 class _Listener:
-    """A connection LISTENing on ``EVENTS_CHANNEL`` and the thread that reads it."""
+    """A connection LISTENing on ``EVENTS_CHANNEL`` (or ``CANCEL_CHANNEL``) and the thread
+    that reads it."""
 
     _POLL = 0.2  # how often the thread looks at the stop flag (close() waits at most this)
     _BACKOFF = (0.05, 0.2, 0.5, 1.0, 2.0)  # seconds between attempts to reconnect
 
-    def __init__(self, libpq: str, fn: Callable[[str, str], None]) -> None:
+    def __init__(self, libpq: str, fn: Callable[[str, str], None], channel: str) -> None:
         self._libpq = libpq
         self._fn = fn
+        self._channel = channel
         self._stop = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="aesop-listen", daemon=True)
@@ -478,7 +482,7 @@ class _Listener:
             kwargs["keepalives_count"] = 3
         conn = psycopg.connect(self._libpq, **kwargs)
         try:
-            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+            conn.execute(f"LISTEN {self._channel}")
         except BaseException:
             conn.close()
             raise
@@ -508,7 +512,10 @@ class _Listener:
                 self._call("resync", "")
             try:
                 for note in conn.notifies(timeout=self._POLL):
-                    kind, _, execution_id = note.payload.partition(" ")
+                    if note.channel == CANCEL_CHANNEL:  # its payload is the id alone
+                        kind, execution_id = "cancel", note.payload
+                    else:
+                        kind, _, execution_id = note.payload.partition(" ")
                     self._call(kind, execution_id)
                     if self._stop.is_set():
                         break

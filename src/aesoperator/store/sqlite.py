@@ -189,7 +189,7 @@ class SQLiteStore(SQLStore):
     def artifacts_dir(self, execution_id: str) -> Path:
         return self.data_dir / "artifacts" / execution_id
 
-    def listen(self, fn: Callable[[str, str], None]) -> None:
+    def listen(self, fn: Callable[[str, str], None], *, cancels_only: bool = False) -> None:
         """None: SQLite cannot tell other processes of a change; they poll."""
         return None
 
