@@ -191,6 +191,33 @@ def test_script_without_main_guard_is_never_rerun_in_workers(tmp_path: Path) -> 
     assert (tmp_path / "side_effects.log").read_text() == "top-level ran\n"
 
 
+def test_handlers_whose_modules_import_from_the_client_s_path(tmp_path: Path) -> None:
+    """A handler's module, and what it imports, found on a path the client added at run time
+    (a project directory, a plugin folder): the worker imports them from that path too."""
+    code = tmp_path / "project"
+    code.mkdir()
+    tag = _name("p")
+    (code / f"{tag}_helper.py").write_text("FACTOR = 3\n")
+    (code / f"{tag}_handlers.py").write_text(
+        f"from {tag}_helper import FACTOR\n\ndef triple(ctx, n):\n    return n * FACTOR\n"
+    )
+    proc = _run_script(
+        tmp_path,
+        f"""
+        import sys
+        sys.path.insert(0, {str(code)!r})
+        import aesoperator as aesop
+        from aesoperator import Task
+        from {tag}_handlers import triple
+
+        aesop.handler("triple")(triple)
+        print(aesop.execute_task(Task(name="triple", inputs={{"n": 14}})).data)
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("42")
+
+
 def test_restart_recovery_marks_interrupted(tmp_path: Path) -> None:
     proc = _run_script(
         tmp_path,

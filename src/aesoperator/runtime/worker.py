@@ -67,6 +67,11 @@ def main() -> None:
     while True:
         msg = channel.recv()
         if isinstance(msg, Run):
+            # The client's import path first: unpickling the handlers imports their modules,
+            # and what those import may only be found there.
+            for path in reversed(msg.sys_path):
+                if path not in sys.path:
+                    sys.path.insert(0, path)
             if msg.handlers_blob is not None:
                 registry = cloudpickle.loads(msg.handlers_blob)
                 handlers_version = msg.handlers_version
@@ -75,9 +80,6 @@ def main() -> None:
             if job.cwd:
                 with contextlib.suppress(OSError):
                     os.chdir(job.cwd)
-            for path in reversed(msg.sys_path):
-                if path not in sys.path:
-                    sys.path.insert(0, path)
             token = CancelToken()
             fut = asyncio.run_coroutine_threadsafe(runner.run(job, token), loop)
             current[job.execution_id] = (token, fut)
