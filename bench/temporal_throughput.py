@@ -179,8 +179,12 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=2, help="pool size of each aesop worker")
     ap.add_argument("--local-pool", type=int, default=None, help="default: workers * pool")
     ap.add_argument("--rate", type=float, default=50.0, help="paced load, tasks/s")
-    ap.add_argument("--submitters", type=int, default=4,
-                    help="client threads submitting (each submit waits for the workflow start)")
+    ap.add_argument(
+        "--submitters",
+        type=int,
+        default=4,
+        help="client threads submitting (each submit waits for the workflow start)",
+    )
     ap.add_argument("--sample", type=int, default=20, help="executions whose history is read")
     ap.add_argument("--server", choices=SERVER_KINDS, default="fast", help="dev server storage")
     ap.add_argument(
@@ -200,8 +204,13 @@ def main() -> None:
     local_pool = args.local_pool or args.workers * args.pool
     only = set(args.only or ["temporal", "local", "localpg"])
     rows: dict[str, dict[str, float]] = {}
-    with Cluster(args.workers, args.pool, server=args.server, eager=args.eager,
-                 dynamic=dict(kv.split("=", 1) for kv in args.dynamic)) as cluster:
+    with Cluster(
+        args.workers,
+        args.pool,
+        server=args.server,
+        eager=args.eager,
+        dynamic=dict(kv.split("=", 1) for kv in args.dynamic),
+    ) as cluster:
         if "temporal" in only:
             with Aesoperator(store=cluster.store, backend=cluster.backend) as c:
                 side = Side("temporal", c, cluster)
