@@ -87,3 +87,10 @@ async def progress(ctx, log: str, gate: str) -> dict:
     await ctx.step("wait", wait_for, gate)
     note(log, "progress-done")
     return {"ok": True}
+
+
+@aesop.handler("t.secret")
+async def secret(ctx, log: str) -> dict:
+    """Uses its secret: its length, and the secret itself (redacted on the way out)."""
+    note(log, "secret")
+    return {"length": len(ctx.secrets["pw"]), "echo": ctx.secrets["pw"]}

@@ -390,3 +390,48 @@ def test_a_workflow_terminated_by_hand_fails_its_execution(setup: Setup) -> None
     status = execution.wait(60)
     assert status.state is TaskState.FAILED
     assert status.error is not None and "workflow ended without it" in status.error.message
+
+
+def test_secrets_travel_sealed_to_the_worker(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With $AESOP_TEMPORAL_KEY on the client and the workers, a task's secrets reach the
+    handler, and neither Temporal's history nor the store holds them in the clear."""
+    import os
+
+    from temporal_world import start_worker
+
+    key = "k3y-0123456789-abcdef"
+    secret = "pa55-Wörd-7Q9xZ"
+    setup.workers.append(
+        start_worker(setup.backend, setup.store, setup.dir,
+                     env=dict(os.environ, AESOP_TEMPORAL_KEY=key))
+    )  # fmt: skip
+    monkeypatch.setenv("AESOP_TEMPORAL_KEY", key)
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.secret", inputs={"log": setup.log}, secrets={"pw": secret})
+    )
+    result = execution.result(timeout=60)
+    assert result.data == {"length": len(secret), "echo": "[secret:pw]"}
+
+    def closed() -> bytes:
+        import asyncio
+
+        from temporalio.client import Client
+
+        async def raw() -> bytes:
+            temporal = await Client.connect(setup.backend.split("//")[1].split("?")[0])
+            hist = await temporal.get_workflow_handle(execution.id).fetch_history()
+            assert hist.events[-1].HasField("workflow_execution_completed_event_attributes")
+            return bytes(hist.to_json(), "utf-8") + b"".join(
+                e.SerializeToString() for e in hist.events
+            )
+
+        return asyncio.run(raw())
+
+    history_bytes = eventually(closed, timeout=30, what="the workflow closed")
+    assert b"aesop-sealed" in history_bytes  # its payloads are sealed, not absent
+    for form in (secret.encode(), secret.encode("utf-16-le"), b"pa55-W"):
+        assert form not in history_bytes
+    stored = repr([e.data for e in client.get_events(execution.id)])
+    stored += repr(client.get_task_status(execution.id))
+    assert secret not in stored and "pa55-W" not in stored

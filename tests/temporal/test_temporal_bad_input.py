@@ -50,7 +50,10 @@ def test_a_sqlite_store_is_refused(tmp_path: Path) -> None:
     assert stored(str(tmp_path / "data")) == 0
 
 
-def test_a_task_with_secrets_is_refused(setup: Setup) -> None:
+def test_a_task_with_secrets_is_refused_without_a_payload_key(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AESOP_TEMPORAL_KEY", raising=False)
     client = setup.client()
     task = Task(
         name="t.add", inputs={"a": 1, "b": 2, "log": setup.log}, secrets={"k": "s3cret-value"}
@@ -58,8 +61,14 @@ def test_a_task_with_secrets_is_refused(setup: Setup) -> None:
     with pytest.raises(UserError) as err:
         client.execute_task_async(task)
     assert str(err.value).startswith("secrets:"), err.value
-    assert "backend='process'" in str(err.value)
+    assert "$AESOP_TEMPORAL_KEY" in str(err.value) and "backend='process'" in str(err.value)
     assert client.list_tasks() == []
+
+
+def test_a_short_payload_key_is_refused(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AESOP_TEMPORAL_KEY", "short")
+    with pytest.raises(UserError, match=r"^AESOP_TEMPORAL_KEY: 5 characters; give at least 16"):
+        setup.client().execute_task_async(Task(name="t.add", secrets={"k": "s3cret-value"}))
 
 
 def test_an_unreachable_temporal(postgres_url: object) -> None:

@@ -54,8 +54,20 @@ class TemporalTarget:
             raise UserError(
                 "backend: temporal:// needs the temporal extra: pip install 'aesoperator[temporal]'"
             ) from None
+        import dataclasses
+
+        from temporalio.converter import DataConverter
+
+        from ._temporal_codec import SealingCodec, key_from_env
+
+        # Sealed with $AESOP_TEMPORAL_KEY where set; unsealed ones pass through either way.
+        converter = dataclasses.replace(
+            DataConverter.default, payload_codec=SealingCodec(key_from_env())
+        )
         try:
-            client = await Client.connect(self.address, namespace=self.namespace)
+            client = await Client.connect(
+                self.address, namespace=self.namespace, data_converter=converter
+            )
         except Exception as exc:
             raise UserError(
                 f"backend: cannot reach Temporal at {self.address} (namespace "
@@ -193,6 +205,7 @@ class TemporalBackend:
             max_retries=cfg.max_retries,
             retry_delay_seconds=cfg.retry_delay_seconds,
             cwd=job.cwd,
+            secrets=job.secrets,  # check_task: only where payloads are sealed
         )
         eid = job.execution_id
         try:
@@ -428,8 +441,12 @@ def check_task(task: Task) -> None:
             "the task only its webhook_url, and the workers the key in $AESOP_WEBHOOK_SECRET"
         )
     if task.secrets:
-        raise UserError(
-            "secrets: not supported with the Temporal backend yet: a workflow's input is "
-            "written into Temporal's history, and secrets are never stored; run tasks with "
-            "secrets on a local client (backend='process')"
-        )
+        from ._temporal_codec import KEY_ENV, key_from_env
+
+        if key_from_env() is None:
+            raise UserError(
+                f"secrets: a workflow's input is written into Temporal's history, and secrets "
+                f"are never stored in the clear: set ${KEY_ENV} (the same random string on "
+                "every client and worker) so that what goes through Temporal is sealed, or run "
+                "tasks with secrets on a local client (backend='process')"
+            )

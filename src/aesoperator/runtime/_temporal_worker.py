@@ -195,6 +195,7 @@ class ExecutionActivities:
             llm=inp.llm or self.llm,
             project=inp.project,
             durable_steps=True,  # a retry on another worker reads completed steps back
+            secrets=inp.secrets,
             # The client's directory where this machine has it (a shared mount, or the same
             # machine), so relative paths mean what they meant there; else the worker's own.
             cwd=inp.cwd if inp.cwd and os.path.isdir(inp.cwd) else None,

@@ -58,6 +58,8 @@ class ExecutionInput:
     max_retries: int = 3
     retry_delay_seconds: float = 1.0
     cwd: str | None = None  # the client's: relative paths resolve there where workers have it
+    # Task.secrets: only sent sealed ($AESOP_TEMPORAL_KEY); never in the store.
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
