@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from temporal_world import Setup
 
-from aesoperator import Aesoperator, Task, UserError
+from aesoperator import Aesoperator, Task, TaskState, UserError
 from aesoperator.store import open_store
+from waiting import eventually
 
 
 def stored(store_url: str) -> int:
@@ -121,3 +122,33 @@ def test_the_worker_command_refuses_bad_options(postgres_url: object, tmp_path: 
         )  # fmt: skip
         assert done.returncode == 2, done
         assert field in done.stderr, done.stderr
+
+
+def test_a_worker_with_another_payload_key_says_so(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sealed with one key, taken by a worker with another: it cannot open the payload, runs
+    nothing, and its log names both keys' ids and the fix."""
+    import os
+
+    from temporal_world import start_worker
+
+    worker = start_worker(
+        setup.backend, setup.store, setup.dir,
+        env=dict(os.environ, AESOP_TEMPORAL_KEY="the-workers-key-0123456789"),
+    )  # fmt: skip
+    setup.workers.append(worker)
+    monkeypatch.setenv("AESOP_TEMPORAL_KEY", "the-clients-key-0123456789")
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.secret", inputs={"log": setup.log}, secrets={"pw": "s3cret-value"})
+    )
+    eventually(
+        lambda: "cannot be opened here (key " in worker.stderr.read_text(),
+        timeout=30, what="the worker logged the key mismatch",
+    )  # fmt: skip
+    text = worker.stderr.read_text()
+    assert "set the same $AESOP_TEMPORAL_KEY on every client and worker" in text
+    assert "s3cret-value" not in text
+    assert client.get_task_status(execution.id).state is TaskState.PENDING
+    assert setup.effects() == []
