@@ -94,3 +94,24 @@ async def secret(ctx, log: str) -> dict:
     """Uses its secret: its length, and the secret itself (redacted on the way out)."""
     note(log, "secret")
     return {"length": len(ctx.secrets["pw"]), "echo": ctx.secrets["pw"]}
+
+
+@aesop.handler("t.child")
+async def child(ctx, log: str, n: int) -> dict:
+    note(log, "child")
+    return {"twice": n * 2}
+
+
+@aesop.handler("t.parent")
+async def parent(ctx, log: str, gate: str) -> dict:
+    """A subtask, then a step that blocks until ``gate`` exists (the test kills its worker)."""
+    sub = await ctx.run_subtask(aesop.Task(name="t.child", inputs={"log": log, "n": 21}))
+
+    def after() -> int:
+        note(log, "after-start")
+        wait_for(gate)
+        note(log, "after")
+        return 1
+
+    await ctx.step("after", after)
+    return {"child": sub.data}

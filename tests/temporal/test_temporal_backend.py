@@ -435,3 +435,30 @@ def test_secrets_travel_sealed_to_the_worker(setup: Setup, monkeypatch: pytest.M
     stored = repr([e.data for e in client.get_events(execution.id)])
     stored += repr(client.get_task_status(execution.id))
     assert secret not in stored and "pa55-W" not in stored
+
+
+def test_a_completed_subtask_is_not_run_again_after_its_worker_is_lost(setup: Setup) -> None:
+    workers = setup.start_workers(2, pool_size=1)
+    gate = setup.dir / "gate"
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name="t.parent", inputs={"log": setup.log, "gate": str(gate)})
+    )
+    started = eventually(
+        lambda: [pid for what, pid in setup.effects() if what == "after-start"],
+        timeout=60, what="the step after the subtask started",
+    )  # fmt: skip
+    (victim,) = [w for w in workers if w.pid == started[0]]
+    victim.kill()
+    eventually(
+        lambda: [w for w, _ in setup.effects()].count("after-start") == 2,
+        timeout=60, what="the step after the subtask started again",
+    )  # fmt: skip
+    gate.touch()
+    assert execution.result(timeout=60).data == {"child": {"twice": 42}}
+    counts = Counter(what for what, _ in setup.effects())
+    assert counts == {"child": 1, "after-start": 2, "after": 1}, setup.effects()
+    replayed = [e.data for e in client.get_events(execution.id) if e.kind == "step_replayed"]
+    assert {"name": "subtask:t.child", "key": "subtask:t.child#1"} in [
+        {k: d.get(k) for k in ("name", "key")} for d in replayed
+    ], replayed

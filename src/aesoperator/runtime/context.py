@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._redact import Redactor
 from ..errors import TaskCancelled, TaskError, UserError
-from ..results import Alert, Artifact, Output
+from ..results import Alert, Artifact, Output, TaskResult
 from ..task import Task, TaskConfig
 from .budget import Budget
 
 if TYPE_CHECKING:
-    from ..results import TaskResult
     from ..store.base import ArtifactStore, ExecutionStore
     from ..store.memory import Memory
     from ..web import WebSession
@@ -442,10 +441,33 @@ class TaskContext:
 
     # -- composition -----------------------------------------------------------------------------
     async def run_subtask(self, task: Task) -> TaskResult:
-        """Run ``task`` as a child execution; it never gets more than this one has left."""
+        """Run ``task`` as a child execution; it never gets more than this one has left.
+
+        Where the backend makes steps durable, a subtask that completed is a step too (the
+        n-th subtask of a name is ``subtask:name#n``): a later run of this execution gets its
+        result back instead of running it again. One that had not completed runs again.
+        """
         if self._subtask_runner is None:
             raise UserError("run_subtask is not available in this context")
-        return await self._subtask_runner(self, task)
+        store = self._step_store
+        if store is None:
+            return await self._subtask_runner(self, task)
+        name = f"subtask:{task.name}"
+        n = self._step_calls[name] = self._step_calls.get(name, 0) + 1
+        key = f"{name}#{n}"
+        self.check_cancelled()
+        stored = await asyncio.to_thread(store.step_get, self.execution_id, key)
+        if stored is not None:
+            self.emit("step_replayed", name=name, key=key)
+            return TaskResult.model_validate_json(stored)
+        # What the parent gets is what the store keeps of the child: secrets redacted.
+        result = await self._subtask_runner(self, task)
+        if await asyncio.to_thread(
+            store.step_put, self.execution_id, key, result.model_dump_json()
+        ):
+            return result
+        first = await asyncio.to_thread(store.step_get, self.execution_id, key)
+        return result if first is None else TaskResult.model_validate_json(first)
 
     # -- bridging sync handlers to async APIs -----------------------------------------------------
     def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
