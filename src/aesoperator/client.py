@@ -687,7 +687,14 @@ class Aesoperator:
                 target=loop.run_forever, name="aesoperator-runtime", daemon=True
             )
             thread.start()
-            asyncio.run_coroutine_threadsafe(backend.start(), loop).result()
+            try:
+                asyncio.run_coroutine_threadsafe(backend.start(), loop).result()
+            except BaseException:  # nothing started: stop the loop thread, not leave it
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(5)
+                if not thread.is_alive():
+                    loop.close()
+                raise
             self._loop, self._thread, self._backend = loop, thread, backend
             return backend
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from temporal_world import Setup, Worker, worker_env
 
-from aesoperator import Task, TaskConfig, TaskState, UserError
+from aesoperator import Aesoperator, Execution, Task, TaskConfig, TaskState, UserError
 from waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -68,6 +68,25 @@ def on_temporal(setup: Setup, execution_id: str, call: str) -> Any:
 
 def history(setup: Setup, execution_id: str) -> list[tuple[str, str]]:
     return on_temporal(setup, execution_id, "history")  # type: ignore[no-any-return]
+
+
+def gated_on_two_workers(
+    setup: Setup, name: str, mark: str
+) -> tuple[list[Worker], Aesoperator, Execution, Path, Worker]:
+    """Two workers (one slot each) and a task ``name`` that blocks on a gate file once it
+    has noted ``mark``: (workers, client, execution, gate, the worker running it)."""
+    workers = setup.start_workers(2, pool_size=1)
+    gate = setup.dir / "gate"
+    client = setup.client()
+    execution = client.execute_task_async(
+        Task(name=name, inputs={"log": setup.log, "gate": str(gate)})
+    )
+    started = eventually(
+        lambda: [pid for what, pid in setup.effects() if what == mark],
+        timeout=60, what=f"{mark} noted",
+    )  # fmt: skip
+    (victim,) = [w for w in workers if w.pid == started[0]]
+    return workers, client, execution, gate, victim
 
 
 def own_queue(setup: Setup, worker: Worker) -> str:
@@ -139,17 +158,7 @@ def test_a_lost_worker_s_execution_completes_on_the_other(
     executions back rather than ending them cancelled), while the run is still the workflow
     task's local activity or once an activity on that worker's queue follows it: the other
     worker finishes it."""
-    workers = setup.start_workers(2, pool_size=1)
-    gate = setup.dir / "gate"
-    client = setup.client()
-    execution = client.execute_task_async(
-        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
-    )
-    started = eventually(
-        lambda: [pid for what, pid in setup.effects() if what == "two-start"],
-        timeout=60, what="step two started",
-    )  # fmt: skip
-    (victim,) = [w for w in workers if w.pid == started[0]]
+    workers, client, execution, gate, victim = gated_on_two_workers(setup, "t.steps", "two-start")
     if phase == "followed":
         eventually(
             lambda: ("aesop.run_execution", victim.ready["worker"])
@@ -438,17 +447,7 @@ def test_secrets_travel_sealed_to_the_worker(setup: Setup, monkeypatch: pytest.M
 
 
 def test_a_completed_subtask_is_not_run_again_after_its_worker_is_lost(setup: Setup) -> None:
-    workers = setup.start_workers(2, pool_size=1)
-    gate = setup.dir / "gate"
-    client = setup.client()
-    execution = client.execute_task_async(
-        Task(name="t.parent", inputs={"log": setup.log, "gate": str(gate)})
-    )
-    started = eventually(
-        lambda: [pid for what, pid in setup.effects() if what == "after-start"],
-        timeout=60, what="the step after the subtask started",
-    )  # fmt: skip
-    (victim,) = [w for w in workers if w.pid == started[0]]
+    _, client, execution, gate, victim = gated_on_two_workers(setup, "t.parent", "after-start")
     victim.kill()
     eventually(
         lambda: [w for w, _ in setup.effects()].count("after-start") == 2,

@@ -3,6 +3,7 @@ names the field and the fix (a real PostgreSQL; no Temporal server needed but fo
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,11 +77,16 @@ def test_an_unreachable_temporal(postgres_url: object) -> None:
     pytest.importorskip("temporalio")
     from serving import free_port
 
+    def runtimes() -> int:
+        return sum(t.name == "aesoperator-runtime" for t in threading.enumerate())
+
     store = postgres_url()  # type: ignore[operator]
+    before = runtimes()
     client = Aesoperator(store=store, backend=f"temporal://127.0.0.1:{free_port()}")
     try:
         with pytest.raises(UserError) as err:
             client.execute_task_async(Task(name="t.add", inputs={"a": 1, "b": 2, "log": "-"}))
+        assert runtimes() == before  # the runtime that could not start left no thread behind
         message = str(err.value)
         assert message.startswith("backend: cannot reach Temporal at 127.0.0.1:"), message
         assert "fix the address" in message

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
@@ -292,6 +293,11 @@ class PostgresStore(SQLStore):
         self._local = threading.local()  # .in_tx: this thread is inside one of our transactions
         self._libpq = libpq
         self._pool = _migrated_pool(libpq, self.url, pool_size)
+        # A store dropped without close() (a client never closed, or closed while handles
+        # still read through it) closes its pool once collected, from a thread of its own:
+        # the collection may run on one of the pool's threads, which cannot join itself.
+        self._release = weakref.finalize(self, _close_in_background, self._pool)
+        self._release.atexit = False  # at exit the process takes the connections with it
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -316,6 +322,7 @@ class PostgresStore(SQLStore):
         return self.artifacts / execution_id
 
     def close(self) -> None:
+        self._release.detach()
         self._pool.close()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -445,6 +452,10 @@ class PostgresStore(SQLStore):
             cur.execute("DELETE FROM memory WHERE namespace = %s", (namespace,))
 
     # -- tokens -----------------------------------------------------------------------------
+
+
+def _close_in_background(pool: Any) -> None:
+    threading.Thread(target=pool.close, name="aesop-pool-close", daemon=True).start()
 
 
 class _Listener:
