@@ -166,7 +166,8 @@ class ExecutionActivities:
                     {
                         "attempt": info.attempt,
                         "worker": worker_identity(),
-                        "reason": "the worker that ran it stopped heartbeating",
+                        "reason": "the worker that ran it stopped, or was lost (no heartbeat, "
+                        "or its workflow task timed out)",
                     },
                 )
             )
