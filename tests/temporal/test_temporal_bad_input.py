@@ -158,3 +158,23 @@ def test_a_worker_with_another_payload_key_says_so(
     assert "s3cret-value" not in text
     assert client.get_task_status(execution.id).state is TaskState.PENDING
     assert setup.effects() == []
+
+
+def test_a_keyless_client_s_tasks_run_on_a_worker_with_a_key(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rolling a key out, workers first: what a client without one sends is not sealed, and
+    a worker with a key still runs it (only tasks with secrets need the client's key)."""
+    import os
+
+    from temporal_world import start_worker
+
+    setup.workers.append(
+        start_worker(setup.backend, setup.store, setup.dir,
+                     env=dict(os.environ, AESOP_TEMPORAL_KEY="the-workers-key-0123456789"))
+    )  # fmt: skip
+    monkeypatch.delenv("AESOP_TEMPORAL_KEY", raising=False)
+    result = setup.client().execute_task(
+        Task(name="t.add", inputs={"a": 2, "b": 5, "log": setup.log}), timeout=60
+    )
+    assert result.data == {"sum": 7}
