@@ -112,14 +112,11 @@ class ExecutionActivities:
     async def run_fast(self, inp: ExecutionInput) -> FastResult:
         """The local activity: start the execution here and wait ``FAST_BUDGET_S`` for its
         end; past that, leave it running and name this worker's queue to follow it on."""
-        status = await blocking(self._status, inp.execution_id)
-        if status.state.finished:
-            return FastResult(status.state.value)
-        if status.state is TaskState.RUNNING:
-            # A worker ran it and was lost (its workflow task timed out): a regular activity
-            # resumes it, under the task's retry policy.
+        # One already running was run by a worker that was lost (its workflow task timed
+        # out): a regular activity resumes it, under the task's retry policy.
+        started = await self._start_unless_ended(inp, resume=False)
+        if started is None:
             return FastResult()
-        started = await self._start(inp, status)
         if isinstance(started, str):
             return FastResult(started)
         record, waiter = started
@@ -133,15 +130,10 @@ class ExecutionActivities:
     @activity.defn(name=RUN_ACTIVITY)
     async def run_execution(self, inp: ExecutionInput) -> str:
         """The regular activity: follow the run started here, or start (resume) it."""
-        here = self._here.get(inp.execution_id)
-        if here is None:
-            status = await blocking(self._status, inp.execution_id)
-            if status.state.finished:  # ended by a run whose completion Temporal did not hear
-                return status.state.value
-            started = await self._start(inp, status)
-            if isinstance(started, str):
-                return started
-            here = started
+        here = self._here.get(inp.execution_id) or await self._start_unless_ended(inp, resume=True)
+        if isinstance(here, str):
+            return here
+        assert here is not None  # resume=True: one already running is resumed here
         record, waiter = here
         try:
             while not waiter.done():
@@ -151,6 +143,18 @@ class ExecutionActivities:
             await self._cancelled(inp.execution_id, waiter)
             raise
         return record.state.value
+
+    async def _start_unless_ended(
+        self, inp: ExecutionInput, *, resume: bool
+    ) -> tuple[Record, asyncio.Future[None]] | str | None:
+        """Start the execution here; its final state if it has ended (a run whose completion
+        Temporal did not hear) or cannot run; None if it is running and ``resume`` is off."""
+        status = await blocking(self._status, inp.execution_id)
+        if status.state.finished:
+            return status.state.value
+        if status.state is TaskState.RUNNING and not resume:
+            return None
+        return await self._start(inp, status)
 
     async def _start(
         self, inp: ExecutionInput, status: TaskStatus

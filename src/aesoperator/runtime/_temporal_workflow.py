@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -117,7 +118,7 @@ class ExecutionWorkflow:
             try:
                 return await self._activity(inp, fast.queue, 1)
             except ActivityError as exc:
-                if not _lost(exc):
+                if _why(exc) != "lost":
                     raise
                 attempts -= 1  # that worker was lost: one attempt spent
                 if attempts < 1:
@@ -158,27 +159,28 @@ class ExecutionWorkflow:
         )
 
 
-def _lost(exc: ActivityError) -> bool:
-    """Whether an activity failed because its worker went away (or shut down), not because
-    of a cancel or the task's own time limit."""
+def _why(exc: ActivityError) -> Literal["cancelled", "time limit", "lost"]:
+    """Why an activity failed: ``cancelled``, ``time limit`` (the task's own, Temporal's
+    schedule-to-close), or ``lost`` (its worker went away or shut down)."""
     cause = exc.cause
     if isinstance(cause, CancelledError):
-        return False
-    if isinstance(cause, TimeoutError):
-        return cause.type is not TimeoutType.SCHEDULE_TO_CLOSE
-    return True
+        return "cancelled"
+    if isinstance(cause, TimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE:
+        return "time limit"
+    return "lost"
 
 
 def _end_for(inp: ExecutionInput, exc: ActivityError) -> EndInput:
-    cause = exc.cause
-    if isinstance(cause, CancelledError):
+    why = _why(exc)
+    if why == "cancelled":
         return EndInput(inp.execution_id, "cancelled", "TaskCancelled", "cancelled")
-    if isinstance(cause, TimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_CLOSE:
+    if why == "time limit":
         return EndInput(
             inp.execution_id, "failed", "TimeLimitExceeded",
             f"max_duration_seconds={inp.max_duration_seconds:g} reached (the worker running "
             "it did not end it in time, and Temporal's timeout did)",
         )  # fmt: skip
+    cause = exc.cause
     attempts = inp.max_retries + 1
     how = (
         f"no worker heartbeat for {HEARTBEAT_TIMEOUT_S:g} s"
