@@ -370,9 +370,7 @@ class TaskContext:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        # Counted before any await: the keys follow the order the calls were made in.
-        n = self._step_calls[name] = self._step_calls.get(name, 0) + 1
-        key = f"{name}#{n}"
+        key = self._step_key(name)
         self.check_cancelled()
         stored = await asyncio.to_thread(store.step_get, self.execution_id, key)
         if stored is not None:
@@ -393,12 +391,22 @@ class TaskContext:
         if why:
             self.emit("step_not_durable", name=name, key=key, type=type(value).__name__, why=why)
             return value
-        if await asyncio.to_thread(store.step_put, self.execution_id, key, text):
-            return value
-        # Another run of this execution stored the step first: its result is the one that
-        # counts, now and in every replay.
-        first = await asyncio.to_thread(store.step_get, self.execution_id, key)
+        first = await self._put_step(store, key, text)
         return value if first is None else json.loads(first)
+
+    def _step_key(self, name: str) -> str:
+        """``name#n`` for the n-th call of step ``name``. Counted before any await: the keys
+        follow the order the calls were made in."""
+        n = self._step_calls[name] = self._step_calls.get(name, 0) + 1
+        return f"{name}#{n}"
+
+    async def _put_step(self, store: ExecutionStore, key: str, text: str) -> str | None:
+        """Store a step's result, first write wins: None if this one is stored, else the
+        result another run of this execution stored first (the one that counts, now and in
+        every replay)."""
+        if await asyncio.to_thread(store.step_put, self.execution_id, key, text):
+            return None
+        return await asyncio.to_thread(store.step_get, self.execution_id, key)
 
     def _shown_args(self, args: tuple[Any, ...]) -> list[str]:
         # Redacted before it is cut short: a cut could leave half a secret unrecognisable.
@@ -453,8 +461,7 @@ class TaskContext:
         if store is None:
             return await self._subtask_runner(self, task)
         name = f"subtask:{task.name}"
-        n = self._step_calls[name] = self._step_calls.get(name, 0) + 1
-        key = f"{name}#{n}"
+        key = self._step_key(name)
         self.check_cancelled()
         stored = await asyncio.to_thread(store.step_get, self.execution_id, key)
         if stored is not None:
@@ -462,11 +469,7 @@ class TaskContext:
             return TaskResult.model_validate_json(stored)
         # What the parent gets is what the store keeps of the child: secrets redacted.
         result = await self._subtask_runner(self, task)
-        if await asyncio.to_thread(
-            store.step_put, self.execution_id, key, result.model_dump_json()
-        ):
-            return result
-        first = await asyncio.to_thread(store.step_get, self.execution_id, key)
+        first = await self._put_step(store, key, result.model_dump_json())
         return result if first is None else TaskResult.model_validate_json(first)
 
     # -- bridging sync handlers to async APIs -----------------------------------------------------
