@@ -690,10 +690,7 @@ class Aesoperator:
             try:
                 asyncio.run_coroutine_threadsafe(backend.start(), loop).result()
             except BaseException:  # nothing started: stop the loop thread, not leave it
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(5)
-                if not thread.is_alive():
-                    loop.close()
+                _stop_loop(loop, thread)
                 raise
             self._loop, self._thread, self._backend = loop, thread, backend
             return backend
@@ -882,12 +879,17 @@ class Aesoperator:
         if backend is not None and loop is not None:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(backend.shutdown(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-            if thread is not None:
-                thread.join(5)
-                if not thread.is_alive():
-                    loop.close()
+            _stop_loop(loop, thread)
         self._callbacks.shutdown(wait=False)
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread | None) -> None:
+    """Stop the runtime's loop and its thread; close the loop once the thread has ended."""
+    loop.call_soon_threadsafe(loop.stop)
+    if thread is not None:
+        thread.join(5)
+        if not thread.is_alive():
+            loop.close()
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
