@@ -70,17 +70,22 @@ def history(setup: Setup, execution_id: str) -> list[tuple[str, str]]:
     return on_temporal(setup, execution_id, "history")  # type: ignore[no-any-return]
 
 
+def gated(setup: Setup, client: Aesoperator, name: str = "t.steps") -> tuple[Execution, Path]:
+    """Submit the handler ``name``, which blocks until the returned gate file exists."""
+    gate = setup.dir / "gate"
+    return client.execute_task_async(
+        Task(name=name, inputs={"log": setup.log, "gate": str(gate)})
+    ), gate
+
+
 def gated_on_two_workers(
     setup: Setup, name: str, mark: str
 ) -> tuple[list[Worker], Aesoperator, Execution, Path, Worker]:
     """Two workers (one slot each) and a task ``name`` that blocks on a gate file once it
     has noted ``mark``: (workers, client, execution, gate, the worker running it)."""
     workers = setup.start_workers(2, pool_size=1)
-    gate = setup.dir / "gate"
     client = setup.client()
-    execution = client.execute_task_async(
-        Task(name=name, inputs={"log": setup.log, "gate": str(gate)})
-    )
+    execution, gate = gated(setup, client, name)
     started = eventually(
         lambda: [pid for what, pid in setup.effects() if what == mark],
         timeout=60, what=f"{mark} noted",
@@ -114,10 +119,7 @@ def test_short_tasks_run_as_local_activities_long_ones_are_followed(setup: Setup
     assert any("activity_task_scheduled" not in kinds for kinds in shapes), shapes
     assert all("marker_recorded" in kinds for kinds in shapes), shapes
 
-    gate = setup.dir / "gate"
-    long = client.execute_task_async(
-        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
-    )
+    long, gate = gated(setup, client)
 
     def followed() -> list[str]:
         queues = [q for kind, q in history(setup, long.id) if kind == "activity_task_scheduled"]
@@ -231,11 +233,8 @@ def test_a_killed_client_s_execution_completes(setup: Setup) -> None:
 
 def test_closing_the_client_cancels_nothing(setup: Setup) -> None:
     setup.start_workers(1)
-    gate = setup.dir / "gate"
     client = setup.client()
-    execution = client.execute_task_async(
-        Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
-    )
+    execution, gate = gated(setup, client)
     client.close()  # the execution is durable: it goes on without its client
     gate.touch()
     status = execution.wait(60)  # the closed client's handle follows the store
@@ -298,11 +297,8 @@ def test_a_hundred_tasks_on_two_workers_lose_no_memory_write(setup: Setup) -> No
 
 def test_progress_and_alert_callbacks_fire_on_the_client(setup: Setup) -> None:
     setup.start_workers(1)
-    gate = setup.dir / "gate"
     client = setup.client()
-    execution = client.execute_task_async(
-        Task(name="t.progress", inputs={"log": setup.log, "gate": str(gate)})
-    )
+    execution, gate = gated(setup, client, "t.progress")
     seen: list[object] = []
     alerts: list[object] = []
     execution.on_progress(seen.append)
@@ -325,11 +321,8 @@ def test_temporal_restarted_mid_run(make_setup: object, tmp_path: Path) -> None:
     with temporal_server(tmp_path / "own-temporal") as server:
         setup = make_setup(server)  # type: ignore[operator]
         setup.start_workers(1, pool_size=1)
-        gate = setup.dir / "gate"
         client = setup.client()
-        running = client.execute_task_async(
-            Task(name="t.steps", inputs={"log": setup.log, "gate": str(gate)})
-        )
+        running, gate = gated(setup, client)
         eventually(lambda: "two-start" in [w for w, _ in setup.effects()], timeout=60)
         queued = [
             client.execute_task_async(Task(name="t.add", inputs={"a": i, "b": 0, "log": setup.log}))
