@@ -211,6 +211,29 @@ def test_a_listener_hears_what_another_store_object_commits(
         listener.close()
 
 
+def test_a_cancels_only_listener_hears_cancels_and_nothing_else(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """What a Temporal worker listens with: every other change of every execution would
+    wake it for nothing."""
+    watcher, writer = two_stores
+    heard = _Heard()
+    listener = watcher.listen(heard, cancels_only=True)
+    try:
+        writer.create("c1", "job", "{}", "me")
+        writer.transition("c1", TaskState.RUNNING)
+        writer.apply([Progress("c1", 10.0), AlertRecord("c1", Alert(kind="t", message="m"))])
+        assert writer.request_cancel("c1") is True
+        eventually(lambda: heard.of("c1") == ["cancel"], what="the cancel")
+        writer.transition("c1", TaskState.COMPLETED)  # ends cancelled: a state change
+        writer.create("c2", "job", "{}", "me")
+        assert writer.request_cancel("c2") is True  # the marker that everything was sent
+        eventually(lambda: heard.of("c2") == ["cancel"], what="the second cancel")
+        assert heard.of("c1") == ["cancel"]
+    finally:
+        listener.close()
+
+
 def test_a_batch_notifies_once_per_kind_and_execution_and_only_when_committed(
     two_stores: tuple[PostgresStore, PostgresStore],
 ) -> None:
