@@ -27,15 +27,17 @@ class PostgresScheduleStore(BaseScheduleStore):
     machines."""
 
     def __init__(self, url: str) -> None:
-        from ..store.postgres import open_pool
+        from ..store.postgres import open_pool, release_when_dropped
 
         self._pool: ConnectionPool[psycopg.Connection[Any]]
         self._pool, self.url = open_pool(url, max_size=_POOL_SIZE)
+        self._release = release_when_dropped(self, self._pool)
 
     def __repr__(self) -> str:
         return f"PostgresScheduleStore({self.url!r})"
 
     def close(self) -> None:
+        self._release.detach()
         self._pool.close()
 
     def _execute(self, sql: str, args: Sequence[Any]) -> int:

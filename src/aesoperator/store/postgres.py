@@ -293,11 +293,9 @@ class PostgresStore(SQLStore):
         self._local = threading.local()  # .in_tx: this thread is inside one of our transactions
         self._libpq = libpq
         self._pool = _migrated_pool(libpq, self.url, pool_size)
-        # A store dropped without close() (a client never closed, or closed while handles
-        # still read through it) closes its pool once collected, from a thread of its own:
-        # the collection may run on one of the pool's threads, which cannot join itself.
-        self._release = weakref.finalize(self, _close_in_background, self._pool)
-        self._release.atexit = False  # at exit the process takes the connections with it
+        # Dropped without close(): a client never closed, or closed while handles still read
+        # through it.
+        self._release = release_when_dropped(self, self._pool)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -452,6 +450,16 @@ class PostgresStore(SQLStore):
             cur.execute("DELETE FROM memory WHERE namespace = %s", (namespace,))
 
     # -- tokens -----------------------------------------------------------------------------
+
+
+def release_when_dropped(owner: object, pool: Any) -> weakref.finalize[Any, Any]:
+    """Close ``pool`` once ``owner`` is collected without having closed it (``owner``'s
+    close() detaches the returned finalizer), from a thread of its own: the collection may
+    run on one of the pool's threads, and psycopg_pool's own cleanup, which then joins that
+    thread from itself, fails."""
+    release = weakref.finalize(owner, _close_in_background, pool)
+    release.atexit = False  # at exit the process takes the connections with it
+    return release
 
 
 def _close_in_background(pool: Any) -> None:
