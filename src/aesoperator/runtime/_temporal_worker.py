@@ -347,7 +347,10 @@ async def run_worker(
 
     listener = store.listen(cancelled, cancels_only=True)
     try:
-        async with worker, follower:
+        # Left in reverse order: the shared queue's worker stops polling (and hands its runs
+        # back) before the follower hands back the runs it follows, so that this worker
+        # cannot take those up again on the shared queue while it stops.
+        async with follower, worker:
             if ready is not None:
                 ready()
             await stop.wait()
