@@ -241,7 +241,9 @@ def test_memory_browser_reads_and_writes_through_the_api(browser: Any, served: S
     expect(page.locator("#mem-value")).to_have_value(re.compile("price"))
     assert json.loads(page.input_value("#mem-value")) == {"price": "<i>9</i>"}
     page.fill("#mem-value", '{"price": 10}')
-    page.click("#mem-save")
+    # The field shows the new value before the save: wait for the save itself.
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/v1/memory/" in r.url):
+        page.click("#mem-save")
     expect(page.locator("#mem-value")).to_have_value(re.compile(r'"price": 10'))
     assert api.get("/v1/memory/shop/last").json()["value"] == {"price": 10}
     shot(page, "memory")
