@@ -17,6 +17,10 @@ SPHINX = (_PAGES / "sphinx_fields.html").read_text(encoding="utf-8")
 # div.titlepage, hard-wrapped paragraphs with inline code, a program listing, a note, a table.
 DOCBOOK = (_PAGES / "docbook_numeric.html").read_text(encoding="utf-8")
 
+# The manual's NOTIFY reference page as Debian's postgresql-doc-15 ships it (unreduced): a
+# section of one short paragraph under its own heading, and a "See Also" of links only.
+NOTIFY = (_PAGES / "docbook_notify.html").read_text(encoding="utf-8")
+
 # An index page: only links. It guides a crawl; it has nothing to quote.
 GENINDEX = (_PAGES / "sphinx_genindex.html").read_text(encoding="utf-8")
 
@@ -133,3 +137,39 @@ def test_highlighted_code_reads_like_plain_code() -> None:
     assert highlighted.links == bare.links
     assert highlighted.blocks == bare.blocks
     assert any(b.kind == "code" and "CharField(max_length=30)" in b.text for b in bare.blocks)
+
+
+def test_docbook_reference_page_keeps_its_short_sections() -> None:
+    """A container that marks no boilerplate is read block by block: trafilatura's weighing
+    dropped the "pg_notify" section (one short paragraph) of this page."""
+    page = extract_page(NOTIFY.encode(), "http://docs.test/sql-notify.html", "text/html")
+    headings = [(b.level, b.text) for b in page.blocks if b.kind == "heading"]
+    assert (3, "pg_notify") in headings
+    assert (2, "See Also") not in headings  # links only: navigation, no content
+    said = [s for s in sentences_of(page.blocks) if s.text.startswith("To send a notification")]
+    assert said and said[0].heading_path[-1] == "pg_notify"
+    assert "pg_notify(text, text)" in page.text and "pg_notify(text, text)" in page.markdown
+    assert "### pg_notify" in page.markdown and "```" in page.markdown  # rendered, not flat
+    assert not any(b.text.startswith(("Prev", "Next", "LISTEN, UNLISTEN")) for b in page.blocks)
+
+
+def test_a_container_with_boilerplate_is_weighed_by_trafilatura() -> None:
+    """The same kind of container on a news page, holding share buttons and related stories:
+    those stay out of the text (read block by block, they would be in it)."""
+    story = "".join(
+        f"<p>Paragraph {i} of the story tells what happened at the harbour on Monday, in "
+        "enough words to count as text.</p>"
+        for i in range(6)
+    )
+    html = (
+        "<html><head><title>Harbour story</title></head><body><div class='site'>"
+        f"<div class='story-wrap'><h1>Harbour story</h1>{story}"
+        "<div class='share-buttons'><p>Share this story with your friends on every network "
+        "you use today.</p></div><div class='related-posts'><h3>Related</h3><p>Another story "
+        "teaser that is not part of this article at all, really.</p></div></div></div></body>"
+        "</html>"
+    )
+    page = extract_page(html.encode(), "http://news.test/harbour", "text/html")
+    assert "Paragraph 5 of the story" in page.text
+    assert "Share this story" not in page.text and "teaser" not in page.text
+    assert not any("Share" in b.text or "teaser" in b.text for b in page.blocks)

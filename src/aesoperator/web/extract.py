@@ -419,10 +419,16 @@ def extract_page(
         text = rendered = _visible_text(tree)
         blocks: list[Block] = []
     else:
-        text, rendered = _main_content(tree, url, markdown)
-        from ._blocks import page_blocks
+        from ._blocks import container_blocks, page_blocks, plain_container
 
-        blocks = page_blocks(tree, text)
+        main = _main_container(tree)
+        if main is not None and plain_container(main):
+            blocks = container_blocks(main)
+            text = "\n".join(b.text for b in blocks)
+            rendered = _markdown(blocks) if markdown else text
+        else:
+            text, rendered = _main_content(tree, url, markdown, main)
+            blocks = page_blocks(tree, text)
     if lang is None and text:
         from ..text.language import detect_language
 
@@ -480,18 +486,23 @@ def _options(url: str) -> Any:
     return options
 
 
-def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]:
-    """Plain text and markdown of the main content, from one trafilatura pass."""
+def _main_content(tree: Any, url: str, markdown: bool, main: Any) -> tuple[str, str]:
+    """Plain text and markdown of the main content, from one trafilatura pass.
+
+    ``main``: the container ``_main_container`` found, if any, marked ``role="main"`` for the
+    pass so trafilatura's own selector takes it instead of its slow "wild text" search.
+    """
     import trafilatura
     from trafilatura.utils import normalize_unicode
     from trafilatura.xml import xmltotxt
 
-    marked = _mark_main(tree)
+    if main is not None:
+        main.set("role", "main")
     try:
         doc = trafilatura.bare_extraction(tree, url=url, options=_options(url))
     finally:
-        if marked is not None:
-            del marked.attrib["role"]  # the tree goes on to page_blocks as it came
+        if main is not None:
+            del main.attrib["role"]  # the tree goes on to page_blocks as it came
     if doc is None or isinstance(doc, dict) or doc.body is None:
         # Too little main text for trafilatura: fall back to the whole visible text.
         text = _visible_text(tree)
@@ -503,21 +514,41 @@ def _main_content(tree: Any, url: str, markdown: bool = True) -> tuple[str, str]
     return text, rendered or text
 
 
+_MD_PREFIX = {"item": "- ", "quote": "> "}
+
+
+def _markdown(blocks: list[Block]) -> str:
+    """Markdown of a page's blocks: headings by level, items, quotes, table rows, fenced code."""
+    out = []
+    for b in blocks:
+        if b.kind == "heading":
+            out.append(f"{'#' * max(1, b.level)} {b.text}")
+        elif b.kind == "code":
+            out.append(f"```\n{b.text}\n```")
+        elif b.kind == "table":
+            out.append(f"| {b.text} |")
+        else:
+            out.append(_MD_PREFIX.get(b.kind, "") + b.text)
+    return "\n\n".join(out)
+
+
 _PARAGRAPHS: Any = None
 _ROLES: Any = None
 _MAIN_SHARE = 0.6  # of the page's paragraphs a main-content container must hold
 
 
-def _mark_main(tree: Any) -> Any:
-    """Mark the page's main-content container ``role="main"`` when the page does not mark one.
+def _main_container(tree: Any) -> Any:
+    """The page's main-content container when the page marks none, else None.
 
     trafilatura finds the main content by its own class/id names, ``<article>``, ``<main>`` or
     ``[role=main]``; a page with none of them (Sphinx's and DocBook's themes: every page of the
     Django and PostgreSQL docs) falls back to a "wild text" search of the whole page, which
     keeps paragraphs, code and tables but drops headings and list items, and is the slowest
-    part of its extraction. The container marked here is the deepest element on the path to
+    part of its extraction. The container found here is the deepest element on the path to
     the page's title (its first ``<h1>`` that is not only a link, else its first ``<h2>``) that
-    holds most of the page's paragraphs; trafilatura's own selectors still come first.
+    holds most of the page's paragraphs. When nothing in it is marked as boilerplate, the
+    page's blocks are read from it directly (``_blocks.plain_container``); else trafilatura
+    weighs it.
     """
     global _PARAGRAPHS, _ROLES
     if _PARAGRAPHS is None:
@@ -527,7 +558,7 @@ def _mark_main(tree: Any) -> Any:
     if next(tree.iter("main", "article"), None) is not None or any(
         str(role).strip().lower() == "main" for role in _ROLES(tree)
     ):
-        return None  # the page marks it: trafilatura's selectors find it
+        return None  # the page marks it: trafilatura's selectors find it and weigh it
     body = tree.find("body")
     if body is None:
         return None
@@ -544,9 +575,8 @@ def _mark_main(tree: Any) -> Any:
         if child is None or _PARAGRAPHS(child) < _MAIN_SHARE * total:
             break
         node = child
-    if node is body or node.tag not in ("div", "section"):  # trafilatura's selector takes these
+    if node is body or node.tag not in ("div", "section"):
         return None
-    node.set("role", "main")
     return node
 
 
