@@ -355,3 +355,88 @@ def test_every_page_refused_by_the_policy_fails_naming_the_fix(
     with pytest.raises(PolicyViolation, match=r"refused.*(allowed_domains|start_urls)"):
         execution.result(timeout=60)
     assert execution.status().state == "failed"
+
+
+def _reference(title: str, *sentences: str) -> str:
+    """A page shaped like the PostgreSQL manual's (DocBook: no <main>, a navigation header)."""
+    return (
+        f"<!doctype html><html><head><title>{title}</title></head><body>"
+        '<div class="navheader"><a href="/index.html">Home</a></div>'
+        f'<div class="sect1"><h1>{title}</h1>{_paras(*sentences)}</div></body></html>'
+    )
+
+
+_SPACES = {
+    "/index.html": _reference(
+        "PostgreSQL documentation",
+        'See <a href="/manage-ag-tablespaces.html">23.6. Tablespaces</a>, '
+        '<a href="/sql-createtablespace.html">CREATE TABLESPACE</a>, '
+        '<a href="/sql-altertablespace.html">ALTER TABLESPACE</a>, '
+        '<a href="/sql-droptablespace.html">DROP TABLESPACE</a>, '
+        '<a href="/storage-file-layout.html">Tablespace Directories</a> and '
+        '<a href="/sql-createtable.html">CREATE TABLE</a>.',
+    ),
+    "/storage-file-layout.html": _reference(
+        "73.2. Tablespace Directories",
+        "Each table and index is stored in a separate file under the data directory.",
+        "Temporary files live in a directory of the default tablespace, and tablespaces keep "
+        "symbolic links to their tablespace directories.",
+        "The files of a relation are split into segments of one gigabyte.",
+    ),
+    "/manage-ag-tablespaces.html": _reference(
+        "23.6. Tablespaces",
+        "Tablespaces allow administrators to define locations where the files of a database "
+        "are stored.",
+        "A tablespace is created with a location on disk, and tables can then be placed in "
+        "the tablespace.",
+        "Tablespaces help when a partition runs out of space or when some tables are used "
+        "heavily and belong on a faster disk.",
+    ),
+    "/sql-createtablespace.html": _reference(
+        "CREATE TABLESPACE",
+        "CREATE TABLESPACE registers a new tablespace for the database cluster.",
+        "The tablespace name must be distinct from the name of any existing tablespace.",
+        "A tablespace lets administrators place the files of tables in another directory.",
+    ),
+    "/sql-altertablespace.html": _reference(
+        "ALTER TABLESPACE",
+        "ALTER TABLESPACE changes the definition of a tablespace.",
+        "The tablespace owner or a superuser can rename the tablespace or set its options.",
+        "The options of a tablespace set the planner costs for tables in the tablespace.",
+    ),
+    "/sql-droptablespace.html": _reference(
+        "DROP TABLESPACE",
+        "DROP TABLESPACE removes a tablespace from the system.",
+        "A tablespace can only be dropped by its owner, and it must be empty of all tables.",
+        "A tablespace may still hold tables of other databases, so check every database.",
+    ),
+    "/sql-createtable.html": _reference(
+        "CREATE TABLE",
+        "CREATE TABLE creates a new, initially empty table in the current database.",
+        "The TABLESPACE clause names the tablespace in which the new table is created.",
+    ),
+}
+
+
+def test_pages_about_an_operation_on_the_topic_come_after_the_topics_own(
+    aesop: Aesoperator,
+) -> None:
+    """ALTER and DROP pages carry the topic's words as much as its own pages do; a reader
+    asking about tablespaces wants the chapter and CREATE TABLESPACE first."""
+    with site(_SPACES) as url:
+        result = aesop.execute_task(_task("tablespaces", f"{url}/index.html"))
+        cited = [s["url"].removeprefix(url) for s in result.data["sources"]]
+        assert cited[:2] == ["/manage-ag-tablespaces.html", "/sql-createtablespace.html"], cited
+        asked = aesop.execute_task(_task("drop tablespace", f"{url}/index.html"))
+        cited = [s["url"].removeprefix(url) for s in asked.data["sources"]]
+        assert cited[:1] == ["/sql-droptablespace.html"], cited  # asked for: not demoted
+
+
+def test_the_summary_speaks_from_the_best_sources_only(aesop: Aesoperator) -> None:
+    """An overview gives findings to its three best sources, and its summary quotes those
+    only: a fourth page's sentence in the summary was most often a neighbouring page's."""
+    with site(_SPACES) as url:
+        result = aesop.execute_task(_task("tablespaces", f"{url}/index.html"))
+    summary = result.content.split("## Summary", 1)[1].split("## Findings", 1)[0]
+    assert {"1", "2"} <= set(re.findall(r"\[(\d+)\]", summary)), summary
+    assert len(result.data["sources"]) == 3, result.content  # four pages pass the cut-off
