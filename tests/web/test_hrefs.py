@@ -80,6 +80,25 @@ def test_hrefs_equal_a_full_parse(name):
     assert hrefs(html, BASE) or name == "not links"  # each other case has links to find
 
 
+def test_a_crawls_memo_of_joined_hrefs_gives_what_each_page_alone_gives():
+    """One crawl resolves each relative href once per directory: pages of other directories,
+    bases with a query holding "/" and a <base> of their own still get their own answer."""
+    memo: dict[tuple[str, str], str] = {}
+    pages = [
+        "https://d.org/15/html/a.html",
+        "https://d.org/15/html/b.html?v=/x/y",
+        "https://d.org/15/other/c.html",
+        "https://d.org/15/html/sub/d.html#frag/z",
+        "https://d.org/15/html/e;params",
+        "https://d.org/",
+    ]
+    for name in sorted(TRICKY):
+        html = f"<html><body>{TRICKY[name]}</body></html>"
+        for url in pages + pages:  # twice: the second time from the memo
+            assert hrefs(html, url, memo) == _parsed(html, url), (name, url)
+    assert memo  # it was used
+
+
 def test_crawl_follows_only_real_links(web, allowed, kit):
     # Links in a comment, a script or an attribute value are no links: never requested.
     allowed.routes["/"] = kit.html(

@@ -166,6 +166,7 @@ class WebSession:
         hosts: set[str] = set()
         starting = True
         out: asyncio.Queue[Page | None] = asyncio.Queue()
+        joined: dict[tuple[str, str], str] = {}  # relative hrefs resolved, for this crawl
 
         def to_fetch(url: str) -> str | None:
             try:
@@ -194,7 +195,7 @@ class WebSession:
                 push, below = crawler.push, depth + 1
                 if score is None or strategy == "bfs":
                     level = -float(below)  # bfs: the shallower first
-                    for href in hrefs(page.text, page.url):
+                    for href in hrefs(page.text, page.url, joined):
                         push(href, level, below)
                 else:
                     for link in extract_links(page.text, page.url):

@@ -238,10 +238,12 @@ class Crawler:
             await handled
 
 
-def hrefs(html: str, url: str) -> list[str]:
+def hrefs(html: str, url: str, joined: dict[tuple[str, str], str] | None = None) -> list[str]:
     """Absolute http(s) link targets of a page, fast (a tokenizer, no tree; see ``_hrefs``):
     what a breadth-first crawl needs. ``extract_links`` also collects anchor text and
-    context, for scoring."""
+    context, for scoring. ``joined``: a crawl's memo of path-relative hrefs resolved against
+    a directory (pages of one directory share their navigation's hrefs: each is joined once).
+    """
     from ._hrefs import raw_hrefs
 
     base_href, found = raw_hrefs(html)
@@ -251,6 +253,11 @@ def hrefs(html: str, url: str) -> list[str]:
             base = urljoin(url, base_href.strip())
     scheme, _, rest = base.partition("://")
     origin = f"{scheme}://{rest.split('/', 1)[0]}"
+    # A path-relative href ("../ref/x.html") resolves against the base's directory alone.
+    path = base.split("?", 1)[0].split("#", 1)[0]
+    folder = path[: path.rfind("/") + 1]
+    if joined is None or len(joined) > _JOINED_MAX:
+        joined = {}
     out: list[str] = []
     for href in found:
         href = href.strip()
@@ -259,10 +266,19 @@ def hrefs(html: str, url: str) -> list[str]:
         if href[0] == "/" and href[:2] != "//":
             out.append(origin + href.split("#", 1)[0])  # the common case, without urljoin
             continue
-        try:
-            absolute = urljoin(base, href).split("#", 1)[0]
-        except ValueError:
-            continue
+        relative = href[0] != "?" and ":" not in href.split("/", 1)[0]
+        key = (folder, href)
+        absolute = joined.get(key) if relative else None
+        if absolute is None:
+            try:
+                absolute = urljoin(base, href).split("#", 1)[0]
+            except ValueError:
+                continue
+            if relative:
+                joined[key] = absolute
         if absolute.startswith(("http://", "https://")):
             out.append(absolute)
     return out
+
+
+_JOINED_MAX = 50_000  # memo entries kept by one crawl (past that, pages join on their own)
