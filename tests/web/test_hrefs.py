@@ -68,6 +68,11 @@ TRICKY = {
     "markup in a value": "<img alt=\"<a href=in-attr.html>\"><a href='ok.html'>ok</a>",
     "legacy entities": "<a href='p?a=1&copy=2&amp;b=3&not;c&notit'>1</a><a href='x&copy y'>2</a>",
     "plaintext": "<a href='before.html'>b</a><plaintext><a href='pt.html'>",
+    "end tags": "<p>x</p ><a href='e1.html'>1</a></div/><a href='e2.html'>2</a></SPAN\t>"
+    "<a href='e3.html'>3</a></b\n><i>i</i><a href='e4.html'>4</a>",
+    "names by first letter": "<span><a href='s1.html'>s</a></span><table><tbody><tr><td>"
+    "<a href='t1.html'>t</a></td></tr></tbody></table><b><a href='b1.html'>b</a></b>"
+    "<abbr title='x'>a</abbr><a href='a1.html'>a</a><nav><a href='n1.html'>n</a></nav>",
 }
 
 

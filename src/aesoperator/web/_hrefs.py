@@ -31,9 +31,14 @@ _SKIP_ATTRS = rf"""(?:[^>"'=]++|=[{_SP}]*+(?:"[^"]*+(?:"|\Z)|'[^']*+(?:'|\Z)|[^{
 _RAW = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"})
 _WANTED = rf"(?i:a|base|plaintext|{'|'.join(sorted(_RAW))})(?=[{_SP}/>]|\Z)"
 # Text, and every tag, comment or doctype but the start tags wanted, skipped inside the regex
-# engine; then the next wanted start tag (name, attributes), if any.
+# engine; then the next wanted start tag (name, attributes), if any. Two shortcuts, same
+# tokens (a fifth less time on documentation pages): a plain end tag, and a tag whose first
+# letter no wanted name has, skip the test of the wanted names.
+_INITIALS = "".join(
+    sorted({c for n in ("a", "base", "plaintext", *_RAW) for c in (n[0], n[0].upper())})
+)
 _NEXT = re.compile(
-    rf"(?:[^<]++|<(?!{_WANTED})(?:"
+    rf"(?:[^<]++|</[a-zA-Z][^{_SP}/>]*+[{_SP}]*+>|<(?:(?![{_INITIALS}])|(?!{_WANTED}))(?:"
     rf"/?[a-zA-Z][^{_SP}/>]*+{_SKIP_ATTRS}(?:>|\Z)"  # another start tag, or an end tag
     r"|!--(?:-?>|.*?(?:--!?>|\Z))"  # a comment, <!--> and <!---> included
     r"|[!?/][^>]*+(?:>|\Z)"  # doctype, <?xml ...?>, a bogus comment
