@@ -267,7 +267,7 @@ def hrefs(html: str, url: str, joined: dict[tuple[str, str], str] | None = None)
             out.append(origin + href.split("#", 1)[0])  # the common case, without urljoin
             continue
         relative = href[0] != "?" and ":" not in href.split("/", 1)[0]
-        key = (folder, href)
+        key = (folder, href.split("#", 1)[0])  # "x.html#a" and "x.html#b": one target
         absolute = joined.get(key) if relative else None
         if absolute is None:
             try:
