@@ -5,6 +5,9 @@ rows, link lists are navigation. trafilatura decides what the main content is: a
 when its text is in trafilatura's main text (so sidebars, footers and menus go, whatever the
 site's markup), and a heading when its section kept something. trafilatura's own XML is not
 used for the structure: it drops DocBook's section titles and turns ``<pre>`` into quotes.
+A page whose main container was found by its title and holds no boilerplate-marked element
+(documentation themes) is read from that container alone, without trafilatura
+(``container_blocks``).
 """
 
 from __future__ import annotations
@@ -219,10 +222,11 @@ def plain_container(node: Any) -> bool:
 def container_blocks(node: Any) -> list[Block]:
     """The blocks of a known main-content container, in reading order, without trafilatura.
 
-    For pages whose container ``extract._mark_main`` found: the walk already skips navigation,
-    marks, and link lists inside it go too. (trafilatura's pass over such a container cost five
-    times the rest of the extraction on the real documentation sites, and dropped paragraphs,
-    definitions and list items it judged too short or too linked.)
+    For a container ``extract._main_container`` found that ``plain_container`` passes: the walk
+    skips navigation by its marks, and link lists inside the container go too. (trafilatura's
+    pass over such a container cost five times the rest of the extraction on the real
+    documentation sites, and dropped paragraphs, definitions and list items it judged too short
+    or too linked.)
     """
     walker = _Walker()
     walker.container(node, "paragraph")

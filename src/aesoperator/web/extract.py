@@ -575,7 +575,7 @@ def _main_container(tree: Any) -> Any:
         if child is None or _PARAGRAPHS(child) < _MAIN_SHARE * total:
             break
         node = child
-    if node is body or node.tag not in ("div", "section"):
+    if node is body or node.tag not in ("div", "section"):  # trafilatura's [role] takes these
         return None
     return node
 

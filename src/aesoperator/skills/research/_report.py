@@ -346,8 +346,8 @@ def rank_pages(pages: list[ReadPage], query: Query) -> dict[str, float]:
 # Titles that name an operation on their subject ("ALTER TABLESPACE", "Deleting objects"): a
 # narrower page than the subject's own, which carries the same words. On the PostgreSQL manual
 # such pages passed the cut-off next to CREATE ... pages; at 0.75 of their relevance, cited
-# precision there went 0.79 -> 0.84 (held-out topics 0.70 -> 0.77), recall 0.63 -> 0.64, and
-# Django's was unchanged (bench/research_quality_real.py, replayed on recorded crawls).
+# precision there went 0.79 -> 0.83 (held-out topics 0.70 -> 0.77), recall 0.63 -> 0.64, and
+# Django's was unchanged (bench/research_quality_real.py).
 _OPERATION = 0.75
 _OPERATIONS = frozenset(
     {"alter", "altering", "drop", "dropping", "remove", "removing", "delete", "deleting",
