@@ -172,14 +172,11 @@ class Extractive:
 
         # The summary speaks from the best sources only (those that get a section when no
         # focus areas are given): a sentence of a fourth page was most often a neighbour's.
-        best_sources = {
-            id(s) for s in sorted(sources, key=lambda s: -s.score)[: _SECTIONS.get(depth, 3)]
-        }
+        leading = sorted(sources, key=lambda s: -s.score)[: _SECTIONS.get(depth, 3)]
+        speaking = {id(s) for s in leading}
+        topical = index.scores(list(query.weights), weights=query.weights)
         summary = pick(
-            [
-                sc if id(pool[i][1]) in best_sources else 0.0
-                for i, sc in enumerate(index.scores(list(query.weights), weights=query.weights))
-            ],
+            [sc if id(pool[i][1]) in speaking else 0.0 for i, sc in enumerate(topical)],
             _SUMMARY.get(depth, 3), None, "summary",
         )  # fmt: skip
         if not summary:
@@ -204,10 +201,8 @@ class Extractive:
             # Headings from the sources: each of the best sources is a section under its own
             # title. (Hook: once extraction gives structural blocks, group by the heading above
             # each sentence instead, so one long page can give several sections.)
-            weights = dict(query.weights)
-            scores = index.scores(list(weights), weights=weights)
-            for src in sorted(sources, key=lambda s: -s.score)[: _SECTIONS.get(depth, 3)]:
-                own = [sc if pool[i][1] is src else 0.0 for i, sc in enumerate(scores)]
+            for src in leading:
+                own = [sc if pool[i][1] is src else 0.0 for i, sc in enumerate(topical)]
                 picked = pick(own, k, None, heading(src.title))
                 if picked:
                     report.sections.setdefault(heading(src.title), []).extend(picked)
