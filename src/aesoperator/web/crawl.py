@@ -256,8 +256,10 @@ def hrefs(html: str, url: str, joined: dict[tuple[str, str], str] | None = None)
     # A path-relative href ("../ref/x.html") resolves against the base's directory alone.
     path = base.split("?", 1)[0].split("#", 1)[0]
     folder = path[: path.rfind("/") + 1]
-    if joined is None or len(joined) > _JOINED_MAX:
+    if joined is None:
         joined = {}
+    elif len(joined) > _JOINED_MAX:
+        joined.clear()  # bounded: a crawl of many directories starts the memo over
     out: list[str] = []
     for href in found:
         href = href.strip()
@@ -281,4 +283,4 @@ def hrefs(html: str, url: str, joined: dict[tuple[str, str], str] | None = None)
     return out
 
 
-_JOINED_MAX = 50_000  # memo entries kept by one crawl (past that, pages join on their own)
+_JOINED_MAX = 50_000  # memo entries one crawl keeps
