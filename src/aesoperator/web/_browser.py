@@ -181,7 +181,11 @@ async def get_browser() -> Browser:
 
 
 async def shutdown_browser() -> None:
-    """Close this event loop's browser and its driver (safe to call when none is running)."""
+    """Close this event loop's browsers, Playwright's (and its driver) and the reading one
+    (safe to call when none is running)."""
+    from ._reader import shutdown_reader
+
+    await shutdown_reader()
     loop = asyncio.get_running_loop()
     handle = _handles.pop(loop, None)
     if handle is None:

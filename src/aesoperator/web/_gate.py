@@ -410,8 +410,11 @@ class Gate:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
         count: bool = True,
+        follow: bool = True,
     ) -> Response:
-        """Follow redirects ourselves so that every hop passes the policy."""
+        """Follow redirects ourselves so that every hop passes the policy; ``follow=False``
+        returns a redirect as it is (the reading browser follows it, and its next hop comes
+        back here)."""
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             current, resp = await self._send_retrying(
@@ -419,7 +422,7 @@ class Gate:
                 method=method, headers=headers, content=content, count=count,
             )  # fmt: skip
             location = dict(resp.headers).get("location")
-            if resp.status in (301, 302, 303, 307, 308) and location:
+            if follow and resp.status in (301, 302, 303, 307, 308) and location:
                 if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                     method, content = "GET", None
                 following = urljoin(current, location)

@@ -32,12 +32,16 @@ from ..errors import FetchError, PageLimitExceeded, PolicyViolation, UserError
 from ._fetch_http import fetch_http
 from ._gate import DEFAULT_USER_AGENT, Gate
 from ._page import Page, needs_browser
+from ._reader import ReadingTabs
+from ._subresources import SubresourceCache
 from ._tabs import BrowserTabs
 from .crawl import Crawler, hrefs
 from .extract import Extracted, Link, extract_links, extract_page
 from .policy import Policy, is_default_port
 
 if TYPE_CHECKING:
+    from playwright.async_api import Page as Tab
+
     from ._host import WebHost
 
 __all__ = ["DEFAULT_USER_AGENT", "Page", "WebSession", "needs_browser"]
@@ -57,7 +61,8 @@ class WebSession:
         self._owner = owner
         self._cfg = owner.config
         self._gate = Gate(owner)
-        self._tabs = BrowserTabs(owner, self._gate)
+        self._tabs = BrowserTabs(owner, self._gate)  # open_page, screenshot (Playwright)
+        self._reader = ReadingTabs(owner, self._gate, SubresourceCache())  # fetch
         self._closed = False
 
     @property
@@ -94,18 +99,37 @@ class WebSession:
         with self._owner.action("fetch", url=url, mode=mode):
             try:
                 if mode == "browser":
-                    page = await self._tabs.fetch(url, sent, wait_until)
+                    page = await self._read(url, sent, wait_until)
                 else:
                     page = await fetch_http(self._gate, url, sent, robots=robots)
                     if mode == "auto" and needs_browser(page):
                         self._owner.emit("auto_browser", url=url, reason="page needs scripts")
-                        page = await self._tabs.fetch(url, sent, wait_until)
+                        page = await self._read(url, sent, wait_until)
             except BaseException:
                 if sent[0] == 0:
                     self._owner.budget.release_page()
                 raise
         self._owner.page_visited(page.url, page.status, fetched_with=page.fetched_with)
         return page
+
+    async def _read(self, url: str, sent: list[int], wait_until: str) -> Page:
+        """A page from the reading browser; one execution has one set of cookies, so where the
+        Playwright context of ``open_page``/``screenshot`` exists too, they are copied over."""
+        if not self._tabs.started:
+            return await self._reader.fetch(url, sent, wait_until)
+        await self._reader.add_cookies(await self._tabs.cookies())
+        try:
+            return await self._reader.fetch(url, sent, wait_until)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._tabs.add_cookies(await self._reader.cookies())
+
+    async def _playwright_tab(self) -> Tab:
+        tab = await self._tabs.new_tab()
+        if self._reader.started:
+            with contextlib.suppress(Exception):
+                await self._tabs.add_cookies(await self._reader.cookies())
+        return tab
 
     async def extract(
         self, page: Page, *, markdown: bool = True, listing: bool = False
@@ -229,7 +253,7 @@ class WebSession:
         rate limit, robots.txt). Page budgeting of its navigations is the caller's: reserve with
         ``ctx.budget.try_reserve_page()``. Close the tab when done (``aclose`` also does).
         """
-        return await self._tabs.new_tab()
+        return await self._playwright_tab()
 
     def _admit(self, url: str, action: str) -> None:
         """What every navigation the task asks for needs first: not cancelled, allowed by the
@@ -250,7 +274,7 @@ class WebSession:
         """A PNG of ``url`` rendered in the browser (counts as one page)."""
         self._admit(url, "screenshot")
         with self._owner.action("screenshot", url=url):
-            tab = await self._tabs.new_tab()
+            tab = await self._playwright_tab()
             try:
                 resp = await self._tabs.goto(tab, url, "load")
                 png = await tab.screenshot(full_page=full_page, type="png")
@@ -266,5 +290,7 @@ class WebSession:
             return
         self._closed = True
         self._tabs.stop()
+        self._reader.stop()
         await self._gate.aclose()
         await self._tabs.aclose()
+        await self._reader.aclose()

@@ -88,6 +88,28 @@ class BrowserTabs:
             self._cfg.max_memory_mb, self._cfg.concurrent_requests, owner.emit,
             self._close_idle_tabs, open_tabs=lambda: len(self._own_tabs))  # fmt: skip
 
+    @property
+    def started(self) -> bool:
+        return self._context is not None
+
+    async def cookies(self) -> list[dict[str, Any]]:
+        """The context's cookies, as Playwright gives them."""
+        if self._context is None:
+            return []
+        return [dict(c) for c in await self._context.cookies()]
+
+    async def add_cookies(self, cookies: list[dict[str, Any]]) -> None:
+        """Cookies in the DevTools protocol's shape (the reading browser's) into this context."""
+        keep = ("name", "value", "domain", "path", "expires", "httpOnly", "secure", "sameSite")
+        out = []
+        for c in cookies:
+            item = {k: c[k] for k in keep if c.get(k) is not None}
+            if item.get("sameSite") not in ("Strict", "Lax", "None"):
+                item.pop("sameSite", None)
+            out.append(item)
+        if out:
+            await (await self._browser_context()).add_cookies(out)  # type: ignore[arg-type]
+
     async def _browser_context(self) -> BrowserContext:
         async with self._context_lock:
             if self._context is None:
