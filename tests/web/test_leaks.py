@@ -143,8 +143,9 @@ PAGES = {
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("block", [[], None], ids=["blocking-off", "blocking-default"])
 @pytest.mark.parametrize("case", sorted(PAGES))
-def test_browser_leak_matrix(web, allowed, forbidden, kit, case):
+def test_browser_leak_matrix(web, allowed, forbidden, kit, case, block):
     body = PAGES[case].format(a=allowed.port, f=forbidden.port)
     allowed.routes["/p"] = kit.html(f"<html><head></head><body>{body}</body></html>")
 
@@ -152,10 +153,10 @@ def test_browser_leak_matrix(web, allowed, forbidden, kit, case):
         page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
         return page.status
 
-    # Nothing blocked by type: only the policy stands between the page and the forbidden host.
-    result = web.run(
-        get, kit.local(block_resources=[]), url=f"http://allowed.test:{allowed.port}/p"
-    )
+    # Blocking off: only the policy stands between the page and the forbidden host. Blocking
+    # on (images, fonts, media): the policy still decides first, so the refusal is recorded.
+    cfg = kit.local() if block is None else kit.local(block_resources=block)
+    result = web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/p")
     assert result.data == 200
     assert forbidden.count() == 0
     refused = [u.lower() for u in _refused_hosts(web)]

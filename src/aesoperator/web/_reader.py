@@ -50,7 +50,10 @@ __all__ = ["ReadingTabs", "shutdown_reader"]
 _COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
 # New targets (tabs, popups, frames, workers) wait for us before they run anything.
 _PAUSED_CHILDREN = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
-_LIFECYCLE = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "networkIdle"}
+# networkidle: after load, no request of the tab in flight for _IDLE_S (Chromium's own
+# networkIdle is its main frame's: a cross-site frame's requests would not count).
+_LIFECYCLE = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "load"}
+_IDLE_S = 0.5
 
 
 # -- the browser of this worker ------------------------------------------------------------------
@@ -71,9 +74,11 @@ class _Browser:
                 owner._attached(session, info)
                 return
             # Not a page of an execution (the startup tab, Chromium's own UI targets): let
-            # it run and leave it; none of them is ours to load anything.
-            self.cdp.post("Runtime.runIfWaitingForDebugger", {}, session)
-            self.cdp.post("Target.detachFromTarget", {"sessionId": session})
+            # it run and leave it; none of them is ours to load anything. (One attached by a
+            # command of ours is not waiting: left alone.)
+            if params.get("waitingForDebugger"):
+                self.cdp.post("Runtime.runIfWaitingForDebugger", {}, session)
+                self.cdp.post("Target.detachFromTarget", {"sessionId": session})
         elif method == "Target.detachedFromTarget":
             session = str(params.get("sessionId", ""))
             for owner in list(self.contexts.values()):
@@ -123,7 +128,10 @@ async def _get_browser() -> _Browser:
                 # Popups are let open so that their requests meet the policy (and are closed).
                 "--disable-popup-blocking", "--mute-audio", "--hide-scrollbars",
                 "--disable-extensions", "--disable-default-apps",
-                "--disable-breakpad", "--password-store=basic", "--use-mock-keychain"]  # fmt: skip
+                "--disable-breakpad", "--password-store=basic", "--use-mock-keychain",
+                # Nobody looks at these pages (screenshots are Playwright's browser's): the
+                # compositor on the renderer's main thread saves a thread hop per frame.
+                "--disable-threaded-compositing"]  # fmt: skip
         if _small_dev_shm():
             args.append("--disable-dev-shm-usage")
         tag = os.environ.get("AESOP_BROWSER_TAG")
@@ -156,6 +164,8 @@ class _Tab:
     seen: set[str] = field(default_factory=set)  # loaders seen since our navigation began
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     url: str = "about:blank"
+    inflight: int = 0  # requests of the tab (its frames, its workers) paused, not yet answered
+    active_at: float = 0.0  # when the last one was answered
     closed: bool = False
     popup: bool = False
 
@@ -332,6 +342,7 @@ class ReadingTabs:
     def _paused(self, tab: _Tab, session: str, params: dict[str, Any]) -> None:
         request_id = params["requestId"]
         request = params.get("request") or {}
+        tab.inflight += 1  # until answered: what networkidle waits for, frames and workers too
         url = str(request.get("url", ""))
         fragment = request.get("urlFragment")
         rtype = str(params.get("resourceType", "Other")).lower()
@@ -346,13 +357,15 @@ class ReadingTabs:
             rtype == "other" and url.endswith("/favicon.ico")
         ):
             # Blocked types; Chromium's own favicon request after each page (nobody asked).
-            self._fail(session, request_id, "BlockedByClient")
+            self._fail(tab, session, request_id, "BlockedByClient")
             return
         method = str(request.get("method", "GET"))
         if rtype in CACHED_TYPES and method == "GET":
             cached = self._subresources.get(url)
             if cached is not None:
-                self._fulfil(session, request_id, cached.status, cached.cdp_headers, cached.b64)
+                self._fulfil(
+                    tab, session, request_id, cached.status, cached.cdp_headers, cached.b64
+                )
                 return
         extra = False
         if main:
@@ -366,7 +379,7 @@ class ReadingTabs:
                 if kind == "ours":
                     tab.state = "active"
                 elif kind == "idle":
-                    self._fail(session, request_id, "Aborted")
+                    self._fail(tab, session, request_id, "Aborted")
                     return
                 elif kind == "extra" and not self._owner.budget.try_reserve_page():
                     # The page navigates by itself (a script, a meta refresh, a form): a new
@@ -409,7 +422,7 @@ class ReadingTabs:
         except Exception as exc:
             if ours:
                 tab.outcome = exc
-            self._fail(session, request_id, "Failed")
+            self._fail(tab, session, request_id, "Failed")
             return
         if ours:
             tab.outcome = (resp.status, resp.headers, resp.url)
@@ -428,11 +441,13 @@ class ReadingTabs:
             cdp_headers = [{"name": k, "value": v} for k, vs in answer.items()
                            for v in vs.split("\n")]  # fmt: skip
             b64 = base64.b64encode(resp.body).decode("ascii")
-        self._fulfil(session, request_id, resp.status, cdp_headers, b64)
+        self._fulfil(tab, session, request_id, resp.status, cdp_headers, b64)
 
     def _fulfil(
-        self, session: str, request_id: str, status: int, headers: list[dict[str, str]], b64: str
-    ) -> None:
+        self, tab: _Tab, session: str, request_id: str, status: int,
+        headers: list[dict[str, str]], b64: str,
+    ) -> None:  # fmt: skip
+        self._answered(tab)
         answer = {"requestId": request_id, "responseCode": status, "responseHeaders": headers,
                   "body": b64}  # fmt: skip
         self._post("Fetch.fulfillRequest", answer, session)
@@ -446,9 +461,16 @@ class ReadingTabs:
         self._gate.refused(url, exc, source="browser", resource_type=rtype)
         if main and tab.doc_kind == "ours":
             tab.outcome = exc
-        self._fail(session, request_id, "BlockedByClient")
+        self._fail(tab, session, request_id, "BlockedByClient")
 
-    def _fail(self, session: str, request_id: str, reason: str) -> None:
+    def _answered(self, tab: _Tab) -> None:
+        tab.inflight -= 1
+        tab.active_at = time.monotonic()
+        if tab.inflight == 0:
+            tab.changed.set()
+
+    def _fail(self, tab: _Tab, session: str, request_id: str, reason: str) -> None:
+        self._answered(tab)
         self._post("Fetch.failRequest", {"requestId": request_id, "errorReason": reason}, session)
 
     def _post(self, method: str, params: dict[str, Any], session: str) -> None:
@@ -639,6 +661,8 @@ class ReadingTabs:
                             break  # the page navigated on by itself: read what it shows
                         tab.changed.clear()
                         await tab.changed.wait()
+                    if wait_until == "networkidle":
+                        await self._network_idle(tab)
                     href, html = await self._content(tab)
             except TimeoutError:
                 with contextlib.suppress(CDPError):
@@ -657,6 +681,15 @@ class ReadingTabs:
                     content_type=mime_of(headers) or "text/html", encoding="utf-8", body=body,
                     text=html, fetched_with="browser",
                     elapsed_ms=(time.perf_counter() - start) * 1000)  # fmt: skip
+
+    async def _network_idle(self, tab: _Tab) -> None:
+        while not tab.closed:
+            quiet = time.monotonic() - tab.active_at
+            if tab.inflight <= 0 and quiet >= _IDLE_S:
+                return
+            tab.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tab.changed.wait(), max(0.01, _IDLE_S - quiet))
 
     async def _content(self, tab: _Tab) -> tuple[str, str]:
         """The tab's URL and HTML; if the page is navigating away, once that settles."""

@@ -1,0 +1,184 @@
+"""The reading browser (``fetch(mode="browser")``): what it drives itself over the DevTools
+protocol must hold like Playwright's route did — frames in their own process, workers, popups,
+dialogs, downloads, one cookie jar with ``open_page`` — and its Chromium has no network."""
+
+from __future__ import annotations
+
+import pytest
+
+from aesoperator import FetchError
+
+pytestmark = pytest.mark.browser
+
+
+def _refused(web):
+    return [e.data["url"] for e in web.events("policy_refused")]
+
+
+def test_a_cross_site_frame_and_a_worker_pass_the_gate(web, allowed, forbidden, kit):
+    # allowed.test's page holds a frame from 127.0.0.1 (another site: its own renderer, its
+    # own DevTools target) and starts a worker; each asks the forbidden host for something
+    # and the allowed one for something else.
+    f = f"http://forbidden.test:{forbidden.port}"
+    a = f"http://127.0.0.1:{allowed.port}"
+    allowed.routes["/p"] = kit.html(
+        f"<p id=out>waiting</p><iframe src='{a}/frame'></iframe><script>"
+        "const w = new Worker('/w.js');"
+        "w.onmessage = (e) => { document.getElementById('out').textContent = e.data; };"
+        "</script>"
+    )
+    allowed.routes["/frame"] = kit.html(
+        f"<img src='{f}/frame-img'><script>fetch('{f}/frame-fetch').catch(() => 0);"
+        "fetch('/frame-ok')</script>"
+    )
+    allowed.routes["/frame-ok"] = lambda _h: (200, {"content-type": "text/plain"}, b"ok")
+    allowed.routes["/w.js"] = lambda _h: (
+        200, {"content-type": "text/javascript"},
+        f"fetch('{f}/worker-fetch').catch(() => 0).then(() => fetch('/from-worker'))"
+        ".then(r => r.text()).then(t => postMessage('worker:' + t));".encode(),
+    )  # fmt: skip
+    allowed.routes["/from-worker"] = lambda _h: (200, {"content-type": "text/plain"}, b"hi")
+
+    async def get(ctx, url):
+        return {"text": (await ctx.web.fetch(url, mode="browser", wait_until="networkidle")).text}
+
+    cfg = kit.local(block_resources=[])
+    text = web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/p").data["text"]
+    assert "worker:hi" in text  # the worker ran, its allowed request answered by us
+    assert len(allowed.hits("/frame-ok")) == 1  # so did the frame's
+    assert forbidden.count() == 0
+    refused = _refused(web)
+    for path in ("/frame-img", "/frame-fetch", "/worker-fetch"):
+        assert f + path in refused, refused
+
+
+def test_one_cookie_jar_across_open_page_and_fetch(web, allowed, kit):
+    # A cookie set while a Playwright tab (open_page) shows a page goes with the reading
+    # browser's next request, and one set there goes with the next open_page navigation.
+    allowed.routes["/set-a"] = lambda _h: (
+        200, {"content-type": "text/html", "set-cookie": "a=1; Path=/"}, b"<p>a</p>"
+    )  # fmt: skip
+    allowed.routes["/set-b"] = lambda _h: (
+        200, {"content-type": "text/html", "set-cookie": "b=2; Path=/"}, b"<p>b</p>"
+    )  # fmt: skip
+    allowed.routes["/echo"] = lambda h: (
+        200, {"content-type": "text/plain"}, h.headers.get("cookie", "none").encode()
+    )  # fmt: skip
+
+    async def get(ctx, base):
+        assert ctx.budget.try_reserve_page()
+        tab = await ctx.web.open_page()
+        await tab.goto(base + "/set-a")
+        read = await ctx.web.fetch(base + "/echo", mode="browser")
+        await ctx.web.fetch(base + "/set-b", mode="browser")
+        assert ctx.budget.try_reserve_page()
+        await tab.goto(base + "/echo")
+        shown = await tab.content()
+        await tab.close()
+        return {"read": read.text, "shown": shown}
+
+    data = web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}").data
+    assert ">a=1<" in data["read"]
+    assert "a=1; b=2" in data["shown"]
+
+
+def test_dialogs_are_dismissed_and_downloads_refused(web, allowed, kit):
+    allowed.routes["/dialogs"] = kit.html(
+        "<p id=out>start</p><script>alert('x'); const ok = confirm('sure?');"
+        "document.getElementById('out').textContent = 'confirm:' + ok;</script>"
+    )
+    allowed.routes["/file"] = lambda _h: (
+        200,
+        {"content-type": "application/octet-stream",
+         "content-disposition": "attachment; filename=x.bin"},
+        b"\0" * 1000,
+    )  # fmt: skip
+    allowed.routes["/after"] = kit.html("<p>after</p>")
+
+    async def get(ctx, base):
+        dialogs = (await ctx.web.fetch(base + "/dialogs", mode="browser")).text
+        try:
+            await ctx.web.fetch(base + "/file", mode="browser")
+            download = "read"
+        except FetchError as exc:
+            download = str(exc)
+        after = (await ctx.web.fetch(base + "/after", mode="browser")).text
+        return {"dialogs": dialogs, "download": download, "after": after}
+
+    cfg = kit.local(request_timeout_seconds=10, concurrent_requests=1)
+    data = web.run(get, cfg, base=f"http://allowed.test:{allowed.port}").data
+    assert "confirm:false" in data["dialogs"]
+    assert "ERR_ABORTED" in data["download"] or data["download"] == "read", data
+    assert "<p>after</p>" in data["after"]  # the same tab goes on
+
+
+def test_a_popup_is_closed_after_its_requests_are_checked(web, allowed, forbidden, kit):
+    f = f"http://forbidden.test:{forbidden.port}/popup"
+    allowed.routes["/p"] = kit.html(f"<p>opener</p><script>window.open('{f}')</script>")
+
+    async def get(ctx, url):
+        page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
+        return {"text": page.text}
+
+    result = web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/p")
+    assert "opener" in result.data["text"]
+    assert forbidden.count() == 0
+    assert f in _refused(web)
+    assert web.events("popup_closed")
+
+
+def test_the_reading_chromium_has_no_network_of_its_own(web, allowed, kit):
+    # A tab of the reading browser whose requests nobody pauses: Chromium must fail them.
+    allowed.routes["/p"] = kit.html("<p>x</p>")
+
+    async def raw(ctx, url):
+        from aesoperator.web._reader import _get_browser
+
+        await ctx.web.fetch(url, mode="browser")  # the reading browser is up
+        cdp = (await _get_browser()).cdp
+        context = (await cdp.send("Target.createBrowserContext"))["browserContextId"]
+        try:
+            target = (await cdp.send("Target.createTarget",
+                                     {"url": "about:blank", "browserContextId": context}))
+            session = (await cdp.send("Target.attachToTarget",
+                                      {"targetId": target["targetId"], "flatten": True}))
+            sid = session["sessionId"]
+            nav = await cdp.send("Page.navigate", {"url": url}, sid)
+            return {"error": nav.get("errorText", "loaded")}
+        finally:
+            await cdp.send("Target.disposeBrowserContext", {"browserContextId": context})
+
+    error = web.run(raw, kit.local(), url=f"http://127.0.0.1:{allowed.port}/p").data["error"]
+    assert "ERR_PROXY_CONNECTION_FAILED" in error or "ERR_NAME_NOT_RESOLVED" in error, error
+    assert len(allowed.hits("/p")) == 1  # only the gated fetch reached the server
+
+
+def test_websocket_binary_messages_and_a_page_faking_the_shim(web, allowed, kit):
+    # Binary frames both ways through the page-side WebSocket; a page that calls the session's
+    # binding itself with a forbidden URL is refused like any WebSocket.
+    from .test_websocket import EchoServer
+
+    echo = EchoServer()
+    try:
+        ws_url = f"ws://allowed.test:{echo.port}/bin"
+        allowed.routes["/p"] = kit.html(
+            "<p id=out>waiting</p><script>"
+            f"const w = new WebSocket('{ws_url}'); w.binaryType = 'arraybuffer';"
+            "w.onopen = () => w.send(new Uint8Array([0, 1, 255]));"
+            "w.onmessage = (e) => { document.getElementById('out').textContent ="
+            " 'bytes:' + Array.from(new Uint8Array(e.data)).join(','); w.close(); };"
+            "try { __aesopWs(JSON.stringify({op: 'open', id: 'x', url:"
+            " 'ws://forbidden.test:1/fake', protocols: []})); } catch (e) {}"
+            "</script>"
+        )
+
+        async def get(ctx, url):
+            page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
+            return {"text": page.text}
+
+        url = f"http://allowed.test:{allowed.port}/p"
+        text = web.run(get, kit.local(), url=url).data["text"]
+        assert "bytes:0,1,255" in text
+        assert echo.connections == 1
+    finally:
+        echo.stop()
