@@ -138,10 +138,12 @@ def test_the_reading_chromium_has_no_network_of_its_own(web, allowed, kit):
         cdp = (await _get_browser()).cdp
         context = (await cdp.send("Target.createBrowserContext"))["browserContextId"]
         try:
-            target = (await cdp.send("Target.createTarget",
-                                     {"url": "about:blank", "browserContextId": context}))
-            session = (await cdp.send("Target.attachToTarget",
-                                      {"targetId": target["targetId"], "flatten": True}))
+            target = await cdp.send(
+                "Target.createTarget", {"url": "about:blank", "browserContextId": context}
+            )
+            session = await cdp.send(
+                "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+            )
             sid = session["sessionId"]
             nav = await cdp.send("Page.navigate", {"url": url}, sid)
             return {"error": nav.get("errorText", "loaded")}
@@ -182,3 +184,68 @@ def test_websocket_binary_messages_and_a_page_faking_the_shim(web, allowed, kit)
         assert echo.connections == 1
     finally:
         echo.stop()
+
+
+def test_a_browser_that_dies_fails_the_page_in_flight_and_the_next_one_gets_a_new_one(
+    web, allowed, kit
+):
+    # The reading Chromium is killed while a page is loading (its server holds the answer):
+    # that fetch ends in a transient FetchError, and the execution's next fetch starts another
+    # browser and reads its page.
+    import os
+    import signal
+    import threading
+
+    release = threading.Event()
+
+    def slow(_h):
+        release.wait(10)
+        return 200, {"content-type": "text/html"}, b"<p>late</p>"
+
+    allowed.routes["/slow"] = slow
+    allowed.routes["/ok"] = kit.html("<p>fine</p>")
+
+    async def get(ctx, base):
+        import asyncio
+
+        from aesoperator.web._reader import _get_browser
+
+        await ctx.web.fetch(base + "/ok", mode="browser")
+        pid = (await _get_browser()).cdp.pid
+        loading = asyncio.ensure_future(ctx.web.fetch(base + "/slow", mode="browser"))
+        while not allowed.hits("/slow"):
+            await asyncio.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        try:
+            await loading
+            first = "read"
+        except FetchError as exc:
+            first = f"transient={exc.transient}"
+        release.set()
+        again = await ctx.web.fetch(base + "/ok", mode="browser")
+        return {"first": first, "again": again.text, "new": (await _get_browser()).cdp.pid != pid}
+
+    data = web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}").data
+    assert data["first"] == "transient=True"
+    assert "<p>fine</p>" in data["again"]
+    assert data["new"]
+
+
+def test_a_service_worker_never_registers(web, allowed, forbidden, kit):
+    allowed.routes["/p"] = kit.html(
+        "<p id=out>waiting</p><script>navigator.serviceWorker.register('/sw.js')"
+        ".then(() => 'registered', (e) => 'refused:' + e.name)"
+        ".then((t) => { document.getElementById('out').textContent = t; });</script>"
+    )
+    allowed.routes["/sw.js"] = lambda _h: (
+        200, {"content-type": "text/javascript"},
+        f"fetch('http://forbidden.test:{forbidden.port}/from-sw');".encode(),
+    )  # fmt: skip
+
+    async def get(ctx, url):
+        return {"text": (await ctx.web.fetch(url, mode="browser", wait_until="networkidle")).text}
+
+    text = web.run(get, kit.local(), url=f"http://allowed.test:{allowed.port}/p").data["text"]
+    assert "refused:" in text, text
+    assert allowed.hits("/sw.js") == []
+    assert forbidden.count() == 0

@@ -1,18 +1,14 @@
-"""One headless Chromium per worker process (per event loop), launched lazily.
+"""Chromium for browser mode: discovery, the switches both browsers share, Playwright's
+Chromium (one per worker process, per event loop, launched lazily: ``open_page`` and
+``screenshot``), and the pinned WebSocket connections pages get.
 
 How Chromium reaches the network: it does not. It is launched with a proxy that points at a
-closed local port (loopback included, via ``<-loopback>``), so any request Chromium tried to
-make on its own (preconnect, DNS prefetch, a socket we did not route) fails on the machine.
-Every HTTP(S) request of a page — document, frame, popup, subresource, ``fetch``/XHR, form
-post — is intercepted with ``context.route("**/*")`` and answered (``route.fulfill``) by the
-web session's own HTTP stack, which applies the policy, DNS pinning, rate limit and robots.txt.
-WebSockets: every tab's are routed (``page.route_web_socket``): Playwright answers the page's
-``new WebSocket`` itself, and the session checks the URL like any request, opens the server
-connection from Python to the pinned address (``open_pinned_websocket``) and relays messages
-(``relay_websocket``); a refused one never connects anywhere. Service workers are blocked and
-downloads refused. Cookies: Chromium's jar holds the servers' cookies and those scripts write;
-the ``Cookie`` header it puts on an intercepted request is passed on (not across origins on a
-redirect the session follows).
+closed local port (loopback included, via ``<-loopback>``) and resolves no names, so any request
+Chromium tried to make on its own (preconnect, DNS prefetch, a socket nobody intercepted) fails
+on the machine. Every request of a page is intercepted and answered through the gate: in
+Playwright's browser by ``context.route`` (``_tabs``), in the reading browser by the Fetch
+domain (``_reader``). An allowed WebSocket is opened from Python to the checked address
+(``open_pinned_websocket``) and relayed (``relay_websocket``).
 
 Chromium discovery: ``AESOP_CHROMIUM`` (a path), else ``chromium``, ``chromium-browser``,
 ``google-chrome`` on ``PATH``, else Playwright's own downloaded browser.

@@ -121,6 +121,8 @@ async def _get_browser() -> _Browser:
         browser = _browsers.get(loop)
         if browser is not None and not browser.cdp.closed:
             return browser
+        if browser is not None:  # it died (crashed, killed): reap it, start another
+            browser.cdp.kill()
         from ._browser import _dead_port, _small_dev_shm, chromium_args
 
         args = [*chromium_args(), f"--proxy-server=http://127.0.0.1:{_dead_port()}",
@@ -669,6 +671,9 @@ class ReadingTabs:
                     cdp.post("Page.stopLoading", {}, tab.session)
                 raise FetchError(f"{url}: browser navigation timed out after {left:.1f} s",
                                  url=url, transient=True) from None  # fmt: skip
+            except CDPError as exc:  # the tab or the whole browser went away under us
+                raise FetchError(f"{url}: the browser failed: {exc}", url=url,
+                                 transient=True) from None  # fmt: skip
             reusable = True
         finally:
             await self._give_back(tab, reusable)

@@ -1,9 +1,10 @@
 """The execution's cache of static subresources (stylesheets, scripts, fonts, images).
 
 Real pages of one site ask for the same stylesheets and scripts on every page; with every
-request routed through the gate, Chromium's own HTTP cache is off (Playwright disables it while
-requests are intercepted), so without this each page would send them again. The cache belongs
-to one execution (its ``BrowserTabs``) and dies with it; it is bounded in bytes (least recently
+request answered through the gate, Chromium's own HTTP cache never sees them (a request paused
+and answered by us is not stored; Playwright turns the cache off while it routes), so without
+this each page would send them again. The cache belongs to one execution (its reading
+context, or its Playwright context) and dies with it; it is bounded in bytes (least recently
 used out first). A hit is still a request of the page: the caller checks its URL against the
 policy first, exactly like a miss. Nothing a server asked not to reuse is kept: ``no-store``,
 ``no-cache``, a ``Set-Cookie`` (replaying it would set the cookie again), ``Vary`` on anything
@@ -15,11 +16,9 @@ from __future__ import annotations
 import base64
 import functools
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["CACHED_TYPES", "Cached", "SubresourceCache", "TabAnswers", "storable"]
+__all__ = ["CACHED_TYPES", "Cached", "SubresourceCache", "storable"]
 
 CACHED_TYPES = frozenset({"stylesheet", "script", "font", "image"})
 MAX_ENTRY_BYTES = 2 * 1024 * 1024
@@ -99,77 +98,3 @@ class SubresourceCache:
     def clear(self) -> None:
         self._items.clear()
         self.size = 0
-
-
-_CDP_TYPES = {"stylesheet": "Stylesheet", "script": "Script", "font": "Font", "image": "Image"}
-
-
-def _escape(url: str) -> str:
-    # A CDP urlPattern treats * and ? as wildcards, backslash escapes them.
-    return url.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
-
-
-class TabAnswers:
-    """Answers a tab's cached subresources in Chromium's Fetch domain, before the route.
-
-    Through ``context.route`` each answer costs the driver a Request and a Route object, the
-    body is base64-encoded again and the API wrapper runs: on a documentation page with a dozen
-    stylesheets and scripts that is most of the Python side. A CDP session per tab pauses only
-    the URLs this cache holds (as the type they were stored as) and the blocked extensions: a
-    cached one is answered with its body encoded once, after ``allow(url)`` (the policy, with
-    the refusal recorded) says yes; anything else it paused and cannot answer goes on to the
-    route, which stays the authority. ``block`` are the urlPatterns failed outright.
-    """
-
-    def __init__(
-        self,
-        cache: SubresourceCache,
-        block: list[str],
-        allow: Callable[[str, str], bool],
-        spawn: Callable[[Awaitable[Any]], None],
-    ) -> None:
-        self._cache = cache
-        self._block = block
-        self._allow = allow
-        self._spawn = spawn
-        self._sessions: list[Any] = []
-        self._types: dict[str, str] = {}  # cached URL -> the CDP resource type it is paused as
-
-    def _patterns(self) -> list[dict[str, str]]:
-        cached = [{"urlPattern": _escape(u), "resourceType": t} for u, t in self._types.items()]
-        return [{"urlPattern": p} for p in self._block] + cached
-
-    async def attach(self, cdp: Any) -> None:
-        cdp.on("Fetch.requestPaused", lambda event: self._paused(cdp, event))
-        self._sessions.append(cdp)
-        await cdp.send("Fetch.enable", {"patterns": self._patterns()})
-
-    def stored(self, url: str, rtype: str) -> None:
-        """``url`` was put in the cache as ``rtype``: pause it from now on in every tab."""
-        kind = _CDP_TYPES.get(rtype)
-        if kind is None or url in self._types:
-            return
-        self._types[url] = kind
-        patterns = {"patterns": self._patterns()}
-        for cdp in list(self._sessions):
-            self._spawn(cdp.send("Fetch.enable", patterns))
-
-    def _paused(self, cdp: Any, event: dict[str, Any]) -> None:
-        request_id = event["requestId"]
-        request = event.get("request") or {}
-        url = str(request.get("url", ""))
-        if url in self._types:
-            item = self._cache.get(url)
-            if item is None or request.get("method") != "GET":
-                self._spawn(cdp.send("Fetch.continueRequest", {"requestId": request_id}))
-                return
-            if not self._allow(url, str(event.get("resourceType", "")).lower()):
-                fail = {"requestId": request_id, "errorReason": "BlockedByClient"}
-                self._spawn(cdp.send("Fetch.failRequest", fail))
-                return
-            answer = {"requestId": request_id, "responseCode": item.status,
-                      "responseHeaders": item.cdp_headers, "body": item.b64}  # fmt: skip
-            self._spawn(cdp.send("Fetch.fulfillRequest", answer))
-            return
-        fail = {"requestId": request_id, "errorReason": "BlockedByClient"}
-        self._spawn(cdp.send("Fetch.failRequest", fail))
