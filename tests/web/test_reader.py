@@ -112,9 +112,11 @@ def test_dialogs_are_dismissed_and_downloads_refused(web, allowed, kit):
     assert "<p>after</p>" in data["after"]  # the same tab goes on
 
 
-def test_a_popup_is_closed_after_its_requests_are_checked(web, allowed, forbidden, kit):
+def test_a_popup_is_checked_never_loaded_and_closed(web, allowed, forbidden, kit):
     f = f"http://forbidden.test:{forbidden.port}/popup"
-    allowed.routes["/p"] = kit.html(f"<p>opener</p><script>window.open('{f}')</script>")
+    allowed.routes["/p"] = kit.html(
+        f"<p>opener</p><script>window.open('{f}'); window.open('/allowed-popup')</script>"
+    )
 
     async def get(ctx, url):
         page = await ctx.web.fetch(url, mode="browser", wait_until="networkidle")
@@ -124,7 +126,8 @@ def test_a_popup_is_closed_after_its_requests_are_checked(web, allowed, forbidde
     assert "opener" in result.data["text"]
     assert forbidden.count() == 0
     assert f in _refused(web)
-    assert web.events("popup_closed")
+    assert allowed.hits("/allowed-popup") == []  # allowed, but a popup loads nothing
+    assert len(web.events("popup_closed")) == 2
 
 
 def test_the_reading_chromium_has_no_network_of_its_own(web, allowed, kit):
@@ -249,3 +252,20 @@ def test_a_service_worker_never_registers(web, allowed, forbidden, kit):
     assert "refused:" in text, text
     assert allowed.hits("/sw.js") == []
     assert forbidden.count() == 0
+
+
+def test_a_redirect_loop_ends_in_a_fetch_error_after_chromiums_limit(web, allowed, kit):
+    allowed.routes["/loop"] = lambda _h: (302, {"location": "/loop"}, b"")
+
+    async def get(ctx, url):
+        try:
+            await ctx.web.fetch(url, mode="browser")
+        except FetchError as exc:
+            return {"error": str(exc)}
+        return {"error": None}
+
+    cfg = kit.local(max_pages=1)
+    result = web.run(get, cfg, url=f"http://allowed.test:{allowed.port}/loop")
+    assert "ERR_TOO_MANY_REDIRECTS" in result.data["error"]
+    assert 2 <= len(allowed.hits("/loop")) <= 21  # every hop checked; Chromium's limit is 20
+    assert result.pages_visited <= 1

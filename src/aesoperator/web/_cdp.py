@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import json
 import os
-import signal
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -128,14 +127,28 @@ class Chromium:
     def kill(self) -> None:
         """End the process now (its event loop is gone: no protocol left to close it with)."""
         self.closed = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        _kill_tree(self.pid)
         with contextlib.suppress(Exception):
             if self._writer is not None:
                 self._writer.close()
         self._profile.cleanup()
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and its helpers (it stays in our process group, which is what the
+    worker pool kills, so it cannot have a group of its own), then reap it."""
+    import psutil
+
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.Error:
+        procs = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _reap(pid: int) -> None:
@@ -147,16 +160,14 @@ def _reap(pid: int) -> None:
             if done:
                 return
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+    _kill_tree(pid)
 
 
 async def launch(executable: str, args: list[str]) -> Chromium:
     """Start ``executable`` headless with ``args`` and the pipe; its profile is a temporary
     directory removed on close."""
-    profile = tempfile.TemporaryDirectory(prefix="aesop-reader-")
+    # Its helpers may still write there for a moment after the browser is killed.
+    profile = tempfile.TemporaryDirectory(prefix="aesop-reader-", ignore_cleanup_errors=True)
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
     argv = [executable, "--headless", "--remote-debugging-pipe",

@@ -248,10 +248,11 @@ class ReadingTabs:
         self._tabs[session] = tab
         assert self._browser is not None
         self._browser.cdp.on(session, lambda m, p: self._tab_event(tab, session, m, p))
-        self._spawn(self._set_up(tab, session, frame=False))
+        with contextlib.suppress(CDPError):
+            self._set_up(session, frame=False)
         if popup:
-            # Its first navigation is paused and checked like any (a refusal is recorded);
-            # we never keep it open.
+            # Its first navigation is paused and checked (a refusal is recorded), never sent;
+            # the popup is closed.
             self._owner.emit("popup_closed", url=str(info.get("url") or ""))
             self._spawn(self._close_later(tab))
         else:
@@ -264,11 +265,12 @@ class ReadingTabs:
         await asyncio.sleep(0.5)
         await self._close_tab(tab)
 
-    async def _set_up(self, tab: _Tab, session: str, *, frame: bool) -> None:
-        """Before the target runs anything: every request paused for us, events we need."""
+    def _set_up(self, session: str, *, frame: bool) -> None:
+        """Before the target runs anything: every request paused for us, the events we need,
+        the WebSocket script; then it may run. (Commands on the pipe keep their order, so a
+        navigation sent after this finds it all in place.)"""
         assert self._browser is not None
-        cdp = self._browser.cdp
-        post = cdp.post
+        post = self._browser.cdp.post
         post("Fetch.enable", {"patterns": [{"urlPattern": "*"}]}, session)
         post("Page.enable", {}, session)
         if not frame:
@@ -284,8 +286,7 @@ class ReadingTabs:
         post("Page.addScriptToEvaluateOnNewDocument", {"source": SHIM, "runImmediately": True},
              session)  # fmt: skip
         post("Target.setAutoAttach", _PAUSED_CHILDREN, session)
-        with contextlib.suppress(CDPError):
-            await cdp.send("Runtime.runIfWaitingForDebugger", {}, session)
+        post("Runtime.runIfWaitingForDebugger", {}, session)
 
     def _child(self, tab: _Tab, params: dict[str, Any]) -> None:
         """A frame or worker of ``tab`` was born, paused."""
@@ -297,7 +298,8 @@ class ReadingTabs:
             # A cross-site frame runs in its own process: its requests pause on its session.
             self._tabs[session] = tab
             cdp.on(session, lambda m, p: self._tab_event(tab, session, m, p))
-            self._spawn(self._set_up(tab, session, frame=True))
+            with contextlib.suppress(CDPError):
+                self._set_up(session, frame=True)
         else:
             # Workers: their requests pause on the page's session (Fetch is not theirs).
             cdp.post("Runtime.runIfWaitingForDebugger", {}, session)
@@ -346,7 +348,6 @@ class ReadingTabs:
         request = params.get("request") or {}
         tab.inflight += 1  # until answered: what networkidle waits for, frames and workers too
         url = str(request.get("url", ""))
-        fragment = request.get("urlFragment")
         rtype = str(params.get("resourceType", "Other")).lower()
         navigation = rtype == "document"
         main = navigation and params.get("frameId") == tab.target and session == tab.session
@@ -355,10 +356,13 @@ class ReadingTabs:
         except PolicyViolation as exc:
             self._refuse(tab, session, request_id, url, exc, rtype, main)
             return
-        if rtype in self._cfg.block_resources or (
-            rtype == "other" and url.endswith("/favicon.ico")
+        if (
+            tab.popup
+            or rtype in self._cfg.block_resources
+            or (rtype == "other" and url.endswith("/favicon.ico"))
         ):
-            # Blocked types; Chromium's own favicon request after each page (nobody asked).
+            # A popup loads nothing (it is being closed); blocked types; Chromium's own favicon
+            # request after each page (nobody asked for it).
             self._fail(tab, session, request_id, "BlockedByClient")
             return
         method = str(request.get("method", "GET"))
@@ -375,8 +379,6 @@ class ReadingTabs:
                 kind = tab.doc_kind  # the next hop of the same navigation: the same page
             else:
                 kind = {"expect": "ours", "active": "extra"}.get(tab.state, "idle")
-                if tab.popup:
-                    kind = "other"
                 tab.doc_kind = kind
                 if kind == "ours":
                     tab.state = "active"
@@ -394,11 +396,11 @@ class ReadingTabs:
                     return
             extra = tab.doc_kind == "extra"
         self._spawn(self._answer(tab, session, request_id, request, url, rtype, navigation,
-                                 main, extra, fragment))  # fmt: skip
+                                 main, extra))  # fmt: skip
 
     async def _answer(
         self, tab: _Tab, session: str, request_id: str, request: dict[str, Any], url: str,
-        rtype: str, navigation: bool, main: bool, extra: bool, fragment: Any,
+        rtype: str, navigation: bool, main: bool, extra: bool,
     ) -> None:  # fmt: skip
         from ._browser import forwardable_headers, fulfil_headers
 
