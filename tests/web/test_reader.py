@@ -115,7 +115,8 @@ def test_dialogs_are_dismissed_and_downloads_refused(web, allowed, kit):
 def test_a_popup_is_checked_never_loaded_and_closed(web, allowed, forbidden, kit):
     f = f"http://forbidden.test:{forbidden.port}/popup"
     allowed.routes["/p"] = kit.html(
-        f"<p>opener</p><script>window.open('{f}'); window.open('/allowed-popup')</script>"
+        f"<p>opener</p><script>window.open('{f}'); window.open('/allowed-popup');"
+        "window.open('/noopener-popup', '_blank', 'noopener')</script>"
     )
 
     async def get(ctx, url):
@@ -126,8 +127,9 @@ def test_a_popup_is_checked_never_loaded_and_closed(web, allowed, forbidden, kit
     assert "opener" in result.data["text"]
     assert forbidden.count() == 0
     assert f in _refused(web)
-    assert allowed.hits("/allowed-popup") == []  # allowed, but a popup loads nothing
-    assert len(web.events("popup_closed")) == 2
+    # Allowed, but a popup loads nothing, one without an opener neither.
+    assert allowed.hits("/allowed-popup") == allowed.hits("/noopener-popup") == []
+    assert len(web.events("popup_closed")) == 3
 
 
 def test_the_reading_chromium_has_no_network_of_its_own(web, allowed, kit):
