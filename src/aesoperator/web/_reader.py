@@ -131,6 +131,16 @@ async def _get_browser() -> _Browser:
                 "--disable-popup-blocking", "--mute-audio", "--hide-scrollbars",
                 "--disable-extensions", "--disable-default-apps",
                 "--disable-breakpad", "--password-store=basic", "--use-mock-keychain",
+                # Playwright's launch gives its browser these; ours needs them said. The one
+                # that counts: a page left is not kept in the back/forward cache (~25 % more
+                # pages/s on PostgreSQL's manual); also no throttled background tabs, no
+                # field trials, no background services.
+                "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                "--disable-backgrounding-occluded-windows", "--disable-back-forward-cache",
+                "--disable-ipc-flooding-protection", "--disable-hang-monitor",
+                "--disable-field-trial-config", "--disable-client-side-phishing-detection",
+                "--disable-component-extensions-with-background-pages",
+                "--metrics-recording-only", "--no-service-autorun", "--no-default-browser-check",
                 # Nobody looks at these pages (screenshots are Playwright's browser's): the
                 # compositor on the renderer's main thread saves a thread hop per frame.
                 "--disable-threaded-compositing"]  # fmt: skip
