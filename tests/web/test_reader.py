@@ -271,3 +271,24 @@ def test_a_redirect_loop_ends_in_a_fetch_error_after_chromiums_limit(web, allowe
     assert "ERR_TOO_MANY_REDIRECTS" in result.data["error"]
     assert 2 <= len(allowed.hits("/loop")) <= 21  # every hop checked; Chromium's limit is 20
     assert result.pages_visited <= 1
+
+
+def test_executions_sharing_the_reading_browser_share_no_cookies(web, allowed, kit):
+    # Inline executions share this process's reading Chromium; each has its own context.
+    allowed.routes["/set"] = lambda _h: (
+        200, {"content-type": "text/html", "set-cookie": "mine=1; Path=/"}, b"<p>set</p>"
+    )  # fmt: skip
+    allowed.routes["/echo"] = lambda h: (
+        200, {"content-type": "text/plain"}, h.headers.get("cookie", "none").encode()
+    )  # fmt: skip
+    base = f"http://allowed.test:{allowed.port}"
+
+    async def first(ctx, base):
+        await ctx.web.fetch(base + "/set", mode="browser")
+        return {"own": (await ctx.web.fetch(base + "/echo", mode="browser")).text}
+
+    async def second(ctx, base):
+        return {"other": (await ctx.web.fetch(base + "/echo", mode="browser")).text}
+
+    assert ">mine=1<" in web.run(first, kit.local(), base=base).data["own"]
+    assert ">none<" in web.run(second, kit.local(), base=base).data["other"]
