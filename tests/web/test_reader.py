@@ -292,3 +292,24 @@ def test_executions_sharing_the_reading_browser_share_no_cookies(web, allowed, k
 
     assert ">mine=1<" in web.run(first, kit.local(), base=base).data["own"]
     assert ">none<" in web.run(second, kit.local(), base=base).data["other"]
+
+
+def test_a_page_opening_a_hundred_popups_and_dozens_of_frames_does_not_stall_the_session(web, allowed, kit):
+    a = f"http://127.0.0.1:{allowed.port}"
+    allowed.routes["/storm"] = kit.html(
+        "<p>storm</p><script>for (let i = 0; i < 100; i++) window.open('/pop' + i);"
+        f"for (let i = 0; i < 40; i++) {{ const f = document.createElement('iframe');"
+        f" f.src = '{a}/frame?' + i; document.body.appendChild(f); }}</script>"
+    )
+    allowed.routes["/frame"] = kit.html("<p>frame</p>")
+    allowed.routes["/after"] = kit.html("<p>after</p>")
+
+    async def get(ctx, base):
+        storm = await ctx.web.fetch(base + "/storm", mode="browser")
+        after = await ctx.web.fetch(base + "/after", mode="browser")
+        return {"storm": storm.status, "after": after.text}
+
+    result = web.run(get, kit.local(), base=f"http://allowed.test:{allowed.port}")
+    assert result.data["storm"] == 200
+    assert "<p>after</p>" in result.data["after"]
+    assert [h for h in allowed.requests if h.path.startswith("/pop")] == []
