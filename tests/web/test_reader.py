@@ -294,7 +294,9 @@ def test_executions_sharing_the_reading_browser_share_no_cookies(web, allowed, k
     assert ">none<" in web.run(second, kit.local(), base=base).data["other"]
 
 
-def test_a_page_opening_a_hundred_popups_and_dozens_of_frames_does_not_stall_the_session(web, allowed, kit):
+def test_a_page_opening_a_hundred_popups_and_dozens_of_frames_does_not_stall_the_session(
+    web, allowed, kit
+):
     a = f"http://127.0.0.1:{allowed.port}"
     allowed.routes["/storm"] = kit.html(
         "<p>storm</p><script>for (let i = 0; i < 100; i++) window.open('/pop' + i);"
