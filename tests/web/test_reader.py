@@ -15,6 +15,17 @@ def _refused(web):
     return [e.data["url"] for e in web.events("policy_refused")]
 
 
+def _sets_cookie(cookie):
+    """A route answering a small page that sets ``cookie``."""
+    headers = {"content-type": "text/html", "set-cookie": f"{cookie}; Path=/"}
+    return lambda _h: (200, headers, b"<p>set</p>")
+
+
+def _echo_cookie(handler):
+    """A route answering with the Cookie header it got (``none`` without one)."""
+    return 200, {"content-type": "text/plain"}, handler.headers.get("cookie", "none").encode()
+
+
 def test_a_cross_site_frame_and_a_worker_pass_the_gate(web, allowed, forbidden, kit):
     # allowed.test's page holds a frame from 127.0.0.1 (another site: its own renderer, its
     # own DevTools target) and starts a worker; each asks the forbidden host for something
@@ -55,15 +66,9 @@ def test_a_cross_site_frame_and_a_worker_pass_the_gate(web, allowed, forbidden, 
 def test_one_cookie_jar_across_open_page_and_fetch(web, allowed, kit):
     # A cookie set while a Playwright tab (open_page) shows a page goes with the reading
     # browser's next request, and one set there goes with the next open_page navigation.
-    allowed.routes["/set-a"] = lambda _h: (
-        200, {"content-type": "text/html", "set-cookie": "a=1; Path=/"}, b"<p>a</p>"
-    )  # fmt: skip
-    allowed.routes["/set-b"] = lambda _h: (
-        200, {"content-type": "text/html", "set-cookie": "b=2; Path=/"}, b"<p>b</p>"
-    )  # fmt: skip
-    allowed.routes["/echo"] = lambda h: (
-        200, {"content-type": "text/plain"}, h.headers.get("cookie", "none").encode()
-    )  # fmt: skip
+    allowed.routes["/set-a"] = _sets_cookie("a=1")
+    allowed.routes["/set-b"] = _sets_cookie("b=2")
+    allowed.routes["/echo"] = _echo_cookie
 
     async def get(ctx, base):
         assert ctx.budget.try_reserve_page()
@@ -275,12 +280,8 @@ def test_a_redirect_loop_ends_in_a_fetch_error_after_chromiums_limit(web, allowe
 
 def test_executions_sharing_the_reading_browser_share_no_cookies(web, allowed, kit):
     # Inline executions share this process's reading Chromium; each has its own context.
-    allowed.routes["/set"] = lambda _h: (
-        200, {"content-type": "text/html", "set-cookie": "mine=1; Path=/"}, b"<p>set</p>"
-    )  # fmt: skip
-    allowed.routes["/echo"] = lambda h: (
-        200, {"content-type": "text/plain"}, h.headers.get("cookie", "none").encode()
-    )  # fmt: skip
+    allowed.routes["/set"] = _sets_cookie("mine=1")
+    allowed.routes["/echo"] = _echo_cookie
     base = f"http://allowed.test:{allowed.port}"
 
     async def first(ctx, base):
