@@ -16,7 +16,7 @@ resource types → the execution's subresource cache → the gate, one hop at a 
 is answered as a redirect; Chromium follows it and the next hop is paused and checked again,
 so the page lands at the final URL with Chromium's own cookie rules per hop). Popups are
 paused at birth, their requests pass the same checks, and they are closed. WebSockets are
-answered by a script (``_reader_js``) and connected by the gate. Downloads are denied and
+answered by a script (``_reader_ws``) and connected by the gate. Downloads are denied and
 dialogs dismissed. Cookies live in the context's jar (paused requests carry them; a
 ``Set-Cookie`` we answer with is kept) and are copied to and from the Playwright context of
 the same execution when both exist, so one execution has one set of cookies.
@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from ..errors import FetchError, PolicyViolation, UserError
 from ._cdp import CDPError, Chromium, launch
 from ._memory_guard import MemoryGuard, enforced
 from ._page import Page, mime_of
-from ._reader_js import BINDING, CONTENT, SHIM
+from ._reader_ws import BINDING, SHIM, PageSockets
 from ._subresources import CACHED_TYPES, Cached, SubresourceCache, storable
 from .policy import refusal
 
@@ -52,6 +51,14 @@ _COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
 _PAUSED_CHILDREN = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
 # networkidle: after load, no request of the tab in flight for _IDLE_S (Chromium's own
 # networkIdle is its main frame's: a cross-site frame's requests would not count).
+# The document's HTML as Playwright's ``page.content()`` gives it (doctype, then the root
+# element), with the URL it is at, read together.
+_CONTENT = """(() => {
+  let html = '';
+  if (document.doctype) html = new XMLSerializer().serializeToString(document.doctype);
+  if (document.documentElement) html += document.documentElement.outerHTML;
+  return [location.href, html];
+})()"""
 _LIFECYCLE = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "load"}
 _IDLE_S = 0.5
 
@@ -198,8 +205,7 @@ class ReadingTabs:
         self._idle: list[_Tab] = []
         self._own = 0  # our tabs, open
         self._bg: set[asyncio.Future[Any]] = set()
-        self._websockets: dict[str, tuple[Any, str, int]] = {}  # shim id -> (server, session, ctx)
-        self._servers: set[Any] = set()
+        self._sockets = PageSockets(gate, owner.emit, self._post, self._send, self._spawn)
         self.closed = False
         self._guard = None if not enforced() else MemoryGuard(
             self._cfg.max_memory_mb, self._cfg.concurrent_requests, owner.emit,
@@ -339,7 +345,7 @@ class ReadingTabs:
                 tab.url = str(frame.get("url", ""))
         elif method == "Runtime.bindingCalled":
             if params.get("name") == BINDING:
-                self._websocket_call(tab, session, params)
+                self._sockets.called(tab, tab.url, tab.session, session, params)
         elif method == "Page.javascriptDialogOpening":
             # Nobody reads this page's dialogs: dismissed (a beforeunload one lets us leave).
             accept = params.get("type") == "beforeunload"
@@ -487,6 +493,11 @@ class ReadingTabs:
         self._answered(tab)
         self._post("Fetch.failRequest", {"requestId": request_id, "errorReason": reason}, session)
 
+    async def _send(self, method: str, params: dict[str, Any], session: str) -> dict[str, Any]:
+        if self._browser is None:
+            raise CDPError("the browser is gone")
+        return await self._browser.cdp.send(method, params, session)
+
     def _post(self, method: str, params: dict[str, Any], session: str) -> None:
         if self._browser is not None:
             with contextlib.suppress(CDPError):
@@ -496,98 +507,6 @@ class ReadingTabs:
         task = asyncio.ensure_future(_quiet(awaitable))
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
-
-    # -- WebSockets -------------------------------------------------------------------------------
-    def _websocket_call(self, tab: _Tab, session: str, params: dict[str, Any]) -> None:
-        try:
-            call = json.loads(str(params.get("payload", "")))
-            ident = str(call["id"])
-            op = call["op"]
-        except (ValueError, KeyError, TypeError):
-            return
-        context = int(params.get("executionContextId", 0))
-        if op == "open":
-            if ident in self._websockets:
-                return
-            self._spawn(self._websocket_open(tab, session, context, ident, call))
-            return
-        known = self._websockets.get(ident)
-        if known is None or known[1] != session or known[2] != context:
-            return  # not a socket of this frame
-        server = known[0]
-        if op == "send":
-            data: str | bytes = call["text"] if "text" in call else base64.b64decode(
-                str(call.get("bytes", "")))  # fmt: skip
-            self._spawn(server.send(data))
-        elif op == "close":
-            code = call.get("code")
-            ok = isinstance(code, int) and (code == 1000 or 3000 <= code <= 4999)
-            self._spawn(server.close(code if ok else 1000, str(call.get("reason", ""))[:123]))
-
-    async def _websocket_open(
-        self, tab: _Tab, session: str, context: int, ident: str, call: dict[str, Any]
-    ) -> None:
-        from ._gate import origin_of
-
-        url = str(call.get("url", ""))
-        protocols = [str(p) for p in call.get("protocols") or []][:32]
-
-        async def page_headers(http_url: str) -> dict[str, str]:
-            headers: dict[str, str] = {}
-            if tab.url.startswith(("http://", "https://")):
-                headers["origin"] = origin_of(tab.url)
-            with contextlib.suppress(Exception):
-                assert self._browser is not None
-                got = await self._browser.cdp.send("Network.getCookies", {"urls": [http_url]},
-                                                   tab.session)  # fmt: skip
-                jar = got.get("cookies") or []
-                if jar:
-                    headers["cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
-            return headers
-
-        def deliver(what: str, data: Any) -> None:
-            args = ", ".join(json.dumps(x) for x in (ident, what, data))
-            self._post("Runtime.evaluate", {"expression": f"__aesopWsIn({args})",
-                                            "contextId": context}, session)  # fmt: skip
-
-        try:
-            server = await self._gate.open_websocket(url, protocols, page_headers)
-        except PolicyViolation as exc:
-            self._gate.refused(url, exc, source="browser", resource_type="websocket")
-            deliver("close", {"code": 1008, "reason": f"refused by policy ({exc.rule})"})
-            return
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            self._owner.emit("websocket_failed", url=url, error=error)
-            deliver("close", {"code": 1006, "reason": ""})
-            return
-        from websockets.exceptions import ConnectionClosed
-
-        self._websockets[ident] = (server, session, context)
-        self._servers.add(server)
-        deliver("open", server.subprotocol or "")
-        try:
-            with contextlib.suppress(ConnectionClosed):
-                async for message in server:
-                    if isinstance(message, str):
-                        deliver("text", message)
-                    else:
-                        deliver("bytes", base64.b64encode(message).decode("ascii"))
-        finally:
-            self._websockets.pop(ident, None)
-            self._servers.discard(server)
-            with contextlib.suppress(Exception):
-                await server.close()
-            code = server.close_code
-            deliver("close", {"code": 1005 if code is None else code,
-                              "reason": server.close_reason or ""})  # fmt: skip
-
-    async def _close_websockets_of(self, tab: _Tab) -> None:
-        mine = [s for s, session, _ in list(self._websockets.values())
-                if self._tabs.get(session) is tab]  # fmt: skip
-        for server in mine:
-            with contextlib.suppress(Exception):
-                await server.close()
 
     # -- fetch -----------------------------------------------------------------------------------
     async def _new_tab(self) -> _Tab:
@@ -614,7 +533,7 @@ class ReadingTabs:
 
     async def _give_back(self, tab: _Tab, reusable: bool) -> None:
         tab.state = "idle"
-        await self._close_websockets_of(tab)
+        await self._sockets.close(tab)
         if reusable and not tab.closed and len(self._idle) < self._cfg.concurrent_requests:
             self._idle.append(tab)
             return
@@ -715,7 +634,7 @@ class ReadingTabs:
             try:
                 got = await self._browser.cdp.send(
                     "Runtime.evaluate",
-                    {"expression": CONTENT, "returnByValue": True}, tab.session,
+                    {"expression": _CONTENT, "returnByValue": True}, tab.session,
                 )  # fmt: skip
                 value = (got.get("result") or {}).get("value")
                 if isinstance(value, list) and len(value) == 2:
@@ -738,10 +657,7 @@ class ReadingTabs:
         self.closed = True
         if self._guard is not None:
             await self._guard.aclose()
-        for server in list(self._servers):
-            with contextlib.suppress(Exception):
-                await server.close()
-        self._servers.clear()
+        await self._sockets.close()
         browser, context_id = self._browser, self._context_id
         self._browser = self._context_id = None
         if browser is not None and context_id is not None:

@@ -1,5 +1,5 @@
 // Every reading tab runs this before a page's own scripts: WebSocket answered by the session
-// (see _reader_js.py). Kept small: it runs in every frame of every page.
+// (see _reader_ws.py). Kept small: it runs in every frame of every page.
 (() => {
   const post = globalThis.__aesopWs;
   if (typeof post !== 'function' || globalThis.__aesopWsIn) return;
