@@ -81,6 +81,21 @@ def chromium_args() -> list[str]:
     return [*_ARGS, f"--renderer-process-limit={max(2, os.cpu_count() or 2)}"]
 
 
+def offline_args() -> list[str]:
+    """Our switches plus what keeps Chromium off the network by itself: a proxy on a port we
+    hold without listening (connections are refused), loopback included. Both browsers
+    (Playwright's and the reading one) are launched with these."""
+    args = [*chromium_args(), f"--proxy-server=http://127.0.0.1:{_dead_port()}",
+            "--proxy-bypass-list=<-loopback>"]  # fmt: skip
+    tag = os.environ.get("AESOP_BROWSER_TAG")
+    if tag:
+        args.append(f"--aesop-tag={tag}")  # lets tests find this browser's processes
+    return args
+
+
+# Requests of a page that count against requests_per_second in browser mode.
+COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
+
 INSTALL_HINT = (
     "no Chromium found: install one with `apt-get install chromium` (Debian/Ubuntu) or "
     "`python -m playwright install chromium`, or set AESOP_CHROMIUM=/path/to/chromium"
@@ -152,15 +167,9 @@ async def get_browser() -> Browser:
         except ImportError:  # pragma: no cover - playwright is a dependency
             raise UserError("browser mode needs playwright: pip install playwright") from None
         pw = await async_playwright().start()
-        # No route to the network of Chromium's own: a proxy on a port we hold without
-        # listening (so connections are refused), loopback included.
-        args = [*chromium_args(), f"--proxy-server=http://127.0.0.1:{_dead_port()}",
-                "--proxy-bypass-list=<-loopback>"]  # fmt: skip
+        args = offline_args()
         # Playwright passes --disable-dev-shm-usage by default; keep it only where it helps.
         drop = [] if _small_dev_shm() else ["--disable-dev-shm-usage"]
-        tag = os.environ.get("AESOP_BROWSER_TAG")
-        if tag:
-            args.append(f"--aesop-tag={tag}")  # lets tests find this browser's processes
         try:
             browser = await pw.chromium.launch(
                 executable_path=chromium_path(), headless=True, args=args,

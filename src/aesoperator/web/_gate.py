@@ -38,6 +38,7 @@ DEFAULT_USER_AGENT = "Aesoperator/0.1 (+https://github.com/aesoperator/aesoperat
 _MAX_REDIRECTS = 20
 _DNS_TTL = 300.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # How long a server that refused every connection attempt of a request (retries included) is
 # given one attempt per request instead of a backoff series. Documentation links to development
 # servers (Django's to http://127.0.0.1:8000/): each such link held a crawl worker for the whole
@@ -63,6 +64,17 @@ class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+    @property
+    def location(self) -> str | None:
+        """Where this response redirects (a 3xx with a ``Location``, the last one sent)."""
+        if self.status not in _REDIRECTS:
+            return None
+        found = None
+        for key, value in self.headers:
+            if key.lower() == "location":
+                found = value
+        return found or None
 
 
 def origin_of(url: str) -> str:
@@ -421,8 +433,8 @@ class Gate:
                 current, navigation=navigation, robots=robots, browser=browser, sent=sent,
                 method=method, headers=headers, content=content, count=count,
             )  # fmt: skip
-            location = dict(resp.headers).get("location")
-            if follow and resp.status in (301, 302, 303, 307, 308) and location:
+            location = resp.location
+            if follow and location:
                 if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
                     method, content = "GET", None
                 following = urljoin(current, location)

@@ -46,11 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ReadingTabs", "shutdown_reader"]
 
-_COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
 # New targets (tabs, popups, frames, workers) wait for us before they run anything.
 _PAUSED_CHILDREN = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True}
-# networkidle: after load, no request of the tab in flight for _IDLE_S (Chromium's own
-# networkIdle is its main frame's: a cross-site frame's requests would not count).
 # The document's HTML as Playwright's ``page.content()`` gives it (doctype, then the root
 # element), with the URL it is at, read together.
 _CONTENT = """(() => {
@@ -59,6 +56,8 @@ _CONTENT = """(() => {
   if (document.documentElement) html += document.documentElement.outerHTML;
   return [location.href, html];
 })()"""
+# networkidle: after load, no request of the tab in flight for _IDLE_S (Chromium's own
+# networkIdle is its main frame's: a cross-site frame's requests would not count).
 _LIFECYCLE = {"load": "load", "domcontentloaded": "DOMContentLoaded", "networkidle": "load"}
 _IDLE_S = 0.5
 
@@ -130,10 +129,9 @@ async def _get_browser() -> _Browser:
             return browser
         if browser is not None:  # it died (crashed, killed): reap it, start another
             browser.cdp.kill()
-        from ._browser import _dead_port, _small_dev_shm, chromium_args
+        from ._browser import _small_dev_shm, offline_args
 
-        args = [*chromium_args(), f"--proxy-server=http://127.0.0.1:{_dead_port()}",
-                "--proxy-bypass-list=<-loopback>",
+        args = [*offline_args(),
                 # Popups are let open so that their requests meet the policy (and are closed).
                 "--disable-popup-blocking", "--mute-audio", "--hide-scrollbars",
                 "--disable-extensions", "--disable-default-apps",
@@ -153,9 +151,6 @@ async def _get_browser() -> _Browser:
                 "--disable-threaded-compositing"]  # fmt: skip
         if _small_dev_shm():
             args.append("--disable-dev-shm-usage")
-        tag = os.environ.get("AESOP_BROWSER_TAG")
-        if tag:
-            args.append(f"--aesop-tag={tag}")
         cdp = await launch(await _executable(), args)
         browser = _Browser(cdp)
         # Every new target waits for us before it runs: a tab, a popup, a frame.
@@ -178,7 +173,8 @@ class _Tab:
     target: str  # also its main frame's id
     state: str = "idle"  # "expect" (our navigation is on its way), "active" (loaded), "idle"
     doc_kind: str = "other"  # what the main frame's current navigation chain is
-    outcome: tuple[int, list[tuple[str, str]], str] | BaseException | None = None
+    # Our document's answer (status, headers; the last hop's) or what stopped it.
+    outcome: tuple[int, list[tuple[str, str]]] | BaseException | None = None
     loaders: dict[str, set[str]] = field(default_factory=dict)  # loaderId -> lifecycle events
     seen: set[str] = field(default_factory=set)  # loaders seen since our navigation began
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -192,11 +188,12 @@ class _Tab:
 class ReadingTabs:
     """The execution's reading context: its tabs, and the answers to their every request."""
 
-    def __init__(self, owner: WebHost, gate: Gate, subresources: SubresourceCache) -> None:
+    def __init__(self, owner: WebHost, gate: Gate) -> None:
         self._owner = owner
         self._cfg = owner.config
         self._gate = gate
-        self._subresources = subresources
+        # Static subresources (CSS, scripts, fonts, images) already fetched in this execution.
+        self._subresources = SubresourceCache()
         self._browser: _Browser | None = None
         self._context_id: str | None = None
         self._lock = asyncio.Lock()
@@ -411,16 +408,15 @@ class ReadingTabs:
                     self._refuse(tab, session, request_id, url, limit, rtype, False)
                     return
             extra = tab.doc_kind == "extra"
-        self._spawn(self._answer(tab, session, request_id, request, url, rtype, navigation,
-                                 main, extra))  # fmt: skip
+        self._spawn(self._answer(tab, session, request_id, request, url, method, rtype,
+                                 navigation, main, extra))  # fmt: skip
 
     async def _answer(
         self, tab: _Tab, session: str, request_id: str, request: dict[str, Any], url: str,
-        rtype: str, navigation: bool, main: bool, extra: bool,
+        method: str, rtype: str, navigation: bool, main: bool, extra: bool,
     ) -> None:  # fmt: skip
-        from ._browser import forwardable_headers, fulfil_headers
+        from ._browser import COUNTED_TYPES, forwardable_headers, fulfil_headers
 
-        method = str(request.get("method", "GET"))
         body: bytes | None = None
         entries = request.get("postDataEntries")
         if entries:
@@ -434,7 +430,7 @@ class ReadingTabs:
         try:
             resp = await self._gate.send(
                 url, navigation=navigation, robots=navigation, browser=True, method=method,
-                headers=headers, content=body, count=rtype in _COUNTED_TYPES, follow=False,
+                headers=headers, content=body, count=rtype in COUNTED_TYPES, follow=False,
             )  # fmt: skip
         except PolicyViolation as exc:
             self._refuse(tab, session, request_id, url, exc, rtype, main)
@@ -445,11 +441,8 @@ class ReadingTabs:
             self._fail(tab, session, request_id, "Failed")
             return
         if ours:
-            tab.outcome = (resp.status, resp.headers, resp.url)
-        redirect = resp.status in (301, 302, 303, 307, 308) and any(
-            k.lower() == "location" for k, _ in resp.headers
-        )
-        if extra and not redirect:
+            tab.outcome = (resp.status, resp.headers)
+        if extra and resp.location is None:
             self._owner.page_visited(resp.url, resp.status, fetched_with="browser")
         answer = fulfil_headers(resp.headers)
         cacheable = method == "GET" and rtype in CACHED_TYPES

@@ -33,7 +33,6 @@ from ._fetch_http import fetch_http
 from ._gate import DEFAULT_USER_AGENT, Gate
 from ._page import Page, needs_browser
 from ._reader import ReadingTabs
-from ._subresources import SubresourceCache
 from ._tabs import BrowserTabs
 from .crawl import Crawler, hrefs
 from .extract import Extracted, Link, extract_links, extract_page
@@ -62,7 +61,7 @@ class WebSession:
         self._cfg = owner.config
         self._gate = Gate(owner)
         self._tabs = BrowserTabs(owner, self._gate)  # open_page, screenshot (Playwright)
-        self._reader = ReadingTabs(owner, self._gate, SubresourceCache())  # fetch
+        self._reader = ReadingTabs(owner, self._gate)  # fetch
         self._closed = False
 
     @property

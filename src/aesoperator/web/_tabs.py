@@ -4,9 +4,11 @@ WebSockets. (``fetch`` reads pages on the reading browser, ``_reader``.)
 
 Chromium has no network of its own (its proxy is a closed port): every HTTP(S) request of a
 tab is intercepted (``context.route``) and sent by the gate, redirects followed there hop by
-hop; WebSockets are answered by Playwright and connected by the gate. Navigating such a tab is
-its driver's business, budget included (``ctx.budget.try_reserve_page()``). See ``README.md``
-(Browser mode) for the rules.
+hop; WebSockets are answered by Playwright and connected by the gate. Cookies: Chromium's jar
+holds the servers' cookies and those scripts write, and the ``Cookie`` header it puts on an
+intercepted request is passed on (not across origins on a redirect the gate follows).
+Navigating such a tab is its driver's business, budget included
+(``ctx.budget.try_reserve_page()``). See ``README.md`` (Browser mode) for the rules.
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ if TYPE_CHECKING:
     from ._host import WebHost
 
 __all__ = ["BrowserTabs"]
-
-# Requests that count against requests_per_second in browser mode.
-_COUNTED_TYPES = frozenset({"document", "fetch", "xhr", "eventsource", "other"})
 
 
 class BrowserTabs:
@@ -198,7 +197,7 @@ class BrowserTabs:
                 await _quiet(route.fulfill(status=cached.status, headers=cached.headers,
                                            body=cached.body))  # fmt: skip
                 return
-        from ._browser import forwardable_headers, fulfil_headers
+        from ._browser import COUNTED_TYPES, forwardable_headers, fulfil_headers
 
         headers = forwardable_headers(request.headers)  # cookies: see the module doc
         headers.setdefault("user-agent", self._gate.user_agent)
@@ -208,7 +207,7 @@ class BrowserTabs:
             resp = await self._gate.send(
                 url, navigation=navigation, robots=navigation, browser=True,
                 method=request.method, headers=headers, content=request.post_data_buffer,
-                count=rtype in _COUNTED_TYPES,
+                count=rtype in COUNTED_TYPES,
             )  # fmt: skip
         except PolicyViolation as exc:
             await self._refuse_routed(route, url, exc, rtype)
